@@ -1,0 +1,29 @@
+# syntax=docker/dockerfile:1
+# Production image: gunicorn serves the web app; the same image runs the worker and beat
+# (see docker-compose.yml). Build: docker build -t fmugateway .
+
+FROM python:3.11-slim-bookworm AS build
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && rm -rf /var/lib/apt/lists/*
+COPY requirements.txt /tmp/requirements.txt
+RUN python -m venv /opt/venv && /opt/venv/bin/pip install -r /tmp/requirements.txt
+
+FROM python:3.11-slim-bookworm
+# gcc builds the sample FMUs; util-linux gives the sandbox its namespaces tooling.
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev util-linux \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --system --create-home --uid 10001 fmugw
+COPY --from=build /opt/venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 \
+    VAR_DIR=/var/lib/fmugateway DJANGO_SETTINGS_MODULE=fmugateway.settings
+WORKDIR /app
+COPY --chown=fmugw:fmugw . /app
+RUN mkdir -p /var/lib/fmugateway && chown fmugw:fmugw /var/lib/fmugateway \
+    && DEBUG=true SECRET_KEY=build-only-secret-key-for-collectstatic-0000000000 \
+       KEY_HASH_SECRET=build-only python manage.py collectstatic --noinput \
+    && rm -rf /var/lib/fmugateway/secrets
+USER fmugw
+EXPOSE 8000
+CMD ["gunicorn", "fmugateway.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "2", \
+     "--access-logfile", "-", "--forwarded-allow-ips", "*"]

@@ -1,0 +1,68 @@
+# FMU Gateway developer tasks. `make help` lists them.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+MANAGE := $(BIN)/python manage.py
+
+# Optional local settings: KEY=value lines in .env (see .env.example).
+ifneq (,$(wildcard .env))
+include .env
+export $(shell sed -n 's/^\([A-Za-z_][A-Za-z0-9_]*\)=.*/\1/p' .env)
+endif
+
+# Tests run on PostgreSQL and Redis (CI provides both on loopback).
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/fmugateway
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+
+.DEFAULT_GOAL := help
+.PHONY: help venv setup run web worker beat test lint format bench clean
+
+help: ## list the tasks
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+$(BIN)/.installed: requirements.txt requirements-dev.txt
+	@test -n "$(PYTHON)" || { echo "Python 3.11 is required (apt-get install python3 python3-venv)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	@touch $@
+
+venv: $(BIN)/.installed ## create .venv and install the pinned requirements
+
+setup: venv ## migrate, build the sample FMUs and seed demo data (idempotent)
+	DEBUG=$${DEBUG:-true} $(MANAGE) migrate --noinput
+	DEBUG=$${DEBUG:-true} $(MANAGE) createcachetable
+	DEBUG=$${DEBUG:-true} $(MANAGE) build_sample_fmus
+	DEBUG=$${DEBUG:-true} $(MANAGE) seed_demo
+
+run: setup ## start web + worker + beat with demo data on embedded defaults (or your .env)
+	DEBUG=$${DEBUG:-true} $(MANAGE) rundev
+
+web: venv ## production web server (gunicorn) on $$PORT (default 8000)
+	$(MANAGE) collectstatic --noinput
+	$(BIN)/gunicorn fmugateway.wsgi:application --bind 0.0.0.0:$${PORT:-8000} --workers $${WEB_CONCURRENCY:-2} --access-logfile -
+
+worker: venv ## Celery worker for all queues
+	$(BIN)/celery -A fmugateway worker --loglevel=INFO -Q default,simulations,validation
+
+beat: venv ## Celery beat (periodic tasks: heartbeat, clean-ups, billing cycles)
+	$(BIN)/celery -A fmugateway beat --loglevel=INFO --schedule $${VAR_DIR:-var}/celerybeat-schedule
+
+test: venv ## run the whole test suite (PostgreSQL + Redis on loopback)
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/pytest $(PYTEST_ARGS)
+
+lint: venv ## ruff check, ruff format --check, makemigrations --check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	DJANGO_SETTINGS_MODULE=fmugateway.settings_test DATABASE_URL=$(TEST_DATABASE_URL) $(MANAGE) makemigrations --check --dry-run
+
+format: venv ## apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: venv ## run the benchmarks under bench/ and print their figures
+	@for script in bench/bench_*.py; do echo "== $$script"; DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python $$script || exit 1; done
+
+clean: ## remove local state (database, files, broker) under var/
+	rm -rf var/

@@ -1,0 +1,119 @@
+"""API conventions shared by every app: the error format, pagination and the 404 fallback.
+
+Every error under ``/api/`` is ``{"code": "<stable_snake_case>", "detail": "<sentence>",
+"fields": {...}}``; ``fields`` maps a field name to a list of ``{"code", "detail"}``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404, HttpRequest, JsonResponse
+from rest_framework import exceptions
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.response import Response
+from rest_framework.views import set_rollback
+
+from fmugateway.core.errors import DomainError
+
+logger = logging.getLogger(__name__)
+
+VALIDATION_DETAIL = "Some fields are invalid; see fields for each problem."
+
+
+def error_body(code: str, detail: str, fields: dict | None = None) -> dict:
+    return {"code": code, "detail": detail, "fields": fields or {}}
+
+
+def _field_errors(detail) -> dict | list:
+    if isinstance(detail, dict):
+        return {str(key): _field_errors(value) for key, value in detail.items()}
+    if isinstance(detail, list):
+        if all(isinstance(item, exceptions.ErrorDetail) for item in detail):
+            return [{"code": item.code, "detail": str(item)} for item in detail]
+        return [_field_errors(item) for item in detail]
+    if isinstance(detail, exceptions.ErrorDetail):
+        return [{"code": detail.code, "detail": str(detail)}]
+    return [{"code": "invalid", "detail": str(detail)}]
+
+
+def _validation_response(exc: exceptions.ValidationError) -> dict:
+    detail = exc.detail
+    if isinstance(detail, dict):
+        return error_body("invalid", VALIDATION_DETAIL, _field_errors(detail))
+    items = detail if isinstance(detail, list) else [detail]
+    first = items[0] if items else exceptions.ErrorDetail("Invalid input.", "invalid")
+    code = getattr(first, "code", "invalid") or "invalid"
+    return error_body(code, str(first), {"non_field_errors": _field_errors(items)})
+
+
+def exception_handler(exc: Exception, context: dict) -> Response:
+    if isinstance(exc, DomainError):
+        set_rollback()
+        return Response(error_body(exc.code, exc.detail, exc.fields), status=exc.status_code)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+    elif isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(
+            exc.message_dict if hasattr(exc, "error_dict") else exc.messages
+        )
+
+    if not isinstance(exc, exceptions.APIException):
+        set_rollback()
+        request = context.get("request")
+        logger.exception("Unhandled API error")
+        request_id = getattr(request, "request_id", "-") if request is not None else "-"
+        return Response(
+            error_body(
+                "server_error",
+                "Something went wrong on our side. The error was logged; "
+                f"quote request id {request_id} to support.",
+            ),
+            status=500,
+        )
+
+    headers = {}
+    if getattr(exc, "auth_header", None):
+        headers["WWW-Authenticate"] = exc.auth_header
+    if getattr(exc, "wait", None):
+        headers["Retry-After"] = str(int(exc.wait))
+    set_rollback()
+    if isinstance(exc, exceptions.ValidationError):
+        body = _validation_response(exc)
+    else:
+        codes = exc.get_codes()
+        code = codes if isinstance(codes, str) else exc.default_code
+        body = error_body(code, str(exc.detail))
+    return Response(body, status=exc.status_code, headers=headers)
+
+
+def api_not_found(request: HttpRequest, *args, **kwargs) -> JsonResponse:
+    """Fallback for unknown routes under ``/api/v1/`` (also in DEBUG, unlike handler404)."""
+    return JsonResponse(error_body("not_found", f"No API endpoint at {request.path}."), status=404)
+
+
+def handler404(request: HttpRequest, exception: Exception | None = None):
+    if request.path.startswith("/api/"):
+        return api_not_found(request)
+    from django.views.defaults import page_not_found
+
+    return page_not_found(request, exception)
+
+
+def handler500(request: HttpRequest):
+    if request.path.startswith("/api/"):
+        return JsonResponse(
+            error_body("server_error", "Something went wrong on our side."), status=500
+        )
+    from django.views.defaults import server_error
+
+    return server_error(request)
+
+
+class Pagination(PageNumberPagination):
+    page_size_query_param = "page_size"
+    max_page_size = 200

@@ -1,0 +1,26 @@
+"""Test settings: the real settings module with a few test-only overrides.
+
+Tests run on PostgreSQL (``DATABASE_URL``, default: the local server with trust auth) and, for
+tests marked ``worker``, a real Celery worker on Redis (``REDIS_URL``).
+"""
+
+import os
+from pathlib import Path
+
+_BASE = Path(__file__).resolve().parent.parent
+os.environ.setdefault("VAR_DIR", str(_BASE / "var" / "test"))
+os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-production-0123456789")
+os.environ.setdefault("KEY_HASH_SECRET", "test-only-key-hash-secret-0123456789abcdef")
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/fmugateway")
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
+
+from fmugateway.settings import *  # noqa: E402,F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
+# Tests read Celery calls from on_commit hooks; the real worker tests start their own process.
+CELERY_TASK_ALWAYS_EAGER = False
+STORAGES["staticfiles"] = {  # noqa: F405
+    "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+}

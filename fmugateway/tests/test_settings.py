@@ -1,0 +1,95 @@
+"""Settings fail loudly: bad values and development secrets in production stop the process."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from fmugateway.env import dev_secret, env_bool, env_int
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run_check(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"SECRET_KEY", "KEY_HASH_SECRET", "DEBUG", "DJANGO_SETTINGS_MODULE"}
+    }
+    clean.update({"VAR_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "fmugateway.settings"})
+    clean.update(env)
+    return subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=REPO,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_production_refuses_to_start_without_a_secret(tmp_path):
+    result = run_check(tmp_path, DEBUG="false")
+
+    assert result.returncode != 0
+    assert "SECRET_KEY" in result.stderr
+
+
+def test_production_refuses_a_development_secret(tmp_path):
+    result = run_check(
+        tmp_path,
+        DEBUG="false",
+        SECRET_KEY="dev-not-secret-at-all-but-long-enough-xx",
+        KEY_HASH_SECRET="k" * 40,
+    )
+
+    assert result.returncode != 0
+    assert "development secret" in result.stderr
+
+
+def test_debug_generates_private_development_secrets_once(tmp_path):
+    first = run_check(tmp_path, DEBUG="true")
+    secret = (tmp_path / "secrets" / "secret_key").read_text()
+    second = run_check(tmp_path, DEBUG="true")
+
+    assert first.returncode == 0, first.stderr
+    assert second.returncode == 0, second.stderr
+    assert (tmp_path / "secrets" / "secret_key").read_text() == secret
+    assert (tmp_path / "secrets" / "secret_key").stat().st_mode & 0o777 == 0o600
+    assert len(secret) >= 40
+
+
+def test_bad_boolean_fails_loudly(tmp_path):
+    result = run_check(tmp_path, DEBUG="ture")
+
+    assert result.returncode != 0
+    assert "DEBUG='ture' is not a boolean" in result.stderr
+
+
+def test_env_helpers(monkeypatch, tmp_path):
+    monkeypatch.setenv("X_INT", "12_000")
+    monkeypatch.setenv("X_BAD", "twelve")
+    monkeypatch.setenv("X_BOOL", "Yes")
+    secret_file = tmp_path / "s"
+    secret_file.write_text("from-file\n")
+
+    assert env_int("X_INT", 1) == 12000
+    assert env_bool("X_BOOL") is True
+    with pytest.raises(ImproperlyConfigured):
+        env_int("X_BAD", 1)
+    with pytest.raises(ImproperlyConfigured):
+        env_int("X_INT", 1, minimum=20000)
+    assert dev_secret(tmp_path, "k") == dev_secret(tmp_path, "k")
+
+
+def test_secret_from_file(monkeypatch, tmp_path):
+    from fmugateway.env import env_secret
+
+    path = tmp_path / "secret"
+    path.write_text("s3cr3t\n")
+    monkeypatch.setenv("MY_SECRET_FILE", str(path))
+
+    assert env_secret("MY_SECRET") == "s3cr3t"

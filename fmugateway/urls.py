@@ -1,0 +1,20 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from fmugateway.core.views import healthz
+
+handler404 = "fmugateway.core.api.handler404"
+handler500 = "fmugateway.core.api.handler500"
+
+admin.site.site_header = "FMU Gateway administration"
+admin.site.site_title = "FMU Gateway admin"
+
+urlpatterns = [
+    path("healthz", healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+    path("api/v1/", include("fmugateway.api_urls")),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("", include("registry.urls")),
+]
