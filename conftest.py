@@ -80,6 +80,9 @@ def celery_worker_process(django_db_setup, django_db_blocker):
         "DATABASE_URL": _database_url(),
         "REDIS_URL": settings.REDIS_URL,
         "PYTHONUNBUFFERED": "1",
+        # Hostile and hanging FMUs must end quickly in tests.
+        "VALIDATION_WALL_SECONDS": "6",
+        "VALIDATION_CPU_SECONDS": "5",
     }
     log_path = Path(settings.VAR_DIR) / "test-worker.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)

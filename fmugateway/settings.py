@@ -247,6 +247,18 @@ CELERY_BEAT_SCHEDULE = {
 }
 HEALTHZ_HEARTBEAT_MAX_AGE = env_int("HEALTHZ_HEARTBEAT_MAX_AGE", 60, minimum=5)
 
+# --- FMU sandbox and simulations --------------------------------------------------------
+# Without kernel namespaces the sandbox refuses to run FMUs unless this is on (never in prod).
+FMU_SANDBOX_ALLOW_INSECURE = env_bool("FMU_SANDBOX_ALLOW_INSECURE", False)
+FMU_SANDBOX_TEMP_ROOT = env_str("FMU_SANDBOX_TEMP_ROOT")
+SIMULATION_CPU_SECONDS = env_int("SIMULATION_CPU_SECONDS", 60, minimum=1)
+SIMULATION_WALL_SECONDS = env_int("SIMULATION_WALL_SECONDS", 120, minimum=1)
+SIMULATION_MEMORY_MB = env_int("SIMULATION_MEMORY_MB", 2048, minimum=64)
+SIMULATION_MAX_OUTPUT_MB = env_int("SIMULATION_MAX_OUTPUT_MB", 64, minimum=1)
+# Each sandboxed run of a validation job (smoke run, every test vector).
+VALIDATION_CPU_SECONDS = env_int("VALIDATION_CPU_SECONDS", 60, minimum=1)
+VALIDATION_WALL_SECONDS = env_int("VALIDATION_WALL_SECONDS", 90, minimum=1)
+
 # --- API -----------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -82,8 +82,26 @@ class Package(models.Model):
 
 
 class PackageVersionQuerySet(models.QuerySet):
+    def published(self) -> PackageVersionQuerySet:
+        """Versions the public sees: of listed packages, validated, not yanked."""
+        return self.filter(
+            package__status=Package.Status.LISTED,
+            validation_status=PackageVersion.ValidationStatus.PASSED,
+            yanked_at__isnull=True,
+        )
+
     def visible_to(self, user) -> PackageVersionQuerySet:
-        return self.filter(package__in=Package.objects.visible_to(user))
+        """Published versions; every version of your own packages; all for moderators."""
+        if is_moderator(user):
+            return self
+        published = Q(
+            package__status=Package.Status.LISTED,
+            validation_status=PackageVersion.ValidationStatus.PASSED,
+            yanked_at__isnull=True,
+        )
+        if getattr(user, "is_authenticated", False):
+            return self.filter(published | Q(package__owner=user))
+        return self.filter(published)
 
 
 class PackageVersion(models.Model):
@@ -189,3 +207,110 @@ class Variable(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class TestVector(models.Model):
+    """A creator's reference result: run with these settings, outputs must match the CSV."""
+
+    version = models.ForeignKey(
+        PackageVersion, on_delete=models.CASCADE, related_name="test_vectors"
+    )
+    name = models.CharField(max_length=100, default="default")
+    reference_key = models.CharField(max_length=500)
+    inputs_key = models.CharField(max_length=500, blank=True)
+    start_values = models.JSONField(default=dict, blank=True)
+    fmi_type = models.CharField(max_length=20, blank=True)
+    columns = models.JSONField(
+        default=list, blank=True, help_text="Compared outputs; all if empty."
+    )
+    rtol = models.FloatField(default=1e-3)
+    atol = models.FloatField(default=1e-6)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["version", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["version", "name"], name="test_vector_unique_name")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.version} · {self.name}"
+
+
+class ValidationRun(models.Model):
+    """One run of the validation job for a version; its report is kept even when re-run."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        PASSED = "passed", "Passed"
+        FAILED = "failed", "Failed"
+        ERROR = "error", "Error"
+
+    version = models.ForeignKey(
+        PackageVersion, on_delete=models.CASCADE, related_name="validation_runs"
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
+    progress = models.PositiveSmallIntegerField(default=0)
+    stage = models.CharField(max_length=100, blank=True)
+    report = models.JSONField(default=dict, blank=True)
+    error_code = models.CharField(max_length=64, blank=True)
+    error_message = models.TextField(blank=True)
+    validator_version = models.CharField(max_length=32, blank=True)
+    fmpy_version = models.CharField(max_length=32, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"validation #{self.pk} of {self.version} ({self.status})"
+
+    @property
+    def finished(self) -> bool:
+        return self.status in {self.Status.PASSED, self.Status.FAILED, self.Status.ERROR}
+
+
+class PublisherKey(models.Model):
+    """A creator's Ed25519 public key for signing their versions."""
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="publisher_keys"
+    )
+    name = models.CharField(max_length=100)
+    public_key = models.TextField(help_text="PEM (SubjectPublicKeyInfo).")
+    fingerprint = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.fingerprint[:16]})"
+
+
+class VersionSignature(models.Model):
+    """A publisher's signature over a version's manifest (sha256s and identity)."""
+
+    version = models.ForeignKey(PackageVersion, on_delete=models.CASCADE, related_name="signatures")
+    key = models.ForeignKey(PublisherKey, on_delete=models.PROTECT, related_name="signatures")
+    manifest = models.JSONField()
+    signature = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["version", "key"], name="one_signature_per_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.version} signed by {self.key}"

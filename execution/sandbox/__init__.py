@@ -1,0 +1,49 @@
+"""Sandboxed FMU execution (pure Python, no Django).
+
+Typical use from a Celery task::
+
+    from execution.sandbox import SandboxLimits, SimulationRequest, get_sandbox
+
+    result = get_sandbox(config).run(
+        SimulationRequest(fmu_path=path, sha256=sha, stop_time=10.0),
+        SandboxLimits(cpu_seconds=30, wall_seconds=60),
+    )
+    if result.succeeded:
+        columns = result.columns()
+    else:
+        store(result.status, result.code, result.message, result.log)
+
+See ``runner.py`` for the process model and ``_zygote.py`` for the isolation itself.
+"""
+
+from .cache import FmuCache, FmuCacheError, sha256_file
+from .datatypes import (
+    ErrorCode,
+    IsolationReport,
+    RunStatus,
+    SandboxConfig,
+    SandboxLimits,
+    SandboxResult,
+    SandboxUsage,
+    SimulationRequest,
+)
+from .runner import Sandbox, SandboxUnavailableError, ensure_supported, get_sandbox, probe
+
+__all__ = [
+    "ErrorCode",
+    "FmuCache",
+    "FmuCacheError",
+    "IsolationReport",
+    "RunStatus",
+    "Sandbox",
+    "SandboxConfig",
+    "SandboxLimits",
+    "SandboxResult",
+    "SandboxUnavailableError",
+    "SandboxUsage",
+    "SimulationRequest",
+    "ensure_supported",
+    "get_sandbox",
+    "probe",
+    "sha256_file",
+]

@@ -1,0 +1,205 @@
+"""Per-worker cache of extracted FMUs, keyed by the archive's sha256.
+
+Extraction is the only place where the worker itself touches the (hostile) archive, so it is
+defensive: no absolute paths, no ``..``, no symlinks or special files, bounded member count and
+unpacked size (counted on the bytes actually written, not on the headers), and the result is
+made read-only before it is published with an atomic rename.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import shutil
+import stat
+import threading
+import zipfile
+from pathlib import Path, PurePosixPath
+
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+#: Only what a simulation needs; sources and documentation are never unpacked.
+_WANTED_PREFIXES = ("binaries/", "resources/")
+_MAX_MEMBERS = 20_000
+_CHUNK = 1 << 20
+
+
+class FmuCacheError(Exception):
+    """The archive is unusable (corrupt, unsafe, too large, hash mismatch)."""
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _make_writable(path: str) -> None:
+    for dirpath, dirnames, _ in os.walk(path):
+        os.chmod(dirpath, 0o700)
+        for name in dirnames:
+            full = os.path.join(dirpath, name)
+            if not os.path.islink(full):
+                os.chmod(full, 0o700)
+
+
+def remove_tree(path: str | os.PathLike[str]) -> None:
+    """rmtree that also works on the read-only trees this cache creates (as non-root too)."""
+    path = os.fspath(path)
+    if not os.path.lexists(path):
+        return
+    with contextlib.suppress(OSError):
+        _make_writable(path)
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _safe_member_path(name: str) -> PurePosixPath | None:
+    """Relative path of a wanted member, None to skip it; raises on anything unsafe."""
+    if "\0" in name or len(name) > 1024:
+        raise FmuCacheError(f"unsafe member name in archive: {name[:80]!r}")
+    normalized = name.replace("\\", "/")
+    if normalized.startswith("/") or re.match(r"^[A-Za-z]:", normalized):
+        raise FmuCacheError(f"absolute path in archive: {name[:200]!r}")
+    parts = [p for p in normalized.split("/") if p not in ("", ".")]
+    if any(p == ".." for p in parts):
+        raise FmuCacheError(f"path traversal in archive: {name[:200]!r}")
+    if not parts:
+        return None
+    path = PurePosixPath(*parts)
+    text = path.as_posix() + ("/" if normalized.endswith("/") else "")
+    if text == "modelDescription.xml" or text.startswith(_WANTED_PREFIXES):
+        return path
+    return None
+
+
+class FmuCache:
+    """Extract-once cache. Thread-safe; share a directory only between processes that never
+    evict concurrently (the default is one directory per worker process)."""
+
+    def __init__(
+        self, root: str | os.PathLike[str], *, max_entries: int, max_unpacked_bytes: int
+    ) -> None:
+        self.root = Path(root)
+        self.max_entries = max_entries
+        self.max_unpacked_bytes = max_unpacked_bytes
+        self._lock = threading.Lock()
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+    def get(self, fmu_path: str | os.PathLike[str], sha256: str | None = None) -> Path:
+        """Directory with the extracted FMU (read-only). Hashes and extracts on a miss."""
+        if sha256 is not None:
+            sha256 = sha256.lower()
+            if not _SHA256.match(sha256):
+                raise FmuCacheError("sha256 must be 64 hexadecimal characters")
+            hit = self.root / sha256
+            if hit.is_dir():
+                self._touch(hit)
+                return hit
+        with self._lock:
+            return self._extract(fmu_path, sha256)
+
+    def _touch(self, path: Path) -> None:
+        with contextlib.suppress(OSError):
+            os.utime(path)
+
+    def _extract(self, fmu_path: str | os.PathLike[str], expected: str | None) -> Path:
+        try:
+            f = open(fmu_path, "rb")  # noqa: SIM115 - kept open: hash and unzip the same bytes
+        except OSError as exc:
+            raise FmuCacheError(f"cannot open FMU: {exc.strerror}") from None
+        with f:
+            digest = hashlib.sha256()
+            while chunk := f.read(_CHUNK):
+                digest.update(chunk)
+            actual = digest.hexdigest()
+            if expected is not None and actual != expected:
+                raise FmuCacheError("FMU content does not match its sha256")
+            target = self.root / actual
+            if target.is_dir():
+                self._touch(target)
+                return target
+            f.seek(0)
+            tmp = Path(self._mkdtemp())
+            try:
+                self._unzip(f, tmp)
+                self._freeze(tmp)
+                try:
+                    os.rename(tmp, target)
+                except OSError:
+                    if not target.is_dir():  # somebody else won the race: use theirs
+                        raise
+                    remove_tree(tmp)
+            except BaseException:
+                remove_tree(tmp)
+                raise
+        self._evict(keep=target)
+        return target
+
+    def _mkdtemp(self) -> str:
+        import tempfile
+
+        return tempfile.mkdtemp(prefix=".extract-", dir=self.root)
+
+    def _unzip(self, f: object, dest: Path) -> None:
+        try:
+            archive = zipfile.ZipFile(f)  # type: ignore[arg-type]
+        except (zipfile.BadZipFile, OSError, ValueError) as exc:
+            raise FmuCacheError(f"not a valid FMU (zip) archive: {exc}") from None
+        total = 0
+        with archive:
+            members = archive.infolist()
+            if len(members) > _MAX_MEMBERS:
+                raise FmuCacheError(f"archive has more than {_MAX_MEMBERS} members")
+            found_description = False
+            for info in members:
+                rel = _safe_member_path(info.filename)
+                if rel is None:
+                    continue
+                out = dest.joinpath(*rel.parts)
+                if info.is_dir():
+                    out.mkdir(mode=0o700, parents=True, exist_ok=True)
+                    continue
+                # Unix-made archives carry a file type; refuse symlinks, devices, fifos.
+                mode = info.external_attr >> 16
+                if info.create_system == 3 and stat.S_IFMT(mode) and not stat.S_ISREG(mode):
+                    raise FmuCacheError(f"archive member is not a regular file: {rel}")
+                out.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                if rel.as_posix() == "modelDescription.xml":
+                    found_description = True
+                try:
+                    with archive.open(info) as src, open(out, "xb") as dst:
+                        while chunk := src.read(_CHUNK):
+                            total += len(chunk)
+                            if total > self.max_unpacked_bytes:
+                                raise FmuCacheError(
+                                    f"FMU unpacks to more than {self.max_unpacked_bytes} bytes"
+                                )
+                            dst.write(chunk)
+                except FileExistsError:
+                    raise FmuCacheError(f"duplicate archive member: {rel}") from None
+                except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError) as exc:
+                    raise FmuCacheError(f"cannot unpack {rel}: {exc}") from None
+                except (EOFError, ValueError, RuntimeError) as exc:  # zlib errors, encryption
+                    raise FmuCacheError(f"cannot unpack {rel}: {exc}") from None
+            if not found_description:
+                raise FmuCacheError("archive has no modelDescription.xml")
+
+    @staticmethod
+    def _freeze(root: Path) -> None:
+        """World-readable, nobody-writable: the sandbox uid reads it through a ro bind."""
+        for dirpath, _dirnames, filenames in os.walk(root, topdown=False):
+            for name in filenames:
+                os.chmod(os.path.join(dirpath, name), 0o444)
+            os.chmod(dirpath, 0o555)  # noqa: S103 - read-only for everyone, on purpose
+
+    def _evict(self, keep: Path) -> None:
+        entries = [p for p in self.root.iterdir() if _SHA256.match(p.name) and p != keep]
+        excess = len(entries) + 1 - self.max_entries
+        if excess <= 0:
+            return
+        entries.sort(key=lambda p: p.stat().st_mtime)
+        for path in entries[:excess]:
+            remove_tree(path)

@@ -1,0 +1,631 @@
+"""Worker-side half of the FMU sandbox: owns the zygote, the FMU cache and the per-run files.
+
+Nothing here executes FMU code. A run is: extract the FMU into the cache (once per sha256),
+write the request into a sealed memfd, hand it plus three size-capped, sealed memfds (status,
+result, log) to the zygote, wait for the zygote's report (with our own deadline as a backstop)
+and classify the outcome. Data coming back from the sandbox is treated as hostile: bounded
+reads, JSON, and ``numpy.lib.format.read_array(allow_pickle=False)`` only.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import fcntl
+import io
+import json
+import logging
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import _zygote as proto
+from .cache import FmuCache, FmuCacheError, remove_tree
+from .datatypes import (
+    ErrorCode,
+    IsolationReport,
+    RunStatus,
+    SandboxConfig,
+    SandboxLimits,
+    SandboxResult,
+    SandboxUsage,
+    SimulationRequest,
+)
+
+logger = logging.getLogger(__name__)
+
+ZYGOTE_SCRIPT = Path(proto.__file__).resolve()
+_STATUS_CAP = 1 << 16
+_MSG_MAX = 1 << 16
+_ZYGOTE_ENV = {
+    "PATH": "/usr/bin:/bin",
+    "LANG": "C.UTF-8",
+    # no BLAS/OpenMP thread pools in the zygote: it forks, and forked threads are gone
+    "OPENBLAS_NUM_THREADS": "1",
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+}
+_RUNNER_CODES = {
+    "simulation_error": ErrorCode.SIMULATION_ERROR,
+    "memory_limit": ErrorCode.MEMORY_LIMIT,
+    "output_too_large": ErrorCode.OUTPUT_TOO_LARGE,
+    "sandbox_error": ErrorCode.SANDBOX_ERROR,
+}
+
+
+class SandboxUnavailableError(RuntimeError):
+    """Kernel isolation is missing (and insecure mode is off) or the zygote cannot start."""
+
+
+def _failure(
+    code: ErrorCode, message: str, usage: SandboxUsage | None = None, log: str = ""
+) -> SandboxResult:
+    status = RunStatus.TIMED_OUT if code is ErrorCode.TIMEOUT else RunStatus.FAILED
+    return SandboxResult(status, code, message, None, usage or SandboxUsage(), log)
+
+
+def _default_temp_root() -> str:
+    return os.path.join(tempfile.gettempdir(), f"fmu-sandbox-{os.geteuid()}")
+
+
+def _prepare_temp_root(path: str) -> Path:
+    """Create the temp root privately and refuse a pre-existing one we do not own (/tmp races)."""
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    st = os.lstat(path)
+    import stat as stat_mod
+
+    if not stat_mod.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o022:
+        raise SandboxUnavailableError(f"unsafe sandbox temp root {path!r} (owner/mode)")
+    return Path(path)
+
+
+def _remove_stale_instances(temp_root: Path) -> None:
+    """Delete instance dirs of dead worker processes (e.g. after a SIGKILL of the worker)."""
+    for entry in temp_root.iterdir():
+        pid_text, _, token = entry.name.partition("-")
+        if not (pid_text.isdigit() and token.startswith("sbx")):
+            continue
+        try:
+            os.kill(int(pid_text), 0)
+            continue
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            continue
+        remove_tree(entry)
+
+
+def _memfd(name: str, size: int) -> int:
+    """A sparse memfd of exactly ``size`` bytes that nobody can grow: a hard output cap."""
+    fd = os.memfd_create(name, os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+    try:
+        os.ftruncate(fd, size)
+        fcntl.fcntl(
+            fd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_GROW | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_SEAL
+        )
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _request_memfd(header: dict[str, Any], input_array: np.ndarray | None) -> int:
+    fd = os.memfd_create("fmu-request", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+    try:
+        with os.fdopen(os.dup(fd), "wb") as f:
+            f.write(json.dumps(header).encode() + b"\n")
+            if input_array is not None:
+                np.lib.format.write_array(f, input_array, allow_pickle=False)
+        seals = fcntl.F_SEAL_WRITE | fcntl.F_SEAL_GROW | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_SEAL
+        fcntl.fcntl(fd, fcntl.F_ADD_SEALS, seals)
+        os.lseek(fd, 0, os.SEEK_SET)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _pread_all(fd: int, size: int) -> bytes:
+    chunks, offset = [], 0
+    while offset < size:
+        chunk = os.pread(fd, min(size - offset, 1 << 22), offset)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        offset += len(chunk)
+    return b"".join(chunks)
+
+
+def _clean_text(text: str, limit: int = proto.MAX_MESSAGE_CHARS) -> str:
+    text = "".join(ch if ch.isprintable() or ch in "\n\t" else "\ufffd" for ch in text)
+    return proto._truncate(text, limit)
+
+
+class Sandbox:
+    """Runs FMUs in isolated, resource-limited processes forked from a warm zygote.
+
+    Thread-safe: concurrent :meth:`run` calls share one zygote, each with its own channel.
+    Fork-aware: a child process (e.g. a Celery prefork worker) that inherited an instance
+    starts its own zygote instead of talking to the parent's. Prefer :func:`get_sandbox`.
+    """
+
+    def __init__(self, config: SandboxConfig | None = None) -> None:
+        self.config = config or SandboxConfig()
+        self._lock = threading.RLock()
+        self._owner_pid = os.getpid()
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._ctl: socket.socket | None = None
+        self._hello: dict[str, Any] = {}
+        self._instance_dir: Path | None = None
+        self._cache: FmuCache | None = None
+        self._closed = False
+
+    # -- lifecycle --
+
+    def __enter__(self) -> Sandbox:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @property
+    def isolated(self) -> bool:
+        """True when runs are fully isolated; False only in explicit insecure mode."""
+        self.start()
+        return bool(self._hello.get("isolated"))
+
+    @property
+    def zygote_pid(self) -> int | None:
+        """PID of the zygote's launcher process (killing it kills every sandbox)."""
+        return self._proc.pid if self._proc is not None else None
+
+    @property
+    def instance_dir(self) -> Path | None:
+        return self._instance_dir
+
+    def start(self) -> None:
+        """Start the zygote if it is not running (idempotent; restarts a dead one)."""
+        with self._lock:
+            if self._closed:
+                raise SandboxUnavailableError("sandbox is closed")
+            if self._owner_pid != os.getpid():
+                self._forget_inherited()
+            if self._proc is not None and self._proc.poll() is None:
+                return
+            self._stop_zygote()
+            self._start_zygote()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            if self._owner_pid != os.getpid():
+                self._forget_inherited()
+                return
+            self._stop_zygote()
+            if self._instance_dir is not None:
+                remove_tree(self._instance_dir)
+                self._instance_dir = None
+                self._cache = None
+
+    def _forget_inherited(self) -> None:
+        """After fork: drop the parent's zygote without touching it (it is not ours)."""
+        if self._ctl is not None:
+            self._ctl.close()
+        self._ctl = None
+        self._proc = None
+        self._instance_dir = None
+        self._cache = None
+        self._owner_pid = os.getpid()
+
+    def _ensure_dirs(self) -> tuple[Path, Path]:
+        if self._instance_dir is None:
+            temp_root = _prepare_temp_root(self.config.temp_root or _default_temp_root())
+            _remove_stale_instances(temp_root)
+            name = f"{os.getpid()}-sbx{secrets.token_hex(4)}"
+            self._instance_dir = temp_root / name
+            self._instance_dir.mkdir(mode=0o700)
+        if self._cache is None:
+            cache_dir = self.config.cache_dir or str(self._instance_dir / "cache")
+            self._cache = FmuCache(
+                cache_dir,
+                max_entries=self.config.cache_max_entries,
+                max_unpacked_bytes=self.config.max_unpacked_bytes,
+            )
+        state_dir = self._instance_dir / f"zygote-{secrets.token_hex(4)}"
+        state_dir.mkdir(mode=0o700)
+        mountpoint = state_dir / "root"
+        mountpoint.mkdir(mode=0o755)
+        return state_dir, mountpoint
+
+    def _start_zygote(self, *, probe_only: bool = False) -> dict[str, Any]:
+        state_dir, mountpoint = self._ensure_dirs()
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        assert self._instance_dir is not None
+        cfg = {
+            "ctl_fd": child.fileno(),
+            "parent_pid": os.getpid(),
+            "uid": self.config.sandbox_uid,
+            "gid": self.config.sandbox_gid,
+            "allow_insecure": self.config.allow_insecure,
+            "state_dir": str(state_dir),
+            "mountpoint": str(mountpoint),
+            "extra_ro_paths": list(self.config.extra_ro_paths),
+            "forbidden_paths": [*self.config.forbidden_paths, str(self._instance_dir)],
+            "force_no_isolation": self.config.force_no_isolation,
+            "probe_only": probe_only,
+        }
+        cmd = [self.config.python_executable, "-I", "-B", str(ZYGOTE_SCRIPT), json.dumps(cfg)]
+        try:
+            # exec'd, not forked-and-continued: the zygote shares no memory with this process
+            proc = subprocess.Popen(
+                cmd,
+                env=_ZYGOTE_ENV,
+                cwd="/",
+                pass_fds=[child.fileno()],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                start_new_session=True,  # terminal Ctrl-C must not kill running sandboxes
+            )
+        except OSError as exc:
+            parent.close()
+            raise SandboxUnavailableError(f"cannot start the sandbox zygote: {exc}") from exc
+        finally:
+            child.close()
+        try:
+            parent.settimeout(self.config.start_timeout)
+            data = parent.recv(_MSG_MAX)
+            hello = json.loads(data) if data else {"ok": False, "error": "zygote exited"}
+        except (OSError, ValueError) as exc:
+            hello = {"ok": False, "error": f"no answer from the sandbox zygote: {exc}"}
+        if probe_only or not hello.get("ok"):
+            parent.close()
+            self._reap(proc)
+            remove_tree(state_dir)
+            if not probe_only:
+                raise SandboxUnavailableError(str(hello.get("error", "zygote failed")))
+            return hello
+        parent.settimeout(None)
+        self._proc, self._ctl, self._hello = proc, parent, hello
+        if not hello.get("isolated"):
+            logger.warning(
+                "FMU SANDBOX RUNNING WITHOUT ISOLATION (FMU_SANDBOX_ALLOW_INSECURE): "
+                "uploaded FMUs can read files and use the network. Reason: %s",
+                hello.get("reason"),
+            )
+        return hello
+
+    @staticmethod
+    def _reap(proc: subprocess.Popen[bytes], timeout: float = 2.0) -> None:
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()  # the zygote has PR_SET_PDEATHSIG, so it and every sandbox die too
+            proc.wait()
+
+    def _stop_zygote(self) -> None:
+        """Close the control socket (the zygote kills its runs and exits) and reap it."""
+        if self._ctl is not None:
+            self._ctl.close()
+            self._ctl = None
+        if self._proc is not None:
+            self._reap(self._proc)
+            self._proc = None
+        if self._instance_dir is not None:
+            for state_dir in self._instance_dir.glob("zygote-*"):
+                remove_tree(state_dir)
+
+    def _kill_zygote(self) -> None:
+        with self._lock:
+            if self._proc is not None and self._proc.poll() is None:
+                self._proc.kill()
+            self._stop_zygote()
+
+    # -- runs --
+
+    def run(self, request: SimulationRequest, limits: SandboxLimits | None = None) -> SandboxResult:
+        """Simulate one FMU in a fresh sandbox. Never raises for problems caused by the FMU."""
+        limits = limits or SandboxLimits()
+        try:
+            limits.validate()
+            header = {"kwargs": request.fmpy_kwargs()}
+            input_array = request.input_array()
+            header["has_input"] = input_array is not None
+        except (ValueError, TypeError) as exc:
+            return _failure(ErrorCode.INVALID_REQUEST, str(exc))
+        try:
+            self.start()
+        except SandboxUnavailableError as exc:
+            return _failure(ErrorCode.SANDBOX_UNAVAILABLE, str(exc))
+        try:
+            assert self._cache is not None
+            fmu_dir = self._cache.get(request.fmu_path, request.sha256)
+        except FmuCacheError as exc:
+            return _failure(ErrorCode.INVALID_FMU, str(exc))
+        except OSError as exc:
+            return _failure(ErrorCode.SANDBOX_ERROR, f"cannot prepare the FMU: {exc}")
+
+        wire = limits.to_wire()
+        fds: list[int] = []
+        try:
+            fds.append(_request_memfd(header, input_array))
+            fds.append(_memfd("fmu-status", _STATUS_CAP))
+            fds.append(_memfd("fmu-result", wire["max_output_bytes"]))
+            fds.append(_memfd("fmu-log", wire["max_log_bytes"]))
+            spec = {"host_fmu_dir": str(fmu_dir), "limits": wire}
+            done = self._submit_and_wait(spec, fds, limits)
+            return self._classify(done, fds[1], fds[2], fds[3], limits)
+        finally:
+            for fd in fds:
+                os.close(fd)
+
+    def _submit(self, spec: dict[str, Any], fds: list[int]) -> socket.socket:
+        payload = json.dumps(spec).encode()
+        for attempt in (1, 2):
+            mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            try:
+                with self._lock:
+                    self.start()
+                    assert self._ctl is not None
+                    socket.send_fds(self._ctl, [payload], [theirs.fileno(), *fds])
+                return mine
+            except (BrokenPipeError, ConnectionError) as exc:
+                mine.close()
+                if attempt == 2:
+                    raise SandboxUnavailableError(f"sandbox zygote is gone: {exc}") from exc
+                logger.warning("FMU sandbox zygote died; restarting it")
+                self._kill_zygote()
+            finally:
+                theirs.close()
+        raise AssertionError("unreachable")
+
+    def _submit_and_wait(
+        self, spec: dict[str, Any], fds: list[int], limits: SandboxLimits
+    ) -> dict[str, Any]:
+        try:
+            sock = self._submit(spec, fds)
+        except SandboxUnavailableError as exc:
+            return {"type": "done", "error": str(exc)}
+        pidfd: int | None = None
+        # Backstop for a wedged zygote; normally the zygote enforces the wall time itself.
+        deadline = time.monotonic() + limits.wall_seconds + self.config.reply_grace_seconds
+        try:
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                sock.settimeout(remaining)
+                try:
+                    data, got_fds, _, _ = socket.recv_fds(sock, _MSG_MAX, 2)
+                except TimeoutError:
+                    break
+                except OSError:
+                    data, got_fds = b"", []
+                for fd in got_fds[1:]:
+                    os.close(fd)
+                if got_fds and pidfd is None:
+                    pidfd = got_fds[0]
+                elif got_fds:
+                    os.close(got_fds[0])
+                if not data:
+                    return {"type": "done", "error": "the sandbox zygote died during the run"}
+                msg = json.loads(data)
+                if msg.get("type") == "done":
+                    return msg
+            # No report in time: kill the keeper (its PID namespace dies with it) and the zygote.
+            if pidfd is not None:
+                with contextlib.suppress(OSError):
+                    signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+            logger.error("FMU sandbox zygote did not report in time; restarting it")
+            self._kill_zygote()
+            return {"type": "done", "timed_out": True, "wall_s": limits.wall_seconds}
+        finally:
+            sock.close()
+            if pidfd is not None:
+                os.close(pidfd)
+
+    def _classify(
+        self,
+        done: dict[str, Any],
+        status_fd: int,
+        result_fd: int,
+        log_fd: int,
+        limits: SandboxLimits,
+    ) -> SandboxResult:
+        usage = SandboxUsage(
+            cpu_s=round(float(done.get("cpu_s", 0.0)), 4),
+            peak_rss_mb=round(float(done.get("maxrss_bytes", 0)) / (1 << 20), 2),
+            wall_s=round(float(done.get("wall_s", 0.0)), 4),
+        )
+        raw_log = _pread_all(log_fd, limits.max_log_bytes)
+        log_truncated = len(raw_log) == limits.max_log_bytes and raw_log[-1:] != b"\0"
+        log = _clean_text(raw_log.rstrip(b"\0").decode("utf-8", "replace"), 1 << 30)
+        status = self._read_status(status_fd)
+
+        def fail(code: ErrorCode, message: str) -> SandboxResult:
+            result = _failure(code, _clean_text(message), usage, log)
+            result.log_truncated = log_truncated
+            return result
+
+        if done.get("error"):
+            return fail(ErrorCode.SANDBOX_ERROR, str(done["error"]))
+        if done.get("timed_out"):
+            return fail(
+                ErrorCode.TIMEOUT, f"wall-clock limit of {limits.wall_seconds:g} s exceeded"
+            )
+        if done.get("client_gone"):
+            return fail(ErrorCode.SANDBOX_ERROR, "run abandoned")
+        wait_status = int(done.get("wait_status", -1))
+        if wait_status < 0 or os.WIFSIGNALED(wait_status):
+            return fail(ErrorCode.SANDBOX_ERROR, f"sandbox keeper ended abnormally ({wait_status})")
+        code = os.WEXITSTATUS(wait_status)
+        if code in (proto.KEEPER_SETUP_FAILED, proto.KEEPER_FORK_FAILED):
+            # the runner never ran, so the status memfd was written by trusted code
+            return fail(ErrorCode.SANDBOX_ERROR, str(status.get("message", "setup failed")))
+        if code > proto.KEEPER_SIGNAL_BASE:
+            return fail(*self._signal_outcome(code - proto.KEEPER_SIGNAL_BASE, done, limits))
+        if code == proto.RUNNER_OK and status.get("ok") is True:
+            try:
+                array, size = self._read_result(result_fd, status, limits)
+            except ValueError as exc:
+                return fail(ErrorCode.SANDBOX_ERROR, f"invalid result from the sandbox: {exc}")
+            usage.output_bytes = size
+            return SandboxResult(
+                RunStatus.SUCCEEDED, None, "", array, usage, log, log_truncated=log_truncated
+            )
+        if code == proto.RUNNER_REPORTED and status.get("code") in _RUNNER_CODES:
+            return fail(_RUNNER_CODES[status["code"]], str(status.get("message", "")))
+        return fail(
+            ErrorCode.FMU_CRASHED,
+            f"the FMU terminated the simulation process (exit status {code})",
+        )
+
+    @staticmethod
+    def _signal_outcome(
+        sig: int, done: dict[str, Any], limits: SandboxLimits
+    ) -> tuple[ErrorCode, str]:
+        try:
+            name = signal.Signals(sig).name
+        except ValueError:
+            name = f"signal {sig}"
+        cpu = float(done.get("cpu_s", 0.0))
+        cpu_limit = limits.to_wire()["cpu_seconds"]
+        growth = float(done.get("maxrss_bytes", 0)) - float(done.get("baseline_rss", 0))
+        # RLIMIT_AS makes allocations fail; most native code then crashes or aborts. A crash
+        # with resident memory close to the limit is reported as what it most likely is.
+        near_memory_limit = growth >= 0.75 * limits.memory_bytes
+        if sig == signal.SIGXCPU or (sig == signal.SIGKILL and cpu >= cpu_limit - 0.05):
+            return ErrorCode.CPU_LIMIT, f"CPU time limit of {cpu_limit} s exceeded"
+        if sig == signal.SIGXFSZ:
+            return ErrorCode.FILE_SIZE_LIMIT, "the FMU wrote a file larger than allowed"
+        if near_memory_limit and sig in (
+            signal.SIGSEGV,
+            signal.SIGBUS,
+            signal.SIGABRT,
+            signal.SIGKILL,
+        ):
+            return (
+                ErrorCode.MEMORY_LIMIT,
+                f"the FMU ran out of memory (limit {limits.memory_bytes} bytes) and died with "
+                f"{name}",
+            )
+        if sig == signal.SIGABRT:
+            return ErrorCode.FMU_ABORTED, "the FMU aborted (SIGABRT)"
+        if sig == signal.SIGKILL:
+            return ErrorCode.FMU_CRASHED, "the FMU process was killed (SIGKILL)"
+        return ErrorCode.FMU_CRASHED, f"the FMU crashed with {name}"
+
+    @staticmethod
+    def _read_status(fd: int) -> dict[str, Any]:
+        raw = _pread_all(fd, _STATUS_CAP).split(b"\0", 1)[0]
+        try:
+            status = json.loads(raw) if raw else {}
+        except ValueError:
+            return {}
+        return status if isinstance(status, dict) else {}
+
+    @staticmethod
+    def _read_result(
+        fd: int, status: dict[str, Any], limits: SandboxLimits
+    ) -> tuple[np.ndarray, int]:
+        size = status.get("result_bytes")
+        if not isinstance(size, int) or not 0 < size <= limits.max_output_bytes:
+            raise ValueError("bad result size")
+        data = _pread_all(fd, size)
+        if len(data) != size:
+            raise ValueError("short result")
+        # .npy only (not np.load, which would also parse zip archives), never pickles
+        array = np.lib.format.read_array(io.BytesIO(data), allow_pickle=False)
+        names = array.dtype.names
+        if array.ndim != 1 or not names or names[0] != "time" or array.dtype.hasobject:
+            raise ValueError("result is not a 1-D structured array starting with 'time'")
+        return array, size
+
+
+# --- per-process singleton and probing ---------------------------------------------------------
+
+_singleton: Sandbox | None = None
+_singleton_lock = threading.Lock()
+
+
+def get_sandbox(config: SandboxConfig | None = None) -> Sandbox:
+    """The process-wide sandbox (one zygote per worker process), created on first use."""
+    global _singleton
+    with _singleton_lock:
+        if _singleton is None or _singleton._owner_pid != os.getpid() or _singleton._closed:
+            _singleton = Sandbox(config)
+        return _singleton
+
+
+def _forget_singleton_after_fork() -> None:
+    global _singleton, _singleton_lock
+    _singleton_lock = threading.Lock()
+    if _singleton is not None:
+        _singleton._lock = threading.RLock()
+        _singleton._forget_inherited()
+        _singleton = None
+
+
+def _close_singleton_at_exit() -> None:
+    if _singleton is not None and _singleton._owner_pid == os.getpid():
+        _singleton.close()
+
+
+os.register_at_fork(after_in_child=_forget_singleton_after_fork)
+atexit.register(_close_singleton_at_exit)
+
+_probe_cache: dict[tuple[Any, ...], IsolationReport] = {}
+
+
+def probe(config: SandboxConfig | None = None, *, refresh: bool = False) -> IsolationReport:
+    """Check (by actually building one sandbox root) whether isolation works here. Cached."""
+    config = config or SandboxConfig()
+    key = (config.python_executable, config.temp_root, config.force_no_isolation)
+    if not refresh and key in _probe_cache:
+        return _probe_cache[key]
+    sandbox = Sandbox(config)
+    try:
+        hello = sandbox._start_zygote(probe_only=True)
+    except SandboxUnavailableError as exc:
+        hello = {"ok": False, "isolated": False, "error": str(exc)}
+    finally:
+        sandbox.close()
+    supported = bool(hello.get("isolated"))
+    detail = "isolated" if supported else str(hello.get("reason") or hello.get("error") or "?")
+    plan = hello.get("plan") or {}
+    report = IsolationReport(
+        supported=supported,
+        detail=detail,
+        running_as_root=os.geteuid() == 0,
+        user_namespace=supported and os.geteuid() != 0,
+        mounts=tuple(plan.get("dirs", ())),
+    )
+    _probe_cache[key] = report
+    return report
+
+
+def ensure_supported(config: SandboxConfig | None = None) -> IsolationReport:
+    """Raise :class:`SandboxUnavailableError` unless isolation works or insecure mode is on."""
+    config = config or SandboxConfig()
+    report = probe(config)
+    if not report.supported and not config.allow_insecure:
+        raise SandboxUnavailableError(f"FMU sandbox isolation unavailable: {report.detail}")
+    return report
+
+
+__all__ = [
+    "Sandbox",
+    "SandboxUnavailableError",
+    "ensure_supported",
+    "get_sandbox",
+    "probe",
+]

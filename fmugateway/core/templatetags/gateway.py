@@ -1,0 +1,26 @@
+from django import template
+
+from fmugateway.core.markdown import render_markdown
+
+register = template.Library()
+
+
+@register.filter
+def markdown(text: str):
+    return render_markdown(text)
+
+
+@register.filter
+def filesize(size: int | None) -> str:
+    if size is None:
+        return "–"
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GB"
+
+
+@register.filter
+def split_words(text: str) -> list[str]:
+    return text.split()

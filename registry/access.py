@@ -1,0 +1,36 @@
+"""Who may download a version's file. Other apps add rules (e.g. licenses) at start-up."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from registry.models import Package, PackageVersion, is_moderator
+
+DownloadRule = Callable[[object, PackageVersion], bool]
+_extra_download_rules: list[DownloadRule] = []
+
+
+def register_download_rule(rule: DownloadRule) -> None:
+    """Let another app grant downloads (the marketplace registers license entitlements)."""
+    if rule not in _extra_download_rules:
+        _extra_download_rules.append(rule)
+
+
+def may_download(user, version: PackageVersion) -> bool:
+    """The owner and moderators always; anyone signed in for published versions of listed free
+    packages; plus whatever registered rules grant."""
+    if not getattr(user, "is_authenticated", False):
+        return False
+    package = version.package
+    if package.owner_id == user.pk or is_moderator(user):
+        return True
+    if package.status == Package.Status.UNLISTED:
+        return False  # taken down: blocked for everyone but owner and moderators
+    published = (
+        package.status == Package.Status.LISTED
+        and version.validation_status == PackageVersion.ValidationStatus.PASSED
+        and version.yanked_at is None
+    )
+    if package.is_free and published:
+        return True
+    return any(rule(user, version) for rule in _extra_download_rules)

@@ -1,0 +1,422 @@
+"""Registry API: packages, versions (upload), model cards, reports, attestations, downloads."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from django.db.models import OuterRef, Prefetch, Subquery
+from django.http import FileResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, serializers, status
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.permissions import AllowAny, IsAuthenticated, IsAuthenticatedOrReadOnly
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from fmugateway.core.errors import DomainError, NotFoundError
+from fmugateway.core.signing import public_keys_document
+from registry import downloads, services, signatures
+from registry.models import Package, PackageVersion, PublisherKey, ValidationRun, VersionSignature
+from registry.serializers import (
+    PackageSerializer,
+    PublisherKeySerializer,
+    ReasonSerializer,
+    ValidationRunSerializer,
+    VariableSerializer,
+    VersionDetailSerializer,
+    VersionSerializer,
+    VersionUploadSerializer,
+)
+from registry.uploads import install_upload_handler
+from registry.validation import queue_validation, verify_attestation
+
+
+def _latest_version_number():
+    return Subquery(
+        PackageVersion.objects.filter(package=OuterRef("pk"))
+        .order_by("-created_at")
+        .values("version")[:1]
+    )
+
+
+def visible_package(request: Request, slug: str) -> Package:
+    return get_object_or_404(Package.objects.visible_to(request.user), slug=slug)
+
+
+def visible_version(request: Request, slug: str, version: str) -> PackageVersion:
+    package = visible_package(request, slug)
+    return get_object_or_404(
+        PackageVersion.objects.visible_to(request.user)
+        .select_related("package")
+        .prefetch_related("signatures__key"),
+        package=package,
+        version=version,
+    )
+
+
+def owned_package(request: Request, slug: str) -> Package:
+    package = visible_package(request, slug)
+    services.require_owner(package, request.user)
+    return package
+
+
+@extend_schema(tags=["registry"])
+class PackageListView(generics.ListCreateAPIView):
+    """Packages you may see: listed ones, your own, all for moderators. ``?mine=1`` for yours."""
+
+    serializer_class = PackageSerializer
+    permission_classes = [IsAuthenticatedOrReadOnly]
+
+    def get_queryset(self):
+        queryset = (
+            Package.objects.visible_to(self.request.user)
+            .select_related("owner")
+            .annotate(latest_version_number=_latest_version_number())
+        )
+        params = self.request.query_params
+        if params.get("mine") in {"1", "true"}:
+            queryset = queryset.owned_by(self.request.user)
+        if params.get("status"):
+            queryset = queryset.filter(status=params["status"])
+        return queryset
+
+    def perform_create(self, serializer):
+        data = dict(serializer.validated_data)
+        serializer.instance = services.create_package(self.request.user, **data)
+
+
+@extend_schema(tags=["registry"])
+class PackageDetailView(generics.RetrieveUpdateAPIView):
+    serializer_class = PackageSerializer
+    permission_classes = [IsAuthenticatedOrReadOnly]
+    http_method_names = ["get", "patch", "head", "options"]
+
+    def get_object(self):
+        package = visible_package(self.request, self.kwargs["slug"])
+        if self.request.method not in ("GET", "HEAD", "OPTIONS"):
+            services.require_owner(package, self.request.user)
+        return package
+
+    def perform_update(self, serializer):
+        serializer.instance = services.update_package(
+            serializer.instance, self.request.user, **serializer.validated_data
+        )
+
+
+@extend_schema(tags=["registry"], request=None, responses=PackageSerializer)
+class PackageSubmitView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    def post(self, request: Request, slug: str) -> Response:
+        package = services.submit_for_review(owned_package(request, slug), request.user)
+        return Response(PackageSerializer(package).data)
+
+
+@extend_schema(tags=["registry"])
+class VersionListView(generics.ListCreateAPIView):
+    """Versions of a package; POST uploads a new ``.fmu`` (multipart) with optional test vector."""
+
+    permission_classes = [IsAuthenticatedOrReadOnly]
+    parser_classes = [MultiPartParser, FormParser]
+
+    def initial(self, request, *args, **kwargs):
+        install_upload_handler(request)
+        super().initial(request, *args, **kwargs)
+
+    def get_serializer_class(self):
+        return VersionUploadSerializer if self.request.method == "POST" else VersionSerializer
+
+    def get_queryset(self):
+        package = visible_package(self.request, self.kwargs["slug"])
+        return (
+            PackageVersion.objects.visible_to(self.request.user)
+            .filter(package=package)
+            .select_related("package")
+            .prefetch_related(
+                Prefetch("signatures", VersionSignature.objects.select_related("key"))
+            )
+        )
+
+    @extend_schema(request=VersionUploadSerializer, responses={201: VersionDetailSerializer})
+    def post(self, request: Request, slug: str) -> Response:
+        package = owned_package(request, slug)
+        form = VersionUploadSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        data = form.validated_data
+        upload = data["file"]
+        received = services.ReceivedFile(
+            path=Path(upload.temporary_file_path()),
+            sha256=getattr(upload, "sha256", None),
+            size=upload.size,
+            original_filename=upload.name or "",
+        )
+        vectors = ()
+        if data.get("reference_csv"):
+            vectors = (
+                services.TestVectorInput(
+                    reference_path=_temp_path(data["reference_csv"]),
+                    inputs_path=_temp_path(data["inputs_csv"]) if data.get("inputs_csv") else None,
+                    start_values=data.get("start_values") or {},
+                    columns=tuple(data.get("columns") or ()),
+                    rtol=data.get("rtol", services.vectors.DEFAULT_RTOL),
+                    atol=data.get("atol", services.vectors.DEFAULT_ATOL),
+                ),
+            )
+        version = services.upload_version(
+            package,
+            uploaded_by=request.user,
+            upload=received,
+            version=data["version"],
+            changelog=data.get("changelog", ""),
+            test_vectors=vectors,
+        )
+        return Response(VersionDetailSerializer(version).data, status=status.HTTP_201_CREATED)
+
+
+def _temp_path(upload) -> Path:
+    return Path(upload.temporary_file_path())
+
+
+@extend_schema(tags=["registry"])
+class VersionDetailView(generics.RetrieveAPIView):
+    """A version's model card."""
+
+    serializer_class = VersionDetailSerializer
+    permission_classes = [AllowAny]
+
+    def get_object(self):
+        return visible_version(self.request, self.kwargs["slug"], self.kwargs["version"])
+
+
+@extend_schema(tags=["registry"])
+class VariableListView(generics.ListAPIView):
+    """Variables of a version; filter with ``?causality=``, ``?variability=``, ``?q=`` (name)."""
+
+    serializer_class = VariableSerializer
+    permission_classes = [AllowAny]
+
+    def get_queryset(self):
+        version = visible_version(self.request, self.kwargs["slug"], self.kwargs["version"])
+        queryset = version.variables.all()
+        params = self.request.query_params
+        for field in ("causality", "variability", "type"):
+            if params.get(field):
+                queryset = queryset.filter(**{field: params[field]})
+        if params.get("q"):
+            queryset = queryset.filter(name__icontains=params["q"][:200])
+        return queryset
+
+
+class _VersionActionView(APIView):
+    permission_classes = [IsAuthenticated]
+    verb = None
+
+    @extend_schema(tags=["registry"], request=ReasonSerializer, responses=VersionSerializer)
+    def post(self, request: Request, slug: str, version: str) -> Response:
+        target = visible_version(request, slug, version)
+        form = ReasonSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        updated = type(self).verb(target, request.user, form.validated_data["reason"])
+        return Response(VersionSerializer(updated).data)
+
+
+class VersionYankView(_VersionActionView):
+    verb = staticmethod(services.yank_version)
+
+
+class VersionDeprecateView(_VersionActionView):
+    verb = staticmethod(services.deprecate_version)
+
+
+@extend_schema(tags=["registry"])
+class ScanReportView(APIView):
+    permission_classes = [AllowAny]
+
+    def get(self, request: Request, slug: str, version: str) -> Response:
+        target = visible_version(request, slug, version)
+        return Response({"risk_score": target.risk_score, **(target.scan_report or {})})
+
+
+@extend_schema(tags=["registry"])
+class ValidationView(APIView):
+    """The latest validation run with its report; POST re-runs validation (owner, moderator)."""
+
+    permission_classes = [IsAuthenticatedOrReadOnly]
+
+    @extend_schema(responses=ValidationRunSerializer)
+    def get(self, request: Request, slug: str, version: str) -> Response:
+        target = visible_version(request, slug, version)
+        run = target.validation_runs.first()
+        if run is None:
+            raise NotFoundError("This version has not been validated yet.")
+        return Response(ValidationRunSerializer(run).data)
+
+    @extend_schema(request=None, responses={202: ValidationRunSerializer})
+    def post(self, request: Request, slug: str, version: str) -> Response:
+        target = visible_version(request, slug, version)
+        services.require_owner(target.package, request.user)
+        if target.validation_runs.filter(
+            status__in=[ValidationRun.Status.QUEUED, ValidationRun.Status.RUNNING]
+        ).exists():
+            raise DomainError(
+                "A validation of this version is already under way.",
+                code="validation_in_progress",
+                status_code=409,
+            )
+        run = queue_validation(target, requested_by=request.user)
+        return Response(ValidationRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
+
+
+@extend_schema(tags=["registry"])
+class AttestationView(APIView):
+    permission_classes = [AllowAny]
+
+    def get(self, request: Request, slug: str, version: str) -> Response:
+        target = visible_version(request, slug, version)
+        if not target.attestation:
+            raise NotFoundError(
+                "This version is not certified, so it has no attestation.", code="not_certified"
+            )
+        return Response(target.attestation)
+
+
+class AttestationVerifySerializer(serializers.Serializer):
+    file = serializers.FileField()
+    attestation = serializers.FileField()
+
+
+@extend_schema(tags=["registry"], request=AttestationVerifySerializer)
+class AttestationVerifyView(APIView):
+    """Check an attestation against an FMU file (nothing is stored)."""
+
+    permission_classes = [AllowAny]
+    parser_classes = [MultiPartParser]
+
+    def initial(self, request, *args, **kwargs):
+        install_upload_handler(request)
+        super().initial(request, *args, **kwargs)
+
+    def post(self, request: Request) -> Response:
+        form = AttestationVerifySerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        try:
+            document = json.loads(form.validated_data["attestation"].read(1024 * 1024))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise DomainError("The attestation is not JSON.", code="parse_error") from exc
+        payload = verify_attestation(_temp_path(form.validated_data["file"]), document)
+        return Response({"valid": True, "payload": payload})
+
+
+@extend_schema(tags=["registry"])
+class PlatformKeysView(APIView):
+    """The platform's public verification keys (attestations, license files)."""
+
+    permission_classes = [AllowAny]
+
+    def get(self, request: Request) -> Response:
+        return Response(public_keys_document())
+
+
+@extend_schema(tags=["registry"], request=None)
+class DownloadUrlView(APIView):
+    """A short-lived signed URL for downloading the version's ``.fmu`` (authorised users)."""
+
+    permission_classes = [IsAuthenticated]
+
+    def post(self, request: Request, slug: str, version: str) -> Response:
+        target = visible_version(request, slug, version)
+        link = downloads.issue_download_link(request, target)
+        return Response(link, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(tags=["registry"])
+class DownloadView(APIView):
+    """Serve a signed download link to the user it was issued to; every download is audited."""
+
+    permission_classes = [IsAuthenticated]
+
+    def get(self, request: Request, token: str):
+        version, target = downloads.redeem_download_link(request, token)
+        if target.redirect_url:
+            return HttpResponseRedirect(target.redirect_url)
+        response = FileResponse(
+            target.open(),
+            as_attachment=True,
+            filename=f"{version.package.slug}-{version.version}.fmu",
+        )
+        response["Content-Type"] = "application/octet-stream"
+        return response
+
+
+@extend_schema(tags=["registry"])
+class PublisherKeyListView(generics.ListCreateAPIView):
+    """Your publisher signing keys. POST a PEM ``public_key``, or omit it to have one generated
+    (its private key is in the response, shown once)."""
+
+    serializer_class = PublisherKeySerializer
+    permission_classes = [IsAuthenticated]
+
+    def get_queryset(self):
+        return PublisherKey.objects.filter(owner=self.request.user)
+
+    def create(self, request: Request, *args, **kwargs) -> Response:
+        form = PublisherKeySerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        key, private_pem = signatures.register_key(
+            request.user,
+            name=form.validated_data["name"],
+            public_key_pem=form.validated_data.get("public_key"),
+        )
+        body = PublisherKeySerializer(key).data
+        if private_pem:
+            body["private_key"] = private_pem
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(tags=["registry"], request=ReasonSerializer, responses=PublisherKeySerializer)
+class PublisherKeyRevokeView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    def post(self, request: Request, pk: int) -> Response:
+        key = get_object_or_404(PublisherKey, pk=pk, owner=request.user)
+        form = ReasonSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        key = signatures.revoke_key(key, request.user, form.validated_data["reason"])
+        return Response(PublisherKeySerializer(key).data)
+
+
+class SignatureInputSerializer(serializers.Serializer):
+    key_id = serializers.IntegerField()
+    signature = serializers.CharField(max_length=200)
+
+
+@extend_schema(tags=["registry"])
+class VersionSignatureView(APIView):
+    """GET the manifest to sign and the signatures; POST a signature made with your key."""
+
+    permission_classes = [IsAuthenticatedOrReadOnly]
+
+    def get(self, request: Request, slug: str, version: str) -> Response:
+        target = visible_version(request, slug, version)
+        return Response(
+            {
+                "manifest": signatures.manifest(target),
+                "signatures": [
+                    signatures.describe(signature) for signature in target.signatures.all()
+                ],
+            }
+        )
+
+    @extend_schema(request=SignatureInputSerializer)
+    def post(self, request: Request, slug: str, version: str) -> Response:
+        target = visible_version(request, slug, version)
+        form = SignatureInputSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        key = get_object_or_404(PublisherKey, pk=form.validated_data["key_id"], owner=request.user)
+        signature = signatures.add_signature(
+            target, key, request.user, form.validated_data["signature"]
+        )
+        return Response(signatures.describe(signature), status=status.HTTP_201_CREATED)

@@ -1,0 +1,98 @@
+"""Short-lived signed download links.
+
+A link names one version (by id and SHA-256) and the user it was issued to, signed with the
+project's secret and valid for ``SIGNED_URL_TTL_SECONDS``. Redeeming it re-checks access, audits
+the download and serves the file: streamed from local storage, or through a presigned S3 URL
+that expires as quickly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.core import signing
+from django.core.files.storage import FileSystemStorage, storages
+from django.db.models import F
+from django.urls import reverse
+from django.utils import timezone
+
+from fmugateway.core.audit import record
+from fmugateway.core.errors import DomainError, ForbiddenError
+from registry.access import may_download
+from registry.models import PackageVersion
+
+SALT = "registry.download"
+
+
+class LinkInvalid(DomainError):
+    status_code = 404
+    code = "download_link_invalid"
+    detail = "This download link is not valid."
+
+
+class LinkExpired(DomainError):
+    status_code = 410
+    code = "download_link_expired"
+    detail = "This download link has expired; ask for a new one."
+
+
+def issue_download_link(request, version: PackageVersion) -> dict:
+    if not may_download(request.user, version):
+        raise ForbiddenError("You may not download this model's file.", code="download_forbidden")
+    token = signing.TimestampSigner(salt=SALT).sign_object(
+        {"v": version.pk, "s": version.sha256, "u": request.user.pk}
+    )
+    ttl = settings.SIGNED_URL_TTL_SECONDS
+    return {
+        "url": request.build_absolute_uri(reverse("api-download", kwargs={"token": token})),
+        "expires_at": (timezone.now() + timedelta(seconds=ttl)).isoformat(),
+        "sha256": version.sha256,
+        "size": version.size,
+    }
+
+
+@dataclass
+class DownloadTarget:
+    key: str
+    redirect_url: str | None
+
+    def open(self):
+        return storages["artifacts"].open(self.key, "rb")
+
+
+def redeem_download_link(request, token: str) -> tuple[PackageVersion, DownloadTarget]:
+    try:
+        claims = signing.TimestampSigner(salt=SALT).unsign_object(
+            token, max_age=settings.SIGNED_URL_TTL_SECONDS
+        )
+    except signing.SignatureExpired as exc:
+        raise LinkExpired() from exc
+    except (signing.BadSignature, ValueError, TypeError) as exc:
+        raise LinkInvalid() from exc
+    if claims.get("u") != request.user.pk:
+        raise ForbiddenError(
+            "This download link was issued to someone else.", code="download_link_not_yours"
+        )
+    version = (
+        PackageVersion.objects.select_related("package")
+        .filter(pk=claims.get("v"), sha256=claims.get("s"))
+        .first()
+    )
+    if version is None:
+        raise LinkInvalid()
+    if not may_download(request.user, version):
+        raise ForbiddenError(
+            "You may no longer download this model's file.", code="download_forbidden"
+        )
+    PackageVersion.objects.filter(pk=version.pk).update(download_count=F("download_count") + 1)
+    record(
+        "registry.version.downloaded",
+        actor=request.user,
+        target=version,
+        after={"sha256": version.sha256},
+    )
+    storage = storages["artifacts"]
+    redirect = None if isinstance(storage, FileSystemStorage) else storage.url(version.artifact_key)
+    return version, DownloadTarget(key=version.artifact_key, redirect_url=redirect)

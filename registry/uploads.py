@@ -1,0 +1,56 @@
+"""Receiving ``.fmu`` uploads: streamed to a temporary file, hashed and size-capped on the way."""
+
+from __future__ import annotations
+
+import hashlib
+
+from django.conf import settings
+from django.core.files.uploadhandler import TemporaryFileUploadHandler
+
+from fmugateway.core.errors import DomainError
+
+
+class UploadTooLarge(DomainError):
+    status_code = 413
+    code = "upload_too_large"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"The upload is larger than the limit of {limit // (1024 * 1024)} MB.")
+
+
+class HashingUploadHandler(TemporaryFileUploadHandler):
+    """Writes each uploaded file to a temp file (never to memory), computing its SHA-256 and
+    refusing it as soon as it passes ``UPLOAD_MAX_BYTES``."""
+
+    def __init__(self, request=None, max_bytes: int | None = None) -> None:
+        super().__init__(request)
+        self.max_bytes = max_bytes if max_bytes is not None else settings.UPLOAD_MAX_BYTES
+
+    def handle_raw_input(self, input_data, META, content_length, boundary, encoding=None):
+        # The multipart envelope adds a few hundred bytes; refuse obvious excess before reading.
+        if content_length and content_length > self.max_bytes + 64 * 1024:
+            raise UploadTooLarge(self.max_bytes)
+
+    def new_file(self, *args, **kwargs) -> None:
+        super().new_file(*args, **kwargs)
+        self._digest = hashlib.sha256()
+        self._received = 0
+
+    def receive_data_chunk(self, raw_data: bytes, start: int):
+        self._received += len(raw_data)
+        if self._received > self.max_bytes:
+            self.file.close()
+            raise UploadTooLarge(self.max_bytes)
+        self._digest.update(raw_data)
+        return super().receive_data_chunk(raw_data, start)
+
+    def file_complete(self, file_size: int):
+        uploaded = super().file_complete(file_size)
+        uploaded.sha256 = self._digest.hexdigest()
+        return uploaded
+
+
+def install_upload_handler(request) -> None:
+    """Use the hashing, size-capped handler for this request (before ``request.data``)."""
+    django_request = getattr(request, "_request", request)
+    django_request.upload_handlers = [HashingUploadHandler(django_request)]

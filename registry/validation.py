@@ -1,0 +1,301 @@
+"""Validation and certification of a version (the Celery job and ``manage.py validate_fmu``).
+
+A run checks, in order: fmpy's validation of the model description, a sandboxed smoke
+simulation of the default experiment, and each of the creator's test vectors (sandboxed, compared
+within tolerance). A version is **Validated** when the run passes, and **Certified** when it
+also has at least one passing test vector and a security scan without critical or high findings;
+the platform then signs an attestation that anyone can verify offline.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import fmpy
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from fmugateway.core.audit import record
+from fmugateway.core.errors import DomainError
+from fmugateway.core.signing import SignatureInvalid, sign_document, verify_document
+from fmugateway.core.tasks import dispatch_after_commit
+from registry import vectors
+from registry.inspection import sha256_file
+from registry.models import PackageVersion, TestVector, ValidationRun
+
+logger = logging.getLogger(__name__)
+
+# Bump when the checks change: versions validated by an older validator can be re-run.
+VALIDATOR_VERSION = "1.0.0"
+ATTESTATION_TYPE = "fmugateway.attestation/v1"
+BLOCKING_SEVERITIES = {"critical", "high"}
+
+
+def queue_validation(version: PackageVersion, requested_by=None) -> ValidationRun:
+    """Create a queued run and dispatch it once the caller's transaction commits."""
+    from registry.tasks import validate_version
+
+    run = ValidationRun.objects.create(
+        version=version,
+        requested_by=requested_by if getattr(requested_by, "is_authenticated", False) else None,
+        validator_version=VALIDATOR_VERSION,
+        fmpy_version=fmpy.__version__,
+    )
+    PackageVersion.objects.filter(pk=version.pk).update(
+        validation_status=PackageVersion.ValidationStatus.PENDING
+    )
+    dispatch_after_commit(validate_version, run.pk, queue="validation")
+    return run
+
+
+def _claim(run_id: int) -> ValidationRun | None:
+    """Take the run: a queued one, or one left running by a worker that died (retried once)."""
+    now = timezone.now()
+    claimed = ValidationRun.objects.filter(
+        Q(status=ValidationRun.Status.QUEUED)
+        | Q(status=ValidationRun.Status.RUNNING, attempts__lt=2),
+        pk=run_id,
+    ).update(status=ValidationRun.Status.RUNNING, started_at=now, attempts=F("attempts") + 1)
+    if not claimed:
+        return None
+    run = ValidationRun.objects.select_related("version__package").get(pk=run_id)
+    PackageVersion.objects.filter(pk=run.version_id).update(
+        validation_status=PackageVersion.ValidationStatus.RUNNING
+    )
+    return run
+
+
+def _progress(run: ValidationRun, progress: int, stage: str) -> None:
+    run.progress, run.stage = progress, stage
+    ValidationRun.objects.filter(pk=run.pk).update(progress=progress, stage=stage)
+
+
+@contextmanager
+def local_copy(storage_name: str, key: str, suffix: str):
+    """The stored file as a local path (S3 objects are downloaded to a temp file)."""
+    from django.core.files.storage import storages
+
+    storage = storages[storage_name]
+    try:
+        yield Path(storage.path(key))
+        return
+    except NotImplementedError:
+        pass
+    with tempfile.NamedTemporaryFile(suffix=suffix) as handle, storage.open(key, "rb") as source:
+        shutil.copyfileobj(source, handle, 1024 * 1024)
+        handle.flush()
+        yield Path(handle.name)
+
+
+def _simulate(version: PackageVersion, fmu_path: Path, **settings_) -> dict[str, Any]:
+    """Run the FMU in the sandbox; the answer is a JSON-able summary plus the result array."""
+    from execution.runner import default_limits, run_sandboxed
+
+    limits = default_limits(
+        wall_seconds=settings.VALIDATION_WALL_SECONDS, cpu_seconds=settings.VALIDATION_CPU_SECONDS
+    )
+    return run_sandboxed(fmu_path, version.sha256, limits=limits, **settings_)
+
+
+def _check_model_description(fmu_path: Path) -> list[str]:
+    from fmpy.validation import validate_fmu
+
+    try:
+        return [str(problem) for problem in validate_fmu(str(fmu_path))]
+    except Exception as exc:  # fmpy raises plain exceptions for unreadable descriptions
+        return [f"{type(exc).__name__}: {exc}"]
+
+
+def _run_vector(version, fmu_path: Path, vector: TestVector) -> dict[str, Any]:
+    with local_copy("artifacts", vector.reference_key, ".csv") as reference_path:
+        reference = vectors.read_reference_csv(reference_path)
+        inputs = None
+        if vector.inputs_key:
+            with local_copy("artifacts", vector.inputs_key, ".csv") as inputs_path:
+                inputs = vectors.read_reference_csv(inputs_path)
+    columns = list(vector.columns) or list(reference.dtype.names[1:])
+    time = reference[reference.dtype.names[0]]
+    outcome = _simulate(
+        version,
+        fmu_path,
+        fmi_type=vector.fmi_type or None,
+        start_time=float(time[0]),
+        stop_time=float(time[-1]),
+        start_values=vector.start_values,
+        inputs=inputs,
+        outputs=columns,
+    )
+    entry: dict[str, Any] = {
+        "name": vector.name,
+        "rtol": vector.rtol,
+        "atol": vector.atol,
+        "simulation": outcome["summary"],
+    }
+    if outcome["result"] is None:
+        entry.update(passed=False, error=outcome["summary"].get("message", "simulation failed"))
+        return entry
+    comparison = vectors.compare_to_reference(
+        outcome["result"], reference, columns=columns, rtol=vector.rtol, atol=vector.atol
+    )
+    entry.update(passed=comparison.passed, comparison=comparison.as_dict())
+    return entry
+
+
+def run_validation(run_id: int) -> ValidationRun | None:
+    """Execute a queued run to completion; returns ``None`` when another worker has it."""
+    run = _claim(run_id)
+    if run is None:
+        return None
+    version = run.version
+    report: dict[str, Any] = {
+        "validator_version": VALIDATOR_VERSION,
+        "fmpy_version": fmpy.__version__,
+        "fmu_sha256": version.sha256,
+    }
+    reasons: list[str] = []
+    try:
+        with local_copy("artifacts", version.artifact_key, ".fmu") as fmu_path:
+            _progress(run, 10, "Checking the model description")
+            problems = _check_model_description(fmu_path)
+            report["model_description"] = {"problems": problems, "passed": not problems}
+            if problems:
+                reasons.append(f"{len(problems)} model description problem(s)")
+
+            _progress(run, 30, "Smoke simulation of the default experiment")
+            smoke = _simulate(version, fmu_path)
+            report["smoke"] = smoke["summary"]
+            if smoke["result"] is None:
+                reasons.append(f"smoke simulation failed ({smoke['summary'].get('code')})")
+
+            vector_reports = []
+            test_vectors = list(version.test_vectors.all())
+            for index, vector in enumerate(test_vectors):
+                _progress(
+                    run, 50 + 40 * index // max(1, len(test_vectors)), f"Test vector {vector.name}"
+                )
+                vector_reports.append(_run_vector(version, fmu_path, vector))
+            report["test_vectors"] = vector_reports
+            failed_vectors = [entry["name"] for entry in vector_reports if not entry["passed"]]
+            if failed_vectors:
+                reasons.append(f"test vector(s) failed: {', '.join(failed_vectors)}")
+    except Exception as exc:
+        logger.exception("Validation run %s failed unexpectedly", run.pk)
+        _finish(
+            run,
+            ValidationRun.Status.ERROR,
+            report,
+            error=("validator_error", f"The validator failed: {type(exc).__name__}"),
+        )
+        return run
+
+    scan_blocking = [
+        finding
+        for finding in (version.scan_report or {}).get("findings", [])
+        if finding.get("severity") in BLOCKING_SEVERITIES
+    ]
+    passed = not reasons
+    certification_reasons = list(reasons)
+    if scan_blocking:
+        certification_reasons.append(f"{len(scan_blocking)} critical/high security finding(s)")
+    if not report.get("test_vectors"):
+        certification_reasons.append("no test vectors")
+    report["passed"] = passed
+    report["certified"] = passed and not certification_reasons
+    report["reasons"] = reasons
+    report["certification_reasons"] = certification_reasons
+    status = ValidationRun.Status.PASSED if passed else ValidationRun.Status.FAILED
+    _finish(run, status, report)
+    return run
+
+
+@transaction.atomic
+def _finish(run: ValidationRun, status: str, report: dict, error: tuple[str, str] | None = None):
+    version = PackageVersion.objects.select_for_update().get(pk=run.version_id)
+    run.status, run.report, run.progress, run.stage = status, report, 100, "Finished"
+    run.finished_at = timezone.now()
+    run.error_code, run.error_message = error or ("", "")
+    run.save(
+        update_fields=[
+            "status",
+            "report",
+            "progress",
+            "stage",
+            "finished_at",
+            "error_code",
+            "error_message",
+        ]
+    )
+    version.validation_status = {
+        ValidationRun.Status.PASSED: PackageVersion.ValidationStatus.PASSED,
+        ValidationRun.Status.FAILED: PackageVersion.ValidationStatus.FAILED,
+    }.get(status, PackageVersion.ValidationStatus.ERROR)
+    certified = bool(report.get("certified"))
+    version.certified = certified
+    version.certified_at = timezone.now() if certified else None
+    version.attestation = issue_attestation(version, run) if certified else None
+    version.save(
+        update_fields=[
+            "validation_status",
+            "certified",
+            "certified_at",
+            "attestation",
+            "updated_at",
+        ]
+    )
+    record(
+        "registry.version.validated",
+        target=version,
+        after={"run": run.pk, "status": status, "certified": certified},
+    )
+
+
+def issue_attestation(version: PackageVersion, run: ValidationRun) -> dict:
+    report = run.report
+    payload = {
+        "type": ATTESTATION_TYPE,
+        "issuer": settings.SITE_URL,
+        "package": version.package.slug,
+        "version": version.version,
+        "fmu_sha256": version.sha256,
+        "model_description_sha256": version.model_description_sha256,
+        "fmi_version": version.fmi_version,
+        "validator_version": report.get("validator_version"),
+        "fmpy_version": report.get("fmpy_version"),
+        "results": {
+            "model_description_problems": len(report["model_description"]["problems"]),
+            "smoke": report["smoke"].get("status"),
+            "test_vectors": [
+                {"name": entry["name"], "passed": entry["passed"]}
+                for entry in report.get("test_vectors", [])
+            ],
+            "risk_score": version.risk_score,
+        },
+        "validation_run": run.pk,
+        "issued_at": timezone.now().isoformat(),
+    }
+    return sign_document(payload)
+
+
+class AttestationMismatch(DomainError):
+    code = "attestation_mismatch"
+
+
+def verify_attestation(fmu_path: Path, document: Any, keys: dict | None = None) -> dict:
+    """Check an attestation against an FMU file without the database.
+
+    Raises ``SignatureInvalid`` when the signature does not verify with a published key and
+    ``AttestationMismatch`` when the file is not the one attested; returns the payload.
+    """
+    payload = verify_document(document, keys)
+    if payload.get("type") != ATTESTATION_TYPE:
+        raise SignatureInvalid("This signed document is not an attestation.")
+    if sha256_file(Path(fmu_path)) != payload.get("fmu_sha256"):
+        raise AttestationMismatch("The FMU's SHA-256 differs from the attested one.")
+    return payload
