@@ -32,7 +32,6 @@ venv: $(BIN)/.installed ## create .venv and install the pinned requirements
 
 setup: venv ## migrate, build the sample FMUs and seed demo data (idempotent)
 	DEBUG=$${DEBUG:-true} $(MANAGE) migrate --noinput
-	DEBUG=$${DEBUG:-true} $(MANAGE) createcachetable
 	DEBUG=$${DEBUG:-true} $(MANAGE) build_sample_fmus
 	DEBUG=$${DEBUG:-true} $(MANAGE) seed_demo
 

@@ -30,7 +30,7 @@ from registry.serializers import (
     VersionSerializer,
     VersionUploadSerializer,
 )
-from registry.uploads import install_upload_handler
+from registry.uploads import RawFmuParser, install_upload_handler
 from registry.validation import queue_validation, verify_attestation
 
 
@@ -117,10 +117,12 @@ class PackageSubmitView(APIView):
 
 @extend_schema(tags=["registry"])
 class VersionListView(generics.ListCreateAPIView):
-    """Versions of a package; POST uploads a new ``.fmu`` (multipart) with optional test vector."""
+    """Versions of a package. POST uploads a new ``.fmu``: multipart (``file``, ``version``,
+    ``changelog``, optional test vector ``reference_csv`` + ``rtol``/``atol``/``columns``), or the
+    raw file as ``application/octet-stream`` with ``?version=`` (fastest for large files)."""
 
     permission_classes = [IsAuthenticatedOrReadOnly]
-    parser_classes = [MultiPartParser, FormParser]
+    parser_classes = [MultiPartParser, FormParser, RawFmuParser]
 
     def initial(self, request, *args, **kwargs):
         install_upload_handler(request)
@@ -142,8 +144,24 @@ class VersionListView(generics.ListCreateAPIView):
 
     @extend_schema(request=VersionUploadSerializer, responses={201: VersionDetailSerializer})
     def post(self, request: Request, slug: str) -> Response:
+        try:
+            return self._upload(request, slug)
+        finally:
+            # The FMU may have been moved into storage; closing tolerates that.
+            for uploaded in request.FILES.values():
+                uploaded.close()
+
+    def _upload(self, request: Request, slug: str) -> Response:
         package = owned_package(request, slug)
-        form = VersionUploadSerializer(data=request.data)
+        if request.content_type.startswith(RawFmuParser.media_type):
+            fields = {key: request.query_params.get(key) for key in ("version", "changelog")}
+            payload = {
+                "file": request.data.get("file"),
+                **{key: value for key, value in fields.items() if value is not None},
+            }
+        else:
+            payload = request.data
+        form = VersionUploadSerializer(data=payload)
         form.is_valid(raise_exception=True)
         data = form.validated_data
         upload = data["file"]
@@ -152,6 +170,7 @@ class VersionListView(generics.ListCreateAPIView):
             sha256=getattr(upload, "sha256", None),
             size=upload.size,
             original_filename=upload.name or "",
+            movable=True,
         )
         vectors = ()
         if data.get("reference_csv"):

@@ -101,6 +101,19 @@ class ReceivedFile:
     sha256: str | None
     size: int
     original_filename: str = ""
+    # A temp file of this request: local storage may move it into place instead of copying.
+    movable: bool = False
+
+
+class _MovableFile(File):
+    """A file Django's FileSystemStorage moves (rename) rather than copies."""
+
+    def __init__(self, handle, path: Path) -> None:
+        super().__init__(handle)
+        self._path = path
+
+    def temporary_file_path(self) -> str:
+        return str(self._path)
 
 
 @dataclass(frozen=True)
@@ -178,13 +191,16 @@ def upload_version(
     storage = artifacts_storage()
     stored_keys: list[str] = []
 
-    def store(key: str, path: Path) -> str:
+    def store(key: str, path: Path, movable: bool = False) -> str:
         with open(path, "rb") as handle:
-            stored_keys.append(storage.save(key, File(handle)))
+            content = _MovableFile(handle, path) if movable else File(handle)
+            stored_keys.append(storage.save(key, content))
         return stored_keys[-1]
 
     try:
-        stored_key = store(f"packages/{package.pk}/{card.sha256}.fmu", upload.path)
+        stored_key = store(
+            f"packages/{package.pk}/{card.sha256}.fmu", upload.path, movable=upload.movable
+        )
         with transaction.atomic():
             version_row = _create_version_row(
                 package, uploaded_by, version, changelog, upload, card, report, stored_key

@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import fcntl
 import gc
 import io
 import json
@@ -52,6 +53,7 @@ RUNNER_REPORTED = 1  # a failure was reported in the status memfd
 
 #: fds of a run inside the keeper/runner
 FD_REQUEST, FD_STATUS, FD_RESULT, FD_LOG = 3, 4, 5, 6
+FD_FMU_DIR = 7  # insecure mode only: the FMU dir, reached as /proc/self/fd/7 after setuid
 
 SANDBOX_FMU_DIR = "/sandbox/fmu"
 SANDBOX_WORK_DIR = "/sandbox/work"
@@ -400,8 +402,8 @@ def _runner_main(spec: dict[str, Any], vm_baseline: int) -> NoReturn:
         os.environ.clear()
         os.environ.update(
             {
-                "HOME": spec["work_dir"],
-                "TMPDIR": spec["work_dir"],
+                "HOME": spec["env_work_dir"],
+                "TMPDIR": spec["env_work_dir"],
                 "PATH": "/usr/bin:/bin",
                 "LANG": "C.UTF-8",
             }
@@ -410,8 +412,7 @@ def _runner_main(spec: dict[str, Any], vm_baseline: int) -> NoReturn:
     except MemoryError:
         _report({"ok": False, "code": "memory_limit", "message": "out of memory"}, 1 << 16)
     except BaseException as exc:
-        import traceback
-        message = _truncate(f"sandbox runner failed: {type(exc).__name__}: {exc}" + traceback.format_exc())
+        message = _truncate(f"sandbox runner failed: {type(exc).__name__}: {exc}")
         _report({"ok": False, "code": "sandbox_error", "message": message}, 1 << 16)
     os._exit(code)
 
@@ -458,7 +459,8 @@ def _simulate(spec: dict[str, Any]) -> int:
 
 def _install_fds(fds: list[int]) -> None:
     """Move the run's fds to FD_REQUEST.. and close everything else (control socket etc.)."""
-    moved = [os.dup(fd) for fd in fds]  # dup first: targets may overlap sources
+    # park copies above the target range first: sources may sit on target numbers
+    moved = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 64) for fd in fds]
     for target, fd in zip(range(FD_REQUEST, FD_REQUEST + len(fds)), moved, strict=False):
         os.dup2(fd, target, inheritable=True)
         os.close(fd)
@@ -501,6 +503,13 @@ def _keeper_main(
             )
         else:
             os.setpgid(0, 0)
+            # The unprivileged runner may not be able to walk the host path to the cache
+            # (0700 parents); an fd opened now stays usable after the uid switch.
+            fmu_fd = os.open(spec["host_fmu_dir"], os.O_RDONLY | os.O_DIRECTORY)
+            if fmu_fd != FD_FMU_DIR:
+                os.dup2(fmu_fd, FD_FMU_DIR)
+                os.close(fmu_fd)
+            spec["fmu_dir"] = f"/proc/self/fd/{FD_FMU_DIR}"
         if spec.get("probe"):
             os._exit(0)
         if kill_requested:
@@ -554,6 +563,36 @@ _WARMUP_DESCRIPTIONS = {
 </fmiModelDescription>
 """,
 }
+
+
+def _cache_fmi_schemas() -> None:
+    """Parse fmpy's FMI XSDs once here instead of in every run (~2-5 ms each time).
+
+    fmpy calls ``etree.XMLSchema(file=...)`` on every ``read_model_description``; each run is a
+    fresh fork, so handing it the pre-parsed, never-used schema object is equivalent.
+    """
+    import fmpy
+    from lxml import etree
+
+    original = etree.XMLSchema
+    schema_dir = os.path.join(os.path.dirname(fmpy.__file__), "schema")
+    cache = {}
+    for name in (
+        "fmi1/fmiModelDescription.xsd",
+        "fmi2/fmi2ModelDescription.xsd",
+        "fmi3/fmi3ModelDescription.xsd",
+        "fmi3/fmi3BuildDescription.xsd",
+    ):
+        path = os.path.join(schema_dir, name)
+        with contextlib.suppress(Exception):
+            cache[path] = original(file=path)
+
+    def xml_schema(etree: Any = None, file: Any = None, **kwargs: Any) -> Any:
+        if etree is None and not kwargs and isinstance(file, str) and file in cache:
+            return cache[file]
+        return original(etree, file=file, **kwargs)
+
+    etree.XMLSchema = xml_schema
 
 
 # --- the zygote -------------------------------------------------------------------------------
@@ -611,6 +650,7 @@ class Zygote:
 
         with contextlib.suppress(Exception):
             import fmpy.sundials
+        _cache_fmi_schemas()
         # Exercise the model-description path once (lazy imports, regex compilation, lxml
         # set-up) so that every forked run starts from a warm state instead of paying it again.
         warm_dir = os.path.join(self.cfg["state_dir"], "warmup")
@@ -635,7 +675,7 @@ class Zygote:
         work_dir = ""
         spec = dict(spec, uid=self.cfg["uid"], gid=self.cfg["gid"])
         if self.isolated:
-            spec["work_dir"] = SANDBOX_WORK_DIR
+            spec["work_dir"] = spec["env_work_dir"] = SANDBOX_WORK_DIR
             spec["fmu_dir"] = SANDBOX_FMU_DIR
         else:
             work_dir = os.path.join(self.cfg["state_dir"], f"run-{self.counter}")
@@ -643,6 +683,7 @@ class Zygote:
             if os.geteuid() == 0:
                 os.chown(work_dir, self.cfg["uid"], self.cfg["gid"])
             spec["work_dir"] = work_dir
+            spec["env_work_dir"] = "/proc/self/cwd"  # the host path may not be walkable
             spec["fmu_dir"] = spec["host_fmu_dir"]
         if self.isolated:
             unshare(CLONE_NEWPID)  # the next child becomes PID 1 of a fresh PID namespace
@@ -691,6 +732,8 @@ class Zygote:
         finally:
             for fd in set(fds):
                 os.close(fd)
+            with contextlib.suppress(OSError):
+                os.rmdir(os.path.join(self.cfg["state_dir"], "probe-fmu"))
 
     # -- event loop --
 
@@ -760,11 +803,11 @@ class Zygote:
         }
         if usage is not None:
             msg.update(cpu_s=usage.ru_utime + usage.ru_stime, maxrss_bytes=usage.ru_maxrss * 1024)
+        if run.work_dir:  # before replying, so the worker never sees a leftover
+            shutil.rmtree(run.work_dir, ignore_errors=True)
         self._send(run.sock, msg)
         run.sock.close()
         os.close(run.pidfd)
-        if run.work_dir:
-            shutil.rmtree(run.work_dir, ignore_errors=True)
         del self.runs[run.pid]
 
     def serve(self) -> None:

@@ -297,6 +297,11 @@ class Sandbox:
         parent.settimeout(None)
         self._proc, self._ctl, self._hello = proc, parent, hello
         if not hello.get("isolated"):
+            # No private root: the runner (another uid when we are root) must be able to walk
+            # to its work dir by path (fmpy chdirs back to it). Traversable, not listable.
+            for path in (self._instance_dir.parent, self._instance_dir, state_dir):
+                if path.stat().st_uid == os.geteuid():
+                    path.chmod(0o711)
             logger.warning(
                 "FMU SANDBOX RUNNING WITHOUT ISOLATION (FMU_SANDBOX_ALLOW_INSECURE): "
                 "uploaded FMUs can read files and use the network. Reason: %s",
@@ -346,6 +351,8 @@ class Sandbox:
             self.start()
         except SandboxUnavailableError as exc:
             return _failure(ErrorCode.SANDBOX_UNAVAILABLE, str(exc))
+        except OSError as exc:  # temp root not writable, python missing, ...
+            return _failure(ErrorCode.SANDBOX_UNAVAILABLE, f"cannot start the sandbox: {exc}")
         try:
             assert self._cache is not None
             fmu_dir = self._cache.get(request.fmu_path, request.sha256)
