@@ -3,3 +3,26 @@ from django.apps import AppConfig
 
 class ExecutionConfig(AppConfig):
     name = "execution"
+
+    def ready(self) -> None:
+        from fmugateway.core.tasks import worker_status
+
+        worker_status.connect(report_sandbox, dispatch_uid="execution.report_sandbox")
+
+
+def report_sandbox(sender, **kwargs) -> dict:
+    """The worker's heartbeat says whether its FMU sandbox is isolated (probe is cached)."""
+    from django.conf import settings
+
+    from execution.runner import sandbox_config
+    from execution.sandbox import probe
+
+    report = probe(sandbox_config())
+    return {
+        "sandbox": {
+            "isolated": report.supported,
+            "usable": report.supported or settings.FMU_SANDBOX_ALLOW_INSECURE,
+            "detail": report.detail,
+            "user_namespace": report.user_namespace,
+        }
+    }

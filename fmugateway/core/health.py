@@ -64,10 +64,14 @@ def check_worker() -> dict:
     age = (timezone.now() - latest.seen_at).total_seconds()
     if age > settings.HEALTHZ_HEARTBEAT_MAX_AGE:
         raise RuntimeError(f"last worker heartbeat from {latest.hostname} was {age:.0f} s ago")
+    sandbox = latest.status.get("sandbox")
+    if sandbox and not sandbox.get("usable", True):
+        raise RuntimeError(f"worker {latest.hostname} cannot run FMUs: {sandbox.get('detail')}")
     return {
         "hostname": latest.hostname,
         "last_heartbeat": latest.seen_at.isoformat(),
         "age_s": round(age, 1),
+        **latest.status,
     }
 
 

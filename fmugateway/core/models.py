@@ -57,6 +57,8 @@ class WorkerHeartbeat(models.Model):
 
     hostname = models.CharField(max_length=255, unique=True)
     seen_at = models.DateTimeField()
+    # What the worker reports about itself (e.g. whether the FMU sandbox is isolated).
+    status = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-seen_at"]

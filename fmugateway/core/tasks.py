@@ -6,6 +6,7 @@ import socket
 
 from celery import Task, shared_task
 from django.db import transaction
+from django.dispatch import Signal
 from django.utils import timezone
 
 
@@ -18,13 +19,23 @@ def dispatch_after_commit(task: Task, *args, **options) -> None:
     transaction.on_commit(lambda: task.apply_async(args=args, **options))
 
 
+# Apps add facts to the worker's heartbeat: receivers return a dict merged into its status.
+worker_status = Signal()
+
+
 @shared_task(name="fmugateway.core.tasks.heartbeat", ignore_result=True)
 def heartbeat() -> None:
     from fmugateway.core.models import WorkerHeartbeat
 
+    status: dict = {}
+    for _receiver, reported in worker_status.send_robust(sender=heartbeat):
+        if isinstance(reported, dict):
+            status.update(reported)
+        elif isinstance(reported, Exception):
+            status.setdefault("errors", []).append(f"{type(reported).__name__}: {reported}")
     WorkerHeartbeat.objects.update_or_create(
         hostname=heartbeat.request.hostname or socket.gethostname(),
-        defaults={"seen_at": timezone.now()},
+        defaults={"seen_at": timezone.now(), "status": status},
     )
 
 

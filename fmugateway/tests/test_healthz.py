@@ -55,3 +55,28 @@ def test_unavailable_when_the_broker_is_unreachable(client, settings):
 
     assert response.status_code == 503
     assert response.json()["checks"]["broker"]["ok"] is False
+
+
+def test_unavailable_when_the_worker_cannot_isolate_fmus(client):
+    WorkerHeartbeat.objects.create(
+        hostname="w1@host",
+        seen_at=timezone.now(),
+        status={"sandbox": {"isolated": False, "usable": False, "detail": "no namespaces"}},
+    )
+
+    response = client.get("/healthz")
+
+    assert response.status_code == 503
+    assert "cannot run FMUs: no namespaces" in response.json()["checks"]["worker"]["error"]
+
+
+def test_worker_status_is_shown(client):
+    WorkerHeartbeat.objects.create(
+        hostname="w1@host",
+        seen_at=timezone.now(),
+        status={"sandbox": {"isolated": True, "usable": True, "detail": "isolated"}},
+    )
+
+    body = client.get("/healthz").json()
+
+    assert body["checks"]["worker"]["sandbox"]["isolated"] is True

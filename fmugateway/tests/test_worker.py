@@ -33,6 +33,7 @@ def test_heartbeat_task_in_the_worker_feeds_healthz(celery_worker_process, clien
 
     beat = wait_for(lambda: WorkerHeartbeat.objects.first())
     assert beat.hostname.startswith("test-")
+    assert beat.status["sandbox"]["isolated"] is True
     response = client.get("/healthz")
     assert response.status_code == 200, response.json()
 
