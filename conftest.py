@@ -14,6 +14,8 @@ from rest_framework.test import APIClient
 from accounts.factories import UserFactory
 
 REPO = Path(__file__).resolve().parent
+# Fixtures every app's tests use: sample FMUs, a creator and a package, artifact storage.
+pytest_plugins = ["registry.tests.fixtures"]
 
 
 @pytest.fixture

@@ -1,0 +1,268 @@
+"""Billing's tables: API keys, each account's plan, and the append-only credit ledger.
+
+Business rules live in ``billing.services``; these models only hold state and the behaviour of
+one row (is this key usable? is this ledger consistent?).
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q, Sum
+from django.utils import timezone
+
+KEY_PREFIX = "fmugw_live_"
+
+
+class Scope(models.TextChoices):
+    READ = "read", "Read (catalog, jobs, results, balance)"
+    RUN = "run", "Run simulations"
+    PUBLISH = "publish", "Publish FMU packages"
+    LICENSES = "licenses", "Manage and verify licenses"
+
+
+SCOPES: tuple[str, ...] = tuple(Scope.values)
+
+
+class ApiKeyQuerySet(models.QuerySet):
+    def owned_by(self, user) -> ApiKeyQuerySet:
+        return self.filter(owner=user) if getattr(user, "is_authenticated", False) else self.none()
+
+    def usable(self, now=None) -> ApiKeyQuerySet:
+        now = now or timezone.now()
+        return self.filter(revoked_at__isnull=True).filter(
+            Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+        )
+
+
+class ApiKey(models.Model):
+    """A long-lived credential for programs. Only a keyed hash of the secret is stored.
+
+    The full key reads ``fmugw_live_<public_id>_<secret>``; ``public_id`` finds the row, the HMAC
+    of the whole key (``KEY_HASH_SECRET``) proves the secret.
+    """
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_keys"
+    )
+    name = models.CharField(max_length=100)
+    public_id = models.CharField(max_length=24, unique=True)
+    # Hex HMAC-SHA256; varchar, not char: a char(n) column compared with text skips its index.
+    secret_hash = models.CharField(max_length=64)
+    scopes = models.JSONField(default=list, help_text="Subset of read, run, publish, licenses.")
+    expires_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    objects = ApiKeyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "API key"
+        indexes = [models.Index(fields=["owner", "-created_at"], name="billing_apikey_owner_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def prefix(self) -> str:
+        """The non-secret start of the key, shown in lists so people recognise their keys."""
+        return f"{KEY_PREFIX}{self.public_id}"
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None
+
+    def is_expired(self, now=None) -> bool:
+        return self.expires_at is not None and self.expires_at <= (now or timezone.now())
+
+    @property
+    def scope_set(self) -> frozenset[str]:
+        return frozenset(self.scopes or ())
+
+
+class AccountPlan(models.Model):
+    """Which pricing tier (``pricing_tiers.json``) an account is on.
+
+    Shaped like a payment provider's subscription (status, current period, external id) so that
+    dj-stripe's subscription events can drive it later; per-account overrides cover negotiated
+    Enterprise terms. A user without a row is on the default (Free) tier.
+    """
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        TRIALING = "trialing", "Trialing"
+        PAST_DUE = "past_due", "Past due"
+        CANCELED = "canceled", "Canceled"
+
+    class Source(models.TextChoices):
+        DEFAULT = "default", "Default plan"
+        MANUAL = "manual", "Set by staff"
+        STRIPE = "stripe", "Stripe subscription"
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="account_plan"
+    )
+    plan = models.CharField(max_length=50, help_text="A tier code from pricing_tiers.json.")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
+    source = models.CharField(max_length=20, choices=Source.choices, default=Source.DEFAULT)
+    external_id = models.CharField(
+        max_length=255, blank=True, help_text="The provider's subscription id, when it has one."
+    )
+    current_period_start = models.DateTimeField(null=True, blank=True)
+    current_period_end = models.DateTimeField(null=True, blank=True)
+    rate_limit_per_minute_override = models.PositiveIntegerField(null=True, blank=True)
+    included_credits_override = models.PositiveIntegerField(null=True, blank=True)
+    overage_limit_credits_override = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["user_id"]
+
+    def __str__(self) -> str:
+        return f"{self.user} on {self.plan} ({self.status})"
+
+    @property
+    def is_in_good_standing(self) -> bool:
+        return self.status in {self.Status.ACTIVE, self.Status.TRIALING}
+
+
+class CreditAccount(models.Model):
+    """One account's credits. ``balance`` caches the sum of its ledger entries.
+
+    It is changed only by ``billing.services.credits``, in the same transaction as the entry it
+    reflects and under ``select_for_update()`` on this row, so concurrent spends serialise.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="credit_account"
+    )
+    balance = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["user_id"]
+
+    def __str__(self) -> str:
+        return f"{self.user}: {self.balance} credits"
+
+    def recompute_balance(self) -> int:
+        """The balance according to the ledger (the source of truth)."""
+        return self.entries.aggregate(total=Sum("amount"))["total"] or 0
+
+
+class CreditEntryQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise PermissionError("The credit ledger is append-only.")
+
+    def delete(self):
+        raise PermissionError("The credit ledger is append-only.")
+
+    def for_user(self, user) -> CreditEntryQuerySet:
+        if not getattr(user, "is_authenticated", False):
+            return self.none()
+        return self.filter(account__user_id=user.pk)
+
+
+class CreditEntry(models.Model):
+    """One append-only line of the credit ledger; amounts are signed integer credits."""
+
+    class Kind(models.TextChoices):
+        GRANT = "grant", "Monthly grant"
+        PURCHASE = "purchase", "Purchase"
+        RESERVE = "reserve", "Reservation"
+        SETTLE = "settle", "Settlement (unused part of a reservation)"
+        RELEASE = "release", "Release (reservation returned in full)"
+        REFUND = "refund", "Refund"
+        ADJUSTMENT = "adjustment", "Adjustment"
+
+    account = models.ForeignKey(CreditAccount, on_delete=models.PROTECT, related_name="entries")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    amount = models.BigIntegerField()
+    balance_after = models.BigIntegerField()
+    reference = models.CharField(max_length=100, blank=True)
+    memo = models.CharField(max_length=255, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        # The ledger outlives users and its table refuses UPDATEs (no SET_NULL possible).
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = CreditEntryQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name_plural = "credit entries"
+        constraints = [
+            # The same (kind, reference) cannot be written twice for an account: a monthly grant
+            # per cycle, a reservation/settlement/release per job, a purchase per payment.
+            models.UniqueConstraint(
+                fields=["account", "kind", "reference"],
+                condition=~Q(reference="") & ~Q(kind="adjustment"),
+                name="billing_entry_kind_reference_unique",
+            )
+        ]
+        indexes = [models.Index(fields=["account", "-id"], name="billing_entry_account_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.amount:+d} ({self.reference or self.memo or '-'})"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise PermissionError("Credit entries cannot be changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise PermissionError("Credit entries cannot be deleted.")
+
+
+class Reservation(models.Model):
+    """Credits held for one piece of work (a job) until it is settled or released."""
+
+    class Status(models.TextChoices):
+        HELD = "held", "Held"
+        SETTLED = "settled", "Settled"
+        RELEASED = "released", "Released"
+
+    account = models.ForeignKey(
+        CreditAccount, on_delete=models.PROTECT, related_name="reservations"
+    )
+    reference = models.CharField(max_length=100)
+    amount = models.BigIntegerField(help_text="Credits held (positive).")
+    charged = models.BigIntegerField(null=True, blank=True)
+    refunded = models.BigIntegerField(default=0)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.HELD)
+    pricing = models.JSONField(default=dict, blank=True, help_text="What the price depends on.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "reference"], name="billing_reservation_reference_unique"
+            )
+        ]
+        indexes = [models.Index(fields=["status", "created_at"], name="billing_resv_status_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.reference}: {self.amount} ({self.status})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == self.Status.HELD

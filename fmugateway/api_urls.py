@@ -12,5 +12,8 @@ urlpatterns = [
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("", include("accounts.api_urls")),
     path("", include("registry.api_urls")),
+    path("", include("marketplace.api_urls")),
+    path("", include("execution.api_urls")),
+    path("", include("billing.api_urls")),
     re_path(r"^.*$", api_not_found),
 ]

@@ -123,7 +123,8 @@ DATABASES = {
         DATABASE_URL,
         # Persistent connections: CONN_MAX_AGE=0 is ~6x slower on the API's hot paths.
         conn_max_age=env_int("DB_CONN_MAX_AGE", 60, minimum=0),
-        conn_health_checks=True,
+        # A health check costs a SELECT 1 per request; a dropped connection fails one request.
+        conn_health_checks=env_bool("DB_CONN_HEALTH_CHECKS", False),
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -244,6 +245,17 @@ CELERY_BEAT_SCHEDULE = {
         "task": "fmugateway.core.tasks.purge_idempotency_records",
         "schedule": 3600.0,
     },
+    # Billing: grants each account its plan's monthly credits, exactly once per calendar month.
+    # Execution: jobs whose worker died are re-queued once, then failed (worker_lost).
+    "execution-recover-lost-jobs": {
+        "task": "execution.recover_lost_jobs",
+        "schedule": 60.0,
+        "options": {"expires": 60.0},
+    },
+    "billing-grant-monthly-credits": {
+        "task": "billing.tasks.grant_monthly_credits",
+        "schedule": 3600.0,
+    },
 }
 HEALTHZ_HEARTBEAT_MAX_AGE = env_int("HEALTHZ_HEARTBEAT_MAX_AGE", 60, minimum=5)
 
@@ -258,12 +270,39 @@ SIMULATION_MAX_OUTPUT_MB = env_int("SIMULATION_MAX_OUTPUT_MB", 64, minimum=1)
 # Each sandboxed run of a validation job (smoke run, every test vector).
 VALIDATION_CPU_SECONDS = env_int("VALIDATION_CPU_SECONDS", 60, minimum=1)
 VALIDATION_WALL_SECONDS = env_int("VALIDATION_WALL_SECONDS", 90, minimum=1)
+# Simulation jobs: the timeout a job gets when it asks for none, and the most any job may ask
+# for (the plan's max_job_timeout_seconds may lower it). CPU and wall limits follow the timeout.
+JOB_DEFAULT_TIMEOUT_SECONDS = env_int("JOB_DEFAULT_TIMEOUT_SECONDS", 60, minimum=1)
+JOB_MAX_TIMEOUT_SECONDS = env_int("JOB_MAX_TIMEOUT_SECONDS", 3600, minimum=1)
+# A job still "running" this long after its timeout lost its worker: re-queued once, then failed.
+JOB_RECOVERY_GRACE_SECONDS = env_int("JOB_RECOVERY_GRACE_SECONDS", 120, minimum=10)
+JOB_MAX_INPUT_ROWS = env_int("JOB_MAX_INPUT_ROWS", 100_000, minimum=2)
+JOB_MAX_OUTPUT_POINTS = env_int("JOB_MAX_OUTPUT_POINTS", 1_000_000, minimum=10)
+# Parameter sweeps: most runs in one batch (the plan's max_sweep_size may lower it), and how
+# many runs one Celery task executes back to back in its warm sandbox.
+SWEEP_MAX_RUNS = env_int("SWEEP_MAX_RUNS", 1000, minimum=1)
+SWEEP_CHUNK_SIZE = env_int("SWEEP_CHUNK_SIZE", 20, minimum=1)
+
+# --- Platform signing key (attestations, license files, signed answers) -------------------
+# PEM Ed25519 private key; with DEBUG and none set, one is generated (encrypted) into var/secrets.
+PLATFORM_SIGNING_KEY = env_secret("PLATFORM_SIGNING_KEY")
+PLATFORM_SIGNING_KEY_PASSWORD = env_secret("PLATFORM_SIGNING_KEY_PASSWORD")
+# PEM public keys of retired platform keys, still accepted when verifying.
+PLATFORM_VERIFY_KEYS = env_secret("PLATFORM_VERIFY_KEYS") or ""
 
 # --- API -----------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "billing.authentication.ApiKeyAuthentication",
+        "billing.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "billing.throttling.AccountRateThrottle",
+        "billing.throttling.AnonRateThrottle",
+    ],
+    # Per-account rates come from the plan (pricing_tiers.json); this is per IP, no credentials.
+    "DEFAULT_THROTTLE_RATES": {"anon": env_str("API_ANON_THROTTLE_RATE", "300/min")},
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "fmugateway.core.api.Pagination",
     "PAGE_SIZE": 50,
@@ -283,6 +322,59 @@ SPECTACULAR_SETTINGS = {
     "SCHEMA_PATH_PREFIX": r"/api/v1",
 }
 IDEMPOTENCY_TTL_HOURS = env_int("IDEMPOTENCY_TTL_HOURS", 24, minimum=1)
+
+# --- Billing -------------------------------------------------------------------------------
+# Plans (included credits, overage, rate limits, job limits) are data: pricing_tiers.json.
+PRICING_TIERS_FILE = Path(env_str("PRICING_TIERS_FILE", str(BASE_DIR / "pricing_tiers.json")))
+
+
+def _credit_rate(name: str, default: str):
+    """A non-negative decimal rate in credits (parsed exactly, never through float)."""
+    import decimal
+
+    raw = env_str(name, default)
+    try:
+        value = decimal.Decimal(raw)
+    except decimal.InvalidOperation:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a decimal number.") from None
+    if not value.is_finite() or value < 0:
+        raise ImproperlyConfigured(f"{name}={raw!r} must be a non-negative number.")
+    return value
+
+
+# Credit consumption model (seed 001 §3): per run by model size class, plus CPU time and memory
+# (peak GB x wall seconds), plus a surcharge on premium models, less the plan's discount_bps.
+CREDIT_RATE_RUN_SMALL = _credit_rate("CREDIT_RATE_RUN_SMALL", "1")
+CREDIT_RATE_RUN_MEDIUM = _credit_rate("CREDIT_RATE_RUN_MEDIUM", "2")
+CREDIT_RATE_RUN_LARGE = _credit_rate("CREDIT_RATE_RUN_LARGE", "5")
+CREDIT_RATE_CPU_SECOND = _credit_rate("CREDIT_RATE_CPU_SECOND", "1")
+CREDIT_RATE_GB_SECOND = _credit_rate("CREDIT_RATE_GB_SECOND", "0.25")
+CREDIT_RATE_PREMIUM_SURCHARGE_BPS = env_int("CREDIT_RATE_PREMIUM_SURCHARGE_BPS", 5000, minimum=0)
+# FMU archive sizes from which a model is "medium" / "large" for the per-run base rate.
+CREDIT_SIZE_MEDIUM_BYTES = env_int("CREDIT_SIZE_MEDIUM_BYTES", 10 * 1024 * 1024, minimum=1)
+CREDIT_SIZE_LARGE_BYTES = env_int("CREDIT_SIZE_LARGE_BYTES", 100 * 1024 * 1024, minimum=1)
+# Short-lived API tokens (JWT signed with Ed25519) minted from API keys at /api/v1/auth/token.
+TOKEN_TTL_SECONDS = env_int("TOKEN_TTL_SECONDS", 900, minimum=30)
+TOKEN_ISSUER = env_str("TOKEN_ISSUER", SITE_URL)
+# PEM Ed25519 private key (optionally encrypted with TOKEN_SIGNING_KEY_PASSWORD); with DEBUG and
+# none set, one is generated (encrypted) into var/secrets/token_signing_key.pem.
+TOKEN_SIGNING_KEY = env_secret("TOKEN_SIGNING_KEY")
+TOKEN_SIGNING_KEY_PASSWORD = env_secret("TOKEN_SIGNING_KEY_PASSWORD")
+# PEM public keys of retired signing keys, still accepted for verification after a rotation.
+TOKEN_VERIFY_KEYS = env_secret("TOKEN_VERIFY_KEYS") or ""
+
+# --- Marketplace ---------------------------------------------------------------------------
+# The platform's cut of each sale in basis points (1500 = 15%); a listing may give the creator
+# less than 10000 - PLATFORM_FEE_BPS, never more. Sales stay pending this long before payout.
+PLATFORM_FEE_BPS = env_int("PLATFORM_FEE_BPS", 1500, minimum=0)
+if PLATFORM_FEE_BPS > 10000:
+    raise ImproperlyConfigured("PLATFORM_FEE_BPS must be between 0 and 10000.")
+CREATOR_EARNINGS_HOLD_DAYS = env_int("CREATOR_EARNINGS_HOLD_DAYS", 14, minimum=0)
+# POST /api/v1/licenses/verify|activate|deactivate: limits per client IP and per license key.
+LICENSE_VERIFY_RATE_PER_IP = env_str("LICENSE_VERIFY_RATE_PER_IP", "600/min")
+LICENSE_VERIFY_RATE_PER_KEY = env_str("LICENSE_VERIFY_RATE_PER_KEY", "60/min")
+# Signed offline license files are valid this long (or until the license expires, if sooner).
+OFFLINE_LICENSE_TTL_DAYS = env_int("OFFLINE_LICENSE_TTL_DAYS", 30, minimum=1)
 
 # --- Auth ----------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

@@ -24,4 +24,4 @@ CELERY_TASK_ALWAYS_EAGER = False
 STORAGES["staticfiles"] = {  # noqa: F405
     "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
 }
-ALLOW_GENERATED_SIGNING_KEY = True  # tests generate a throwaway key under var/test
+ALLOW_GENERATED_SIGNING_KEYS = True  # tests generate throwaway keys under var/test

@@ -16,5 +16,6 @@ urlpatterns = [
     path("api/v1/", include("fmugateway.api_urls")),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("", include("execution.urls")),
     path("", include("registry.urls")),
 ]

@@ -1,5 +1,29 @@
 from django.apps import AppConfig
+from django.conf import settings
+from django.core import checks
 
 
 class MarketplaceConfig(AppConfig):
     name = "marketplace"
+    verbose_name = "Marketplace"
+
+    def ready(self) -> None:
+        from marketplace.entitlements import grants_download
+        from registry.access import register_download_rule
+
+        register_download_rule(grants_download)
+        checks.register(check_settings, checks.Tags.security)
+
+
+def check_settings(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    from marketplace.throttling import parse_rate
+
+    errors = []
+    for name in ("LICENSE_VERIFY_RATE_PER_IP", "LICENSE_VERIFY_RATE_PER_KEY"):
+        try:
+            parse_rate(getattr(settings, name))
+        except ValueError as exc:
+            errors.append(checks.Error(f"{name}: {exc}", id="marketplace.E001"))
+    if not 0 <= settings.PLATFORM_FEE_BPS <= 10000:
+        errors.append(checks.Error("PLATFORM_FEE_BPS must be 0..10000.", id="marketplace.E002"))
+    return errors

@@ -1,0 +1,583 @@
+"""Marketplace: creators, listings (SKUs), carts, coupons, orders, licenses and the earnings ledger.
+
+Money is integer minor units with an ISO currency code. Orders, refunds, licenses and earnings are
+never deleted; the earnings ledger is append-only (refused by the model and, on PostgreSQL, by a
+trigger).
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+
+from registry.models import Package
+
+
+class Creator(models.Model):
+    """A user's publisher profile; approved creators may sell their packages."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending review"
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
+        SUSPENDED = "suspended", "Suspended"
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="creator"
+    )
+    display_name = models.CharField(max_length=150)
+    slug = models.SlugField(max_length=80, unique=True)
+    bio = models.TextField(blank=True, help_text="Markdown; sanitised when rendered.")
+    website = models.URLField(blank=True)
+    support_email = models.EmailField()
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    review_note = models.TextField(blank=True, help_text="The moderator's reason, if rejected.")
+    applied_at = models.DateTimeField(default=timezone.now)
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    # Stripe Connect (the payouts issue fills these through Connect onboarding).
+    stripe_account_id = models.CharField(max_length=64, blank=True)
+    charges_enabled = models.BooleanField(default=False)
+    payouts_enabled = models.BooleanField(default=False)
+    details_submitted = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["display_name", "id"]
+        indexes = [models.Index(fields=["status", "applied_at"], name="mkt_creator_status_idx")]
+
+    def __str__(self) -> str:
+        return self.display_name
+
+    @property
+    def is_approved(self) -> bool:
+        return self.status == self.Status.APPROVED
+
+    @property
+    def can_sell(self) -> bool:
+        """Paid listings need a Connect account that may take charges."""
+        return self.is_approved and bool(self.stripe_account_id) and self.charges_enabled
+
+
+class ListingQuerySet(models.QuerySet):
+    def active(self) -> ListingQuerySet:
+        return self.filter(is_active=True)
+
+    def purchasable(self) -> ListingQuerySet:
+        return self.filter(is_active=True, package__status=Package.Status.LISTED)
+
+
+class Listing(models.Model):
+    """A SKU of a package: what the buyer gets (kind) and on what terms (pricing model)."""
+
+    class Kind(models.TextChoices):
+        DOWNLOAD = "download", "Download"
+        EXECUTE_ONLY = "execute_only", "Execute only (run quota)"
+        SEAT = "seat", "Per seat"
+        ORG = "org", "Organisation"
+
+    class PricingModel(models.TextChoices):
+        FREE = "free", "Free"
+        PAID = "paid", "One-time payment"
+        SUBSCRIPTION = "subscription", "Subscription"
+        TRIAL = "trial", "Trial"
+
+    class Interval(models.TextChoices):
+        NONE = "", "—"
+        MONTH = "month", "Monthly"
+        YEAR = "year", "Yearly"
+
+    package = models.ForeignKey(Package, on_delete=models.PROTECT, related_name="listings")
+    name = models.CharField(max_length=120)
+    description = models.TextField(blank=True)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    pricing_model = models.CharField(max_length=20, choices=PricingModel.choices)
+    price_amount = models.PositiveBigIntegerField(default=0, help_text="Minor units (cents).")
+    currency = models.CharField(max_length=3, default="EUR")
+    billing_interval = models.CharField(
+        max_length=10, choices=Interval.choices, default=Interval.NONE, blank=True
+    )
+    trial_days = models.PositiveIntegerField(null=True, blank=True)
+    trial_runs = models.PositiveIntegerField(null=True, blank=True)
+    run_quota = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Runs per license (execute-only)."
+    )
+    max_activations = models.PositiveIntegerField(
+        default=3, help_text="Machines per license (seats for seat and org SKUs)."
+    )
+    validity_days = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Empty: perpetual (one-time) licenses."
+    )
+    license_template = models.TextField(help_text="Markdown; snapshotted into every license.")
+    revenue_share_bps = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="The creator's share in basis points; empty: 10000 - PLATFORM_FEE_BPS.",
+    )
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ListingQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["package", "price_amount", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(pricing_model__in=["free", "trial"], price_amount=0)
+                | Q(pricing_model__in=["paid", "subscription"], price_amount__gt=0),
+                name="mkt_listing_price_matches_model",
+            ),
+            models.CheckConstraint(
+                condition=Q(revenue_share_bps__isnull=True) | Q(revenue_share_bps__lte=10000),
+                name="mkt_listing_share_bps_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.package.slug}: {self.name}"
+
+    @property
+    def is_free(self) -> bool:
+        return self.price_amount == 0
+
+
+class Coupon(models.Model):
+    """A discount code: percent or amount off, for one package or (moderators only) all."""
+
+    class Kind(models.TextChoices):
+        PERCENT = "percent", "Percent off"
+        AMOUNT = "amount", "Amount off"
+
+    code = models.CharField(max_length=40, unique=True, help_text="Stored upper-case.")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    percent_off = models.PositiveSmallIntegerField(null=True, blank=True)
+    amount_off = models.PositiveBigIntegerField(null=True, blank=True, help_text="Minor units.")
+    currency = models.CharField(max_length=3, blank=True)
+    package = models.ForeignKey(
+        Package,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="coupons",
+        help_text="Empty: a global coupon (every paid line).",
+    )
+    starts_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    max_uses = models.PositiveIntegerField(null=True, blank=True)
+    times_used = models.PositiveIntegerField(default=0)
+    is_active = models.BooleanField(default=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["code"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(max_uses__isnull=True) | Q(times_used__lte=F("max_uses")),
+                name="mkt_coupon_uses_within_limit",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind="percent", percent_off__gte=1, percent_off__lte=100)
+                | Q(kind="amount", amount_off__gte=1),
+                name="mkt_coupon_value_matches_kind",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class Cart(models.Model):
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="cart"
+    )
+    coupon = models.ForeignKey(
+        Coupon, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-updated_at", "id"]
+
+    def __str__(self) -> str:
+        return f"cart of {self.user}"
+
+
+class CartItem(models.Model):
+    cart = models.ForeignKey(Cart, on_delete=models.CASCADE, related_name="items")
+    listing = models.ForeignKey(Listing, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["cart", "listing"], name="mkt_cart_listing_once")
+        ]
+
+    def __str__(self) -> str:
+        return str(self.listing)
+
+
+class OrderQuerySet(models.QuerySet):
+    def owned_by(self, user) -> OrderQuerySet:
+        if not getattr(user, "is_authenticated", False):
+            return self.none()
+        return self.filter(buyer=user)
+
+    def delete(self):
+        raise PermissionError("Orders are never deleted.")
+
+
+class Order(models.Model):
+    """What a buyer checked out. ``pending → paid → refunded | partially_refunded``, or
+    ``pending → cancelled | failed``; never deleted."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending payment"
+        PAID = "paid", "Paid"
+        PARTIALLY_REFUNDED = "partially_refunded", "Partially refunded"
+        REFUNDED = "refunded", "Refunded"
+        CANCELLED = "cancelled", "Cancelled"
+        FAILED = "failed", "Payment failed"
+
+    number = models.CharField(max_length=32, unique=True)
+    buyer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    currency = models.CharField(max_length=3)
+    subtotal_amount = models.PositiveBigIntegerField()
+    discount_amount = models.PositiveBigIntegerField(default=0)
+    total_amount = models.PositiveBigIntegerField()
+    refunded_amount = models.PositiveBigIntegerField(default=0)
+    coupon = models.ForeignKey(
+        Coupon, null=True, blank=True, on_delete=models.PROTECT, related_name="orders"
+    )
+    coupon_code = models.CharField(max_length=40, blank=True)
+    payment_reference = models.CharField(
+        max_length=255, blank=True, help_text="The payment provider's id (Stripe PaymentIntent)."
+    )
+    paid_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When it was cancelled, failed or fully refunded."
+    )
+    status_reason = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = OrderQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["buyer", "-created_at"], name="mkt_order_buyer_idx")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["payment_reference"],
+                condition=~Q(payment_reference=""),
+                name="mkt_order_payment_reference_unique",
+            ),
+            models.CheckConstraint(
+                condition=Q(total_amount=F("subtotal_amount") - F("discount_amount")),
+                name="mkt_order_total_is_subtotal_less_discount",
+            ),
+            models.CheckConstraint(
+                condition=Q(refunded_amount__lte=F("total_amount")),
+                name="mkt_order_refund_within_total",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.number
+
+    def delete(self, *args, **kwargs):
+        raise PermissionError("Orders are never deleted.")
+
+    @property
+    def refundable_amount(self) -> int:
+        return self.total_amount - self.refunded_amount
+
+
+class OrderLine(models.Model):
+    """One SKU of an order, with the price and terms as they were at checkout."""
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="lines")
+    listing = models.ForeignKey(Listing, on_delete=models.PROTECT, related_name="order_lines")
+    package = models.ForeignKey(Package, on_delete=models.PROTECT, related_name="+")
+    description = models.CharField(max_length=255)
+    kind = models.CharField(max_length=20, choices=Listing.Kind.choices)
+    pricing_model = models.CharField(max_length=20, choices=Listing.PricingModel.choices)
+    currency = models.CharField(max_length=3)
+    unit_amount = models.PositiveBigIntegerField()
+    discount_amount = models.PositiveBigIntegerField(default=0)
+    amount = models.PositiveBigIntegerField(help_text="unit_amount - discount_amount")
+    refunded_amount = models.PositiveBigIntegerField(default=0)
+    platform_fee_bps = models.PositiveIntegerField(help_text="The platform's cut at checkout.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["order", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(amount=F("unit_amount") - F("discount_amount")),
+                name="mkt_line_amount_is_unit_less_discount",
+            ),
+            models.CheckConstraint(
+                condition=Q(refunded_amount__lte=F("amount")),
+                name="mkt_line_refund_within_amount",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.order.number}: {self.description}"
+
+
+class LicenseQuerySet(models.QuerySet):
+    def owned_by(self, user) -> LicenseQuerySet:
+        if not getattr(user, "is_authenticated", False):
+            return self.none()
+        return self.filter(owner=user)
+
+    def usable(self, now=None) -> LicenseQuerySet:
+        """Active and inside their validity window."""
+        now = now or timezone.now()
+        return self.filter(status=License.Status.ACTIVE, starts_at__lte=now).filter(
+            Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+        )
+
+
+class License(models.Model):
+    """The right an order line bought. The key is never stored: only its HMAC (``key_hash``)."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        SUSPENDED = "suspended", "Suspended"
+        REVOKED = "revoked", "Revoked"
+        EXPIRED = "expired", "Expired"
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="licenses"
+    )
+    package = models.ForeignKey(Package, on_delete=models.PROTECT, related_name="licenses")
+    listing = models.ForeignKey(Listing, on_delete=models.PROTECT, related_name="licenses")
+    order = models.ForeignKey(
+        Order, null=True, blank=True, on_delete=models.PROTECT, related_name="licenses"
+    )
+    order_line = models.OneToOneField(
+        OrderLine, null=True, blank=True, on_delete=models.PROTECT, related_name="license"
+    )
+    # Hex HMAC-SHA256; varchar, not char (a char(n) column compared with text skips its index).
+    # Empty until the owner claims the key of a license issued by a payment webhook.
+    key_hash = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    key_hint = models.CharField(max_length=20, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
+    kind = models.CharField(max_length=20, choices=Listing.Kind.choices)
+    pricing_model = models.CharField(max_length=20, choices=Listing.PricingModel.choices)
+    can_download = models.BooleanField(default=False)
+    can_execute = models.BooleanField(default=False)
+    runs_total = models.PositiveIntegerField(null=True, blank=True, help_text="Empty: unlimited.")
+    runs_remaining = models.PositiveIntegerField(null=True, blank=True)
+    max_activations = models.PositiveIntegerField(default=3)
+    activation_count = models.PositiveIntegerField(default=0)
+    terms = models.TextField(help_text="The listing's license template at issue time.")
+    starts_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    status_reason = models.CharField(max_length=255, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    key_rotated_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = LicenseQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["owner", "package", "status"], name="mkt_license_owner_pkg_idx"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["owner", "listing"],
+                condition=Q(pricing_model="trial"),
+                name="mkt_license_one_trial_per_buyer",
+            ),
+            models.CheckConstraint(
+                condition=Q(activation_count__lte=F("max_activations")),
+                name="mkt_license_activations_within_max",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key_hint or 'license'} ({self.package_id}, {self.kind})"
+
+    @property
+    def entitlements(self) -> list[str]:
+        return [
+            name
+            for name, on in (("download", self.can_download), ("execute", self.can_execute))
+            if on
+        ]
+
+    def effective_status(self, now=None) -> str:
+        """The status a check sees: an active license past its window is expired."""
+        now = now or timezone.now()
+        if self.status == self.Status.ACTIVE and self.expires_at and self.expires_at <= now:
+            return self.Status.EXPIRED
+        return self.status
+
+
+class Activation(models.Model):
+    """A machine a license is activated on; at most ``max_activations`` active at a time."""
+
+    license = models.ForeignKey(License, on_delete=models.PROTECT, related_name="activations")
+    fingerprint = models.CharField(max_length=200)
+    label = models.CharField(max_length=200, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    activated_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+    deactivated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-activated_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["license", "fingerprint"],
+                condition=Q(deactivated_at__isnull=True),
+                name="mkt_activation_one_active_per_machine",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.fingerprint[:16]} on license {self.license_id}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.deactivated_at is None
+
+
+class RunConsumption(models.Model):
+    """One run taken from a license's quota, by job reference (so each job counts once)."""
+
+    license = models.ForeignKey(License, on_delete=models.PROTECT, related_name="run_consumptions")
+    job_reference = models.CharField(max_length=100)
+    consumed_at = models.DateTimeField(default=timezone.now)
+    refunded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-consumed_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["license", "job_reference"], name="mkt_run_once_per_job"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"run {self.job_reference} on license {self.license_id}"
+
+
+class Refund(models.Model):
+    """Money given back on an order (a refund or a chargeback); never changed or deleted."""
+
+    class Kind(models.TextChoices):
+        REFUND = "refund", "Refund"
+        CHARGEBACK = "chargeback", "Chargeback"
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="refunds")
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.REFUND)
+    amount = models.PositiveBigIntegerField()
+    currency = models.CharField(max_length=3)
+    reason = models.CharField(max_length=255)
+    reference = models.CharField(
+        max_length=255, blank=True, help_text="The provider's refund or dispute id."
+    )
+    allocation = models.JSONField(default=dict, help_text="{order line id: amount}")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["order", "reference"],
+                condition=~Q(reference=""),
+                name="mkt_refund_reference_once",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.amount} {self.currency} on {self.order_id}"
+
+
+class CreatorEarningQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise PermissionError("The earnings ledger is append-only.")
+
+    def delete(self):
+        raise PermissionError("The earnings ledger is append-only.")
+
+
+class CreatorEarning(models.Model):
+    """One append-only line of a creator's earnings: a sale (+) or its reversal (-).
+
+    ``gross = platform_fee + net``; amounts are signed integer minor units. A creator's balance
+    is the sum of ``net`` per currency; the payouts issue reads ``available_at``.
+    """
+
+    class Kind(models.TextChoices):
+        SALE = "sale", "Sale"
+        REFUND = "refund", "Refund"
+        CHARGEBACK = "chargeback", "Chargeback"
+
+    creator = models.ForeignKey(Creator, on_delete=models.PROTECT, related_name="earnings")
+    order_line = models.ForeignKey(OrderLine, on_delete=models.PROTECT, related_name="earnings")
+    refund = models.ForeignKey(
+        Refund, null=True, blank=True, on_delete=models.PROTECT, related_name="earnings"
+    )
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    currency = models.CharField(max_length=3)
+    gross_amount = models.BigIntegerField()
+    platform_fee_amount = models.BigIntegerField()
+    net_amount = models.BigIntegerField()
+    available_at = models.DateTimeField(help_text="When the amount may be paid out.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = CreatorEarningQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["creator", "currency", "-id"], name="mkt_earning_idx")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["order_line"],
+                condition=Q(kind="sale"),
+                name="mkt_earning_one_sale_per_line",
+            ),
+            models.CheckConstraint(
+                condition=Q(gross_amount=F("platform_fee_amount") + F("net_amount")),
+                name="mkt_earning_gross_is_fee_plus_net",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.net_amount:+d} {self.currency}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise PermissionError("Earnings cannot be changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise PermissionError("Earnings cannot be deleted.")

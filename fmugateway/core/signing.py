@@ -1,10 +1,14 @@
-"""The platform's Ed25519 signing key: attestations, license files and signed answers.
+"""Ed25519 key rings, and the platform's signed documents (attestations, license files).
 
-The private key comes from ``PLATFORM_SIGNING_KEY`` (PEM, or ``PLATFORM_SIGNING_KEY_FILE``),
-optionally encrypted with ``PLATFORM_SIGNING_KEY_PASSWORD``. In DEBUG without one, a key is
-generated once into ``var/secrets/platform_signing_key.pem``, encrypted at rest with a password
-derived from ``SECRET_KEY``. ``PLATFORM_VERIFY_KEYS`` (PEM public keys, separated by blank lines)
-lists retired keys that signatures may still verify against after a rotation.
+A ``KeyRing`` names three settings: the private key (PEM PKCS#8, or ``<NAME>_FILE``), its
+optional password, and retired public keys (PEM, concatenated) that signatures may still verify
+against after a rotation. With ``DEBUG`` (or ``ALLOW_GENERATED_SIGNING_KEYS``, for tests) and no
+key configured, one is generated once into ``var/secrets/`` encrypted at rest with a password
+derived from ``SECRET_KEY``; in production a missing key is a 503 with a stable code and a
+``check --deploy`` error. ``kid`` is the first 16 hex characters of SHA-256 of the raw key.
+
+Two rings exist: ``PLATFORM_KEYS`` (this module: attestations, license files, signed answers)
+and ``billing.signing.TOKEN_KEYS`` (API tokens).
 
 A signed document is ``{"payload": {...}, "alg": "Ed25519", "kid": "...", "signature": "<b64>"}``;
 the signature covers the canonical JSON of the payload (sorted keys, no spaces, UTF-8).
@@ -17,6 +21,7 @@ import functools
 import hashlib
 import json
 import os
+import re
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
@@ -26,9 +31,9 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from fmugateway.core.errors import DomainError
-from fmugateway.env import env_secret
 
 ALGORITHM = "Ed25519"
+_PUBLIC_PEM = re.compile(r"-----BEGIN PUBLIC KEY-----.+?-----END PUBLIC KEY-----", re.DOTALL)
 
 
 class SignatureInvalid(DomainError):
@@ -36,8 +41,22 @@ class SignatureInvalid(DomainError):
     detail = "The signature does not match the document."
 
 
+class SigningUnavailable(DomainError):
+    status_code = 503
+    code = "signing_unavailable"
+    detail = "Signing is not configured on this server."
+
+
 def canonical_json(payload: Any) -> bytes:
     return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 def public_key_bytes(key: Ed25519PublicKey) -> bytes:
@@ -54,78 +73,123 @@ def public_key_pem(key: Ed25519PublicKey) -> str:
     ).decode()
 
 
-def b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+def generate_private_pem(password: bytes | None = None) -> str:
+    """A new Ed25519 private key as PEM (for operators' key commands and tests)."""
+    encryption = (
+        serialization.BestAvailableEncryption(password)
+        if password
+        else serialization.NoEncryption()
+    )
+    return (
+        Ed25519PrivateKey.generate()
+        .private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
+        .decode()
+    )
 
 
-def unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def _dev_password() -> bytes:
-    return hashlib.sha256(b"platform-signing-key:" + settings.SECRET_KEY.encode()).digest()
-
-
-def _load_private_key(pem: bytes, password: bytes | None) -> Ed25519PrivateKey:
+@functools.cache
+def _load_private(pem: bytes, password: bytes | None, setting: str) -> Ed25519PrivateKey:
     try:
         key = serialization.load_pem_private_key(pem, password=password)
     except (ValueError, TypeError) as exc:
-        raise ImproperlyConfigured(f"PLATFORM_SIGNING_KEY cannot be loaded: {exc}") from None
+        raise ImproperlyConfigured(f"{setting} cannot be loaded: {exc}") from None
     if not isinstance(key, Ed25519PrivateKey):
-        raise ImproperlyConfigured("PLATFORM_SIGNING_KEY must be an Ed25519 private key.")
+        raise ImproperlyConfigured(f"{setting} must be an Ed25519 private key.")
     return key
 
 
-def _generated_dev_key() -> Ed25519PrivateKey:
-    path = settings.VAR_DIR / "secrets" / "platform_signing_key.pem"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not path.exists():
-        pem = Ed25519PrivateKey.generate().private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.BestAvailableEncryption(_dev_password()),
-        )
-        tmp = path.with_name(f".{path.name}.{os.getpid()}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(pem)
+@functools.cache
+def _load_public(pems: str, setting: str) -> tuple[Ed25519PublicKey, ...]:
+    keys = []
+    for block in _PUBLIC_PEM.findall(pems):
         try:
-            os.link(tmp, path)
-        except FileExistsError:
+            key = serialization.load_pem_public_key(block.encode())
+        except ValueError as exc:
+            raise ImproperlyConfigured(f"{setting} has an unreadable key: {exc}") from None
+        if not isinstance(key, Ed25519PublicKey):
+            raise ImproperlyConfigured(f"{setting} may only hold Ed25519 public keys.")
+        keys.append(key)
+    return tuple(keys)
+
+
+class KeyRing:
+    """One signing key (from settings, or generated for development) plus retired keys."""
+
+    def __init__(
+        self, setting: str, *, verify_setting: str, dev_file: str, unavailable: type[DomainError]
+    ) -> None:
+        self.setting = setting
+        self.verify_setting = verify_setting
+        self.dev_file = dev_file
+        self.unavailable = unavailable
+
+    def _dev_password(self) -> bytes:
+        return hashlib.sha256(f"{self.setting}:".encode() + settings.SECRET_KEY.encode()).digest()
+
+    def dev_key_path(self):
+        return settings.VAR_DIR / "secrets" / self.dev_file
+
+    def _dev_key_pem(self) -> bytes:
+        path = self.dev_key_path()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists():
+            pem = generate_private_pem(self._dev_password()).encode()
+            # Write privately, then link into place: concurrent first starts agree on one key.
+            tmp = path.with_name(f".{path.name}.{os.getpid()}")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(pem)
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                pass
+            finally:
+                tmp.unlink()
+        return path.read_bytes()
+
+    @property
+    def configured(self) -> bool:
+        return bool(getattr(settings, self.setting, None))
+
+    def private_key(self) -> Ed25519PrivateKey:
+        pem = getattr(settings, self.setting, None)
+        if pem:
+            password = getattr(settings, f"{self.setting}_PASSWORD", None)
+            return _load_private(
+                pem.encode(), password.encode() if password else None, self.setting
+            )
+        if settings.DEBUG or getattr(settings, "ALLOW_GENERATED_SIGNING_KEYS", False):
+            return _load_private(self._dev_key_pem(), self._dev_password(), self.setting)
+        raise self.unavailable()
+
+    def public_keys(self) -> dict[str, Ed25519PublicKey]:
+        """``kid`` → key for every key a signature may come from (the current one first)."""
+        keys: dict[str, Ed25519PublicKey] = {}
+        try:
+            current = self.private_key().public_key()
+            keys[key_id(current)] = current
+        except DomainError:
             pass
-        finally:
-            tmp.unlink()
-    return _load_private_key(path.read_bytes(), _dev_password())
+        retired = getattr(settings, self.verify_setting, "") or ""
+        for key in _load_public(retired, self.verify_setting):
+            keys.setdefault(key_id(key), key)
+        return keys
 
 
-@functools.cache
-def platform_private_key() -> Ed25519PrivateKey:
-    pem = env_secret("PLATFORM_SIGNING_KEY")
-    if pem:
-        password = env_secret("PLATFORM_SIGNING_KEY_PASSWORD")
-        return _load_private_key(pem.encode(), password.encode() if password else None)
-    if not settings.DEBUG and not getattr(settings, "ALLOW_GENERATED_SIGNING_KEY", False):
-        raise ImproperlyConfigured(
-            "PLATFORM_SIGNING_KEY (or _FILE) must be set when DEBUG is false."
-        )
-    return _generated_dev_key()
+class PlatformSigningUnavailable(SigningUnavailable):
+    detail = "Signing is not configured on this server (PLATFORM_SIGNING_KEY)."
 
 
-@functools.cache
-def platform_public_keys() -> dict[str, Ed25519PublicKey]:
-    """Every key signatures may verify against: the current one first, then retired ones."""
-    current = platform_private_key().public_key()
-    keys = {key_id(current): current}
-    for block in (env_secret("PLATFORM_VERIFY_KEYS") or "").split("\n\n"):
-        if block.strip():
-            retired = serialization.load_pem_public_key(block.strip().encode())
-            if isinstance(retired, Ed25519PublicKey):
-                keys.setdefault(key_id(retired), retired)
-    return keys
+PLATFORM_KEYS = KeyRing(
+    "PLATFORM_SIGNING_KEY",
+    verify_setting="PLATFORM_VERIFY_KEYS",
+    dev_file="platform_signing_key.pem",
+    unavailable=PlatformSigningUnavailable,
+)
 
 
 def sign_document(payload: dict) -> dict:
-    key = platform_private_key()
+    key = PLATFORM_KEYS.private_key()
     return {
         "payload": payload,
         "alg": ALGORITHM,
@@ -136,7 +200,7 @@ def sign_document(payload: dict) -> dict:
 
 def verify_document(document: Any, keys: dict[str, Ed25519PublicKey] | None = None) -> dict:
     """Return the payload of a signed document, or raise ``SignatureInvalid``."""
-    keys = platform_public_keys() if keys is None else keys
+    keys = PLATFORM_KEYS.public_keys() if keys is None else keys
     if not isinstance(document, dict) or not isinstance(document.get("payload"), dict):
         raise SignatureInvalid("The document is not a signed FMU Gateway document.")
     if document.get("alg") != ALGORITHM:
@@ -164,6 +228,6 @@ def public_keys_document() -> dict:
                 "pem": public_key_pem(key),
                 "current": index == 0,
             }
-            for index, (kid, key) in enumerate(platform_public_keys().items())
+            for index, (kid, key) in enumerate(PLATFORM_KEYS.public_keys().items())
         ]
     }

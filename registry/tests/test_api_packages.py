@@ -105,7 +105,7 @@ def test_submit_requires_a_version(creator_client, package):
 
 
 def test_review_cycle_reject_then_approve(package, moderator, creator, sample_fmus):
-    from registry.tests.conftest import upload_sample
+    from registry.tests.fixtures import upload_sample
 
     upload_sample(package, sample_fmus[("bouncing_ball", "2.0")])
     services.submit_for_review(package, creator)

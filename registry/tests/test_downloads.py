@@ -6,7 +6,7 @@ from rest_framework.test import APIClient
 
 from fmugateway.core.models import AuditEntry
 from registry.models import Package, PackageVersion
-from registry.tests.conftest import upload_sample
+from registry.tests.fixtures import upload_sample
 
 pytestmark = pytest.mark.django_db
 

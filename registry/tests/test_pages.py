@@ -4,7 +4,7 @@ import pytest
 
 from registry.factories import PackageFactory
 from registry.models import Package, PackageVersion
-from registry.tests.conftest import upload_sample
+from registry.tests.fixtures import upload_sample
 
 pytestmark = pytest.mark.django_db
 

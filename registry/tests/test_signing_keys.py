@@ -5,7 +5,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from fmugateway.core.signing import b64, canonical_json
-from registry.tests.conftest import upload_sample
+from registry.tests.fixtures import upload_sample
 
 pytestmark = pytest.mark.django_db
 

@@ -10,7 +10,7 @@ from fmugateway.testing import require_shared_fmus
 from registry.models import PackageVersion
 from registry.models import TestVector as VectorRow
 from registry.tests import fmu_builders
-from registry.tests.conftest import stored_files
+from registry.tests.fixtures import stored_files
 
 pytestmark = pytest.mark.django_db
 

@@ -9,7 +9,7 @@ from django.core.management import call_command
 from fmugateway.core.signing import SignatureInvalid, verify_document
 from registry.models import PackageVersion, ValidationRun
 from registry.models import TestVector as VectorRow
-from registry.tests.conftest import upload_sample
+from registry.tests.fixtures import upload_sample
 from registry.validation import AttestationMismatch, run_validation, verify_attestation
 
 pytestmark = pytest.mark.django_db

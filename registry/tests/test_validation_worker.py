@@ -7,7 +7,7 @@ import pytest
 from fmugateway.testing import require_shared_fmus
 from registry import services
 from registry.models import ValidationRun
-from registry.tests.conftest import upload_sample
+from registry.tests.fixtures import upload_sample
 
 OVERTURE = "Overture/0.1.7/watertankController-Standalone/watertankController-Standalone.fmu"
 

@@ -1,4 +1,5 @@
-"""Fixtures of the registry tests: the sample FMUs, built once per test session."""
+"""Test fixtures shared by every app (loaded by the root conftest): the sample FMUs built
+once per session, a creator and a package, upload helpers."""
 
 from __future__ import annotations
 

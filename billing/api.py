@@ -1,0 +1,224 @@
+"""Billing API: API keys, tokens and JWKS, plans, balance, ledger and quotes."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.generics import ListAPIView, ListCreateAPIView
+from rest_framework.pagination import CursorPagination
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from billing import signing
+from billing.authentication import ApiKeyAuthentication
+from billing.models import ApiKey, CreditEntry
+from billing.permissions import HasScope, scopes_of
+from billing.serializers import (
+    ApiKeySerializer,
+    CreditEntrySerializer,
+    NewApiKeySerializer,
+    PlanSerializer,
+    QuoteRequestSerializer,
+    TokenRequestSerializer,
+    TokenSerializer,
+)
+from billing.services import credits, keys, plans, quotes, tokens
+from fmugateway.core.errors import DomainError, NotFoundError
+
+RECENT_ENTRIES = 10
+
+
+def _insufficient_scope(missing) -> DomainError:
+    return DomainError(
+        f"This credential lacks the scope(s): {', '.join(sorted(missing))}.",
+        code="insufficient_scope",
+        status_code=403,
+    )
+
+
+@extend_schema(tags=["api keys"])
+class ApiKeyListCreateView(ListCreateAPIView):
+    """Your API keys (never their secrets). POST creates one and shows its key once."""
+
+    permission_classes = [HasScope("read")]
+    serializer_class = ApiKeySerializer
+
+    def get_queryset(self):
+        return ApiKey.objects.owned_by(self.request.user)
+
+    @extend_schema(request=ApiKeySerializer, responses={201: NewApiKeySerializer})
+    def post(self, request: Request, *args, **kwargs) -> Response:
+        serializer = ApiKeySerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        requested = set(serializer.validated_data["scopes"])
+        # A credential can only hand out scopes it holds itself (sessions hold them all).
+        missing = requested - scopes_of(request)
+        if missing:
+            raise _insufficient_scope(missing)
+        new = keys.create_api_key(
+            request.user,
+            name=serializer.validated_data["name"],
+            scopes=sorted(requested),
+            expires_at=serializer.validated_data.get("expires_at"),
+            actor=request.user,
+        )
+        body = NewApiKeySerializer(new.key).data
+        body["key"] = new.secret
+        return Response(body, status=status.HTTP_201_CREATED, headers={"Cache-Control": "no-store"})
+
+
+@extend_schema(tags=["api keys"])
+class ApiKeyDetailView(APIView):
+    """One of your API keys; DELETE revokes it (at once, and every token minted from it)."""
+
+    permission_classes = [HasScope("read")]
+
+    def _get(self, request: Request, pk: int) -> ApiKey:
+        key = ApiKey.objects.owned_by(request.user).filter(pk=pk).first()
+        if key is None:
+            raise NotFoundError("No such API key.")
+        return key
+
+    @extend_schema(responses=ApiKeySerializer)
+    def get(self, request: Request, pk: int) -> Response:
+        return Response(ApiKeySerializer(self._get(request, pk)).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request: Request, pk: int) -> Response:
+        keys.revoke_api_key(self._get(request, pk), actor=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@extend_schema(tags=["auth"])
+class TokenView(APIView):
+    """Exchange an API key (``X-API-Key`` or ``Authorization: Bearer``) for a short-lived JWT."""
+
+    authentication_classes = [ApiKeyAuthentication]
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(request=TokenRequestSerializer, responses=TokenSerializer)
+    def post(self, request: Request) -> Response:
+        if not isinstance(request.auth, ApiKey):
+            raise DomainError(
+                "Only an API key can be exchanged for a token.",
+                code="api_key_required",
+                status_code=403,
+            )
+        serializer = TokenRequestSerializer(data=request.data or {})
+        serializer.is_valid(raise_exception=True)
+        issued = tokens.mint_token(request.auth, scopes=serializer.validated_data.get("scopes"))
+        return Response(
+            {
+                "access_token": issued.token,
+                "token_type": "Bearer",
+                "expires_in": issued.expires_at - issued.claims["iat"],
+                "expires_at": issued.expires_at,
+                "scope": " ".join(issued.claims["scopes"]),
+            },
+            headers={"Cache-Control": "no-store"},
+        )
+
+
+@extend_schema(tags=["auth"])
+class JwksView(APIView):
+    """The public keys that verify API tokens (JSON Web Key Set)."""
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(responses={200: dict})
+    def get(self, request: Request) -> Response:
+        return Response(signing.jwks(), headers={"Cache-Control": "public, max-age=300"})
+
+
+@extend_schema(tags=["billing"])
+class PlanListView(APIView):
+    """The pricing tiers (public)."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema(responses=PlanSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        loaded = plans.tiers()
+        data = [{**tier.as_dict(), "is_default": tier.code == loaded.default} for tier in loaded]
+        return Response(data)
+
+
+@extend_schema(tags=["billing"])
+class BalanceView(APIView):
+    """Your balance, plan and most recent ledger entries."""
+
+    permission_classes = [HasScope("read")]
+
+    @extend_schema(responses={200: dict})
+    def get(self, request: Request) -> Response:
+        account = credits.get_account(request.user)
+        plan = plans.plan_for(request.user)
+        recent = account.entries.order_by("-id")[:RECENT_ENTRIES]
+        held = account.reservations.filter(status="held").values_list("amount", flat=True)
+        return Response(
+            {
+                "balance": account.balance,
+                "reserved": sum(held),
+                "available": account.balance + plan.overage_limit_credits,
+                "plan": {
+                    **plan.tier.as_dict(),
+                    "rate_limit_per_minute": plan.rate_limit_per_minute,
+                    "included_credits": plan.included_credits,
+                    "overage_limit_credits": plan.overage_limit_credits,
+                },
+                "cycle": credits.current_cycle(),
+                "recent_entries": CreditEntrySerializer(recent, many=True).data,
+            }
+        )
+
+
+class LedgerPagination(CursorPagination):
+    # Cursor pagination: stable while entries are appended, and no COUNT(*) per page.
+    ordering = "-id"
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+
+@extend_schema(tags=["billing"])
+class LedgerView(ListAPIView):
+    """Your credit ledger, newest first."""
+
+    permission_classes = [HasScope("read")]
+    serializer_class = CreditEntrySerializer
+    pagination_class = LedgerPagination
+
+    def get_queryset(self):
+        return CreditEntry.objects.for_user(self.request.user)
+
+
+@extend_schema(tags=["billing"])
+class QuoteView(APIView):
+    """What a run with these resources (or a job with these limits) would cost you."""
+
+    permission_classes = [HasScope("read")]
+
+    @extend_schema(request=QuoteRequestSerializer, responses={200: dict})
+    def post(self, request: Request) -> Response:
+        serializer = QuoteRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        result = quotes.quote(
+            request.user,
+            {key: data[key] for key in ("cpu_seconds", "memory_mb", "wall_seconds")},
+            model_size_class=data["model_size_class"],
+            premium=data["premium"],
+        )
+        return Response(
+            {
+                "credits": result.credits,
+                "breakdown": result.breakdown.as_dict(),
+                "plan": result.plan,
+                "balance": result.balance,
+                "available": result.available,
+                "sufficient": result.sufficient,
+            }
+        )

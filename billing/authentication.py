@@ -1,0 +1,84 @@
+"""DRF authentication: API keys and the short-lived tokens minted from them.
+
+* ``X-API-Key: fmugw_live_...`` or ``Authorization: Bearer fmugw_live_...``:
+  ``ApiKeyAuthentication``
+* ``Authorization: Bearer <JWT>`` (anything not starting with ``fmugw_``):
+  ``TokenAuthentication``
+
+``request.auth`` is then the ``ApiKey`` or a ``TokenCredentials``; both carry ``scopes`` for
+``billing.permissions.HasScope``. A presented but bad credential is a 401 with a stable code
+(``api_key_malformed``, ``api_key_unknown``, ``api_key_revoked``, ``api_key_expired``,
+``token_invalid``, ``token_expired``, ``account_disabled``), never a silent fallback to anonymous.
+"""
+
+from __future__ import annotations
+
+from rest_framework import exceptions
+from rest_framework.authentication import BaseAuthentication
+from rest_framework.request import Request
+
+from billing.services import keys, tokens
+
+API_KEY_MARKER = "fmugw_"
+WWW_AUTHENTICATE = 'Bearer realm="api"'
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return value.strip()
+
+
+def presented_api_key(request: Request) -> str | None:
+    api_key = request.META.get("HTTP_X_API_KEY")
+    if api_key is not None:
+        return api_key.strip()
+    value = _bearer(request)
+    if value is not None and value.startswith(API_KEY_MARKER):
+        return value
+    return None
+
+
+def _reject(error: keys.CredentialRejected) -> exceptions.AuthenticationFailed:
+    return exceptions.AuthenticationFailed(detail=error.detail, code=error.code)
+
+
+class _CredentialAuthentication(BaseAuthentication):
+    def authenticate_header(self, request: Request) -> str | None:
+        # 401 + WWW-Authenticate when a credential was presented and refused. Without any
+        # credential DRF answers 403 not_authenticated (the project's convention, unchanged).
+        if request.META.get("HTTP_X_API_KEY") is not None or _bearer(request) is not None:
+            return WWW_AUTHENTICATE
+        return None
+
+
+class ApiKeyAuthentication(_CredentialAuthentication):
+    """``X-API-Key`` or ``Authorization: Bearer fmugw_live_...``: one indexed lookup + HMAC."""
+
+    def authenticate(self, request: Request):
+        raw = presented_api_key(request)
+        if raw is None:
+            return None
+        try:
+            key = keys.authenticate_key(raw)
+        except keys.CredentialRejected as error:
+            raise _reject(error) from None
+        return key.owner, key
+
+
+class TokenAuthentication(_CredentialAuthentication):
+    """``Authorization: Bearer <JWT>``: signature check plus one indexed lookup of its key."""
+
+    def authenticate(self, request: Request):
+        if request.META.get("HTTP_X_API_KEY") is not None:
+            return None
+        value = _bearer(request)
+        if not value or value.startswith(API_KEY_MARKER):
+            return None
+        try:
+            credentials = tokens.authenticate_token(value)
+        except keys.CredentialRejected as error:
+            raise _reject(error) from None
+        return credentials.api_key.owner, credentials

@@ -1,0 +1,29 @@
+"""Print a new Ed25519 token signing key (for TOKEN_SIGNING_KEY) and its public half."""
+
+import getpass
+
+from cryptography.hazmat.primitives import serialization
+from django.core.management.base import BaseCommand
+
+from billing import signing
+
+
+class Command(BaseCommand):
+    help = (
+        "Generate an Ed25519 private key for TOKEN_SIGNING_KEY (PEM, optionally encrypted) and "
+        "print its public key (for TOKEN_VERIFY_KEYS after the next rotation) and kid."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--encrypt", action="store_true", help="ask for a password and encrypt the PEM"
+        )
+
+    def handle(self, *args, encrypt: bool = False, **options):
+        password = getpass.getpass("Password: ").encode() if encrypt else None
+        pem = signing.generate_private_pem(password)
+        key = serialization.load_pem_private_key(pem.encode(), password=password)
+        public = key.public_key()
+        self.stdout.write(pem)
+        self.stdout.write(signing.public_pem(public))
+        self.stdout.write(f"kid: {signing.key_id(public)}\n")

@@ -1,0 +1,39 @@
+"""Billing's periodic work (scheduled by beat; see ``CELERY_BEAT_SCHEDULE``)."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from django.db.models import Exists, OuterRef
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(name="billing.tasks.grant_monthly_credits", ignore_result=True)
+def grant_monthly_credits(cycle: str | None = None) -> int:
+    """Grant this cycle's included credits to every account that has not had them yet.
+
+    Safe to run as often as wanted, twice at once, or after a missed month: the service grants
+    at most once per account and cycle. Returns how many accounts were granted now.
+    """
+    from billing.models import CreditAccount, CreditEntry
+    from billing.services import credits
+
+    cycle = cycle or credits.current_cycle()
+    granted = CreditEntry.objects.filter(
+        account=OuterRef("pk"), kind=CreditEntry.Kind.GRANT, reference=f"cycle:{cycle}"
+    )
+    pending = (
+        CreditAccount.objects.filter(user__is_active=True)
+        .exclude(Exists(granted))
+        .values_list("pk", flat=True)
+        .order_by("pk")
+    )
+    count = 0
+    for account_id in pending.iterator(chunk_size=500):
+        account = CreditAccount.objects.get(pk=account_id)
+        if credits.grant_monthly_credits(account, cycle) is not None:
+            count += 1
+    logger.info("Granted %s accounts their credits for %s", count, cycle)
+    return count

@@ -1,0 +1,98 @@
+"""Balance, ledger, plans and quotes over the API: mine only, paginated, scoped."""
+
+import pytest
+from rest_framework.test import APIClient
+
+from billing.factories import CreditAccountFactory
+from billing.services import credits
+
+pytestmark = pytest.mark.django_db
+
+
+def test_plans_are_public(api_client):
+    response = api_client.get("/api/v1/billing/plans")
+
+    assert response.status_code == 200
+    names = [plan["name"] for plan in response.json()]
+    assert names == ["Free", "Pro", "Enterprise"]
+    assert response.json()[0]["is_default"] is True
+    assert {"rate_limit_per_minute", "max_sweep_size", "features"} <= set(response.json()[1])
+
+
+def test_balance_opens_the_account_with_its_grant(user_client):
+    response = user_client.get("/api/v1/billing/balance")
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["balance"] == 1000
+    assert body["plan"]["code"] == "free"
+    assert [entry["kind"] for entry in body["recent_entries"]] == ["grant"]
+
+
+def test_balance_shows_held_credits(user, user_client):
+    account = CreditAccountFactory(user=user, balance=100)
+    credits.reserve(account, 30, "job:1")
+
+    body = user_client.get("/api/v1/billing/balance").json()
+
+    assert body["balance"] == 70
+    assert body["reserved"] == 30
+
+
+def test_ledger_is_mine_only_and_cursor_paginated(
+    user, other_user, user_client, django_assert_max_num_queries
+):
+    account = CreditAccountFactory(user=user, balance=100)
+    for i in range(5):
+        credits.release(credits.reserve(account, 1, f"job:{i}"))
+    CreditAccountFactory(user=other_user, balance=7)
+
+    with django_assert_max_num_queries(1):
+        first = user_client.get("/api/v1/billing/ledger?page_size=6").json()
+    second = user_client.get(first["next"]).json()
+
+    rows = first["results"] + second["results"]
+    assert len(rows) == 11  # adjustment + 5 x (reserve, release)
+    assert [row["id"] for row in rows] == sorted((row["id"] for row in rows), reverse=True)
+    assert all(row["balance_after"] != 7 for row in rows)
+    assert second["next"] is None
+
+
+def test_ledger_needs_credentials(api_client):
+    assert api_client.get("/api/v1/billing/ledger").status_code == 403
+
+
+def test_quote(user, user_client):
+    CreditAccountFactory(user=user, balance=5)
+
+    response = user_client.post(
+        "/api/v1/billing/quote",
+        {"cpu_seconds": 10, "memory_mb": 1024, "wall_seconds": 8, "model_size_class": "small"},
+        format="json",
+    )
+
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert body["credits"] == 1 + 10 + 2
+    assert body["plan"] == "free"
+    assert body["sufficient"] is False
+    assert set(body["breakdown"]) >= {"run", "cpu", "memory", "premium_surcharge", "discount"}
+
+
+def test_quote_validates_its_input(user_client):
+    response = user_client.post(
+        "/api/v1/billing/quote", {"cpu_seconds": -1, "memory_mb": 1}, format="json"
+    )
+
+    assert response.status_code == 400
+    assert set(response.json()["fields"]) == {"cpu_seconds", "wall_seconds"}
+
+
+def test_schema_lists_billing_paths_and_auth_schemes():
+    schema = (
+        APIClient().get("/api/v1/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    )
+
+    assert "/api/v1/api-keys" in schema["paths"]
+    assert "/api/v1/auth/token" in schema["paths"]
+    assert {"apiKey", "bearerToken"} <= set(schema["components"]["securitySchemes"])

@@ -1,0 +1,415 @@
+"""Execution API: jobs, their results and plots, parameter sweeps (batches).
+
+Every job or batch of another user is a 404 (moderators see all). Results are time series
+only; the FMU file never leaves the registry through any of these endpoints.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.db.models import QuerySet
+from django.http import FileResponse, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from execution import plots, results
+from execution.models import JobStatus, SimulationBatch, SimulationJob
+from execution.serializers import (
+    BatchRequestSerializer,
+    JobRequestSerializer,
+    batch_data,
+    job_data,
+)
+from execution.services import batches as batch_services
+from execution.services import jobs as job_services
+from execution.services.validation import SettingsInvalid, parse_inputs_csv
+from fmugateway.core.api import Pagination
+from fmugateway.core.errors import ConflictError, DomainError, NotFoundError
+from fmugateway.core.idempotency import idempotent
+
+JSON_FIELDS = ("start_values", "inputs", "outputs", "grid", "runs")
+VERSION_FIELDS = ("package", "version", "version_id")
+MAX_INPUT_CSV_BYTES = 10 * 1024 * 1024
+
+
+def visible_jobs(request: Request) -> QuerySet[SimulationJob]:
+    return SimulationJob.objects.visible_to(request.user).select_related("version__package")
+
+
+def visible_job(request: Request, pk) -> SimulationJob:
+    return get_object_or_404(visible_jobs(request), pk=pk)
+
+
+def visible_batch(request: Request, pk) -> SimulationBatch:
+    return get_object_or_404(
+        SimulationBatch.objects.visible_to(request.user).select_related("version__package"), pk=pk
+    )
+
+
+def request_settings(request: Request) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(version fields, settings) from a JSON or multipart body (JSON text in form fields)."""
+    if hasattr(request.data, "dict"):  # a QueryDict: form or multipart
+        raw: dict[str, Any] = dict(request.data.dict().items())
+        raw.pop("inputs_csv", None)
+        for name in JSON_FIELDS:
+            if isinstance(raw.get(name), str) and raw[name].strip():
+                try:
+                    raw[name] = json.loads(raw[name])
+                except ValueError:
+                    raise SettingsInvalid(
+                        fields={name: [{"code": "parse_error", "detail": "Not valid JSON."}]}
+                    ) from None
+        upload = request.FILES.get("inputs_csv")
+        if upload is not None:
+            if upload.size > MAX_INPUT_CSV_BYTES:
+                raise SettingsInvalid(
+                    fields={"inputs": [{"code": "too_large", "detail": "At most 10 MB."}]}
+                )
+            raw["inputs"] = parse_inputs_csv(upload.read())
+    elif isinstance(request.data, dict):
+        raw = dict(request.data)
+    else:
+        raise DomainError("Send a JSON object.", code="parse_error")
+    target = {name: raw.pop(name) for name in VERSION_FIELDS if name in raw}
+    return target, raw
+
+
+@extend_schema(tags=["execution"])
+class JobListView(APIView):
+    """Your jobs (newest first; ``?status=``, ``?package=``, ``?version_id=``, ``?batch=``);
+    POST runs a model (honours ``Idempotency-Key``)."""
+
+    permission_classes = [IsAuthenticated]
+    parser_classes = [JSONParser, MultiPartParser, FormParser]
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request: Request) -> Response:
+        queryset = SimulationJob.objects.filter(owner=request.user).select_related(
+            "version__package"
+        )
+        params = request.query_params
+        if params.get("status"):
+            queryset = queryset.filter(status=params["status"])
+        if params.get("package"):
+            queryset = queryset.filter(version__package__slug=params["package"])
+        if params.get("version_id", "").isdigit():
+            queryset = queryset.filter(version_id=int(params["version_id"]))
+        if params.get("batch"):
+            queryset = queryset.filter(batch_id=_uuid_or_404(params["batch"])).order_by(
+                "batch_index"
+            )
+        else:
+            queryset = queryset.filter(batch__isnull=True)
+        paginator = Pagination()
+        page = paginator.paginate_queryset(queryset.defer("log", "inputs"), request, view=self)
+        return paginator.get_paginated_response([job_data(job, request) for job in page])
+
+    @extend_schema(request=JobRequestSerializer, responses={201: OpenApiTypes.OBJECT})
+    @idempotent
+    def post(self, request: Request) -> Response:
+        target, data = request_settings(request)
+        version = job_services.resolve_version(request.user, **target)
+        job = job_services.submit_job(request.user, version, data)
+        return Response(job_data(job, request, detail=True), status=status.HTTP_201_CREATED)
+
+
+def _uuid_or_404(value: str) -> str:
+    import uuid
+
+    try:
+        return str(uuid.UUID(str(value)))
+    except ValueError:
+        raise NotFoundError() from None
+
+
+@extend_schema(tags=["execution"], responses=OpenApiTypes.OBJECT)
+class JobDetailView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    def get(self, request: Request, pk) -> Response:
+        return Response(job_data(visible_job(request, pk), request, detail=True))
+
+
+def _finished_job(request: Request, pk) -> SimulationJob:
+    job = visible_job(request, pk)
+    if job.status in (JobStatus.QUEUED, JobStatus.RUNNING):
+        raise ConflictError("The job has not finished yet.", code="job_not_finished")
+    if job.status != JobStatus.SUCCEEDED or not job.result_npy_key:
+        raise ConflictError(f"The job ended as {job.status}; it has no results.", code="no_results")
+    return job
+
+
+def _units(job_or_batch) -> dict[str, str]:
+    return dict(job_or_batch.version.variables.exclude(unit="").values_list("name", "unit"))
+
+
+@extend_schema(
+    tags=["execution"],
+    responses=OpenApiTypes.OBJECT,
+    parameters=[OpenApiParameter("columns", str, description="Comma-separated subset.")],
+)
+class JobResultsView(APIView):
+    """The result as JSON columns (``time`` first), with units and a signed CSV link."""
+
+    permission_classes = [IsAuthenticated]
+
+    def get(self, request: Request, pk) -> Response:
+        job = _finished_job(request, pk)
+        array = results.load_array(job.result_npy_key)
+        names = list(array.dtype.names or ())
+        wanted = request.query_params.get("columns")
+        if wanted:
+            chosen = plots.choose_variables(names, wanted)
+            names = ["time", *[name for name in chosen if name != "time"]]
+        units = _units(job)
+        link = results.issue_link(request, kind="job", object_id=str(job.pk), name="csv")
+        return Response(
+            {
+                "job": str(job.pk),
+                "rows": len(array),
+                "columns": results.json_columns(array, names),
+                "units": {name: units.get(name, "s" if name == "time" else "") for name in names},
+                "csv_url": link["url"],
+                "csv_expires_at": link["expires_at"],
+            }
+        )
+
+
+@extend_schema(tags=["execution"], responses={302: None})
+class JobResultsCsvView(APIView):
+    """Redirects to a short-lived signed URL of the result CSV."""
+
+    permission_classes = [IsAuthenticated]
+
+    def get(self, request: Request, pk) -> HttpResponse:
+        job = _finished_job(request, pk)
+        link = results.issue_link(request, kind="job", object_id=str(job.pk), name="csv")
+        return HttpResponseRedirect(link["url"])
+
+
+@extend_schema(tags=["execution"])
+class ResultFileView(APIView):
+    """Serve a signed result link (a bearer link: valid without credentials until it expires)."""
+
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+
+    def get(self, request: Request, token: str):
+        claims = results.unsign_link(token)
+        if claims["k"] == "job" and claims["n"] == "csv":
+            job = SimulationJob.objects.filter(pk=claims["o"]).first()
+            if job is None or not job.result_npy_key:
+                raise results.LinkInvalid()
+            key = job.result_csv_key or _write_csv(job)
+            filename = f"job-{job.pk}.csv"
+        elif claims["k"] == "batch" and claims["n"] in ("summary.csv", "summary.json"):
+            batch = SimulationBatch.objects.filter(pk=claims["o"]).first()
+            if batch is None or not batch.summary_csv_key:
+                raise results.LinkInvalid()
+            key = batch.summary_csv_key if claims["n"] == "summary.csv" else batch.summary_json_key
+            filename = f"batch-{batch.pk}-{claims['n']}"
+        else:
+            raise results.LinkInvalid()
+        remote = results.redirect_url(key)
+        if remote:
+            return HttpResponseRedirect(remote)
+        response = FileResponse(
+            results.results_storage().open(key, "rb"), as_attachment=True, filename=filename
+        )
+        response["Content-Type"] = "text/csv" if filename.endswith(".csv") else "application/json"
+        return response
+
+
+def _write_csv(job: SimulationJob) -> str:
+    array = results.load_array(job.result_npy_key)
+    key = results.save(
+        job.result_npy_key.rsplit("/", 1)[0] + "/result.csv", results.csv_bytes(array)
+    )
+    SimulationJob.objects.filter(pk=job.pk, result_csv_key="").update(result_csv_key=key)
+    return key
+
+
+@extend_schema(
+    tags=["execution"],
+    responses={(200, "image/png"): OpenApiTypes.BINARY, (200, "image/svg+xml"): OpenApiTypes.STR},
+    parameters=[
+        OpenApiParameter("variables", str, description="Comma-separated; default: first six."),
+        OpenApiParameter("fmt", str, enum=["png", "svg"]),
+    ],
+)
+class JobPlotView(APIView):
+    """The result plotted against time (PNG or SVG), one panel per unit."""
+
+    permission_classes = [IsAuthenticated]
+
+    def get(self, request: Request, pk) -> HttpResponse:
+        job = _finished_job(request, pk)
+        fmt = plots.check_format(request.query_params.get("fmt"))
+        array = results.load_array(job.result_npy_key)
+        names = list(array.dtype.names or ())[1:]
+        chosen = plots.choose_variables(names, request.query_params.get("variables"))
+        image = plots.render_time_series(
+            array["time"],
+            {name: array[name] for name in chosen},
+            _units(job),
+            fmt=fmt,
+            title=f"{job.version.package.name} {job.version.version}",
+        )
+        return HttpResponse(image, content_type=plots.FORMATS[fmt])
+
+
+@extend_schema(tags=["execution"], request=None, responses=OpenApiTypes.OBJECT)
+class JobCancelView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    def post(self, request: Request, pk) -> Response:
+        job = job_services.cancel_job(visible_job(request, pk), request.user)
+        return Response(job_data(visible_job(request, job.pk), request, detail=True))
+
+
+@extend_schema(tags=["execution"], request=None, responses={201: OpenApiTypes.OBJECT})
+class JobRerunView(APIView):
+    """Run the same FMU again with this job's recorded settings and inputs."""
+
+    permission_classes = [IsAuthenticated]
+
+    @idempotent
+    def post(self, request: Request, pk) -> Response:
+        new = job_services.rerun_job(visible_job(request, pk), request.user)
+        return Response(
+            job_data(visible_job(request, new.pk), request, detail=True),
+            status=status.HTTP_201_CREATED,
+        )
+
+
+@extend_schema(tags=["execution"])
+class BatchListView(APIView):
+    """Your batches; POST starts a parameter sweep: the job settings plus ``grid`` (name ->
+    values, every combination) or ``runs`` (a list of start-value objects)."""
+
+    permission_classes = [IsAuthenticated]
+    parser_classes = [JSONParser, MultiPartParser, FormParser]
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request: Request) -> Response:
+        queryset = SimulationBatch.objects.filter(owner=request.user).select_related(
+            "version__package"
+        )
+        paginator = Pagination()
+        page = paginator.paginate_queryset(queryset, request, view=self)
+        return paginator.get_paginated_response([batch_data(batch, request) for batch in page])
+
+    @extend_schema(request=BatchRequestSerializer, responses={201: OpenApiTypes.OBJECT})
+    @idempotent
+    def post(self, request: Request) -> Response:
+        target, data = request_settings(request)
+        version = job_services.resolve_version(request.user, **target)
+        batch = batch_services.submit_batch(request.user, version, data)
+        return Response(
+            batch_data(visible_batch(request, batch.pk), request), status=status.HTTP_201_CREATED
+        )
+
+
+@extend_schema(tags=["execution"], responses=OpenApiTypes.OBJECT)
+class BatchDetailView(APIView):
+    """Progress; once finished, the summary table inline (``summary``) and links."""
+
+    permission_classes = [IsAuthenticated]
+
+    def get(self, request: Request, pk) -> Response:
+        batch = visible_batch(request, pk)
+        data = batch_data(batch, request)
+        if batch.summary_json_key:
+            with results.results_storage().open(batch.summary_json_key, "rb") as handle:
+                data["summary"] = json.load(handle)
+            link = results.issue_link(
+                request, kind="batch", object_id=str(batch.pk), name="summary.csv"
+            )
+            data["summary_csv_url"] = link["url"]
+            data["summary_csv_expires_at"] = link["expires_at"]
+        return Response(data)
+
+
+def _finished_batch(request: Request, pk) -> SimulationBatch:
+    batch = visible_batch(request, pk)
+    if not batch.summary_csv_key:
+        raise ConflictError("The batch has not finished yet.", code="batch_not_finished")
+    return batch
+
+
+@extend_schema(tags=["execution"], responses={302: None})
+class BatchSummaryCsvView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    def get(self, request: Request, pk) -> HttpResponse:
+        batch = _finished_batch(request, pk)
+        link = results.issue_link(
+            request, kind="batch", object_id=str(batch.pk), name="summary.csv"
+        )
+        return HttpResponseRedirect(link["url"])
+
+
+@extend_schema(
+    tags=["execution"],
+    responses={(200, "image/png"): OpenApiTypes.BINARY, (200, "image/svg+xml"): OpenApiTypes.STR},
+    parameters=[
+        OpenApiParameter("variables", str, description="Outputs; default: first six."),
+        OpenApiParameter("stat", str, enum=["final", "min", "max"]),
+        OpenApiParameter("fmt", str, enum=["png", "svg"]),
+    ],
+)
+class BatchPlotView(APIView):
+    """Each output's final (or min/max) value per run, against the swept parameter when one
+    numeric parameter was swept, else against the run number."""
+
+    permission_classes = [IsAuthenticated]
+
+    def get(self, request: Request, pk) -> HttpResponse:
+        batch = _finished_batch(request, pk)
+        fmt = plots.check_format(request.query_params.get("fmt"))
+        stat = request.query_params.get("stat") or "final"
+        if stat not in ("final", "min", "max"):
+            raise DomainError(
+                "stat is final, min or max.",
+                code="invalid_choice",
+                fields={"stat": [{"code": "invalid_choice", "detail": "final, min or max"}]},
+            )
+        header, rows, outputs = batch_services.summary_table(batch)
+        chosen = plots.choose_variables(outputs, request.query_params.get("variables"))
+        parameters = list(batch.parameters or [])
+        x_label, xs = "run", [row[0] for row in rows]
+        if len(parameters) == 1:
+            values = [row[3] for row in rows]
+            if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+                x_label, xs = parameters[0], values
+        units = _units(batch)
+        if x_label in units:
+            x_label = f"{x_label} [{units[x_label]}]"
+        series = {name: [row[header.index(f"{name}.{stat}")] for row in rows] for name in chosen}
+        image = plots.render_points(
+            xs,
+            series,
+            units,
+            x_label=x_label,
+            fmt=fmt,
+            title=f"{batch.version.package.name} {batch.version.version}: {stat} values",
+        )
+        return HttpResponse(image, content_type=plots.FORMATS[fmt])
+
+
+@extend_schema(tags=["execution"], request=None, responses=OpenApiTypes.OBJECT)
+class BatchCancelView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    def post(self, request: Request, pk) -> Response:
+        batch = batch_services.cancel_batch(visible_batch(request, pk), request.user)
+        return Response(batch_data(visible_batch(request, batch.pk), request))

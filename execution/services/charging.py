@@ -1,0 +1,101 @@
+"""Credits for jobs and batches, through billing's service functions only.
+
+A job's price is bounded by its limits, so the quote for its limits is reserved when it is
+submitted (``InsufficientCredits``, 402, before anything is queued); the measured usage is
+charged when it ends, or everything is released when the platform failed it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from django.conf import settings
+
+from registry.models import PackageVersion
+
+# Failures that are the platform's fault: nothing is charged.
+PLATFORM_ERROR_CODES = frozenset(
+    {"sandbox_error", "sandbox_unavailable", "worker_lost", "results_error", "internal_error"}
+)
+
+
+def run_limits(timeout_seconds: int) -> dict[str, float]:
+    """The most one run may use: what its quote is computed from."""
+    return {
+        "cpu_seconds": float(cpu_limit(timeout_seconds)),
+        "memory_mb": float(settings.SIMULATION_MEMORY_MB),
+        "wall_seconds": float(timeout_seconds),
+    }
+
+
+def cpu_limit(timeout_seconds: int) -> int:
+    # One second above the wall limit: a busy loop then ends as timed_out, not cpu_limit.
+    return int(timeout_seconds) + 1
+
+
+def _size_class(version: PackageVersion) -> str:
+    from billing.services import model_size_class
+
+    return str(model_size_class(version.size))
+
+
+def reserve(user, version: PackageVersion, reference: str, timeouts: Iterable[int]) -> int:
+    """Hold the quote of every run (one per timeout); returns the reservation's id."""
+    from billing.services import JobLimits, quote_job, reserve_for_job
+
+    size_class = _size_class(version)
+    amount = sum(
+        quote_job(user, JobLimits(**run_limits(timeout)), model_size_class=size_class)
+        for timeout in timeouts
+    )
+    reservation = reserve_for_job(user, reference, max(amount, 1), model_size_class=size_class)
+    return reservation.pk
+
+
+def _reservation(reservation_id: int | None):
+    if reservation_id is None:
+        return None
+    from billing.models import Reservation
+
+    return Reservation.objects.filter(pk=reservation_id).first()
+
+
+def _usage(usage: Mapping[str, Any]) -> dict[str, float]:
+    return {
+        "cpu_seconds": float(usage.get("cpu_s") or 0.0),
+        "memory_mb": float(usage.get("peak_rss_mb") or 0.0),
+        "wall_seconds": float(usage.get("wall_s") or 0.0),
+    }
+
+
+def settle(reservation_id: int | None, usages: Iterable[Mapping[str, Any]]) -> int | None:
+    """Charge the measured usage of the runs (each priced as one run); returns the charge.
+
+    Idempotent: settling a closed reservation returns what it was charged.
+    """
+    reservation = _reservation(reservation_id)
+    if reservation is None:
+        return None
+    from billing.services import job_cost
+    from billing.services import settle as settle_credits
+
+    pricing = reservation.pricing or {}
+    total = sum(
+        job_cost(
+            _usage(usage),
+            int(pricing.get("discount_bps", 0)),
+            pricing.get("model_size_class", "small"),
+            bool(pricing.get("premium", False)),
+        )
+        for usage in usages
+    )
+    return settle_credits(reservation, int(total)).charged
+
+
+def release(reservation_id: int | None) -> None:
+    reservation = _reservation(reservation_id)
+    if reservation is not None:
+        from billing.services import release_job
+
+        release_job(reservation)

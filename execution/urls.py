@@ -1,0 +1,9 @@
+from django.urls import path
+
+from execution import views
+
+urlpatterns = [
+    path("jobs/", views.job_list, name="job-list"),
+    path("jobs/<uuid:pk>/", views.job_detail, name="job-detail"),
+    path("batches/<uuid:pk>/", views.batch_detail, name="batch-detail"),
+]

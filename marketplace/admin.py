@@ -1,0 +1,349 @@
+"""Admin for the marketplace. Actions call the same services as the API; no key material shown."""
+
+from django.contrib import admin, messages
+from django.db.models import Count
+
+from fmugateway.core.errors import DomainError
+from marketplace import services
+from marketplace.models import (
+    Activation,
+    Coupon,
+    Creator,
+    CreatorEarning,
+    License,
+    Listing,
+    Order,
+    OrderLine,
+    Refund,
+    RunConsumption,
+)
+
+
+def _each(modeladmin, request, queryset, verb, **kwargs):
+    done = 0
+    for obj in queryset:
+        try:
+            verb(obj, **kwargs)
+            done += 1
+        except DomainError as exc:
+            modeladmin.message_user(request, f"{obj}: {exc.detail}", messages.ERROR)
+    if done:
+        modeladmin.message_user(request, f"{done} updated.", messages.SUCCESS)
+
+
+class ReadOnlyMixin:
+    """Ledgers and records the admin may read but never write."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Creator)
+class CreatorAdmin(admin.ModelAdmin):
+    list_display = (
+        "display_name",
+        "slug",
+        "user",
+        "status",
+        "charges_enabled",
+        "payouts_enabled",
+        "applied_at",
+    )
+    list_filter = ("status", "charges_enabled", "payouts_enabled")
+    search_fields = ("display_name", "slug", "user__email", "support_email")
+    list_select_related = ("user",)
+    raw_id_fields = ("user", "reviewed_by")
+    readonly_fields = (
+        "status",
+        "applied_at",
+        "reviewed_at",
+        "reviewed_by",
+        "created_at",
+        "updated_at",
+    )
+    actions = ["approve", "reject"]
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Approve the selected creators")
+    def approve(self, request, queryset):
+        _each(self, request, queryset, services.approve_creator, actor=request.user)
+
+    @admin.action(description="Reject the selected creators (reason: the review note field)")
+    def reject(self, request, queryset):
+        for creator in queryset:
+            try:
+                services.reject_creator(creator, request.user, creator.review_note)
+            except DomainError as exc:
+                self.message_user(request, f"{creator}: {exc.detail}", messages.ERROR)
+
+
+@admin.register(Listing)
+class ListingAdmin(admin.ModelAdmin):
+    list_display = (
+        "name",
+        "package",
+        "kind",
+        "pricing_model",
+        "price_amount",
+        "currency",
+        "is_active",
+    )
+    list_filter = ("kind", "pricing_model", "is_active", "currency")
+    search_fields = ("name", "package__slug", "package__name")
+    list_select_related = ("package",)
+    raw_id_fields = ("package",)
+    readonly_fields = ("created_at", "updated_at")
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Coupon)
+class CouponAdmin(admin.ModelAdmin):
+    list_display = (
+        "code",
+        "kind",
+        "percent_off",
+        "amount_off",
+        "currency",
+        "package",
+        "times_used",
+        "max_uses",
+        "expires_at",
+        "is_active",
+    )
+    list_filter = ("kind", "is_active")
+    search_fields = ("code", "package__slug")
+    list_select_related = ("package",)
+    raw_id_fields = ("package", "created_by")
+    readonly_fields = ("times_used", "created_at", "updated_at")
+
+    def save_model(self, request, obj, form, change):
+        obj.code = obj.code.strip().upper()
+        if not change:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+
+
+class OrderLineInline(admin.TabularInline):
+    model = OrderLine
+    fields = (
+        "description",
+        "kind",
+        "pricing_model",
+        "unit_amount",
+        "discount_amount",
+        "amount",
+        "refunded_amount",
+        "platform_fee_bps",
+    )
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class RefundInline(admin.TabularInline):
+    model = Refund
+    fields = ("kind", "amount", "currency", "reason", "reference", "actor", "created_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Order)
+class OrderAdmin(admin.ModelAdmin):
+    list_display = (
+        "number",
+        "buyer",
+        "status",
+        "total_amount",
+        "refunded_amount",
+        "currency",
+        "line_count",
+        "paid_at",
+        "created_at",
+    )
+    list_filter = ("status", "currency")
+    search_fields = ("number", "buyer__email", "payment_reference", "coupon_code")
+    list_select_related = ("buyer",)
+    raw_id_fields = ("buyer", "coupon")
+    readonly_fields = [field.name for field in Order._meta.fields]
+    inlines = [OrderLineInline, RefundInline]
+    actions = ["refund_in_full", "cancel"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(_line_count=Count("lines"))
+
+    @admin.display(ordering="_line_count", description="lines")
+    def line_count(self, obj):
+        return obj._line_count
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Refund the selected orders in full (revokes their licenses)")
+    def refund_in_full(self, request, queryset):
+        _each(
+            self,
+            request,
+            queryset,
+            services.refund_order,
+            reason="refunded by an administrator",
+            actor=request.user,
+        )
+
+    @admin.action(description="Cancel the selected pending orders")
+    def cancel(self, request, queryset):
+        _each(
+            self,
+            request,
+            queryset,
+            services.cancel_order,
+            actor=request.user,
+            reason="cancelled by an administrator",
+        )
+
+
+class ActivationInline(admin.TabularInline):
+    model = Activation
+    fields = ("fingerprint", "label", "ip", "activated_at", "last_seen_at", "deactivated_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(License)
+class LicenseAdmin(admin.ModelAdmin):
+    list_display = (
+        "id",
+        "key_hint",
+        "owner",
+        "package",
+        "kind",
+        "status",
+        "runs_remaining",
+        "activation_count",
+        "max_activations",
+        "expires_at",
+    )
+    list_filter = ("status", "kind", "pricing_model")
+    search_fields = ("=id", "owner__email", "package__slug", "key_hint", "order__number")
+    list_select_related = ("owner", "package")
+    raw_id_fields = ("owner", "package", "listing", "order", "order_line")
+    # key_hash is never shown; the rest is changed through actions only.
+    exclude = ("key_hash",)
+    readonly_fields = [field.name for field in License._meta.fields if field.name != "key_hash"]
+    inlines = [ActivationInline]
+    actions = ["revoke", "suspend", "reinstate"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Revoke the selected licenses")
+    def revoke(self, request, queryset):
+        _each(
+            self,
+            request,
+            queryset,
+            services.revoke_license,
+            actor=request.user,
+            reason="revoked by an administrator",
+        )
+
+    @admin.action(description="Suspend the selected licenses")
+    def suspend(self, request, queryset):
+        _each(
+            self,
+            request,
+            queryset,
+            services.suspend_license,
+            actor=request.user,
+            reason="suspended by an administrator",
+        )
+
+    @admin.action(description="Reinstate the selected suspended licenses")
+    def reinstate(self, request, queryset):
+        _each(
+            self,
+            request,
+            queryset,
+            services.reinstate_license,
+            actor=request.user,
+            reason="reinstated by an administrator",
+        )
+
+
+@admin.register(Activation)
+class ActivationAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ("license", "fingerprint", "label", "activated_at", "deactivated_at")
+    list_filter = (("deactivated_at", admin.EmptyFieldListFilter),)
+    search_fields = ("fingerprint", "label", "=license__id")
+    list_select_related = ("license",)
+    raw_id_fields = ("license",)
+
+
+@admin.register(RunConsumption)
+class RunConsumptionAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ("license", "job_reference", "consumed_at", "refunded_at")
+    search_fields = ("job_reference", "=license__id")
+    list_select_related = ("license",)
+    raw_id_fields = ("license",)
+
+
+@admin.register(Refund)
+class RefundAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = (
+        "order",
+        "kind",
+        "amount",
+        "currency",
+        "reason",
+        "reference",
+        "actor",
+        "created_at",
+    )
+    list_filter = ("kind",)
+    search_fields = ("order__number", "reference")
+    list_select_related = ("order", "actor")
+    raw_id_fields = ("order", "actor")
+
+
+@admin.register(CreatorEarning)
+class CreatorEarningAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = (
+        "creator",
+        "kind",
+        "gross_amount",
+        "platform_fee_amount",
+        "net_amount",
+        "currency",
+        "available_at",
+        "created_at",
+    )
+    list_filter = ("kind", "currency")
+    search_fields = ("creator__slug", "order_line__order__number")
+    list_select_related = ("creator", "order_line__order")
+    raw_id_fields = ("creator", "order_line", "refund")

@@ -1,0 +1,450 @@
+"""Marketplace API: creators, listings, cart and checkout, orders, licenses and their checks."""
+
+from __future__ import annotations
+
+from django.db.models import Prefetch, Q
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics, status
+from rest_framework.permissions import AllowAny, IsAuthenticated, IsAuthenticatedOrReadOnly
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from fmugateway.core.errors import DomainError
+from fmugateway.core.idempotency import idempotent
+from fmugateway.core.middleware import client_ip
+from marketplace import services
+from marketplace.models import Activation, CartItem, Creator, License, Listing, Order, OrderLine
+from marketplace.serializers import (
+    ActivationSerializer,
+    AddToCartSerializer,
+    CartSerializer,
+    CouponSerializer,
+    CreatorApplySerializer,
+    CreatorPrivateSerializer,
+    CreatorSerializer,
+    LicenseCheckSerializer,
+    LicenseSerializer,
+    LicenseWithKeySerializer,
+    ListingSerializer,
+    OrderSerializer,
+    SignedDocumentSerializer,
+)
+from marketplace.services.licenses import clean_fingerprint
+from marketplace.throttling import LicenseIpThrottle, LicenseKeyThrottle
+from registry.models import Package
+
+# --- Creators ---------------------------------------------------------------------------------
+
+
+@extend_schema(
+    tags=["marketplace"], request=CreatorApplySerializer, responses={201: CreatorPrivateSerializer}
+)
+class CreatorApplyView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    def post(self, request: Request) -> Response:
+        form = CreatorApplySerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        creator = services.apply_as_creator(request.user, **form.validated_data)
+        return Response(CreatorPrivateSerializer(creator).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(tags=["marketplace"], responses=CreatorPrivateSerializer)
+class CreatorMeView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    def get(self, request: Request) -> Response:
+        creator = get_object_or_404(Creator, user=request.user)
+        return Response(CreatorPrivateSerializer(creator).data)
+
+
+@extend_schema(tags=["marketplace"], responses=CreatorSerializer)
+class CreatorDetailView(APIView):
+    """An approved creator's public profile (your own at any status)."""
+
+    permission_classes = [AllowAny]
+
+    def get(self, request: Request, slug: str) -> Response:
+        visible = Q(status=Creator.Status.APPROVED)
+        if request.user.is_authenticated:
+            visible |= Q(user=request.user)
+        creator = get_object_or_404(Creator.objects.filter(visible), slug=slug)
+        return Response(CreatorSerializer(creator).data)
+
+
+# --- Listings ---------------------------------------------------------------------------------
+
+
+def _package(request: Request, slug: str) -> Package:
+    return get_object_or_404(Package.objects.visible_to(request.user), slug=slug)
+
+
+def _listings_for(request: Request, package: Package):
+    listings = Listing.objects.filter(package=package).select_related("package")
+    if package.owner_id != getattr(request.user, "pk", None):
+        listings = listings.filter(is_active=True)
+    return listings
+
+
+@extend_schema(tags=["marketplace"])
+class ListingListView(generics.ListCreateAPIView):
+    """A package's listings (SKUs): active ones for everyone, all for its owner, who may add."""
+
+    serializer_class = ListingSerializer
+    permission_classes = [IsAuthenticatedOrReadOnly]
+
+    def get_queryset(self):
+        return _listings_for(self.request, _package(self.request, self.kwargs["slug"]))
+
+    def perform_create(self, serializer):
+        package = _package(self.request, self.kwargs["slug"])
+        serializer.instance = services.create_listing(
+            package, self.request.user, **serializer.validated_data
+        )
+
+
+@extend_schema(tags=["marketplace"])
+class ListingDetailView(generics.RetrieveUpdateDestroyAPIView):
+    """One listing; its owner may change it, and DELETE stops selling it (never deleted)."""
+
+    serializer_class = ListingSerializer
+    permission_classes = [IsAuthenticatedOrReadOnly]
+    http_method_names = ["get", "patch", "delete", "head", "options"]
+
+    def get_object(self):
+        package = _package(self.request, self.kwargs["slug"])
+        return get_object_or_404(_listings_for(self.request, package), pk=self.kwargs["pk"])
+
+    def perform_update(self, serializer):
+        serializer.instance = services.update_listing(
+            serializer.instance, self.request.user, **serializer.validated_data
+        )
+
+    def perform_destroy(self, instance):
+        services.deactivate_listing(instance, self.request.user)
+
+
+# --- Cart and checkout ------------------------------------------------------------------------
+
+
+def _cart_response(user, code=status.HTTP_200_OK) -> Response:
+    cart = services.get_cart(user)
+    cart = (
+        type(cart)
+        .objects.select_related("coupon")
+        .prefetch_related(Prefetch("items", CartItem.objects.select_related("listing__package")))
+        .get(pk=cart.pk)
+    )
+    return Response(CartSerializer(cart).data, status=code)
+
+
+@extend_schema(tags=["marketplace"], responses=CartSerializer)
+class CartView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    def get(self, request: Request) -> Response:
+        return _cart_response(request.user)
+
+
+@extend_schema(tags=["marketplace"], request=AddToCartSerializer, responses={201: CartSerializer})
+class CartItemsView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    def post(self, request: Request) -> Response:
+        form = AddToCartSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        services.add_to_cart(request.user, form.validated_data["listing"])
+        return _cart_response(request.user, status.HTTP_201_CREATED)
+
+
+@extend_schema(tags=["marketplace"], responses={204: None})
+class CartItemView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    def delete(self, request: Request, pk: int) -> Response:
+        services.remove_from_cart(request.user, pk)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@extend_schema(tags=["marketplace"], request=CouponSerializer, responses=CartSerializer)
+class CartCouponView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    def post(self, request: Request) -> Response:
+        form = CouponSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        services.apply_coupon(request.user, form.validated_data.get("code") or None)
+        return _cart_response(request.user)
+
+
+def _orders(user):
+    return Order.objects.owned_by(user).prefetch_related(
+        Prefetch("lines", OrderLine.objects.select_related("package", "license"))
+    )
+
+
+@extend_schema(tags=["marketplace"], request=None, responses={201: OrderSerializer})
+class CheckoutView(APIView):
+    """Turn the cart into an order. Free orders are paid at once and the answer carries the new
+    licenses' keys (shown this once); paid orders stay ``pending`` until the payment succeeds.
+    Honours ``Idempotency-Key``."""
+
+    permission_classes = [IsAuthenticated]
+
+    @idempotent
+    def post(self, request: Request) -> Response:
+        result = services.checkout(request.user)
+        order = _orders(request.user).get(pk=result.order.pk)
+        keys = {issued.license.pk: issued.key for issued in result.keys if issued.key}
+        licenses = License.objects.filter(pk__in=keys).select_related("package", "order")
+        body = {
+            **OrderSerializer(order).data,
+            "licenses": LicenseWithKeySerializer(licenses, many=True, context={"keys": keys}).data,
+        }
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+# --- Orders -----------------------------------------------------------------------------------
+
+
+@extend_schema(tags=["marketplace"])
+class OrderListView(generics.ListAPIView):
+    serializer_class = OrderSerializer
+    permission_classes = [IsAuthenticated]
+
+    def get_queryset(self):
+        return _orders(self.request.user)
+
+
+@extend_schema(tags=["marketplace"])
+class OrderDetailView(generics.RetrieveAPIView):
+    serializer_class = OrderSerializer
+    permission_classes = [IsAuthenticated]
+
+    def get_queryset(self):
+        return _orders(self.request.user)
+
+
+@extend_schema(tags=["marketplace"], request=None, responses=OrderSerializer)
+class OrderCancelView(APIView):
+    """The buyer abandons a pending order."""
+
+    permission_classes = [IsAuthenticated]
+
+    def post(self, request: Request, pk: int) -> Response:
+        order = get_object_or_404(Order.objects.owned_by(request.user), pk=pk)
+        services.cancel_order(order, actor=request.user, reason="cancelled by the buyer")
+        return Response(OrderSerializer(_orders(request.user).get(pk=pk)).data)
+
+
+# --- Licenses (owner) -------------------------------------------------------------------------
+
+
+def _licenses(user):
+    return License.objects.owned_by(user).select_related("package", "order")
+
+
+def _my_license(request: Request, pk: int) -> License:
+    return get_object_or_404(_licenses(request.user), pk=pk)
+
+
+@extend_schema(tags=["marketplace"])
+class LicenseListView(generics.ListAPIView):
+    """Your licenses (keys are never shown again; ``key_hint`` helps you recognise them)."""
+
+    serializer_class = LicenseSerializer
+    permission_classes = [IsAuthenticated]
+
+    def get_queryset(self):
+        queryset = _licenses(self.request.user)
+        if self.request.query_params.get("package"):
+            queryset = queryset.filter(package__slug=self.request.query_params["package"])
+        return queryset
+
+
+@extend_schema(tags=["marketplace"])
+class LicenseDetailView(generics.RetrieveAPIView):
+    serializer_class = LicenseSerializer
+    permission_classes = [IsAuthenticated]
+
+    def get_queryset(self):
+        return _licenses(self.request.user)
+
+
+def _with_key(issued: services.IssuedKey, code=status.HTTP_200_OK) -> Response:
+    license = License.objects.select_related("package", "order").get(pk=issued.license.pk)
+    data = LicenseWithKeySerializer(license, context={"keys": {license.pk: issued.key}}).data
+    return Response(data, status=code)
+
+
+@extend_schema(tags=["marketplace"], request=None, responses=LicenseWithKeySerializer)
+class LicenseRotateView(APIView):
+    """A new key for the license: the old one stops working now; the new one is shown once."""
+
+    permission_classes = [IsAuthenticated]
+
+    def post(self, request: Request, pk: int) -> Response:
+        return _with_key(services.rotate_key(_my_license(request, pk), request.user))
+
+
+@extend_schema(tags=["marketplace"], request=None, responses={201: LicenseWithKeySerializer})
+class LicenseClaimKeyView(APIView):
+    """The first key of a license issued after a payment (shown once; then only rotation)."""
+
+    permission_classes = [IsAuthenticated]
+
+    def post(self, request: Request, pk: int) -> Response:
+        issued = services.claim_key(_my_license(request, pk), request.user)
+        return _with_key(issued, status.HTTP_201_CREATED)
+
+
+@extend_schema(tags=["marketplace"])
+class ActivationListView(generics.ListAPIView):
+    """The machines a license of yours is (or was) activated on; ``?active=1`` for current."""
+
+    serializer_class = ActivationSerializer
+    permission_classes = [IsAuthenticated]
+
+    def get_queryset(self):
+        license = _my_license(self.request, self.kwargs["pk"])
+        queryset = Activation.objects.filter(license=license)
+        if self.request.query_params.get("active") in {"1", "true"}:
+            queryset = queryset.filter(deactivated_at__isnull=True)
+        return queryset
+
+
+@extend_schema(tags=["marketplace"], responses=ActivationSerializer)
+class ActivationDetailView(APIView):
+    """DELETE frees the machine's activation slot."""
+
+    permission_classes = [IsAuthenticated]
+
+    def delete(self, request: Request, pk: int, activation_id: int) -> Response:
+        activation = services.deactivate_activation(
+            _my_license(request, pk), activation_id, request.user
+        )
+        return Response(ActivationSerializer(activation).data)
+
+
+@extend_schema(
+    tags=["marketplace"],
+    parameters=[OpenApiParameter("fingerprint", str, required=True)],
+    responses=SignedDocumentSerializer,
+)
+class OfflineLicenseView(APIView):
+    """A signed offline license file for one activated machine (Ed25519, platform key)."""
+
+    permission_classes = [IsAuthenticated]
+
+    def get(self, request: Request, pk: int) -> Response:
+        license = _my_license(request, pk)
+        fingerprint = clean_fingerprint(request.query_params.get("fingerprint"))
+        document = services.offline_license_file(license, fingerprint, request.user)
+        response = Response(document)
+        response["Content-Disposition"] = f'attachment; filename="license-{license.pk}.json"'
+        return response
+
+
+# --- License checks by key (installed tools; anonymous: the key is the credential) ------------
+
+
+def _check_input(request: Request) -> dict:
+    data = request.data if hasattr(request.data, "get") else {}
+    missing = [name for name in ("key", "package", "fingerprint") if not data.get(name)]
+    if missing:
+        raise DomainError(
+            f"Required: {', '.join(missing)}.",
+            code="invalid",
+            fields={
+                name: [{"code": "required", "detail": "This field is required."}]
+                for name in missing
+            },
+        )
+    entitlement = data.get("entitlement") or None
+    if entitlement not in (None, "download", "execute"):
+        raise DomainError(
+            "entitlement must be download or execute.",
+            code="invalid",
+            fields={"entitlement": [{"code": "invalid_choice", "detail": "download or execute"}]},
+        )
+    if not isinstance(data["key"], str) or not isinstance(data["package"], str):
+        raise DomainError("key and package must be strings.", code="invalid")
+    return {
+        "key": data["key"],
+        "package": data["package"][:100],
+        "fingerprint": clean_fingerprint(data["fingerprint"]),
+        "entitlement": entitlement,
+        "nonce": str(data.get("nonce") or "")[:100],
+        "activate": data.get("activate") in (True, "true", "1", 1),
+        "label": str(data.get("label") or "")[:200],
+    }
+
+
+class _LicenseCheckView(APIView):
+    authentication_classes = []
+    permission_classes = [AllowAny]
+    throttle_classes = [LicenseIpThrottle, LicenseKeyThrottle]
+    renderer_classes = [JSONRenderer]
+
+
+@extend_schema(
+    tags=["licenses"], request=LicenseCheckSerializer, responses=SignedDocumentSerializer
+)
+class LicenseVerifyView(_LicenseCheckView):
+    """Is this key good for this package on this machine? A signed answer whose payload holds
+    ``valid``, ``code`` (VALID, NOT_FOUND, EXPIRED, REVOKED, SUSPENDED, TOO_MANY_ACTIVATIONS,
+    FINGERPRINT_MISMATCH, NO_ENTITLEMENT), ``package``, ``sku_kind``, ``expires_at``,
+    ``entitlements``, ``remaining_runs`` and ``activation``. Always 200 when well-formed."""
+
+    def post(self, request: Request) -> Response:
+        args = _check_input(request)
+        return Response(
+            services.verify_license(
+                args["key"],
+                args["package"],
+                args["fingerprint"],
+                entitlement=args["entitlement"],
+                nonce=args["nonce"],
+                activate=args["activate"],
+                label=args["label"],
+                ip=client_ip(request),
+            )
+        )
+
+
+@extend_schema(
+    tags=["licenses"], request=LicenseCheckSerializer, responses=SignedDocumentSerializer
+)
+class LicenseActivateView(_LicenseCheckView):
+    """Activate this machine (idempotent); ``TOO_MANY_ACTIVATIONS`` when every slot is taken."""
+
+    def post(self, request: Request) -> Response:
+        args = _check_input(request)
+        return Response(
+            services.activate_license(
+                args["key"],
+                args["package"],
+                args["fingerprint"],
+                label=args["label"],
+                ip=client_ip(request),
+                nonce=args["nonce"],
+            )
+        )
+
+
+@extend_schema(
+    tags=["licenses"], request=LicenseCheckSerializer, responses=SignedDocumentSerializer
+)
+class LicenseDeactivateView(_LicenseCheckView):
+    """Free this machine's slot; ``FINGERPRINT_MISMATCH`` when it was not activated."""
+
+    def post(self, request: Request) -> Response:
+        args = _check_input(request)
+        return Response(
+            services.deactivate_license(
+                args["key"], args["package"], args["fingerprint"], nonce=args["nonce"]
+            )
+        )

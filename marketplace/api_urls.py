@@ -1,0 +1,39 @@
+from django.urls import path
+
+from marketplace import api
+
+L = "licenses/<int:pk>"
+
+urlpatterns = [
+    path("creators/apply", api.CreatorApplyView.as_view(), name="api-creator-apply"),
+    path("creators/me", api.CreatorMeView.as_view(), name="api-creator-me"),
+    path("creators/<slug:slug>", api.CreatorDetailView.as_view(), name="api-creator-detail"),
+    path("packages/<slug:slug>/listings", api.ListingListView.as_view(), name="api-listing-list"),
+    path(
+        "packages/<slug:slug>/listings/<int:pk>",
+        api.ListingDetailView.as_view(),
+        name="api-listing-detail",
+    ),
+    path("cart", api.CartView.as_view(), name="api-cart"),
+    path("cart/items", api.CartItemsView.as_view(), name="api-cart-items"),
+    path("cart/items/<int:pk>", api.CartItemView.as_view(), name="api-cart-item"),
+    path("cart/coupon", api.CartCouponView.as_view(), name="api-cart-coupon"),
+    path("checkout", api.CheckoutView.as_view(), name="api-checkout"),
+    path("orders", api.OrderListView.as_view(), name="api-order-list"),
+    path("orders/<int:pk>", api.OrderDetailView.as_view(), name="api-order-detail"),
+    path("orders/<int:pk>/cancel", api.OrderCancelView.as_view(), name="api-order-cancel"),
+    path("licenses", api.LicenseListView.as_view(), name="api-license-list"),
+    path("licenses/verify", api.LicenseVerifyView.as_view(), name="api-license-verify"),
+    path("licenses/activate", api.LicenseActivateView.as_view(), name="api-license-activate"),
+    path("licenses/deactivate", api.LicenseDeactivateView.as_view(), name="api-license-deactivate"),
+    path(L, api.LicenseDetailView.as_view(), name="api-license-detail"),
+    path(f"{L}/rotate", api.LicenseRotateView.as_view(), name="api-license-rotate"),
+    path(f"{L}/key", api.LicenseClaimKeyView.as_view(), name="api-license-key"),
+    path(f"{L}/activations", api.ActivationListView.as_view(), name="api-license-activations"),
+    path(
+        f"{L}/activations/<int:activation_id>",
+        api.ActivationDetailView.as_view(),
+        name="api-license-activation",
+    ),
+    path(f"{L}/offline", api.OfflineLicenseView.as_view(), name="api-license-offline"),
+]

@@ -1,0 +1,146 @@
+"""Listings (SKUs): created and changed by the package's owner, an approved creator."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import transaction
+
+from fmugateway.core.audit import record
+from fmugateway.core.errors import DomainError, ForbiddenError
+from marketplace.models import Listing
+from marketplace.services.creators import require_creator
+from registry.models import Package
+
+EDITABLE = (
+    "name",
+    "description",
+    "kind",
+    "pricing_model",
+    "price_amount",
+    "currency",
+    "billing_interval",
+    "trial_days",
+    "trial_runs",
+    "run_quota",
+    "max_activations",
+    "validity_days",
+    "license_template",
+    "revenue_share_bps",
+    "is_active",
+)
+
+
+def _invalid(field: str, detail: str, code: str = "invalid") -> DomainError:
+    return DomainError(detail, code=code, fields={field: [{"code": code, "detail": detail}]})
+
+
+def max_creator_share_bps() -> int:
+    return 10000 - settings.PLATFORM_FEE_BPS
+
+
+def creator_share_bps(listing: Listing) -> int:
+    """The creator's share of a sale of ``listing`` in basis points."""
+    if listing.revenue_share_bps is None:
+        return max_creator_share_bps()
+    return min(listing.revenue_share_bps, max_creator_share_bps())
+
+
+def validate_listing(listing: Listing) -> None:
+    """The rules a listing must follow; raises a ``DomainError`` naming the field."""
+    model = listing.pricing_model
+    if model in (Listing.PricingModel.FREE, Listing.PricingModel.TRIAL):
+        if listing.price_amount:
+            raise _invalid("price_amount", f"A {model} listing has no price.")
+    elif listing.price_amount <= 0:
+        raise _invalid("price_amount", "A paid or subscription listing needs a price above 0.")
+    if len(listing.currency) != 3 or not listing.currency.isalpha():
+        raise _invalid("currency", "Use a three-letter ISO currency code.")
+    listing.currency = listing.currency.upper()
+    if model == Listing.PricingModel.SUBSCRIPTION:
+        if listing.billing_interval not in (Listing.Interval.MONTH, Listing.Interval.YEAR):
+            raise _invalid("billing_interval", "A subscription bills monthly or yearly.")
+    else:
+        listing.billing_interval = Listing.Interval.NONE
+    if model == Listing.PricingModel.TRIAL:
+        if bool(listing.trial_days) == bool(listing.trial_runs):
+            raise _invalid("trial_days", "A trial lasts either N days or N runs (set one).")
+    else:
+        listing.trial_days = listing.trial_runs = None
+    if listing.kind == Listing.Kind.EXECUTE_ONLY:
+        if not listing.run_quota and not (
+            model == Listing.PricingModel.TRIAL and listing.trial_runs
+        ):
+            raise _invalid("run_quota", "An execute-only listing needs a run quota.")
+    elif listing.trial_runs:
+        raise _invalid("trial_runs", "Trials by runs are for execute-only listings.")
+    if listing.max_activations < 1:
+        raise _invalid("max_activations", "At least one activation.")
+    if not listing.license_template.strip():
+        raise _invalid("license_template", "The license text buyers agree to is required.")
+    if listing.revenue_share_bps is not None and not (
+        0 <= listing.revenue_share_bps <= max_creator_share_bps()
+    ):
+        raise _invalid(
+            "revenue_share_bps",
+            f"The creator's share is at most {max_creator_share_bps()} basis points "
+            f"(the platform fee is {settings.PLATFORM_FEE_BPS}).",
+        )
+
+
+def _require_seller(package: Package, user, listing: Listing) -> None:
+    if package.owner_id != getattr(user, "pk", None):
+        raise ForbiddenError("Only the package's owner manages its listings.")
+    creator = require_creator(user)
+    if listing.is_active and not listing.is_free and not creator.can_sell:
+        raise DomainError(
+            "Paid listings need a connected Stripe account that can take charges.",
+            code="payouts_not_ready",
+            status_code=409,
+        )
+
+
+def _snapshot(listing: Listing) -> dict:
+    return {field: getattr(listing, field) for field in EDITABLE if field != "license_template"}
+
+
+@transaction.atomic
+def create_listing(package: Package, user, **fields) -> Listing:
+    listing = Listing(package=package, **{k: v for k, v in fields.items() if k in EDITABLE})
+    validate_listing(listing)
+    _require_seller(package, user, listing)
+    listing.save()
+    record("marketplace.listing.created", actor=user, target=listing, after=_snapshot(listing))
+    return listing
+
+
+@transaction.atomic
+def update_listing(listing: Listing, user, **fields) -> Listing:
+    """Change a listing; licenses already issued keep the terms they were sold with."""
+    listing = Listing.objects.select_for_update().select_related("package").get(pk=listing.pk)
+    before = _snapshot(listing)
+    for name, value in fields.items():
+        if name in EDITABLE:
+            setattr(listing, name, value)
+    validate_listing(listing)
+    _require_seller(listing.package, user, listing)
+    listing.save()
+    record(
+        "marketplace.listing.updated",
+        actor=user,
+        target=listing,
+        before=before,
+        after=_snapshot(listing),
+    )
+    return listing
+
+
+@transaction.atomic
+def deactivate_listing(listing: Listing, user) -> Listing:
+    """Stop selling a listing (it is never deleted: orders and licenses point at it)."""
+    if listing.package.owner_id != getattr(user, "pk", None):
+        raise ForbiddenError("Only the package's owner manages its listings.")
+    if listing.is_active:
+        Listing.objects.filter(pk=listing.pk).update(is_active=False)
+        listing.is_active = False
+        record("marketplace.listing.deactivated", actor=user, target=listing)
+    return listing
