@@ -129,3 +129,22 @@ def celery_worker_process(django_db_setup, django_db_blocker):
     except subprocess.TimeoutExpired:
         process.kill()
     log.close()
+
+
+@pytest.fixture(autouse=True)
+def _worker_idle_after_test(request):
+    """After a test that used the real worker, wait until the worker has nothing in hand, so the
+    test database is not flushed under a task that is still writing (a deadlock otherwise)."""
+    yield
+    if "celery_worker_process" not in request.fixturenames:
+        return
+    from fmugateway.celery import app
+
+    deadline = time.monotonic() + 60
+    inspector = app.control.inspect(timeout=0.5)
+    while time.monotonic() < deadline:
+        active = inspector.active() or {}
+        reserved = inspector.reserved() or {}
+        if not any(active.values()) and not any(reserved.values()):
+            return
+        time.sleep(0.2)
