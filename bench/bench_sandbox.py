@@ -5,6 +5,8 @@
 For every good FMU in ../shared/fmus: median wall time (as seen by the caller) of
 ``fmpy.simulate_fmu(path)`` in this process versus ``Sandbox.run`` with a warm zygote and a warm
 FMU cache. Target: at most 15 ms added per run, or at most 1.5x plain, whichever is larger.
+Also shown: the time per run of ``Sandbox.run_many`` over ``--batch`` runs (one sandbox for
+all of them, as a sweep chunk uses it).
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--fmus", type=Path, default=REPO.parent / "shared" / "fmus")
+    parser.add_argument("--batch", type=int, default=10, help="runs per run_many (0: skip)")
     args = parser.parse_args()
     if not args.fmus.is_dir():
         print(f"FMU folder {args.fmus} not found", file=sys.stderr)
@@ -70,10 +73,12 @@ def main() -> int:
             warm = sandbox.run(request, limits)
             if not warm.succeeded:
                 print(f"FAIL {relative}: {warm.code} {warm.message}")
-                rows.append((relative, float("nan"), float("nan"), False, False))
+                rows.append((relative, float("nan"), float("nan"), False, False, float("nan")))
                 continue
             same = warm.result is not None and warm.result.tobytes() == plain_result.tobytes()
-            plain_times, sandbox_times = [], []
+            plain_times, sandbox_times, batch_times = [], [], []
+            batch = [request] * args.batch
+            many = getattr(sandbox, "run_many", None)
             for _ in range(args.rounds):  # interleaved, so drift hits both sides alike
                 started = time.perf_counter()
                 fmpy.simulate_fmu(str(path))
@@ -82,24 +87,37 @@ def main() -> int:
                 result = sandbox.run(request, limits)
                 sandbox_times.append(time.perf_counter() - started)
                 assert result.succeeded, result.message
+                if many is not None and batch:
+                    started = time.perf_counter()
+                    results = many(batch, limits)
+                    batch_times.append((time.perf_counter() - started) / len(batch))
+                    assert all(r.result.tobytes() == plain_result.tobytes() for r in results)
             plain_ms = statistics.median(plain_times) * 1000
             sandbox_ms = statistics.median(sandbox_times) * 1000
+            batch_ms = statistics.median(batch_times) * 1000 if batch_times else float("nan")
             ok = sandbox_ms - plain_ms <= TARGET_ADDED_MS or sandbox_ms <= TARGET_RATIO * plain_ms
-            rows.append((relative, plain_ms, sandbox_ms, ok, same))
+            rows.append((relative, plain_ms, sandbox_ms, ok, same, batch_ms))
 
     name_width = max(len(r[0]) for r in rows) if rows else 10
     header = (
         f"{'FMU':<{name_width}}  {'plain ms':>9}  {'sandbox ms':>10}  {'added ms':>8}  "
-        f"{'ratio':>5}  {'same result':>11}  verdict"
+        f"{'ratio':>5}  {'same result':>11}  verdict  {'batch ms/run':>12}"
     )
     print(header)
     print("-" * len(header))
-    for relative, plain_ms, sandbox_ms, ok, same in rows:
+    for relative, plain_ms, sandbox_ms, ok, same, batch_ms in rows:
         print(
             f"{relative:<{name_width}}  {plain_ms:9.1f}  {sandbox_ms:10.1f}  "
             f"{sandbox_ms - plain_ms:8.1f}  {sandbox_ms / plain_ms:5.2f}  "
-            f"{'bit-for-bit' if same else 'DIFFERENT':>11}  {'OK' if ok else 'SLOW'}"
+            f"{'bit-for-bit' if same else 'DIFFERENT':>11}  {'OK  ' if ok else 'SLOW'}     "
+            f"{batch_ms:12.1f}"
         )
+    print(
+        f"\nmedian over FMUs: plain {statistics.median(r[1] for r in rows):.1f} ms, "
+        f"sandbox {statistics.median(r[2] for r in rows):.1f} ms, "
+        f"added {statistics.median(r[2] - r[1] for r in rows):.1f} ms, "
+        f"run_many {statistics.median(r[5] for r in rows):.1f} ms/run"
+    )
     all_ok = bool(rows) and all(r[3] for r in rows)
     print(
         f"\ntarget: <= {TARGET_ADDED_MS:g} ms added or <= {TARGET_RATIO:g}x plain -> "

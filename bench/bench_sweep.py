@@ -7,8 +7,9 @@ real Celery worker (prefork, 2 processes, Redis) in the FMU sandbox, ``SWEEP_CHU
 per task. Baseline, same run: plain ``fmpy.simulate_fmu`` over the same 1,000 start values in a
 ``multiprocessing.Pool(2)`` (each call extracts the FMU, as plain fmpy does with a file).
 
-Also measured, same run: the sandbox alone (``Sandbox.run`` in 2 processes, no Django, Celery
-or database), the ceiling of any batch design built on it.
+Also measured, same run: the sandbox alone in 2 processes, no Django, Celery or database:
+one ``Sandbox.run`` per run (a fresh sandbox each), and ``Sandbox.run_many`` over chunks of
+``SWEEP_CHUNK_SIZE`` runs (what a batch chunk uses): the ceilings of the batch path.
 
 Reported: the wall times, runs/s, and the ratio plain/batch (target >= 0.5). Exit status 1
 when ``--min-ratio`` is given and not reached.
@@ -56,6 +57,24 @@ def _sandbox_runs(args: tuple[str, list[float]]) -> int:
     return done
 
 
+def _sandbox_many(args: tuple[str, list[float], int]) -> int:
+    """The sandbox alone with ``run_many`` over chunks: the ceiling of the batch path."""
+    sys.path.insert(0, str(harness.REPO))
+    from execution.sandbox import SandboxConfig, SimulationRequest, get_sandbox, sha256_file
+
+    path, values, chunk = args
+    sandbox = get_sandbox(SandboxConfig())
+    sha = sha256_file(path)
+    done = 0
+    for start in range(0, len(values), chunk):
+        requests = [
+            SimulationRequest(fmu_path=path, sha256=sha, stop_time=STOP_TIME, start_values={"k": k})
+            for k in values[start : start + chunk]
+        ]
+        done += sum(result.succeeded for result in sandbox.run_many(requests))
+    return done
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=1000)
@@ -85,6 +104,15 @@ def main() -> int:
         sandbox_s = time.perf_counter() - started
     assert done == len(values)
 
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        chunk = settings.SWEEP_CHUNK_SIZE
+        pool.map(_sandbox_many, [(str(fmu), [1.0, 2.0], chunk)] * 2)  # start both zygotes
+        started = time.perf_counter()
+        halves = [values[0::2], values[1::2]]
+        done = sum(pool.map(_sandbox_many, [(str(fmu), h, chunk) for h in halves], chunksize=1))
+        many_s = time.perf_counter() - started
+    assert done == len(values)
+
     with harness.celery_worker():
         warm = client.post(
             "/api/v1/batches",
@@ -110,8 +138,13 @@ def main() -> int:
         f"{args.runs / batch_s:7.1f} runs/s"
     )
     print(f"sandbox only, 2 processes    {sandbox_s:7.2f} s   {args.runs / sandbox_s:7.1f} runs/s")
+    print(
+        f"sandbox run_many({settings.SWEEP_CHUNK_SIZE:>3}), 2 pr {many_s:7.2f} s   "
+        f"{args.runs / many_s:7.1f} runs/s"
+    )
     ratio = plain_s / batch_s
     print(f"ceiling plain/sandbox-only: {plain_s / sandbox_s:.3f}")
+    print(f"ceiling plain/run_many:     {plain_s / many_s:.3f}")
     print(f"ratio plain/batch: {ratio:.3f} (target >= 0.5)")
     return 1 if args.min_ratio and ratio < args.min_ratio else 0
 

@@ -9,6 +9,12 @@ class ExecutionConfig(AppConfig):
 
         worker_status.connect(report_sandbox, dispatch_uid="execution.report_sandbox")
 
+        # Licenses grant runs (execution asks the marketplace; never the other way round).
+        from execution.services.access import register_run_rule
+        from marketplace.entitlements import grants_run
+
+        register_run_rule(grants_run)
+
 
 def report_sandbox(sender, **kwargs) -> dict:
     """The worker's heartbeat says whether its FMU sandbox is isolated (probe is cached)."""

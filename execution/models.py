@@ -145,6 +145,8 @@ class SimulationJob(models.Model):
     # Billing and reproduction.
     cost_credits = models.BigIntegerField(null=True, blank=True)
     credit_reservation_id = models.BigIntegerField(null=True, blank=True)
+    # The license whose run quota paid for this job instead of credits (execute-only SKUs).
+    license_id = models.BigIntegerField(null=True, blank=True)
     fmpy_version = models.CharField(max_length=32, blank=True)
     worker = models.CharField(max_length=255, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -38,27 +38,19 @@ def get_sandbox() -> sandbox_lib.Sandbox:
     return sandbox_lib.get_sandbox(sandbox_config())
 
 
-def run_sandboxed(
-    fmu_path: Path,
-    sha256: str | None,
-    *,
-    limits: sandbox_lib.SandboxLimits | None = None,
-    inputs=None,
-    outputs=None,
-    **simulation: Any,
-) -> dict[str, Any]:
-    """Simulate in the sandbox; returns ``{"summary": {...}, "result": ndarray | None}``.
-
-    The summary is JSON-safe: status, code, message, usage and the number of result rows.
-    """
-    request = sandbox_lib.SimulationRequest(
+def _request(
+    fmu_path: Path, sha256: str | None, *, inputs=None, outputs=None, **simulation: Any
+) -> sandbox_lib.SimulationRequest:
+    return sandbox_lib.SimulationRequest(
         fmu_path=str(fmu_path),
         sha256=sha256,
         input=inputs,
         output=outputs,
         **{key: value for key, value in simulation.items() if value is not None},
     )
-    result = get_sandbox().run(request, limits or default_limits())
+
+
+def _outcome(result: sandbox_lib.SandboxResult) -> dict[str, Any]:
     summary = {
         "status": str(result.status),
         "code": str(result.code) if result.code else None,
@@ -76,3 +68,41 @@ def run_sandboxed(
         "result": result.result if result.succeeded else None,
         "log": result.log,
     }
+
+
+def run_sandboxed(
+    fmu_path: Path,
+    sha256: str | None,
+    *,
+    limits: sandbox_lib.SandboxLimits | None = None,
+    inputs=None,
+    outputs=None,
+    cancel: sandbox_lib.CancelToken | None = None,
+    **simulation: Any,
+) -> dict[str, Any]:
+    """Simulate in the sandbox; returns ``{"summary": {...}, "result": ndarray | None}``.
+
+    The summary is JSON-safe: status, code, message, usage and the number of result rows.
+    ``cancel.cancel()`` from another thread kills just this run (status ``cancelled``).
+    """
+    request = _request(fmu_path, sha256, inputs=inputs, outputs=outputs, **simulation)
+    result = get_sandbox().run(request, limits or default_limits(), cancel=cancel)
+    return _outcome(result)
+
+
+def run_sandboxed_many(
+    fmu_path: Path,
+    sha256: str | None,
+    runs: list[dict[str, Any]],
+    *,
+    limits: sandbox_lib.SandboxLimits | None = None,
+    cancel: sandbox_lib.CancelToken | None = None,
+) -> list[dict[str, Any]]:
+    """Several runs of ONE FMU for ONE tenant in one sandbox (``Sandbox.run_many``).
+
+    ``runs`` holds each run's keyword arguments as for :func:`run_sandboxed` (``inputs``,
+    ``outputs`` and the simulation settings); returns one outcome per run, in order.
+    """
+    requests = [_request(fmu_path, sha256, **run) for run in runs]
+    results = get_sandbox().run_many(requests, limits or default_limits(), cancel=cancel)
+    return [_outcome(result) for result in results]

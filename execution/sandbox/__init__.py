@@ -13,6 +13,15 @@ Typical use from a Celery task::
     else:
         store(result.status, result.code, result.message, result.log)
 
+Several runs of one FMU for one tenant (a sweep) share one sandbox::
+
+    results = get_sandbox(config).run_many([request1, request2, ...], limits)
+
+Cancelling from another thread (kills just that run, the sandbox stays warm)::
+
+    token = CancelToken()
+    result = sandbox.run(request, limits, cancel=token)   # token.cancel() elsewhere
+
 See ``runner.py`` for the process model and ``_zygote.py`` for the isolation itself.
 """
 
@@ -27,9 +36,17 @@ from .datatypes import (
     SandboxUsage,
     SimulationRequest,
 )
-from .runner import Sandbox, SandboxUnavailableError, ensure_supported, get_sandbox, probe
+from .runner import (
+    CancelToken,
+    Sandbox,
+    SandboxUnavailableError,
+    ensure_supported,
+    get_sandbox,
+    probe,
+)
 
 __all__ = [
+    "CancelToken",
     "ErrorCode",
     "FmuCache",
     "FmuCacheError",

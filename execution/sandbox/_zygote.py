@@ -11,12 +11,22 @@ Process tree (isolated mode)::
     Django/Celery worker            (holds secrets; never forks FMU code)
      └─ Z0  launcher                (exec'd with a minimal env; new PID ns [+ user ns if not root])
          └─ Z  zygote               (PID 1 of that ns; fmpy/numpy imported once; no tenant data)
-             └─ K  keeper           (per run: PID 1 of a fresh PID ns, new mount/net/IPC/UTS ns,
-                 │                   builds a minimal tmpfs root and pivots into it; trusted)
-                 └─ R  runner       (drops to an unprivileged uid, rlimits, loads the FMU)
+             └─ K  keeper           (per request: PID 1 of a fresh PID ns, new mount/net/IPC/UTS
+                 │                   ns, a minimal tmpfs root it pivots into; trusted. Forked
+                 │                   *before* its request arrives: a "spare" waits, ready-built)
+                 └─ R  runner       (drops to an unprivileged uid, rlimits, loads the FMU; runs the
+                                     request's simulations one after the other, see below)
+
+One request to the zygote is one FMU and one or more simulations of it (``Sandbox.run_many``).
+The keeper hands the runs to its runner one at a time over a socket and is the only judge of
+each run: it measures the run's wall and CPU time itself (the runner's CPU clock, then its
+``wait4`` usage), kills the runner at the run's wall or CPU limit, and starts a fresh runner for
+the next run after any run that did not succeed (crash, limit, error), so a failure never
+leaks into the next run and never loses the reports of earlier runs. Its per-run reports go
+into a "keeper report" memfd that the runner never sees.
 
 The zygote receives only run metadata (extracted-FMU directory, limits) on the control socket.
-Tenant data (start values, inputs) travels in a sealed memfd straight from the worker to the
+Tenant data (start values, inputs) travels in sealed memfds straight from the worker to the
 runner; results, status and log come back through size-capped, sealed memfds created by the
 worker, so nothing the runner produces is ever unpickled or read without a bound.
 """
@@ -30,8 +40,10 @@ import fcntl
 import gc
 import io
 import json
+import math
 import os
 import platform
+import re
 import resource
 import select
 import shutil
@@ -44,21 +56,34 @@ from typing import Any, NoReturn
 # --- protocol shared with runner.py -------------------------------------------------------
 
 #: Keeper exit codes (trusted: the keeper is our own code running with privileges).
+KEEPER_OK = 0
+KEEPER_STOPPED = 3  # stopped early (zygote deadline): runs without a report were not run
+KEEPER_SETUP_FAILED = 200  # isolation could not be set up (message in the report header)
+#: Per-run codes in the keeper report: runner exit/report codes below 64, 64 + n for signal n.
 KEEPER_SIGNAL_BASE = 64  # 64 + n: the runner was killed by signal n
-KEEPER_SETUP_FAILED = 200  # isolation could not be set up (message in the status memfd)
-KEEPER_FORK_FAILED = 201
 #: Runner exit codes (untrusted: FMU code runs in the runner and may call exit()).
 RUNNER_OK = 0
 RUNNER_REPORTED = 1  # a failure was reported in the status memfd
 
-#: fds of a run inside the keeper/runner
+#: fds of a run inside the runner
 FD_REQUEST, FD_STATUS, FD_RESULT, FD_LOG = 3, 4, 5, 6
 FD_FMU_DIR = 7  # insecure mode only: the FMU dir, reached as /proc/self/fd/7 after setuid
+FD_CHANNEL = 9  # the runner's socket to its keeper
+FDS_PER_RUN = 4
+
+#: The keeper report memfd: slot 0 is the keeper's header, slot k + 1 the report of run k.
+REPORT_SLOT_BYTES = 1024
+#: Runs per request. SCM_RIGHTS carries at most 253 fds: 4 per run + socket + report.
+MAX_RUNS_PER_REQUEST = 48
 
 SANDBOX_FMU_DIR = "/sandbox/fmu"
 SANDBOX_WORK_DIR = "/sandbox/work"
+#: Where a spare keeper sees the worker's FMU cache until its request names the one FMU it
+#: needs; unmounted before any runner exists (see prepare_isolation).
+KEEPER_CACHE_DIR = "/.fmu-cache"
 MAX_MESSAGE_CHARS = 4000
 CONTROL_MSG_MAX = 1 << 16
+FMU_KEY = re.compile(r"^[0-9a-f]{64}$")
 
 # --- Linux constants -----------------------------------------------------------------------
 
@@ -83,6 +108,7 @@ MS_RELATIME = 0x200000
 MNT_DETACH = 0x2
 
 PR_SET_PDEATHSIG = 1
+PR_SET_NAME = 15
 PR_SET_DUMPABLE = 4
 PR_CAPBSET_DROP = 24
 PR_SET_NO_NEW_PRIVS = 38
@@ -255,16 +281,14 @@ def _bind(root: str, src: str, *, is_dir: bool, readonly: bool, extra: int) -> N
     mount(None, dst, None, flags)
 
 
-def enter_isolation(
-    plan: dict[str, Any],
-    mountpoint: str,
-    fmu_dir: str | None,
-    *,
-    uid: int,
-    gid: int,
-    scratch_bytes: int,
-) -> None:
-    """Private mount/net/IPC/UTS namespaces and a minimal read-only root (keeper only)."""
+def prepare_isolation(plan: dict[str, Any], mountpoint: str, cache_dir: str) -> None:
+    """Private mount/net/IPC/UTS namespaces and a minimal read-only root (spare keeper only).
+
+    Everything that does not depend on the request is done here, before the request exists.
+    The worker's FMU cache is bound at KEEPER_CACHE_DIR (read-only) so that, once pivoted, the
+    keeper can still bind the one FMU its request names; finish_isolation() unmounts it before
+    the runner is forked, so no FMU code ever sees the other cached FMUs.
+    """
     unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS)
     mount(None, "/", None, MS_REC | MS_PRIVATE)  # nothing we mount may propagate to the host
     root = mountpoint
@@ -278,22 +302,12 @@ def enter_isolation(
     for dev in ("null", "zero", "full", "random", "urandom"):
         if os.path.exists("/dev/" + dev):
             _bind(root, "/dev/" + dev, is_dir=False, readonly=False, extra=MS_NOSUID | MS_NOEXEC)
-    if fmu_dir is not None:
-        os.makedirs(root + SANDBOX_FMU_DIR, 0o755)
-        mount(fmu_dir, root + SANDBOX_FMU_DIR, None, MS_BIND)
-        flags = MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV
-        mount(None, root + SANDBOX_FMU_DIR, None, flags | _locked_flags(fmu_dir))
-    # The scratch dir is a size-capped tmpfs that vanishes with the mount namespace, so nothing
-    # is left on disk even if everything is SIGKILLed.
+    os.makedirs(root + SANDBOX_FMU_DIR, 0o755)
     os.makedirs(root + SANDBOX_WORK_DIR, 0o700)
-    nr_inodes = max(64, min(100_000, scratch_bytes // 4096))
-    mount(
-        "fmu-work",
-        root + SANDBOX_WORK_DIR,
-        "tmpfs",
-        MS_NOSUID | MS_NODEV | MS_NOEXEC,
-        f"size={scratch_bytes},nr_inodes={nr_inodes},mode=0700,uid={uid},gid={gid}",
-    )
+    os.mkdir(root + KEEPER_CACHE_DIR, 0o700)
+    mount(cache_dir, root + KEEPER_CACHE_DIR, None, MS_BIND)
+    flags = MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV
+    mount(None, root + KEEPER_CACHE_DIR, None, flags | _locked_flags(cache_dir))
     sandbox_tmp = root + "/tmp"  # noqa: S108 - /tmp inside the new root, points at the tmpfs
     if not os.path.lexists(sandbox_tmp):
         os.symlink(SANDBOX_WORK_DIR.lstrip("/"), sandbox_tmp)
@@ -306,6 +320,29 @@ def enter_isolation(
     mount(None, "/", None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
     if _libc.sethostname(b"fmu-sandbox", 11) != 0:
         raise _os_error("sethostname")
+
+
+def finish_isolation(fmu_key: str | None, *, uid: int, gid: int, scratch_bytes: int) -> None:
+    """The request's part: its FMU (read-only) and a fresh size-capped scratch tmpfs."""
+    if fmu_key is not None:
+        if not FMU_KEY.match(fmu_key):
+            raise ValueError("bad FMU key")
+        source = f"{KEEPER_CACHE_DIR}/{fmu_key}"
+        mount(source, SANDBOX_FMU_DIR, None, MS_BIND)
+        flags = MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV
+        mount(None, SANDBOX_FMU_DIR, None, flags | _locked_flags(SANDBOX_FMU_DIR))
+    if _libc.umount2(KEEPER_CACHE_DIR.encode(), MNT_DETACH) != 0:
+        raise _os_error("umount FMU cache")
+    # The scratch dir is a size-capped tmpfs that vanishes with the mount namespace, so nothing
+    # is left on disk even if everything is SIGKILLed.
+    nr_inodes = max(64, min(100_000, scratch_bytes // 4096))
+    mount(
+        "fmu-work",
+        SANDBOX_WORK_DIR,
+        "tmpfs",
+        MS_NOSUID | MS_NODEV | MS_NOEXEC,
+        f"size={scratch_bytes},nr_inodes={nr_inodes},mode=0700,uid={uid},gid={gid}",
+    )
 
 
 # --- the runner (untrusted FMU code runs here) ----------------------------------------------
@@ -367,54 +404,162 @@ def _report(status: dict[str, Any], cap: int) -> None:
         os.pwrite(FD_STATUS, data, 0)
 
 
-def _runner_main(spec: dict[str, Any], vm_baseline: int) -> NoReturn:
-    code = RUNNER_REPORTED
-    limits = spec["limits"]
+def _set_name(name: bytes) -> None:
+    """The process name (comm) shown by ps; tells spare keepers from busy ones."""
+    buffer = ctypes.create_string_buffer(name[:15])
+    _libc.prctl(PR_SET_NAME, ctypes.addressof(buffer), 0, 0, 0)
+
+
+def _place_fds(targets: dict[int, int]) -> None:
+    """Move each fd in ``targets.values()`` to its key (sources may sit on target numbers)."""
+    moved = {t: fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, FD_CHANNEL + 1) for t, fd in targets.items()}
+    for fd in set(targets.values()) - set(targets):
+        os.close(fd)
+    for target, fd in moved.items():
+        os.dup2(fd, target, inheritable=True)
+        os.close(fd)
+
+
+def _close_fds_except(keep: set[int]) -> None:
+    """Close every fd from 3 up, except ``keep``."""
+    low = 3
+    for fd in sorted(keep):
+        if fd >= low:
+            os.closerange(low, fd)
+            low = fd + 1
+    os.closerange(low, 1 << 16)
+
+
+def _clear_work_dir() -> None:
+    """Empty the scratch dir (the cwd) between runs, so every run starts from the same state."""
+    for entry in os.scandir("."):
+        if entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.name, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                os.unlink(entry.name)
+
+
+def _apply_run_limits(config: dict[str, Any]) -> None:
+    """rlimits, scratch dir and environment of a runner, from its first run message.
+
+    Called after the privileges are gone: an unprivileged process can still lower its limits.
+    """
+    limits = config["limits"]
+    rlimits = [
+        (resource.RLIMIT_CORE, 0),
+        (resource.RLIMIT_MEMLOCK, 0),
+        (resource.RLIMIT_FSIZE, int(limits["fsize_bytes"])),
+        (resource.RLIMIT_NOFILE, int(limits["max_open_files"])),
+        (resource.RLIMIT_NPROC, int(limits["max_processes"])),
+        (resource.RLIMIT_AS, int(config["vm_baseline"]) + int(limits["memory_bytes"])),
+    ]
+    for which, value in rlimits:
+        resource.setrlimit(which, (value, value))
+    # Soft limit -> SIGXCPU (reported as cpu_limit); the hard limit is the SIGKILL backstop.
+    # For one run the budget is the run's CPU limit; for several, the keeper checks each run's
+    # share itself and retires the runner before a run could reach the budget.
+    budget = int(config["cpu_budget"])
+    resource.setrlimit(resource.RLIMIT_CPU, (budget, budget + 1))
+    os.chdir(config["work_dir"])
+    os.environ.clear()
+    os.environ.update(
+        {
+            "HOME": config["env_work_dir"],
+            "TMPDIR": config["env_work_dir"],
+            "PATH": "/usr/bin:/bin",
+            "LANG": "C.UTF-8",
+        }
+    )
+
+
+def _runner_main(channel: int, fmu_fd: int, uid: int, gid: int) -> NoReturn:
+    """Simulate the runs the keeper sends, one at a time; exit after any run that failed.
+
+    May be forked before its request exists (inside a spare keeper): it gives up its
+    privileges at once, then waits. Each run message carries the run's configuration (limits,
+    applied with the first one) and four fds (request, status, result, log), installed at
+    FD_REQUEST..FD_LOG for that run only; the runner answers ``{"code": ...}`` when done.
+    Nothing it says is trusted: the keeper measures time itself and the worker parses the
+    status and result memfds defensively.
+    """
+    keep = {FD_CHANNEL}
+    setup_error = ""
     try:
+        _set_name(b"fmu-runner")
+        targets = {FD_CHANNEL: channel}
+        if fmu_fd >= 0:
+            targets[FD_FMU_DIR] = fmu_fd
+            keep.add(FD_FMU_DIR)
+        _place_fds(targets)
+        _close_fds_except(keep)
         os.setsid()
         for sig in (signal.SIGUSR1, signal.SIGINT, signal.SIGTERM, signal.SIGXFSZ, signal.SIGXCPU):
             signal.signal(sig, signal.SIG_DFL)  # Python ignores SIGXFSZ; we want the signal
-        cpu = int(limits["cpu_seconds"])
-        fsize = int(limits["fsize_bytes"])
-        rlimits = [
-            (resource.RLIMIT_CORE, 0),
-            (resource.RLIMIT_MEMLOCK, 0),
-            (resource.RLIMIT_FSIZE, fsize),
-            (resource.RLIMIT_NOFILE, int(limits["max_open_files"])),
-            (resource.RLIMIT_NPROC, int(limits["max_processes"])),
-            (resource.RLIMIT_AS, vm_baseline + int(limits["memory_bytes"])),
-        ]
-        for which, value in rlimits:
-            resource.setrlimit(which, (value, value))
-        # soft limit -> SIGXCPU (reported as cpu_limit); the hard limit is the SIGKILL backstop
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
-
-        os.chdir(spec["work_dir"])
-        _drop_privileges(spec["uid"], spec["gid"])
+        _drop_privileges(uid, gid)
         prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-
-        null = os.open("/dev/null", os.O_RDONLY)
-        os.dup2(null, 0)
+        null = os.open("/dev/null", os.O_RDWR)
+        for target in (0, 1, 2):
+            os.dup2(null, target)
         os.close(null)
-        os.dup2(FD_LOG, 1)
-        os.dup2(FD_LOG, 2)
-        sys.stdout = sys.stderr = _CappedWriter(1, int(limits["max_log_bytes"]))
-        os.environ.clear()
-        os.environ.update(
-            {
-                "HOME": spec["env_work_dir"],
-                "TMPDIR": spec["env_work_dir"],
-                "PATH": "/usr/bin:/bin",
-                "LANG": "C.UTF-8",
-            }
-        )
-        code = _simulate(spec)
+    except BaseException as exc:
+        setup_error = _truncate(f"sandbox runner failed: {type(exc).__name__}: {exc}")
+
+    code = RUNNER_REPORTED
+    try:
+        chan = socket.socket(fileno=FD_CHANNEL)
+        config: dict[str, Any] | None = None
+        while True:
+            data, fds, _, _ = socket.recv_fds(chan, CONTROL_MSG_MAX, FDS_PER_RUN)
+            if not data:
+                os._exit(RUNNER_OK)  # no more runs
+            if len(fds) != FDS_PER_RUN:
+                raise RuntimeError("bad run message from the keeper")
+            _place_fds(dict(zip(range(FD_REQUEST, FD_LOG + 1), fds, strict=True)))
+            if setup_error:
+                _report({"ok": False, "code": "sandbox_error", "message": setup_error}, 1 << 16)
+                os._exit(RUNNER_REPORTED)
+            if config is None:
+                config = json.loads(data)
+                _apply_run_limits(config)
+            else:
+                _clear_work_dir()  # every run starts with an empty scratch dir
+            os.dup2(FD_LOG, 1)
+            os.dup2(FD_LOG, 2)
+            sys.stdout = sys.stderr = _CappedWriter(1, int(config["limits"]["max_log_bytes"]))
+            try:
+                code = _simulate(config)
+            except MemoryError:
+                _report({"ok": False, "code": "memory_limit", "message": "out of memory"}, 1 << 16)
+                code = RUNNER_REPORTED
+            null = os.open("/dev/null", os.O_RDWR)
+            for target in (1, 2):
+                os.dup2(null, target)
+            os.close(null)
+            _close_fds_except(keep)  # the run's fds and anything the FMU left open
+            chan.send(_json_bytes({"code": code}))
+            if code != RUNNER_OK:
+                os._exit(code)  # a failed run may leave the FMU loaded: the next gets a new runner
     except MemoryError:
         _report({"ok": False, "code": "memory_limit", "message": "out of memory"}, 1 << 16)
     except BaseException as exc:
         message = _truncate(f"sandbox runner failed: {type(exc).__name__}: {exc}")
         _report({"ok": False, "code": "sandbox_error", "message": message}, 1 << 16)
-    os._exit(code)
+    os._exit(RUNNER_REPORTED)
+
+
+def fork_runner(fmu_fd: int, uid: int, gid: int) -> _Runner:
+    """Fork a runner of this keeper; it waits on its channel for runs."""
+    mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    pid = os.fork()
+    if pid == 0:
+        try:
+            mine.close()
+            _runner_main(theirs.fileno(), fmu_fd, uid, gid)
+        finally:
+            os._exit(RUNNER_REPORTED)
+    theirs.close()
+    return _Runner(pid, mine)
 
 
 def _simulate(spec: dict[str, Any]) -> int:
@@ -454,91 +599,369 @@ def _simulate(spec: dict[str, Any]) -> int:
     return RUNNER_OK
 
 
-# --- the keeper (trusted, per run) ------------------------------------------------------------
+# --- the keeper (trusted, per request) --------------------------------------------------------
 
 
-def _install_fds(fds: list[int]) -> None:
-    """Move the run's fds to FD_REQUEST.. and close everything else (control socket etc.)."""
-    # park copies above the target range first: sources may sit on target numbers
-    moved = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 64) for fd in fds]
-    for target, fd in zip(range(FD_REQUEST, FD_REQUEST + len(fds)), moved, strict=False):
-        os.dup2(fd, target, inheritable=True)
-        os.close(fd)
-    os.closerange(FD_REQUEST + len(fds), 1 << 16)
+def _cpu_clock_s(pid: int) -> float | None:
+    """CPU time (all threads) of a live process, read without any permission or /proc."""
+    try:
+        return time.clock_gettime(((~pid) << 3) | 2)  # MAKE_PROCESS_CPUCLOCK(pid, CPUCLOCK_SCHED)
+    except OSError:
+        return None
+
+
+def _wait_code(status: int) -> int:
+    if os.WIFSIGNALED(status):
+        return KEEPER_SIGNAL_BASE + os.WTERMSIG(status)
+    return min(os.waitstatus_to_exitcode(status), KEEPER_SIGNAL_BASE - 1)
+
+
+class _Runner:
+    """One runner process as seen by its keeper."""
+
+    def __init__(self, pid: int, channel: socket.socket) -> None:
+        self.pid = pid
+        self.pidfd = os.pidfd_open(pid)
+        self.channel = channel
+        self.status: int | None = None  # wait status once reaped
+        self.rusage: Any = None
+        self.runs: list[int] = []  # indices of the runs it executed
+        self.cpu_attributed = 0.0
+        self.budget = 0
+        self.config = b""  # the run message: limits and paths (applied with the first run)
+
+    def cpu(self) -> float | None:
+        return None if self.status is not None else _cpu_clock_s(self.pid)
+
+
+class Keeper:
+    """Runs one request's simulations in this (already isolated) namespace.
+
+    Per run it sends the run's fds to a runner, then waits for the runner's answer, the
+    runner's death, the run's wall deadline or its CPU limit, whichever comes first. It writes
+    one trusted report per run into the report memfd (slot k + 1) as soon as the run ends,
+    and rewrites the reports of a runner's runs once that runner is reaped (its exact peak
+    RSS and any CPU its children used). After any run that did not succeed the runner is
+    retired and the next run gets a fresh one.
+    """
+
+    def __init__(
+        self,
+        spec: dict[str, Any],
+        report_fd: int,
+        runs: list[list[int]],
+        *,
+        isolated: bool,
+        vm_baseline: int,
+        fmu_fd: int,
+        runner: _Runner | None,
+    ) -> None:
+        self.spec = spec
+        self.limits = spec["limits"]
+        self.report_fd = report_fd
+        self.runs = runs
+        self.isolated = isolated
+        self.vm_baseline = vm_baseline
+        self.fmu_fd = fmu_fd
+        self.reports: dict[int, dict[str, Any]] = {}
+        self.stop_requested = False
+        self.runner = runner  # forked ahead of the request (isolated mode), or None
+        self.orphan_cpu = 0.0
+        self.cpus = max(1, len(os.sched_getaffinity(0)))
+
+    # -- reports --
+
+    def write_report(self, index: int) -> None:
+        data = _json_bytes(self.reports[index])[: REPORT_SLOT_BYTES - 1].ljust(
+            REPORT_SLOT_BYTES, b"\0"
+        )
+        with contextlib.suppress(OSError):
+            os.pwrite(self.report_fd, data, (index + 1) * REPORT_SLOT_BYTES)
+
+    # -- runner lifecycle --
+
+    def start_runner(self, runs_left: int) -> _Runner:
+        cpu_limit = int(self.limits["cpu_seconds"])
+        if self.runner is None:
+            self.runner = fork_runner(self.fmu_fd, self.spec["uid"], self.spec["gid"])
+        runner = self.runner
+        # One run: the kernel enforces its CPU limit exactly. Several: a budget for the
+        # runner's life, with each run's share checked here (see run()).
+        runner.budget = cpu_limit * max(1, min(runs_left, 8))
+        runner.config = _json_bytes(
+            {
+                "limits": self.limits,
+                "vm_baseline": self.vm_baseline,
+                "cpu_budget": runner.budget,
+                "work_dir": self.spec["work_dir"],
+                "env_work_dir": self.spec["env_work_dir"],
+                "fmu_dir": self.spec["fmu_dir"],
+            }
+        )
+        return runner
+
+    def kill_runner(self, runner: _Runner) -> None:
+        if runner.status is not None:
+            return
+        if self.isolated:
+            # PID 1 of the run's namespace: kill(-1) reaches every process in it but us
+            with contextlib.suppress(OSError):
+                os.kill(-1, signal.SIGKILL)
+        for kill in (os.killpg, os.kill):  # the group catches forked grandchildren too
+            with contextlib.suppress(OSError):
+                kill(runner.pid, signal.SIGKILL)
+
+    def reap(self, runner: _Runner, block: bool = True) -> bool:
+        """Collect the runner's exit (and any orphans); True once it is reaped."""
+        while runner.status is None:
+            try:
+                pid, status, usage = os.wait4(-1, 0 if block else os.WNOHANG)
+            except ChildProcessError:
+                runner.status = -1
+                break
+            if pid == 0:
+                return False
+            if pid == runner.pid:
+                runner.status, runner.rusage = status, usage
+            else:  # an orphaned grandchild: its CPU belongs to the current run
+                self.orphan_cpu += usage.ru_utime + usage.ru_stime
+        return True
+
+    def retire(self, runner: _Runner) -> None:
+        """End the runner, then finalise its runs' reports with its exact usage."""
+        with contextlib.suppress(OSError):
+            runner.channel.close()
+        self.kill_runner(runner)
+        self.reap(runner)
+        os.close(runner.pidfd)
+        if self.runner is runner:
+            self.runner = None
+        if runner.rusage is None or not runner.runs:
+            return
+        usage = runner.rusage
+        total_cpu = usage.ru_utime + usage.ru_stime  # includes its reaped children
+        leftover = max(0.0, total_cpu - runner.cpu_attributed)
+        last = runner.runs[-1]
+        self.reports[last]["cpu_s"] += leftover
+        for index in runner.runs:
+            self.reports[index]["maxrss_bytes"] = usage.ru_maxrss * 1024
+            self.reports[index]["final"] = True
+            self.write_report(index)
+
+    # -- one run --
+
+    def run_one(self, index: int) -> bool:
+        """Run ``index`` on the current runner; True when the runner may take the next run."""
+        runner = self.runner
+        assert runner is not None
+        wall = float(self.limits["wall_seconds"])
+        cpu_limit = float(self.limits["cpu_seconds"])
+        report: dict[str, Any] = {"code": None, "wall_s": 0.0, "cpu_s": 0.0, "final": False}
+        self.reports[index] = report
+        runner.runs.append(index)
+        started = time.monotonic()
+        cpu_start = runner.cpu() or 0.0
+        try:
+            socket.send_fds(runner.channel, [runner.config], self.runs[index])
+        except OSError:
+            pass  # a dead runner: noticed below
+        finally:
+            for fd in self.runs[index]:  # the runner holds the run's data now, not the keeper
+                os.close(fd)
+        outcome: str | None = None
+        answer: dict[str, Any] | None = None
+        poller = select.poll()
+        poller.register(runner.channel, select.POLLIN)
+        poller.register(runner.pidfd, select.POLLIN)
+        while True:
+            now = time.monotonic()
+            cpu_now = runner.cpu()
+            if self.stop_requested:
+                outcome = "timed_out"
+                break
+            if now - started >= wall:
+                outcome = "timed_out"
+                break
+            if cpu_now is not None and cpu_now - cpu_start > cpu_limit:
+                outcome = "cpu_limit"
+                break
+            until_cpu = (cpu_limit - ((cpu_now or cpu_start) - cpu_start)) / self.cpus
+            timeout = min(wall - (now - started), max(0.005, until_cpu))
+            events = dict(poller.poll(max(1, math.ceil(timeout * 1000))))
+            if runner.channel.fileno() in events:
+                try:
+                    data = runner.channel.recv(4096)
+                except OSError:
+                    data = b""
+                answer = _parse_answer(data)
+                if answer is not None:
+                    break
+                # EOF or garbage: the runner is dying or misbehaving; wait for its end
+                poller.unregister(runner.channel)
+            if runner.pidfd in events:
+                break
+        if answer is None and outcome is None and self.stop_requested:
+            outcome = "timed_out"
+        wall_s = time.monotonic() - started
+        if answer is not None:
+            report["code"] = answer["code"]
+            cpu_end = runner.cpu()
+            if cpu_end is None:  # died right after answering
+                self.reap(runner)
+            else:
+                report["cpu_s"] = max(0.0, cpu_end - cpu_start)
+                runner.cpu_attributed += report["cpu_s"]
+        else:
+            if outcome is not None:
+                self.kill_runner(runner)
+            self.reap(runner)
+            if outcome is None:
+                report["code"] = _wait_code(runner.status) if runner.status >= 0 else None
+            report["outcome"] = outcome
+        if runner.status is not None and runner.rusage is not None:
+            usage = runner.rusage
+            report["cpu_s"] = max(0.0, usage.ru_utime + usage.ru_stime - runner.cpu_attributed)
+            runner.cpu_attributed += report["cpu_s"]
+        report["cpu_s"] += self.orphan_cpu
+        self.orphan_cpu = 0.0
+        report["wall_s"] = wall_s
+        self.write_report(index)
+        ok = answer is not None and answer["code"] == RUNNER_OK and runner.status is None
+        return ok
+
+    def run(self) -> int:
+        cpu_limit = int(self.limits["cpu_seconds"])
+        count = len(self.runs)
+        for index in range(count):
+            if self.stop_requested:
+                break
+            runner = self.runner
+            if runner is not None and runner.runs:
+                used = runner.cpu()
+                # never start a run that could hit the runner's CPU budget before its own limit
+                if used is None or used + cpu_limit + 1 > runner.budget:
+                    self.retire(runner)
+            if self.runner is None or not self.runner.runs:
+                self.start_runner(count - index)
+            if not self.run_one(index):
+                assert self.runner is not None
+                self.retire(self.runner)
+        if self.runner is not None:
+            self.retire(self.runner)
+        for index in range(count):  # runs never started keep their fds until now
+            if index not in self.reports:
+                for fd in self.runs[index]:
+                    with contextlib.suppress(OSError):
+                        os.close(fd)
+        return KEEPER_STOPPED if self.stop_requested else KEEPER_OK
+
+    def on_stop(self, _sig: int, _frame: object) -> None:
+        """SIGUSR1 from the zygote (its deadline for the whole request): stop now."""
+        self.stop_requested = True
+        if self.runner is not None:
+            self.kill_runner(self.runner)
+
+
+def _parse_answer(data: bytes) -> dict[str, Any] | None:
+    """The runner's ``{"code": n}`` (untrusted); None for anything else."""
+    if not data or len(data) > 256:
+        return None
+    try:
+        answer = json.loads(data)
+    except ValueError:
+        return None
+    code = answer.get("code") if isinstance(answer, dict) else None
+    if not isinstance(code, int) or isinstance(code, bool) or not 0 <= code < KEEPER_SIGNAL_BASE:
+        return None
+    return {"code": code}
+
+
+def _write_header(report_fd: int, header: dict[str, Any]) -> None:
+    data = _json_bytes(header)[: REPORT_SLOT_BYTES - 1].ljust(REPORT_SLOT_BYTES, b"\0")
+    with contextlib.suppress(OSError):
+        os.pwrite(report_fd, data, 0)
 
 
 def _keeper_main(
-    spec: dict[str, Any], fds: list[int], plan: dict[str, Any], state: dict[str, Any]
+    assign: socket.socket, cfg: dict[str, Any], plan: dict[str, Any], state: dict[str, Any]
 ) -> NoReturn:
+    """A spare keeper: build the sandbox, wait for a request, run it, exit.
+
+    Until its request arrives it holds nothing of any tenant; the request (spec, report memfd,
+    the runs' memfds) comes from the zygote over ``assign``.
+    """
     code = KEEPER_SETUP_FAILED
+    report_fd = -1
+    keeper: Keeper | None = None
     try:
-        runner_pid = 0
-        kill_requested = False
-
-        def on_kill(_sig: int, _frame: object) -> None:
-            nonlocal kill_requested
-            kill_requested = True
-            if runner_pid > 0:
-                for kill in (os.killpg, os.kill):  # the group catches forked grandchildren too
-                    with contextlib.suppress(OSError):
-                        kill(runner_pid, signal.SIGKILL)
-
-        signal.signal(signal.SIGUSR1, on_kill)
-        _install_fds(fds)
+        signal.signal(signal.SIGUSR1, signal.SIG_IGN)  # until there is something to stop
+        _close_fds_except({assign.fileno()})
         null = os.open("/dev/null", os.O_RDWR)
         for target in (0, 1, 2):
             os.dup2(null, target)
         os.close(null)
         vm_baseline = _vm_bytes()
-
+        setup_error = ""
+        runner: _Runner | None = None
+        try:
+            if state["isolated"]:
+                os.setsid()
+                prepare_isolation(plan, cfg["mountpoint"], cfg["cache_dir"])
+                # The runner too is ready before the request: it has already given up its
+                # privileges and only gets its limits and the run's fds from the request.
+                runner = fork_runner(-1, cfg["uid"], cfg["gid"])
+            else:
+                os.setpgid(0, 0)
+        except Exception as exc:
+            setup_error = _truncate(f"sandbox setup failed: {type(exc).__name__}: {exc}")
+        data, fds, _, _ = socket.recv_fds(
+            assign, CONTROL_MSG_MAX, 1 + FDS_PER_RUN * MAX_RUNS_PER_REQUEST
+        )
+        assign.close()
+        if not data:
+            os._exit(KEEPER_OK)  # the zygote is shutting down
+        _set_name(b"fmu-keeper")
+        report_fd = fds[0]
+        run_fds = [fds[i : i + FDS_PER_RUN] for i in range(1, len(fds), FDS_PER_RUN)]
+        spec = json.loads(data)
+        if setup_error:
+            raise RuntimeError(setup_error)
+        fmu_fd = -1
         if state["isolated"]:
-            os.setsid()
-            enter_isolation(
-                plan,
-                state["mountpoint"],
-                spec["host_fmu_dir"],
+            finish_isolation(
+                spec.get("fmu_key"),
                 uid=spec["uid"],
                 gid=spec["gid"],
                 scratch_bytes=int(spec["limits"]["max_scratch_bytes"]),
             )
-        else:
-            os.setpgid(0, 0)
+        elif not spec.get("probe"):
             # The unprivileged runner may not be able to walk the host path to the cache
             # (0700 parents); an fd opened now stays usable after the uid switch.
             fmu_fd = os.open(spec["host_fmu_dir"], os.O_RDONLY | os.O_DIRECTORY)
-            if fmu_fd != FD_FMU_DIR:
-                os.dup2(fmu_fd, FD_FMU_DIR)
-                os.close(fmu_fd)
             spec["fmu_dir"] = f"/proc/self/fd/{FD_FMU_DIR}"
         if spec.get("probe"):
-            os._exit(0)
-        if kill_requested:
-            os._exit(KEEPER_SIGNAL_BASE + signal.SIGKILL)
-        code = KEEPER_FORK_FAILED
-        runner_pid = os.fork()
-        if runner_pid == 0:
-            _runner_main(spec, vm_baseline)
-        if kill_requested:
-            on_kill(signal.SIGUSR1, None)
-        while True:
-            try:
-                pid, status = os.waitpid(-1, 0)
-            except ChildProcessError:
-                break
-            if pid == runner_pid:
-                if os.WIFSIGNALED(status):
-                    code = KEEPER_SIGNAL_BASE + os.WTERMSIG(status)
-                else:
-                    code = min(os.waitstatus_to_exitcode(status), KEEPER_SIGNAL_BASE - 1)
-                break
-        if not state["isolated"]:
-            # without a PID namespace, stray grandchildren must be killed by group
-            with contextlib.suppress(OSError):
-                os.killpg(runner_pid, signal.SIGKILL)
+            os._exit(KEEPER_OK)
+        keeper = Keeper(
+            spec,
+            report_fd,
+            run_fds,
+            isolated=state["isolated"],
+            vm_baseline=vm_baseline,
+            fmu_fd=fmu_fd,
+            runner=runner,
+        )
+        signal.signal(signal.SIGUSR1, keeper.on_stop)
+        code = keeper.run()
     except BaseException as exc:
-        if code in (KEEPER_SETUP_FAILED, KEEPER_FORK_FAILED):
-            message = _truncate(f"sandbox setup failed: {type(exc).__name__}: {exc}")
-            _report({"ok": False, "code": "sandbox_error", "message": message}, 1 << 16)
+        if code == KEEPER_SETUP_FAILED and report_fd >= 0:
+            message = (
+                str(exc)
+                if str(exc).startswith("sandbox setup failed")
+                else (f"sandbox setup failed: {type(exc).__name__}: {exc}")
+            )
+            _write_header(report_fd, {"setup_error": _truncate(message)})
+        elif keeper is not None and keeper.runner is not None:
+            keeper.kill_runner(keeper.runner)
     os._exit(code)
 
 
@@ -611,16 +1034,40 @@ class _Run:
         "work_dir",
     )
 
-    def __init__(self, pid: int, pidfd: int, sock: socket.socket, wall: float, work_dir: str):
+    def __init__(self, pid: int, pidfd: int, sock: socket.socket, limit: float, work_dir: str):
         self.pid = pid
         self.pidfd = pidfd
         self.sock = sock
         self.started = time.monotonic()
-        self.deadline = self.started + wall
+        self.deadline = self.started + limit
         self.escalate_at: float | None = None
         self.timed_out = False
         self.client_gone = False
         self.work_dir = work_dir
+
+
+class _Spare:
+    """A keeper forked ahead of its request, building (or done building) its sandbox."""
+
+    __slots__ = ("pid", "pidfd", "sock")
+
+    def __init__(self, pid: int, pidfd: int, sock: socket.socket) -> None:
+        self.pid = pid
+        self.pidfd = pidfd
+        self.sock = sock
+
+    def discard(self) -> None:
+        self.sock.close()  # a waiting spare exits on EOF; kill it anyway (it may be building)
+        with contextlib.suppress(OSError):
+            signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(self.pid, 0)
+        os.close(self.pidfd)
+
+
+def request_time_limit(runs: int, wall_seconds: float) -> float:
+    """The zygote's backstop for a whole request; the keeper enforces each run's own limit."""
+    return runs * (wall_seconds + 1.0) + 1.0
 
 
 class Zygote:
@@ -630,10 +1077,11 @@ class Zygote:
         self.isolated = isolated
         self.runs: dict[int, _Run] = {}
         self.counter = 0
-        self.state: dict[str, Any] = {"isolated": isolated, "mountpoint": cfg["mountpoint"]}
+        self.state: dict[str, Any] = {"isolated": isolated}
         self.pidns_fd = os.open("/proc/self/ns/pid", os.O_RDONLY) if isolated else -1
         self.plan: dict[str, Any] = {}
         self.baseline_rss = 0
+        self.spare: _Spare | None = None
 
     def warm_up(self) -> None:
         """Import everything a simulation needs once, so each forked run starts warm."""
@@ -667,10 +1115,44 @@ class Zygote:
         gc.collect()
         gc.freeze()
 
-    def spawn(
-        self, spec: dict[str, Any], fds: list[int], sock: socket.socket | None
-    ) -> tuple[int, str]:
-        """Fork a keeper for one run; returns (pid, insecure work dir or "")."""
+    # -- keepers --
+
+    def fork_spare(self) -> _Spare:
+        """Fork a keeper that builds its sandbox now and then waits for a request."""
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        _set_name(b"fmu-spare")  # inherited by the child at once (tests tell spares by name)
+        if self.isolated:
+            unshare(CLONE_NEWPID)  # the next child becomes PID 1 of a fresh PID namespace
+        try:
+            pid = os.fork()
+        except BaseException:
+            _set_name(b"fmu-zygote")
+            if self.isolated:
+                setns(self.pidns_fd, CLONE_NEWPID)
+            mine.close()
+            theirs.close()
+            raise
+        if pid == 0:
+            try:
+                mine.close()
+                _keeper_main(theirs, self.cfg, self.plan, self.state)
+            finally:
+                os._exit(KEEPER_SETUP_FAILED)
+        _set_name(b"fmu-zygote")
+        if self.isolated:
+            setns(self.pidns_fd, CLONE_NEWPID)
+        theirs.close()
+        return _Spare(pid, os.pidfd_open(pid), mine)
+
+    def take_spare(self) -> _Spare:
+        spare, self.spare = self.spare, None
+        if spare is not None and select.select([spare.pidfd], [], [], 0)[0]:
+            spare.discard()  # it died (setup crashed): build another
+            spare = None
+        return spare if spare is not None else self.fork_spare()
+
+    def assign(self, spec: dict[str, Any], fds: list[int]) -> tuple[_Spare, str]:
+        """Hand a request to a spare keeper; returns it and the insecure work dir (or "")."""
         self.counter += 1
         work_dir = ""
         spec = dict(spec, uid=self.cfg["uid"], gid=self.cfg["gid"])
@@ -685,77 +1167,71 @@ class Zygote:
             spec["work_dir"] = work_dir
             spec["env_work_dir"] = "/proc/self/cwd"  # the host path may not be walkable
             spec["fmu_dir"] = spec["host_fmu_dir"]
-        if self.isolated:
-            unshare(CLONE_NEWPID)  # the next child becomes PID 1 of a fresh PID namespace
-        try:
-            pid = os.fork()
-        except BaseException:
-            if self.isolated:
-                setns(self.pidns_fd, CLONE_NEWPID)
-            raise
-        if pid == 0:
+        payload = _json_bytes(spec)
+        for attempt in (1, 2):
+            spare = self.take_spare()
             try:
-                if sock is not None:
-                    sock.close()
-                _keeper_main(spec, fds, self.plan, self.state)
-            finally:
-                os._exit(KEEPER_SETUP_FAILED)
-        if self.isolated:
-            setns(self.pidns_fd, CLONE_NEWPID)
-        return pid, work_dir
+                socket.send_fds(spare.sock, [payload], fds)
+                spare.sock.close()
+                return spare, work_dir
+            except OSError:
+                spare.discard()
+                if attempt == 2:
+                    if work_dir:
+                        shutil.rmtree(work_dir, ignore_errors=True)
+                    raise
+        raise AssertionError("unreachable")
 
     def self_test(self) -> str | None:
         """Build one sandbox root without running anything; returns an error or None."""
-        fds = []
+        report_fd = -1
         try:
-            status_fd = os.memfd_create("probe-status")
-            os.ftruncate(status_fd, 1 << 16)
-            fds = [os.open("/dev/null", os.O_RDONLY), status_fd, status_fd, status_fd]
-            probe_fmu = os.path.join(self.cfg["state_dir"], "probe-fmu")
-            os.makedirs(probe_fmu, mode=0o755, exist_ok=True)
-            spec = {
-                "probe": True,
-                "host_fmu_dir": probe_fmu,
-                "limits": {"max_scratch_bytes": 1 << 20},
-            }
-            pid, _ = self.spawn(spec, fds, None)
-            _, status = os.waitpid(pid, 0)
+            report_fd = os.memfd_create("probe-report")
+            os.ftruncate(report_fd, REPORT_SLOT_BYTES)
+            spec = {"probe": True, "fmu_key": None, "limits": {"max_scratch_bytes": 1 << 20}}
+            spare, _ = self.assign(spec, [report_fd])
+            _, status = os.waitpid(spare.pid, 0)
+            os.close(spare.pidfd)
             if status == 0:
                 return None
-            raw = os.pread(status_fd, 1 << 16, 0).split(b"\0", 1)[0]
+            raw = os.pread(report_fd, REPORT_SLOT_BYTES, 0).split(b"\0", 1)[0]
             try:
-                return str(json.loads(raw)["message"])
+                return str(json.loads(raw)["setup_error"])
             except (ValueError, KeyError, TypeError):
                 return f"sandbox self-test failed with wait status {status}"
         except Exception as exc:
             return f"sandbox self-test failed: {type(exc).__name__}: {exc}"
         finally:
-            for fd in set(fds):
-                os.close(fd)
-            with contextlib.suppress(OSError):
-                os.rmdir(os.path.join(self.cfg["state_dir"], "probe-fmu"))
+            if report_fd >= 0:
+                os.close(report_fd)
 
     # -- event loop --
 
     def handle_request(self) -> bool:
         try:
-            data, fds, flags, _ = socket.recv_fds(self.ctl, CONTROL_MSG_MAX, 8)
+            data, fds, flags, _ = socket.recv_fds(
+                self.ctl, CONTROL_MSG_MAX, 2 + FDS_PER_RUN * MAX_RUNS_PER_REQUEST
+            )
         except OSError:
             return False
         if not data:
             for fd in fds:
                 os.close(fd)
             return False  # the worker closed the control socket: shut down
-        if len(fds) != 5 or flags & socket.MSG_CTRUNC:
+        try:
+            spec = json.loads(data)
+            runs = int(spec["runs"])
+            valid = 1 <= runs <= MAX_RUNS_PER_REQUEST and len(fds) == 2 + FDS_PER_RUN * runs
+        except (ValueError, KeyError, TypeError):
+            valid = False
+        if not valid or flags & socket.MSG_CTRUNC:
             for fd in fds:
                 os.close(fd)
             return True
         sock = socket.socket(fileno=fds[0])
         run_fds = fds[1:]
         try:
-            spec = json.loads(data)
-            pid, work_dir = self.spawn(spec, run_fds, sock)
-            pidfd = os.pidfd_open(pid)
+            spare, work_dir = self.assign(spec, run_fds)
         except Exception as exc:
             message = _truncate(f"could not start sandbox: {type(exc).__name__}: {exc}")
             self._send(sock, {"type": "done", "error": message})
@@ -764,13 +1240,15 @@ class Zygote:
         finally:
             for fd in run_fds:  # the zygote never reads tenant data; only the keeper holds them
                 os.close(fd)
-        run = _Run(pid, pidfd, sock, float(spec["limits"]["wall_seconds"]), work_dir)
-        self.runs[pid] = run
+        limit = request_time_limit(runs, float(spec["limits"]["wall_seconds"]))
+        run = _Run(spare.pid, spare.pidfd, sock, limit, work_dir)
+        self.runs[spare.pid] = run
         try:
-            socket.send_fds(sock, [_json_bytes({"type": "started"})], [pidfd])
+            socket.send_fds(sock, [_json_bytes({"type": "started"})], [spare.pidfd])
         except OSError:
             run.client_gone = True
             self._kill(run, signal.SIGKILL)
+        self.spare = self.fork_spare()  # the next request finds its sandbox ready
         return True
 
     @staticmethod
@@ -811,6 +1289,7 @@ class Zygote:
         del self.runs[run.pid]
 
     def serve(self) -> None:
+        self.spare = self.fork_spare()
         while True:
             now = time.monotonic()
             for run in list(self.runs.values()):
@@ -849,6 +1328,9 @@ class Zygote:
                     self._kill(run, signal.SIGKILL)
 
     def shutdown(self) -> None:
+        if self.spare is not None:
+            self.spare.discard()
+            self.spare = None
         for run in list(self.runs.values()):
             self._kill(run, signal.SIGKILL)
         for run in list(self.runs.values()):
@@ -896,6 +1378,7 @@ def main(argv: list[str]) -> int:
                 except ChildProcessError:
                     return 1
         prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    _set_name(b"fmu-zygote")
 
     zygote = Zygote(ctl, cfg, isolated)
     hello: dict[str, Any] = {"type": "hello", "isolated": isolated, "reason": error or ""}

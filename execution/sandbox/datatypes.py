@@ -22,6 +22,7 @@ class RunStatus(enum.StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     TIMED_OUT = "timed_out"
+    CANCELLED = "cancelled"  # killed through a CancelToken
 
 
 class ErrorCode(enum.StrEnum):
@@ -39,6 +40,12 @@ class ErrorCode(enum.StrEnum):
     INVALID_REQUEST = "invalid_request"
     SANDBOX_UNAVAILABLE = "sandbox_unavailable"  # kernel isolation missing and insecure not allowed
     SANDBOX_ERROR = "sandbox_error"  # internal failure of the runner itself
+    # The simulation process itself reported an internal error. FMU code runs in that process and
+    # could forge such a report, so unlike SANDBOX_ERROR this is never treated as the platform's
+    # fault (it is charged).
+    RUNNER_ERROR = "runner_error"
+    CANCELLED = "cancelled"  # the caller cancelled the run (CancelToken); it was killed
+    NOT_RUN = "not_run"  # run_many stopped (its overall time limit) before this run started
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,12 @@
 """Worker-side half of the FMU sandbox: owns the zygote, the FMU cache and the per-run files.
 
-Nothing here executes FMU code. A run is: extract the FMU into the cache (once per sha256),
-write the request into a sealed memfd, hand it plus three size-capped, sealed memfds (status,
-result, log) to the zygote, wait for the zygote's report (with our own deadline as a backstop)
-and classify the outcome. Data coming back from the sandbox is treated as hostile: bounded
-reads, JSON, and ``numpy.lib.format.read_array(allow_pickle=False)`` only.
+Nothing here executes FMU code. A request (one run, or several runs of one FMU with
+``run_many``) is: extract the FMU into the cache (once per sha256), write each run's request
+into a sealed memfd, hand those plus three size-capped, sealed memfds per run (status, result,
+log) and one for the keeper's per-run reports to the zygote, wait for the zygote's report
+(with our own deadline as a backstop) and classify each run's outcome. Data coming back from
+the sandbox is treated as hostile: bounded reads, JSON, and
+``numpy.lib.format.read_array(allow_pickle=False)`` only.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +48,8 @@ logger = logging.getLogger(__name__)
 
 ZYGOTE_SCRIPT = Path(proto.__file__).resolve()
 _STATUS_CAP = 1 << 16
+#: Runs per sandbox in run_many (more are split into several sandboxes, one after the other).
+MAX_RUNS_PER_SANDBOX = proto.MAX_RUNS_PER_REQUEST
 _MSG_MAX = 1 << 16
 _ZYGOTE_ENV = {
     "PATH": "/usr/bin:/bin",
@@ -58,7 +63,8 @@ _RUNNER_CODES = {
     "simulation_error": ErrorCode.SIMULATION_ERROR,
     "memory_limit": ErrorCode.MEMORY_LIMIT,
     "output_too_large": ErrorCode.OUTPUT_TOO_LARGE,
-    "sandbox_error": ErrorCode.SANDBOX_ERROR,
+    # Written by the runner, where FMU code runs: never trusted as a platform failure.
+    "sandbox_error": ErrorCode.RUNNER_ERROR,
 }
 
 
@@ -69,8 +75,54 @@ class SandboxUnavailableError(RuntimeError):
 def _failure(
     code: ErrorCode, message: str, usage: SandboxUsage | None = None, log: str = ""
 ) -> SandboxResult:
-    status = RunStatus.TIMED_OUT if code is ErrorCode.TIMEOUT else RunStatus.FAILED
+    status = {
+        ErrorCode.TIMEOUT: RunStatus.TIMED_OUT,
+        ErrorCode.CANCELLED: RunStatus.CANCELLED,
+    }.get(code, RunStatus.FAILED)
     return SandboxResult(status, code, message, None, usage or SandboxUsage(), log)
+
+
+def _cancelled() -> SandboxResult:
+    return _failure(ErrorCode.CANCELLED, "cancelled")
+
+
+class CancelToken:
+    """Cancels sandbox runs from another thread: pass it to :meth:`Sandbox.run` or
+    :meth:`Sandbox.run_many`, then call :meth:`cancel`.
+
+    Cancelling SIGKILLs the keeper of each run using the token (PID 1 of the run's PID
+    namespace, so its runner and anything the FMU forked die with it); the zygote and other
+    runs are untouched. Runs not started yet are not started. Thread-safe; one-shot.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._cancelled = False
+        self._pidfds: set[int] = set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled
+
+    def cancel(self) -> None:
+        with self._lock:
+            self._cancelled = True
+            for pidfd in self._pidfds:
+                with contextlib.suppress(OSError):
+                    signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+
+    def _attach(self, pidfd: int) -> None:
+        """Track a keeper while it runs (kill it at once if already cancelled)."""
+        with self._lock:
+            if self._cancelled:
+                with contextlib.suppress(OSError):
+                    signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+            self._pidfds.add(pidfd)
+
+    def _detach(self, pidfd: int) -> None:
+        """Before the pidfd is closed: its number may be reused right after."""
+        with self._lock:
+            self._pidfds.discard(pidfd)
 
 
 def _default_temp_root() -> str:
@@ -152,6 +204,10 @@ def _clean_text(text: str, limit: int = proto.MAX_MESSAGE_CHARS) -> str:
 
 class Sandbox:
     """Runs FMUs in isolated, resource-limited processes forked from a warm zygote.
+
+    :meth:`run` simulates one request, :meth:`run_many` several of one FMU in one sandbox;
+    both accept a :class:`CancelToken`. The zygote keeps one sandbox built ahead of time, so
+    a request only pays for handing its files over and for the runner.
 
     Thread-safe: concurrent :meth:`run` calls share one zygote, each with its own channel.
     Fork-aware: a child process (e.g. a Celery prefork worker) that inherited an instance
@@ -259,6 +315,7 @@ class Sandbox:
             "allow_insecure": self.config.allow_insecure,
             "state_dir": str(state_dir),
             "mountpoint": str(mountpoint),
+            "cache_dir": str(self._cache.root) if self._cache is not None else "",
             "extra_ro_paths": list(self.config.extra_ro_paths),
             "forbidden_paths": [*self.config.forbidden_paths, str(self._instance_dir)],
             "force_no_isolation": self.config.force_no_isolation,
@@ -337,40 +394,163 @@ class Sandbox:
 
     # -- runs --
 
-    def run(self, request: SimulationRequest, limits: SandboxLimits | None = None) -> SandboxResult:
-        """Simulate one FMU in a fresh sandbox. Never raises for problems caused by the FMU."""
+    def run(
+        self,
+        request: SimulationRequest,
+        limits: SandboxLimits | None = None,
+        *,
+        cancel: CancelToken | None = None,
+    ) -> SandboxResult:
+        """Simulate one FMU in a fresh sandbox. Never raises for problems caused by the FMU.
+
+        ``cancel``: ``cancel.cancel()`` (from any thread) kills this run's whole process tree
+        at once and the result is ``RunStatus.CANCELLED`` / ``ErrorCode.CANCELLED``; the
+        zygote and any other run of this sandbox carry on.
+        """
+        return self.run_many([request], limits, cancel=cancel)[0]
+
+    def run_many(
+        self,
+        requests: Sequence[SimulationRequest],
+        limits: SandboxLimits | None = None,
+        *,
+        cancel: CancelToken | None = None,
+    ) -> list[SandboxResult]:
+        """Simulate several requests of ONE FMU for ONE tenant in one sandbox; one result each.
+
+        Use it only for runs that belong to the same tenant (e.g. the runs of one parameter
+        sweep): up to ``MAX_RUNS_PER_SANDBOX`` runs share one keeper (one set of namespaces,
+        one private root with that one FMU and one scratch tmpfs) and, as long as they succeed,
+        one runner process that simulates them one after the other. Sharing is safe because
+        everything shared belongs to the same tenant and the same FMU: the runner only ever
+        holds the FMU it was built for and the runs' own memfds (each run's fds are installed
+        for that run and closed after it), the scratch dir is emptied between runs, and nothing
+        of another tenant or of the worker is ever in that process tree. What a run could
+        influence is only later runs *of the same sweep* (e.g. through process-global state
+        of the FMU): the tenant's own results, never anybody else's. To keep even that
+        bounded, any run that does not succeed (crash, limit, error) retires its runner and
+        the next run starts in a fresh one.
+
+        Guarantees per run, as for :meth:`run`: its own wall-clock limit (the keeper kills the
+        runner at ``limits.wall_seconds`` and the next run continues in a fresh runner), its
+        own CPU limit, the memory/file/process limits, results through bounded sealed memfds
+        (never pickle), and usage measured by trusted code: wall and CPU time of the run
+        itself (the runner's CPU clock read by the keeper, then its exact ``wait4`` usage),
+        and as peak RSS the peak of the runner process that ran it. A crash in run k never
+        loses the results of the runs before it. Runs that never started because the whole
+        request was stopped are ``ErrorCode.NOT_RUN`` (safe to retry); with ``cancel`` the
+        run in progress and the rest are ``ErrorCode.CANCELLED`` and earlier results are kept.
+
+        All requests must name the same FMU (``fmu_path`` and ``sha256``), else ValueError.
+        """
+        requests = list(requests)
+        if not requests:
+            return []
+        identities = {(os.fspath(r.fmu_path), r.sha256) for r in requests}
+        if len(identities) != 1:
+            raise ValueError("run_many runs one FMU: every request needs the same fmu_path/sha256")
         limits = limits or SandboxLimits()
+        results: list[SandboxResult | None] = [None] * len(requests)
         try:
             limits.validate()
-            header = {"kwargs": request.fmpy_kwargs()}
-            input_array = request.input_array()
-            header["has_input"] = input_array is not None
         except (ValueError, TypeError) as exc:
-            return _failure(ErrorCode.INVALID_REQUEST, str(exc))
+            return [_failure(ErrorCode.INVALID_REQUEST, str(exc)) for _ in requests]
+        pending: list[tuple[int, dict[str, Any], np.ndarray | None]] = []
+        for index, request in enumerate(requests):
+            try:
+                header: dict[str, Any] = {"kwargs": request.fmpy_kwargs()}
+                input_array = request.input_array()
+                header["has_input"] = input_array is not None
+            except (ValueError, TypeError) as exc:
+                results[index] = _failure(ErrorCode.INVALID_REQUEST, str(exc))
+                continue
+            pending.append((index, header, input_array))
+        if pending:
+            for index, result in self._run_pending(requests[0], pending, limits, cancel):
+                results[index] = result
+        assert all(result is not None for result in results)
+        return results  # type: ignore[return-value]
+
+    def _run_pending(
+        self,
+        request: SimulationRequest,
+        pending: list[tuple[int, dict[str, Any], np.ndarray | None]],
+        limits: SandboxLimits,
+        cancel: CancelToken | None,
+    ) -> list[tuple[int, SandboxResult]]:
+        def every(result: SandboxResult) -> list[tuple[int, SandboxResult]]:
+            return [(index, result) for index, _, _ in pending]
+
         try:
             self.start()
         except SandboxUnavailableError as exc:
-            return _failure(ErrorCode.SANDBOX_UNAVAILABLE, str(exc))
+            return every(_failure(ErrorCode.SANDBOX_UNAVAILABLE, str(exc)))
         except OSError as exc:  # temp root not writable, python missing, ...
-            return _failure(ErrorCode.SANDBOX_UNAVAILABLE, f"cannot start the sandbox: {exc}")
+            return every(
+                _failure(ErrorCode.SANDBOX_UNAVAILABLE, f"cannot start the sandbox: {exc}")
+            )
         try:
             assert self._cache is not None
             fmu_dir = self._cache.get(request.fmu_path, request.sha256)
         except FmuCacheError as exc:
-            return _failure(ErrorCode.INVALID_FMU, str(exc))
+            return every(_failure(ErrorCode.INVALID_FMU, str(exc)))
         except OSError as exc:
-            return _failure(ErrorCode.SANDBOX_ERROR, f"cannot prepare the FMU: {exc}")
+            return every(_failure(ErrorCode.SANDBOX_ERROR, f"cannot prepare the FMU: {exc}"))
+        out: list[tuple[int, SandboxResult]] = []
+        for start in range(0, len(pending), MAX_RUNS_PER_SANDBOX):
+            group = pending[start : start + MAX_RUNS_PER_SANDBOX]
+            if cancel is not None and cancel.cancelled:
+                out += [(index, _cancelled()) for index, _, _ in group]
+                continue
+            results = self._run_group(fmu_dir, group, limits, cancel)
+            out += [(index, result) for (index, _, _), result in zip(group, results, strict=True)]
+        return out
 
+    def _run_group(
+        self,
+        fmu_dir: Path,
+        group: list[tuple[int, dict[str, Any], np.ndarray | None]],
+        limits: SandboxLimits,
+        cancel: CancelToken | None,
+    ) -> list[SandboxResult]:
         wire = limits.to_wire()
+        count = len(group)
         fds: list[int] = []
         try:
-            fds.append(_request_memfd(header, input_array))
-            fds.append(_memfd("fmu-status", _STATUS_CAP))
-            fds.append(_memfd("fmu-result", wire["max_output_bytes"]))
-            fds.append(_memfd("fmu-log", wire["max_log_bytes"]))
-            spec = {"host_fmu_dir": str(fmu_dir), "limits": wire}
-            done = self._submit_and_wait(spec, fds, limits)
-            return self._classify(done, fds[1], fds[2], fds[3], limits)
+            fds.append(_memfd("fmu-keeper-report", (count + 1) * proto.REPORT_SLOT_BYTES))
+            for _, header, input_array in group:
+                fds.append(_request_memfd(header, input_array))
+                fds.append(_memfd("fmu-status", _STATUS_CAP))
+                fds.append(_memfd("fmu-result", wire["max_output_bytes"]))
+                fds.append(_memfd("fmu-log", wire["max_log_bytes"]))
+            spec = {
+                "host_fmu_dir": str(fmu_dir),
+                "fmu_key": fmu_dir.name,
+                "limits": wire,
+                "runs": count,
+            }
+            done = self._submit_and_wait(spec, fds, limits, count, cancel)
+            reports = self._read_reports(fds[0], count)
+            cancelled = cancel is not None and cancel.cancelled
+            results = []
+            first_missing = True
+            for k in range(count):
+                status_fd, result_fd, log_fd = fds[2 + 4 * k : 5 + 4 * k]
+                report = reports[k + 1]
+                results.append(
+                    self._classify(
+                        done,
+                        reports[0],
+                        report,
+                        (status_fd, result_fd, log_fd),
+                        limits,
+                        cancelled=cancelled,
+                        first_missing=first_missing,
+                    )
+                )
+                if report is None:
+                    first_missing = False
+            return results
         finally:
             for fd in fds:
                 os.close(fd)
@@ -396,15 +576,23 @@ class Sandbox:
         raise AssertionError("unreachable")
 
     def _submit_and_wait(
-        self, spec: dict[str, Any], fds: list[int], limits: SandboxLimits
+        self,
+        spec: dict[str, Any],
+        fds: list[int],
+        limits: SandboxLimits,
+        runs: int,
+        cancel: CancelToken | None,
     ) -> dict[str, Any]:
+        if cancel is not None and cancel.cancelled:
+            return {"type": "done", "cancelled": True}
         try:
             sock = self._submit(spec, fds)
         except SandboxUnavailableError as exc:
             return {"type": "done", "error": str(exc)}
         pidfd: int | None = None
-        # Backstop for a wedged zygote; normally the zygote enforces the wall time itself.
-        deadline = time.monotonic() + limits.wall_seconds + self.config.reply_grace_seconds
+        # Backstop for a wedged zygote; normally the keeper and the zygote enforce the limits.
+        limit = proto.request_time_limit(runs, limits.wall_seconds)
+        deadline = time.monotonic() + limit + self.config.reply_grace_seconds
         try:
             while True:
                 remaining = deadline - time.monotonic()
@@ -421,6 +609,8 @@ class Sandbox:
                     os.close(fd)
                 if got_fds and pidfd is None:
                     pidfd = got_fds[0]
+                    if cancel is not None:
+                        cancel._attach(pidfd)  # kills at once when already cancelled
                 elif got_fds:
                     os.close(got_fds[0])
                 if not data:
@@ -434,52 +624,85 @@ class Sandbox:
                     signal.pidfd_send_signal(pidfd, signal.SIGKILL)
             logger.error("FMU sandbox zygote did not report in time; restarting it")
             self._kill_zygote()
-            return {"type": "done", "timed_out": True, "wall_s": limits.wall_seconds}
+            return {"type": "done", "timed_out": True, "wall_s": limit}
         finally:
             sock.close()
             if pidfd is not None:
+                if cancel is not None:
+                    cancel._detach(pidfd)
                 os.close(pidfd)
+
+    @staticmethod
+    def _read_reports(fd: int, count: int) -> list[dict[str, Any] | None]:
+        """The keeper's header (index 0) and per-run reports (1..count); None when absent."""
+        slot = proto.REPORT_SLOT_BYTES
+        raw = _pread_all(fd, (count + 1) * slot)
+        reports: list[dict[str, Any] | None] = []
+        for k in range(count + 1):
+            text = raw[k * slot : (k + 1) * slot].split(b"\0", 1)[0]
+            try:
+                report = json.loads(text) if text else None
+            except ValueError:
+                report = None
+            reports.append(report if isinstance(report, dict) else None)
+        return reports
 
     def _classify(
         self,
         done: dict[str, Any],
-        status_fd: int,
-        result_fd: int,
-        log_fd: int,
+        header: dict[str, Any] | None,
+        report: dict[str, Any] | None,
+        run_fds: tuple[int, int, int],
         limits: SandboxLimits,
+        *,
+        cancelled: bool,
+        first_missing: bool,
     ) -> SandboxResult:
+        status_fd, result_fd, log_fd = run_fds
+        header = header or {}
+        baseline_rss = float(done.get("baseline_rss", 0))
+        if report is not None:
+            maxrss = float(report.get("maxrss_bytes") or 0)
+            if not report.get("final"):  # the keeper died before it could reap the runner
+                maxrss = max(maxrss, float(done.get("maxrss_bytes", 0)), baseline_rss)
+            facts = {
+                "cpu_s": float(report.get("cpu_s") or 0.0),
+                "maxrss_bytes": maxrss,
+                "wall_s": float(report.get("wall_s") or 0.0),
+                "baseline_rss": baseline_rss,
+            }
+        else:
+            facts = {}
         usage = SandboxUsage(
-            cpu_s=round(float(done.get("cpu_s", 0.0)), 4),
-            peak_rss_mb=round(float(done.get("maxrss_bytes", 0)) / (1 << 20), 2),
-            wall_s=round(float(done.get("wall_s", 0.0)), 4),
+            cpu_s=round(facts.get("cpu_s", 0.0), 4),
+            peak_rss_mb=round(facts.get("maxrss_bytes", 0.0) / (1 << 20), 2),
+            wall_s=round(facts.get("wall_s", 0.0), 4),
         )
         raw_log = _pread_all(log_fd, limits.max_log_bytes)
         log_truncated = len(raw_log) == limits.max_log_bytes and raw_log[-1:] != b"\0"
         log = _clean_text(raw_log.rstrip(b"\0").decode("utf-8", "replace"), 1 << 30)
-        status = self._read_status(status_fd)
 
         def fail(code: ErrorCode, message: str) -> SandboxResult:
             result = _failure(code, _clean_text(message), usage, log)
             result.log_truncated = log_truncated
             return result
 
-        if done.get("error"):
-            return fail(ErrorCode.SANDBOX_ERROR, str(done["error"]))
-        if done.get("timed_out"):
+        if report is None:
+            return self._missing_report(done, header, limits, cancelled, first_missing)
+        outcome = report.get("outcome")
+        if outcome == "timed_out":
             return fail(
                 ErrorCode.TIMEOUT, f"wall-clock limit of {limits.wall_seconds:g} s exceeded"
             )
-        if done.get("client_gone"):
-            return fail(ErrorCode.SANDBOX_ERROR, "run abandoned")
-        wait_status = int(done.get("wait_status", -1))
-        if wait_status < 0 or os.WIFSIGNALED(wait_status):
-            return fail(ErrorCode.SANDBOX_ERROR, f"sandbox keeper ended abnormally ({wait_status})")
-        code = os.WEXITSTATUS(wait_status)
-        if code in (proto.KEEPER_SETUP_FAILED, proto.KEEPER_FORK_FAILED):
-            # the runner never ran, so the status memfd was written by trusted code
-            return fail(ErrorCode.SANDBOX_ERROR, str(status.get("message", "setup failed")))
+        if outcome == "cpu_limit":
+            cpu_limit = limits.to_wire()["cpu_seconds"]
+            return fail(ErrorCode.CPU_LIMIT, f"CPU time limit of {cpu_limit} s exceeded")
+        code = report.get("code")
+        if not isinstance(code, int):
+            return fail(ErrorCode.SANDBOX_ERROR, "the sandbox runner ended abnormally")
+        status = self._read_status(status_fd)
         if code > proto.KEEPER_SIGNAL_BASE:
-            return fail(*self._signal_outcome(code - proto.KEEPER_SIGNAL_BASE, done, limits))
+            return fail(*self._signal_outcome(code - proto.KEEPER_SIGNAL_BASE, facts, limits))
         if code == proto.RUNNER_OK and status.get("ok") is True:
             try:
                 array, size = self._read_result(result_fd, status, limits)
@@ -497,16 +720,46 @@ class Sandbox:
         )
 
     @staticmethod
+    def _missing_report(
+        done: dict[str, Any],
+        header: dict[str, Any],
+        limits: SandboxLimits,
+        cancelled: bool,
+        first_missing: bool,
+    ) -> SandboxResult:
+        """A run without a keeper report: it never started, or the keeper died during it."""
+        if cancelled or done.get("cancelled"):
+            return _cancelled()
+        if done.get("error"):
+            return _failure(ErrorCode.SANDBOX_ERROR, _clean_text(str(done["error"])))
+        if header.get("setup_error"):
+            return _failure(ErrorCode.SANDBOX_ERROR, _clean_text(str(header["setup_error"])))
+        wait_status = int(done.get("wait_status", -1))
+        stopped = wait_status >= 0 and os.WIFEXITED(wait_status)
+        stopped = stopped and os.WEXITSTATUS(wait_status) == proto.KEEPER_STOPPED
+        if done.get("timed_out") and first_missing and not stopped:
+            usage = SandboxUsage(wall_s=round(float(done.get("wall_s", 0.0)), 4))
+            message = f"wall-clock limit of {limits.wall_seconds:g} s exceeded"
+            return _failure(ErrorCode.TIMEOUT, message, usage)
+        if done.get("timed_out") or stopped:
+            return _failure(
+                ErrorCode.NOT_RUN, "not run: the request's overall time limit was reached first"
+            )
+        if done.get("client_gone"):
+            return _failure(ErrorCode.SANDBOX_ERROR, "run abandoned")
+        return _failure(ErrorCode.SANDBOX_ERROR, f"sandbox keeper ended abnormally ({wait_status})")
+
+    @staticmethod
     def _signal_outcome(
-        sig: int, done: dict[str, Any], limits: SandboxLimits
+        sig: int, facts: dict[str, Any], limits: SandboxLimits
     ) -> tuple[ErrorCode, str]:
         try:
             name = signal.Signals(sig).name
         except ValueError:
             name = f"signal {sig}"
-        cpu = float(done.get("cpu_s", 0.0))
+        cpu = float(facts.get("cpu_s", 0.0))
         cpu_limit = limits.to_wire()["cpu_seconds"]
-        growth = float(done.get("maxrss_bytes", 0)) - float(done.get("baseline_rss", 0))
+        growth = float(facts.get("maxrss_bytes", 0)) - float(facts.get("baseline_rss", 0))
         # RLIMIT_AS makes allocations fail; most native code then crashes or aborts. A crash
         # with resident memory close to the limit is reported as what it most likely is.
         near_memory_limit = growth >= 0.75 * limits.memory_bytes
@@ -630,6 +883,7 @@ def ensure_supported(config: SandboxConfig | None = None) -> IsolationReport:
 
 
 __all__ = [
+    "CancelToken",
     "Sandbox",
     "SandboxUnavailableError",
     "ensure_supported",

@@ -1,11 +1,12 @@
 """Parameter sweeps: one request, many runs, a summary table.
 
-A batch's runs are ``SimulationJob`` rows (so each run has its own status and results). They
-are executed in chunks of ``SWEEP_CHUNK_SIZE`` runs per Celery task: one claim query per
-chunk, and the chunk's runs go back to back through the worker's warm sandbox and its
-extracted-FMU cache. The chunk that finishes the last run writes the summary (final, min and
-max of each output per run) as CSV and JSON and settles the batch's credits once.
-"""
+A batch's runs are ``SimulationJob`` rows (so each run has its own status and results). They are
+executed in chunks of ``SWEEP_CHUNK_SIZE`` runs per Celery task: one claim query per chunk, and
+the chunk's runs go in groups through ``Sandbox.run_many`` (one sandbox per group, the group's
+runs back to back in one process: they all belong to the batch's owner and run its one model) in
+the worker's warm sandbox, with its extracted-FMU cache. The chunk that finishes the last run
+writes the summary (final, min and max of each output per run) as CSV and JSON and settles the
+batch's credits once."""
 
 from __future__ import annotations
 
@@ -22,14 +23,17 @@ from django.utils import timezone
 
 from execution import results
 from execution.models import FINISHED_STATUSES, JobStatus, SimulationBatch, SimulationJob
+from execution.sandbox.runner import MAX_RUNS_PER_SANDBOX
 from execution.services import charging
 from execution.services.jobs import (
+    CancelWatcher,
     _worker_name,
     claim,
     finish_job,
     fmpy_version,
     outcome_fields,
     require_may_run,
+    sandbox_limits,
     simulate,
     task_options,
 )
@@ -49,6 +53,11 @@ from registry.models import PackageVersion
 logger = logging.getLogger(__name__)
 
 CANCEL_CHECK_SECONDS = 1.0
+#: The first group of a chunk is small: it shows how long this model's runs take. Later groups
+#: hold about GROUP_SECONDS of runs, so progress is still written about once a second.
+FIRST_GROUP_RUNS = 2
+GROUP_SECONDS = 1.0
+MAX_GROUP_RUNS = MAX_RUNS_PER_SANDBOX
 
 
 def max_runs(user) -> int:
@@ -173,7 +182,13 @@ def submit_batch(user, version: PackageVersion, data: Mapping[str, Any]) -> Simu
 
 
 def run_batch_chunk(batch_id: str, job_ids: list[str]) -> tuple[int, int]:
-    """Run the claimable runs among ``job_ids`` one after the other; returns (ok, failed)."""
+    """Run the claimable runs among ``job_ids``; returns (ok, failed).
+
+    The runs go through the sandbox in groups (``Sandbox.run_many``: one sandbox per group).
+    Outcomes are written and progress counted about once a second; a cancelled batch stops
+    at once: the run in progress is killed and it and the chunk's remaining runs are
+    marked cancelled.
+    """
     batch = SimulationBatch.objects.select_related("version").get(pk=batch_id)
     if batch.status == JobStatus.CANCELLED:
         return 0, 0
@@ -190,7 +205,6 @@ def run_batch_chunk(batch_id: str, job_ids: list[str]) -> tuple[int, int]:
     )
     totals = [0, 0]  # succeeded, failed
     pending: list[tuple[SimulationJob, dict[str, Any], results.StoredResult | None]] = []
-    checked_at = time.monotonic()
     from registry.validation import local_copy
 
     def flush() -> None:
@@ -208,29 +222,89 @@ def run_batch_chunk(batch_id: str, job_ids: list[str]) -> tuple[int, int]:
         totals[1] += bad
         count_finished_runs(batch.pk, succeeded=ok, failed=bad)
 
-    with local_copy("artifacts", batch.version.artifact_key, ".fmu") as fmu_path:
-        for position, run in enumerate(runs):
-            if time.monotonic() - checked_at > CANCEL_CHECK_SECONDS:
-                checked_at = time.monotonic()
+    def batch_cancelled() -> bool:
+        return SimulationBatch.objects.filter(pk=batch.pk, status=JobStatus.CANCELLED).exists()
+
+    position = 0
+    with (
+        local_copy("artifacts", batch.version.artifact_key, ".fmu") as fmu_path,
+        CancelWatcher(batch_cancelled, poll_seconds=CANCEL_CHECK_SECONDS) as watcher,
+    ):
+        size, flushed_at = FIRST_GROUP_RUNS, time.monotonic()
+        while position < len(runs) and not watcher.cancelled:
+            group = runs[position : position + size]
+            started = time.monotonic()
+            done = [item for item in _run_group(batch, group, fmu_path, watcher) if item[1]]
+            pending.extend(done)  # a cancelled run and those after it are not "done"
+            position += len(done)
+            if len(done) < len(group):
+                break
+            per_run = (time.monotonic() - started) / len(group)
+            size = max(1, min(MAX_GROUP_RUNS, int(GROUP_SECONDS / max(per_run, 1e-3))))
+            if time.monotonic() - flushed_at > CANCEL_CHECK_SECONDS:
                 flush()
-                if SimulationBatch.objects.filter(pk=batch.pk, status=JobStatus.CANCELLED).exists():
-                    cancelled = _cancel_claimed(runs[position:], token)
-                    totals[1] += cancelled
-                    count_finished_runs(batch.pk, succeeded=0, failed=cancelled)
-                    break
-            pending.append(_run_one(batch, run, fmu_path))
+                flushed_at = time.monotonic()
         flush()
+    if position < len(runs):  # the batch was cancelled meanwhile
+        cancelled = _cancel_claimed(runs[position:], token)
+        totals[1] += cancelled
+        count_finished_runs(batch.pk, succeeded=0, failed=cancelled)
     return totals[0], totals[1]
 
 
-def _run_one(
-    batch: SimulationBatch, run: SimulationJob, fmu_path
+def _run_group(
+    batch: SimulationBatch, runs: list[SimulationJob], fmu_path, watcher: CancelWatcher
+) -> list[tuple[SimulationJob, dict[str, Any], results.StoredResult | None]]:
+    """Simulate runs of the batch in one sandbox; their outcomes are written by the caller
+    (batched per flush). A run killed by the batch's cancellation gets empty fields."""
+    try:
+        effective = [
+            EffectiveSettings.from_job(run.settings, run.inputs or batch.inputs) for run in runs
+        ]
+        outcomes = _simulate_group(batch, effective, fmu_path, watcher)
+    except Exception as exc:
+        logger.exception("batch runs of %s failed on the platform's side", batch.pk)
+        return [(run, _internal_error(exc), None) for run in runs]
+    done = []
+    for run, outcome in zip(runs, outcomes, strict=True):
+        if outcome["summary"].get("code") == "cancelled":
+            done.append((run, {}, None))
+        else:
+            done.append(_store_outcome(batch, run, outcome))
+    return done
+
+
+def _simulate_group(
+    batch: SimulationBatch, effective: list[EffectiveSettings], fmu_path, watcher: CancelWatcher
+) -> list[dict[str, Any]]:
+    from execution.runner import run_sandboxed_many
+
+    outcomes: list[dict[str, Any] | None] = [None] * len(effective)
+    by_timeout: dict[int, list[int]] = {}  # a batch's runs share their settings but not values
+    for index, settings_ in enumerate(effective):
+        by_timeout.setdefault(settings_.timeout_seconds, []).append(index)
+    for timeout, indices in by_timeout.items():
+        group = run_sandboxed_many(
+            fmu_path,
+            batch.sha256,
+            [effective[i].simulation_kwargs() for i in indices],
+            limits=sandbox_limits(timeout),
+            cancel=watcher.token,
+        )
+        for index, outcome in zip(indices, group, strict=True):
+            if outcome["summary"].get("code") == "not_run":  # never started: run it alone
+                outcome = simulate(
+                    batch.version, batch.sha256, effective[index], fmu_path, watcher.token
+                )
+            outcomes[index] = outcome
+    return outcomes  # type: ignore[return-value]
+
+
+def _store_outcome(
+    batch: SimulationBatch, run: SimulationJob, outcome: dict[str, Any]
 ) -> tuple[SimulationJob, dict[str, Any], results.StoredResult | None]:
-    """Simulate one run; its outcome is written by the caller (batched per flush)."""
     stored = None
     try:
-        effective = EffectiveSettings.from_job(run.settings, run.inputs or batch.inputs)
-        outcome = simulate(batch.version, batch.sha256, effective, fmu_path)
         fields = outcome_fields(outcome)
         if outcome["result"] is not None:
             array = outcome["result"]
@@ -246,12 +320,16 @@ def _run_one(
             )
     except Exception as exc:
         logger.exception("batch run %s failed on the platform's side", run.pk)
-        fields = {
-            "status": JobStatus.FAILED,
-            "error_code": "internal_error",
-            "error_message": f"The platform failed to run this job ({type(exc).__name__}).",
-        }
+        fields = _internal_error(exc)
     return run, fields, stored
+
+
+def _internal_error(exc: Exception) -> dict[str, Any]:
+    return {
+        "status": JobStatus.FAILED,
+        "error_code": "internal_error",
+        "error_message": f"The platform failed to run this job ({type(exc).__name__}).",
+    }
 
 
 def _cancel_claimed(runs: list[SimulationJob], token: str) -> int:
@@ -354,7 +432,8 @@ def finalize_batch(batch_id) -> SimulationBatch:
 
 
 def cancel_batch(batch: SimulationBatch, user) -> SimulationBatch:
-    """Cancel a batch: queued runs never start, running chunks stop after their current run."""
+    """Cancel a batch: queued runs never start; running chunks notice within about a second
+    and kill their run in progress (it and their remaining runs end ``cancelled``)."""
     now = timezone.now()
     with transaction.atomic():
         changed = SimulationBatch.objects.filter(

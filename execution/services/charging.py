@@ -1,8 +1,15 @@
-"""Credits for jobs and batches, through billing's service functions only.
+"""How runs are paid: credits through billing's services, or a license's run quota.
 
 A job's price is bounded by its limits, so the quote for its limits is reserved when it is
 submitted (``InsufficientCredits``, 402, before anything is queued); the measured usage is
 charged when it ends, or everything is released when the platform failed it.
+
+The rule for licenses: a single job on a package the user neither owns nor moderates, that is
+not free, and for which the user holds a license with a **run quota** (execute-only SKUs and
+run-limited trials) takes one run from that quota instead of credits — the SKU's price includes
+the compute. It is taken once per job and given back when the platform fails the job or the
+job is cancelled before it runs. Licenses without a quota (download, seat, org) let their holder
+run the model, but compute is paid in credits; sweeps are always paid in credits.
 """
 
 from __future__ import annotations
@@ -12,7 +19,7 @@ from typing import Any
 
 from django.conf import settings
 
-from registry.models import PackageVersion
+from registry.models import PackageVersion, is_moderator
 
 # Failures that are the platform's fault: nothing is charged.
 PLATFORM_ERROR_CODES = frozenset(
@@ -99,3 +106,42 @@ def release(reservation_id: int | None) -> None:
         from billing.services import release_job
 
         release_job(reservation)
+
+
+def license_paying_for(user, version: PackageVersion) -> int | None:
+    """The license whose run quota pays for ``user``'s job on ``version``, if one applies."""
+    package = version.package
+    if package.owner_id == user.pk or package.is_free or is_moderator(user):
+        return None
+    from marketplace.entitlements import run_entitlement
+
+    entitlement = run_entitlement(user, version)
+    if entitlement is None or entitlement.runs_remaining is None:
+        return None
+    return entitlement.license_id
+
+
+def take_license_run(license_id: int, reference: str) -> None:
+    """One run off the quota (402 ``run_quota_exhausted`` when none is left); idempotent."""
+    from marketplace.entitlements import consume_run
+
+    consume_run(license_id, reference)
+
+
+def give_back_license_run(license_id: int | None, reference: str) -> None:
+    if license_id is not None:
+        from marketplace.entitlements import refund_run
+
+        refund_run(license_id, reference)
+
+
+def spent_license_quota(user, version: PackageVersion) -> bool:
+    """Whether the user holds a license for the package whose run quota is used up (so the
+    refusal is "no runs left", 402, rather than "not allowed", 403)."""
+    from marketplace.models import License
+
+    return (
+        License.objects.usable()
+        .filter(owner=user, package_id=version.package_id, runs_remaining=0)
+        .exists()
+    )

@@ -35,6 +35,7 @@ _SANDBOX_STATUS = {
     "succeeded": JobStatus.SUCCEEDED,
     "timed_out": JobStatus.TIMED_OUT,
     "failed": JobStatus.FAILED,
+    "cancelled": JobStatus.CANCELLED,
 }
 
 
@@ -79,6 +80,10 @@ def resolve_version(
 
 def require_may_run(user, version: PackageVersion) -> None:
     if not may_run(user, version):
+        if charging.spent_license_quota(user, version):
+            from marketplace.entitlements import RunQuotaExhausted
+
+            raise RunQuotaExhausted("Your license for this model has no runs left.")
         raise ForbiddenError("You may not run this model.", code="run_forbidden")
 
 
@@ -108,11 +113,16 @@ def submit_job(
             inputs=effective.inputs,
             rerun_of=rerun_of,
         )
-        job.credit_reservation_id = charging.reserve(
-            user, version, f"job:{job.pk}", [effective.timeout_seconds]
-        )
+        license_id = charging.license_paying_for(user, version)
+        if license_id is not None:
+            charging.take_license_run(license_id, f"job:{job.pk}")
+            job.license_id = license_id
+        else:
+            job.credit_reservation_id = charging.reserve(
+                user, version, f"job:{job.pk}", [effective.timeout_seconds]
+            )
         SimulationJob.objects.filter(pk=job.pk).update(
-            credit_reservation_id=job.credit_reservation_id
+            credit_reservation_id=job.credit_reservation_id, license_id=job.license_id
         )
         dispatch_after_commit(run_job_task, str(job.pk), **task_options(effective.timeout_seconds))
     return job
@@ -141,7 +151,8 @@ def rerun_job(job: SimulationJob, user) -> SimulationJob:
 
 
 def cancel_job(job: SimulationJob, user) -> SimulationJob:
-    """Cancel a queued or running job (a running one's sandbox is killed by its worker).
+    """Cancel a queued or running job (a running one's run is killed by its worker, which
+    watches the row: see ``CancelWatcher``; the worker's sandbox stays warm).
 
     Idempotent for cancelled jobs; 409 ``job_finished`` for jobs that already ended.
     """
@@ -168,6 +179,7 @@ def cancel_job(job: SimulationJob, user) -> SimulationJob:
             raise ConflictError("This job has already finished.", code="job_finished")
         if queued and job.batch_id is None:
             charging.release(job.credit_reservation_id)
+            charging.give_back_license_run(job.license_id, f"job:{job.pk}")
             SimulationJob.objects.filter(pk=job.pk).update(cost_credits=0)
         record(
             "execution.job.cancelled",
@@ -207,16 +219,25 @@ def _worker_name() -> str:
 
 
 class CancelWatcher:
-    """While a run is in progress, watch for its cancellation and kill its sandbox.
+    """While a run is in progress, watch for its cancellation and kill just that run.
 
-    Checks the database only after the first ``CANCEL_POLL_SECONDS``: short runs cost nothing.
+    Checks the database only after the first ``poll_seconds``: short runs cost nothing. On
+    cancellation it cancels ``token`` (pass it to the sandbox run), which kills the run's
+    process tree; the worker's sandbox and its zygote stay warm for the next task.
     """
 
-    def __init__(self, is_cancelled) -> None:
+    def __init__(self, is_cancelled, poll_seconds: float = CANCEL_POLL_SECONDS) -> None:
+        from execution.sandbox import CancelToken
+
         self._is_cancelled = is_cancelled
+        self._poll_seconds = poll_seconds
         self._done = threading.Event()
-        self.cancelled = False
+        self.token = CancelToken()
         self._thread = threading.Thread(target=self._watch, daemon=True, name="job-cancel-watch")
+
+    @property
+    def cancelled(self) -> bool:
+        return self.token.cancelled
 
     def __enter__(self) -> CancelWatcher:
         self._thread.start()
@@ -229,28 +250,16 @@ class CancelWatcher:
     def _watch(self) -> None:
         used_db = False
         try:
-            while not self._done.wait(CANCEL_POLL_SECONDS):
+            while not self._done.wait(self._poll_seconds):
                 used_db = True
                 if self._is_cancelled():
-                    self.cancelled = True
-                    kill_running_sandbox()
+                    self.token.cancel()
                     return
         except Exception:  # never let the watcher take the run down
             logger.exception("cancel watcher failed")
         finally:
             if used_db:
                 connection.close()  # this thread's own connection
-
-
-def kill_running_sandbox() -> None:
-    """Kill this worker process's sandbox (and so its run); the next run starts a fresh one.
-
-    A Celery prefork child runs one task at a time, so the only run to die is the cancelled
-    one. Uses the sandbox's zygote kill; a public per-run cancel would be finer-grained.
-    """
-    from execution.runner import get_sandbox
-
-    get_sandbox()._kill_zygote()
 
 
 def sandbox_limits(timeout_seconds: int):
@@ -261,13 +270,16 @@ def sandbox_limits(timeout_seconds: int):
     )
 
 
-def simulate(version: PackageVersion, sha256: str, effective: EffectiveSettings, fmu_path):
+def simulate(
+    version: PackageVersion, sha256: str, effective: EffectiveSettings, fmu_path, cancel=None
+):
     from execution.runner import run_sandboxed
 
     return run_sandboxed(
         fmu_path,
         sha256,
         limits=sandbox_limits(effective.timeout_seconds),
+        cancel=cancel,
         **effective.simulation_kwargs(),
     )
 
@@ -306,9 +318,9 @@ def run_job(job_id: str) -> SimulationJob | None:
 
         with (
             local_copy("artifacts", job.version.artifact_key, ".fmu") as fmu_path,
-            CancelWatcher(is_cancelled),
+            CancelWatcher(is_cancelled) as watcher,
         ):
-            outcome = simulate(job.version, job.sha256, effective, fmu_path)
+            outcome = simulate(job.version, job.sha256, effective, fmu_path, watcher.token)
         fields = outcome_fields(outcome)
         if outcome["result"] is not None:
             stored = results.store_result(f"jobs/{job.pk}", outcome["result"])
@@ -362,7 +374,17 @@ def settle_job_credits(job_id, reservation_id: int | None, fields: Mapping[str, 
     """Charge the measured usage, or release everything when the platform failed the job.
 
     Idempotent (billing closes a reservation once)."""
-    if fields.get("error_code") in charging.PLATFORM_ERROR_CODES or fields.get("cpu_s") is None:
+    platform_failed = (
+        fields.get("error_code") in charging.PLATFORM_ERROR_CODES or fields.get("cpu_s") is None
+    )
+    license_id = (
+        SimulationJob.objects.filter(pk=job_id).values_list("license_id", flat=True).first()
+    )
+    if license_id is not None:
+        if platform_failed:
+            charging.give_back_license_run(license_id, f"job:{job_id}")
+        cost = 0
+    elif platform_failed:
         charging.release(reservation_id)
         cost = 0
     else:
@@ -426,6 +448,7 @@ def recover_lost_jobs(now=None) -> dict[str, int]:
                 failed += 1
                 if job.batch_id is None:
                     charging.release(job.credit_reservation_id)
+                    charging.give_back_license_run(job.license_id, f"job:{job.pk}")
                     SimulationJob.objects.filter(pk=job.pk).update(cost_credits=0)
                 else:
                     batch_failures[str(job.batch_id)] = batch_failures.get(str(job.batch_id), 0) + 1

@@ -27,6 +27,7 @@ HOSTILE_MODES = (
     "readfile",
     "bigfile",
     "env",
+    "switch",
 )
 
 

