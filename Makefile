@@ -34,6 +34,7 @@ setup: venv ## migrate, build the sample FMUs and seed demo data (idempotent)
 	DEBUG=$${DEBUG:-true} $(MANAGE) migrate --noinput
 	DEBUG=$${DEBUG:-true} $(MANAGE) build_sample_fmus
 	DEBUG=$${DEBUG:-true} $(MANAGE) seed_demo
+	DEBUG=$${DEBUG:-true} $(MANAGE) seed_storefront
 
 run: setup ## start web + worker + beat with demo data on embedded defaults (or your .env)
 	DEBUG=$${DEBUG:-true} $(MANAGE) rundev

@@ -15,7 +15,7 @@ from accounts.factories import UserFactory
 
 REPO = Path(__file__).resolve().parent
 # Fixtures every app's tests use: sample FMUs, a creator and a package, artifact storage.
-pytest_plugins = ["registry.tests.fixtures"]
+pytest_plugins = ["registry.tests.fixtures", "billing.tests.stripe_fixtures"]
 
 
 @pytest.fixture
@@ -141,10 +141,16 @@ def _worker_idle_after_test(request):
     from fmugateway.celery import app
 
     deadline = time.monotonic() + 60
-    inspector = app.control.inspect(timeout=0.5)
+    inspector = app.control.inspect(timeout=1.0)
     while time.monotonic() < deadline:
-        active = inspector.active() or {}
-        reserved = inspector.reserved() or {}
-        if not any(active.values()) and not any(reserved.values()):
+        active = inspector.active()
+        reserved = inspector.reserved()
+        # No reply (a busy worker under load) is not "idle": ask again.
+        if (
+            active
+            and reserved is not None
+            and not any(active.values())
+            and not any(reserved.values())
+        ):
             return
         time.sleep(0.2)

@@ -1,9 +1,10 @@
-"""Billing API: API keys, tokens and JWKS, plans, balance, ledger and quotes."""
+"""Billing API: API keys, tokens and JWKS, plans, balance, ledger, quotes and payments."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from drf_spectacular.utils import extend_schema
-from rest_framework import status
+from rest_framework import serializers, status
 from rest_framework.generics import ListAPIView, ListCreateAPIView
 from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import AllowAny, IsAuthenticated
@@ -25,7 +26,11 @@ from billing.serializers import (
     TokenSerializer,
 )
 from billing.services import credits, keys, plans, quotes, tokens
+from billing.stripe import credit_packs
+from billing.stripe import invoices as stripe_invoices
+from billing.stripe import subscriptions as stripe_subscriptions
 from fmugateway.core.errors import DomainError, NotFoundError
+from fmugateway.core.idempotency import idempotent
 
 RECENT_ENTRIES = 10
 
@@ -222,3 +227,90 @@ class QuoteView(APIView):
                 "sufficient": result.sufficient,
             }
         )
+
+
+# --- Payments (Stripe) ------------------------------------------------------------------------
+
+
+class SubscribeSerializer(serializers.Serializer):
+    payment_method = serializers.CharField(required=False, allow_blank=True, max_length=255)
+
+
+class CreditPackSerializer(serializers.Serializer):
+    credits = serializers.IntegerField()
+    payment_method = serializers.CharField(required=False, allow_blank=True, max_length=255)
+
+
+class CancelSerializer(serializers.Serializer):
+    at_period_end = serializers.BooleanField(default=True)
+
+
+@extend_schema(tags=["billing"])
+class SubscribeView(APIView):
+    """Subscribe to Pro. With a ``payment_method`` (from Stripe.js) the first invoice is charged
+    now (``client_secret`` when the bank asks the buyer to authenticate); without one the answer
+    is a Stripe Checkout URL. The plan changes when Stripe confirms the payment (webhook).
+    503 ``payments_unavailable`` without Stripe. Honours ``Idempotency-Key``."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(request=SubscribeSerializer, responses={201: dict})
+    @idempotent
+    def post(self, request: Request) -> Response:
+        form = SubscribeSerializer(data=request.data or {})
+        form.is_valid(raise_exception=True)
+        result = stripe_subscriptions.subscribe(
+            request.user, payment_method=form.validated_data.get("payment_method") or None
+        )
+        result["publishable_key"] = settings.STRIPE_PUBLISHABLE_KEY
+        return Response(result, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(tags=["billing"])
+class CancelSubscriptionView(APIView):
+    """Cancel your subscription at the end of the paid period (or now, ``at_period_end``
+    false). 404 ``no_subscription`` when you have none."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(request=CancelSerializer, responses={200: dict})
+    def post(self, request: Request) -> Response:
+        form = CancelSerializer(data=request.data or {})
+        form.is_valid(raise_exception=True)
+        result = stripe_subscriptions.cancel(
+            request.user, at_period_end=form.validated_data["at_period_end"]
+        )
+        return Response(result)
+
+
+@extend_schema(tags=["billing"])
+class CreditPackView(APIView):
+    """Buy ``credits`` credits in one payment, priced at your plan's overage rate. Answers the
+    PaymentIntent's ``client_secret`` for Stripe.js (or, with a saved ``payment_method``, pays
+    now); the credits arrive with Stripe's confirmation. Honours ``Idempotency-Key``."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(request=CreditPackSerializer, responses={201: dict})
+    @idempotent
+    def post(self, request: Request) -> Response:
+        form = CreditPackSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        result = credit_packs.start_purchase(
+            request.user,
+            form.validated_data["credits"],
+            payment_method=form.validated_data.get("payment_method") or None,
+        )
+        result["publishable_key"] = settings.STRIPE_PUBLISHABLE_KEY
+        return Response(result, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(tags=["billing"])
+class InvoiceListView(APIView):
+    """Your Stripe invoices (Pro renewals and overage), newest first."""
+
+    permission_classes = [HasScope("read")]
+
+    @extend_schema(responses={200: dict})
+    def get(self, request: Request) -> Response:
+        return Response({"results": stripe_invoices.invoices_of(request.user)})

@@ -11,4 +11,8 @@ urlpatterns = [
     path("billing/balance", api.BalanceView.as_view(), name="api-billing-balance"),
     path("billing/ledger", api.LedgerView.as_view(), name="api-billing-ledger"),
     path("billing/quote", api.QuoteView.as_view(), name="api-billing-quote"),
+    path("billing/subscribe", api.SubscribeView.as_view(), name="api-billing-subscribe"),
+    path("billing/cancel", api.CancelSubscriptionView.as_view(), name="api-billing-cancel"),
+    path("billing/credit-packs", api.CreditPackView.as_view(), name="api-billing-credit-packs"),
+    path("billing/invoices", api.InvoiceListView.as_view(), name="api-billing-invoices"),
 ]

@@ -7,3 +7,7 @@ class BillingConfig(AppConfig):
 
     def ready(self) -> None:
         from billing import checks, schema  # noqa: F401  (registers checks and schema extensions)
+        from billing.stripe import client, webhooks
+
+        client.configure()
+        webhooks.connect()

@@ -119,6 +119,11 @@ class AccountPlan(models.Model):
     )
     current_period_start = models.DateTimeField(null=True, blank=True)
     current_period_end = models.DateTimeField(null=True, blank=True)
+    grace_until = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="A past-due subscription keeps its plan until then, then falls back to Free.",
+    )
     rate_limit_per_minute_override = models.PositiveIntegerField(null=True, blank=True)
     included_credits_override = models.PositiveIntegerField(null=True, blank=True)
     overage_limit_credits_override = models.PositiveIntegerField(null=True, blank=True)
@@ -133,6 +138,8 @@ class AccountPlan(models.Model):
 
     @property
     def is_in_good_standing(self) -> bool:
+        if self.status == self.Status.PAST_DUE:  # a failed renewal, within its grace period
+            return self.grace_until is not None and self.grace_until > timezone.now()
         return self.status in {self.Status.ACTIVE, self.Status.TRIALING}
 
 

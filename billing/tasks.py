@@ -37,3 +37,14 @@ def grant_monthly_credits(cycle: str | None = None) -> int:
             count += 1
     logger.info("Granted %s accounts their credits for %s", count, cycle)
     return count
+
+
+@shared_task(name="billing.tasks.end_lapsed_grace_periods", ignore_result=True)
+def end_lapsed_grace_periods() -> int:
+    """Put accounts whose failed renewal's grace period ran out on Free (idempotent)."""
+    from billing.stripe.subscriptions import end_lapsed_grace_periods as end_lapsed
+
+    count = end_lapsed()
+    if count:
+        logger.info("Downgraded %s accounts whose grace period ended", count)
+    return count

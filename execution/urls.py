@@ -4,6 +4,7 @@ from execution import views
 
 urlpatterns = [
     path("jobs/", views.job_list, name="job-list"),
+    path("jobs/new/", views.job_create, name="job-create"),
     path("jobs/<uuid:pk>/", views.job_detail, name="job-detail"),
     path("batches/<uuid:pk>/", views.batch_detail, name="batch-detail"),
 ]

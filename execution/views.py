@@ -3,12 +3,16 @@ the plot, rendered by the API's plot endpoints."""
 
 from __future__ import annotations
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
 
+from execution import services
 from execution.models import SimulationBatch, SimulationJob
+from fmugateway.core.errors import DomainError
 
 REFRESH_SECONDS = 2
 
@@ -63,3 +67,55 @@ def batch_detail(request: HttpRequest, pk) -> HttpResponse:
             "refresh": REFRESH_SECONDS if not batch.finished else None,
         },
     )
+
+
+def _run_settings(post) -> dict:
+    """The run form's fields as job settings (the service validates them)."""
+    data: dict = {}
+    for name in ("start_time", "stop_time", "output_interval"):
+        raw = (post.get(name) or "").strip()
+        if raw:
+            try:
+                data[name] = float(raw)
+            except ValueError:
+                data[name] = raw  # reported by the service as invalid
+    starts = {}
+    for line in (post.get("start_values") or "").splitlines():
+        name, sep, value = line.partition("=")
+        if sep and name.strip():
+            value = value.strip()
+            try:
+                starts[name.strip()] = float(value)
+            except ValueError:
+                starts[name.strip()] = value
+    if starts:
+        data["start_values"] = starts
+    return data
+
+
+def _error_text(exc: DomainError) -> str:
+    problems = []
+    for field, errors in (exc.fields or {}).items():
+        for error in errors if isinstance(errors, list) else [errors]:
+            detail = error.get("detail") if isinstance(error, dict) else str(error)
+            problems.append(f"{field}: {detail}")
+    return exc.detail + (" " + "; ".join(problems[:5]) if problems else "")
+
+
+@login_required
+@require_POST
+def job_create(request: HttpRequest) -> HttpResponse:
+    """The package page's run form: submit one job, then show its page."""
+    # The user itself, not the request's lazy wrapper (billing inspects the model class).
+    user = getattr(request.user, "_wrapped", request.user)
+    try:
+        version = services.resolve_version(user, version_id=request.POST.get("version_id"))
+    except DomainError as exc:
+        messages.error(request, exc.detail)
+        return redirect("job-list")
+    try:
+        job = services.submit_job(user, version, _run_settings(request.POST))
+    except DomainError as exc:
+        messages.error(request, _error_text(exc))
+        return redirect(version.package.get_absolute_url() + "#run")
+    return redirect("job-detail", pk=job.pk)

@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "djstripe",
     "fmugateway.core",
     "accounts",
     "registry",
@@ -92,6 +93,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "fmugateway.core.middleware.ApiErrorMiddleware",
+    "marketplace.services.analytics.AnalyticsMiddleware",
 ]
 
 ROOT_URLCONF = "fmugateway.urls"
@@ -256,6 +258,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "billing.tasks.grant_monthly_credits",
         "schedule": 3600.0,
     },
+    # Marketplace: the catalog's download/run/purchase counters and trending scores.
+    "marketplace-refresh-catalog-stats": {
+        "task": "marketplace.refresh_catalog_stats",
+        "schedule": 600.0,
+        "options": {"expires": 600.0},
+    },
 }
 HEALTHZ_HEARTBEAT_MAX_AGE = env_int("HEALTHZ_HEARTBEAT_MAX_AGE", 60, minimum=5)
 
@@ -362,6 +370,36 @@ TOKEN_SIGNING_KEY = env_secret("TOKEN_SIGNING_KEY")
 TOKEN_SIGNING_KEY_PASSWORD = env_secret("TOKEN_SIGNING_KEY_PASSWORD")
 # PEM public keys of retired signing keys, still accepted for verification after a rotation.
 TOKEN_VERIFY_KEYS = env_secret("TOKEN_VERIFY_KEYS") or ""
+
+# --- Stripe (dj-stripe + stripe-python) ----------------------------------------------------
+# Without STRIPE_SECRET_KEY the product runs as usual and paid endpoints answer 503
+# payments_unavailable. Webhooks arrive at SITE_URL/stripe/webhook/<STRIPE_WEBHOOK_UUID>/ and are
+# verified with STRIPE_WEBHOOK_SECRET (`manage.py stripe_webhook_endpoint` registers it).
+STRIPE_SECRET_KEY = env_secret("STRIPE_SECRET_KEY") or ""
+STRIPE_PUBLISHABLE_KEY = env_str("STRIPE_PUBLISHABLE_KEY")
+STRIPE_PUBLIC_KEY = STRIPE_PUBLISHABLE_KEY  # dj-stripe's name for it
+STRIPE_WEBHOOK_SECRET = env_secret("STRIPE_WEBHOOK_SECRET") or ""
+DJSTRIPE_WEBHOOK_SECRET = STRIPE_WEBHOOK_SECRET
+STRIPE_WEBHOOK_UUID = env_str("STRIPE_WEBHOOK_UUID", "6f1c2a4e-8d3b-4b6e-9a51-2f0c7e5d9b13")
+# Where stripe-python sends requests: a local Stripe-compatible server in tests and development.
+STRIPE_API_BASE = env_str("STRIPE_API_BASE", "https://api.stripe.com").rstrip("/")
+STRIPE_LIVE_MODE = env_bool("STRIPE_LIVE_MODE", False)
+# The Pro tier's monthly price: a price id (price_...) or its lookup key;
+# `manage.py stripe_sync_products` creates it with this lookup key from pricing_tiers.json.
+STRIPE_PRO_PRICE = env_str("STRIPE_PRO_PRICE", "fmugw-pro-monthly")
+STRIPE_CURRENCY = env_str("STRIPE_CURRENCY", "usd").lower()
+# Credit packs: bought in one payment at the buyer's plan's overage rate per credit.
+CREDIT_PACK_MIN_CREDITS = env_int("CREDIT_PACK_MIN_CREDITS", 1000, minimum=1)
+CREDIT_PACK_MAX_CREDITS = env_int("CREDIT_PACK_MAX_CREDITS", 1_000_000, minimum=1)
+# A subscription whose renewal failed keeps its plan this long, then falls back to Free.
+BILLING_GRACE_DAYS = env_int("BILLING_GRACE_DAYS", 7, minimum=0)
+DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"
+DJSTRIPE_USE_NATIVE_JSONFIELD = True
+DJSTRIPE_WEBHOOK_VALIDATION = "verify_signature"
+CELERY_BEAT_SCHEDULE["billing-end-lapsed-grace-periods"] = {
+    "task": "billing.tasks.end_lapsed_grace_periods",
+    "schedule": 3600.0,
+}
 
 # --- Marketplace ---------------------------------------------------------------------------
 # The platform's cut of each sale in basis points (1500 = 15%); a listing may give the creator

@@ -25,3 +25,8 @@ STORAGES["staticfiles"] = {  # noqa: F405
     "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
 }
 ALLOW_GENERATED_SIGNING_KEYS = True  # tests generate throwaway keys under var/test
+# dj-stripe's own migrations take ~90 s to apply (hundreds of RemoveFields re-render the model
+# state); the test database gets the same tables from one generated migration instead. Production
+# applies the package's migrations. Regenerate after upgrading dj-stripe:
+#   rm billing/tests/djstripe_schema/migrations/0*.py && manage.py makemigrations djstripe
+MIGRATION_MODULES = {"djstripe": "billing.tests.djstripe_schema.migrations"}

@@ -15,7 +15,7 @@ from rest_framework.views import APIView
 from fmugateway.core.errors import DomainError
 from fmugateway.core.idempotency import idempotent
 from fmugateway.core.middleware import client_ip
-from marketplace import services
+from marketplace import payments, services
 from marketplace.models import Activation, CartItem, Creator, License, Listing, Order, OrderLine
 from marketplace.serializers import (
     ActivationSerializer,
@@ -205,6 +205,39 @@ class CheckoutView(APIView):
             "licenses": LicenseWithKeySerializer(licenses, many=True, context={"keys": keys}).data,
         }
         return Response(body, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(tags=["marketplace"], request=None, responses={201: dict})
+class OrderPayView(APIView):
+    """Pay a pending order with Stripe: the PaymentIntent's ``client_secret`` for Stripe.js
+    (the same one each time while it can be paid), or with ``{"checkout": true}`` a Stripe
+    Checkout URL. The order is paid, and its licenses issued, when Stripe confirms the payment.
+    503 ``payments_unavailable`` without Stripe. Honours ``Idempotency-Key``."""
+
+    permission_classes = [IsAuthenticated]
+
+    @idempotent
+    def post(self, request: Request, pk: int) -> Response:
+        order = get_object_or_404(Order.objects.owned_by(request.user), pk=pk)
+        data = request.data if hasattr(request.data, "get") else {}
+        if data.get("checkout") in (True, "true", "1", 1):
+            body = payments.start_checkout(order, request.user)
+        else:
+            body = payments.start_payment(order, request.user)
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(tags=["marketplace"], request=None, responses={201: dict})
+class CreatorConnectView(APIView):
+    """Your Stripe Connect (Express) onboarding link; the account is created on first call.
+    Its state (charges and payouts enabled) follows Stripe's ``account.updated`` events."""
+
+    permission_classes = [IsAuthenticated]
+
+    def post(self, request: Request) -> Response:
+        return Response(
+            payments.start_connect_onboarding(request.user), status=status.HTTP_201_CREATED
+        )
 
 
 # --- Orders -----------------------------------------------------------------------------------

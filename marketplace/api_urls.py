@@ -7,6 +7,7 @@ L = "licenses/<int:pk>"
 urlpatterns = [
     path("creators/apply", api.CreatorApplyView.as_view(), name="api-creator-apply"),
     path("creators/me", api.CreatorMeView.as_view(), name="api-creator-me"),
+    path("creators/me/connect", api.CreatorConnectView.as_view(), name="api-creator-connect"),
     path("creators/<slug:slug>", api.CreatorDetailView.as_view(), name="api-creator-detail"),
     path("packages/<slug:slug>/listings", api.ListingListView.as_view(), name="api-listing-list"),
     path(
@@ -22,6 +23,7 @@ urlpatterns = [
     path("orders", api.OrderListView.as_view(), name="api-order-list"),
     path("orders/<int:pk>", api.OrderDetailView.as_view(), name="api-order-detail"),
     path("orders/<int:pk>/cancel", api.OrderCancelView.as_view(), name="api-order-cancel"),
+    path("orders/<int:pk>/pay", api.OrderPayView.as_view(), name="api-order-pay"),
     path("licenses", api.LicenseListView.as_view(), name="api-license-list"),
     path("licenses/verify", api.LicenseVerifyView.as_view(), name="api-license-verify"),
     path("licenses/activate", api.LicenseActivateView.as_view(), name="api-license-activate"),

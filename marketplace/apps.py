@@ -12,7 +12,18 @@ class MarketplaceConfig(AppConfig):
         from registry.access import register_download_rule
 
         register_download_rule(grants_download)
+
+        from marketplace import signals, storefront
+        from registry.pages import register_console_extension, register_package_page_extension
+
+        register_package_page_extension(storefront.package_page)
+        register_console_extension(storefront.console)
+        signals.connect()
         checks.register(check_settings, checks.Tags.security)
+
+        from marketplace import webhooks
+
+        webhooks.connect()  # Stripe events for orders and Connect accounts
 
 
 def check_settings(app_configs=None, **kwargs) -> list[checks.CheckMessage]:

@@ -3,7 +3,6 @@ from django.urls import path
 from registry import views
 
 urlpatterns = [
-    path("", views.home, name="home"),
     path("packages/<slug:slug>/", views.package_detail, name="package-detail"),
     path(
         "packages/<slug:slug>/versions/<str:version>/", views.package_detail, name="package-version"

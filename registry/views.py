@@ -6,9 +6,10 @@ from pathlib import Path
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import Count, OuterRef, Prefetch, Q, Subquery
+from django.db.models import Count, Prefetch, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 
 from fmugateway.core.errors import DomainError
@@ -16,33 +17,11 @@ from registry import downloads, services
 from registry.access import may_download
 from registry.forms import PackageForm, ReasonForm, VersionUploadForm
 from registry.models import Package, PackageVersion, VersionSignature
+from registry.pages import console_context, package_page_context
 from registry.uploads import install_upload_handler
 from registry.validation import queue_validation
 
 VARIABLES_PER_PAGE = 200
-
-
-def _latest_published(user):
-    return Subquery(
-        PackageVersion.objects.visible_to(user)
-        .filter(package=OuterRef("pk"))
-        .order_by("-created_at")
-        .values("pk")[:1]
-    )
-
-
-def home(request: HttpRequest) -> HttpResponse:
-    packages = list(
-        Package.objects.visible_to(request.user)
-        .filter(status=Package.Status.LISTED)
-        .select_related("owner")
-        .annotate(latest_id=_latest_published(request.user))
-        .order_by("-listed_at", "name")[:48]
-    )
-    latest = PackageVersion.objects.in_bulk([p.latest_id for p in packages if p.latest_id])
-    for package in packages:
-        package.latest = latest.get(package.latest_id)
-    return render(request, "home.html", {"packages": packages})
 
 
 def _version_for_page(request, package: Package, version: str | None) -> PackageVersion | None:
@@ -104,6 +83,7 @@ def package_detail(request: HttpRequest, slug: str, version: str | None = None) 
             "can_download": current is not None and may_download(request.user, current),
             "is_owner": request.user.is_authenticated and package.owner_id == request.user.pk,
             "latest_run": current.validation_runs.first() if current else None,
+            **package_page_context(request, package, current),
         },
     )
 
@@ -145,7 +125,11 @@ def console(request: HttpRequest) -> HttpResponse:
         .prefetch_related(Prefetch("versions", PackageVersion.objects.order_by("-created_at")))
         .order_by("-updated_at")
     )
-    return render(request, "registry/console.html", {"packages": packages})
+    return render(
+        request,
+        "registry/console.html",
+        {"packages": packages, **console_context(request, None)},
+    )
 
 
 @login_required
@@ -162,10 +146,18 @@ def console_new_package(request: HttpRequest) -> HttpResponse:
     return render(request, "registry/console_package_form.html", {"form": form})
 
 
+@csrf_exempt  # checked by _console_package, once the upload handler is in place
 @login_required
 def console_package(request: HttpRequest, slug: str) -> HttpResponse:
-    package = get_object_or_404(Package.objects.owned_by(request.user), slug=slug)
+    # The hashing, size-capped handler must be installed before anything reads the body; the
+    # CSRF middleware would read it first (for the token), so the check runs after this.
     install_upload_handler(request)
+    return _console_package(request, slug)
+
+
+@csrf_protect
+def _console_package(request: HttpRequest, slug: str) -> HttpResponse:
+    package = get_object_or_404(Package.objects.owned_by(request.user), slug=slug)
     upload_form = VersionUploadForm()
     edit_form = PackageForm(instance=package)
     if request.method == "POST":
@@ -217,6 +209,8 @@ def console_package(request: HttpRequest, slug: str) -> HttpResponse:
             "versions": versions,
             "upload_form": upload_form,
             "edit_form": edit_form,
+            "validating": any(v.validation_status in ("pending", "running") for v in versions),
+            **console_context(request, package),
         },
     )
 

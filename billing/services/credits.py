@@ -145,6 +145,73 @@ def purchase_credits(
         return _append(locked, Kind.PURCHASE, amount, reference=reference, memo=memo)
 
 
+def reverse_purchase(
+    account: CreditAccount,
+    amount: int,
+    *,
+    purchase_reference: str,
+    refund_reference: str,
+    memo: str = "",
+) -> CreditEntry | None:
+    """Take back ``amount`` credits of the purchase ``purchase_reference`` (its money was refunded).
+
+    Written once per refund (reference ``<purchase_reference>:<refund_reference>``) as a negative
+    ``purchase`` entry; never takes back more than the purchase added in all. Returns ``None``
+    when nothing is left to take or the purchase is unknown. The balance may go below zero:
+    credits already spent become a debt.
+    """
+    _positive(amount)
+    if not refund_reference or not purchase_reference:
+        raise DomainError("A reversal needs its purchase and refund references.", code="invalid")
+    reference = f"{purchase_reference}:{refund_reference}"
+    with transaction.atomic():
+        locked = _lock(account)
+        existing = _existing(locked, Kind.PURCHASE, reference)
+        if existing is not None:
+            return existing
+        purchase = _existing(locked, Kind.PURCHASE, purchase_reference)
+        if purchase is None:
+            return None
+        taken = -sum(
+            CreditEntry.objects.filter(
+                account=locked,
+                kind=Kind.PURCHASE,
+                reference__startswith=f"{purchase_reference}:",
+            ).values_list("amount", flat=True)
+        )
+        amount = min(amount, purchase.amount - taken)
+        if amount <= 0:
+            return None
+        return _append(locked, Kind.PURCHASE, -amount, reference=reference, memo=memo or "Refunded")
+
+
+def grant_plan_difference(account: CreditAccount, cycle: str | None = None) -> CreditEntry | None:
+    """Top up ``cycle``'s grant to the account's current plan after an upgrade mid-cycle.
+
+    The account gets its plan's included credits less what it was already granted for the
+    cycle, once per cycle and plan (``None`` when nothing is due). The next cycles' grants are
+    the plan's full amount, as usual.
+    """
+    cycle = cycle or current_cycle()
+    with transaction.atomic():
+        locked = _lock(account)
+        plan = plans.plan_for(locked.user)
+        reference = f"cycle:{cycle}:{plan.code}"
+        if _existing(locked, Kind.GRANT, reference) is not None:
+            return None
+        granted = sum(
+            CreditEntry.objects.filter(
+                account=locked, kind=Kind.GRANT, reference__startswith=f"cycle:{cycle}"
+            ).values_list("amount", flat=True)
+        )
+        due = plan.included_credits - granted
+        if due <= 0:
+            return None
+        return _append(
+            locked, Kind.GRANT, due, reference=reference, memo=f"{plan.tier.name} credits {cycle}"
+        )
+
+
 @dataclass(frozen=True)
 class Headroom:
     balance: int

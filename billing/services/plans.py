@@ -197,6 +197,7 @@ def plan_for(user) -> EffectivePlan:
     """
     if not getattr(user, "is_authenticated", False):
         return effective_plan(None)
+    user = getattr(user, "_wrapped", user)  # a request's SimpleLazyObject: the user inside
     descriptor = type(user).account_plan
     if descriptor.is_cached(user):
         return effective_plan(descriptor.related.get_cached_value(user))
@@ -224,12 +225,15 @@ def change_plan(
     external_id: str | None = None,
     current_period_start=None,
     current_period_end=None,
+    grace_until=None,
     **overrides: int | None,
 ) -> AccountPlan:
     """Put ``user`` on ``plan`` (a tier code) with optional per-account overrides; audited.
 
     Guarantees: the tier exists; the change and its audit entry commit together; the cached plan
     used by rate limiting is dropped after commit. ``overrides`` are the ``*_override`` fields.
+    ``grace_until`` only applies to ``past_due`` (how long the plan is kept); any other status
+    clears it.
     """
     get_tier(plan)
     allowed = {
@@ -244,8 +248,11 @@ def change_plan(
         row = account_plan(user)
         row = AccountPlan.objects.select_for_update().get(pk=row.pk)
         fields = ["plan", "status", "source", *overrides]
+        if grace_until is not None or row.grace_until is not None:
+            fields.append("grace_until")
         before = {field: getattr(row, field) for field in fields}
         row.plan, row.status, row.source = plan, status, source
+        row.grace_until = grace_until if status == AccountPlan.Status.PAST_DUE else None
         if external_id is not None:
             row.external_id = external_id
         if current_period_start is not None:

@@ -1,5 +1,7 @@
 """Markdown from users, rendered to HTML through an allow-list sanitiser (nh3)."""
 
+import functools
+
 import markdown as markdown_lib
 import nh3
 from django.utils.safestring import SafeString, mark_safe
@@ -43,6 +45,14 @@ ALLOWED_ATTRIBUTES = {
 
 
 def render_markdown(text: str) -> SafeString:
+    text = text or ""
+    return _render(text) if len(text) <= 20_000 else _render.__wrapped__(text)
+
+
+# Rendering and sanitising cost ~1 ms per text; pages show the same texts (descriptions,
+# changelogs, license terms) over and over, and the output depends on the text alone.
+@functools.lru_cache(maxsize=1024)
+def _render(text: str) -> SafeString:
     html = markdown_lib.markdown(text or "", extensions=["fenced_code", "tables"])
     clean = nh3.clean(
         html,

@@ -1,0 +1,89 @@
+"""The one place that points stripe-python at Stripe (or a local Stripe-compatible server).
+
+Every call to Stripe goes through ``api_key()``, which refuses with 503 ``payments_unavailable``
+when no ``STRIPE_SECRET_KEY`` is configured, and ``provider_errors()``, which turns Stripe's
+exceptions into domain errors with a stable code.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import stripe
+from django.conf import settings
+
+from fmugateway.core.errors import DomainError
+
+logger = logging.getLogger(__name__)
+
+
+class PaymentsUnavailable(DomainError):
+    status_code = 503
+    code = "payments_unavailable"
+    detail = "Payments are not available on this server (Stripe is not configured)."
+
+
+class PaymentProviderError(DomainError):
+    status_code = 502
+    code = "payment_provider_error"
+    detail = "The payment provider could not be reached or refused the request; try again."
+
+
+class PaymentDeclined(DomainError):
+    status_code = 402
+    code = "payment_declined"
+    detail = "The card was declined."
+
+
+def is_enabled() -> bool:
+    """Whether paid features can work: a Stripe secret key is configured."""
+    return bool(settings.STRIPE_SECRET_KEY)
+
+
+def configure() -> None:
+    """Apply the settings to stripe-python's module state (base URL, retries, telemetry)."""
+    stripe.api_base = settings.STRIPE_API_BASE
+    stripe.enable_telemetry = False
+    stripe.max_network_retries = 2
+
+
+def api_key() -> str:
+    """The secret key for the next Stripe call; 503 ``payments_unavailable`` without one."""
+    if not is_enabled():
+        raise PaymentsUnavailable()
+    configure()
+    return settings.STRIPE_SECRET_KEY
+
+
+@contextmanager
+def provider_errors() -> Iterator[None]:
+    """Turn stripe-python's exceptions into domain errors (402 declined, 502 anything else)."""
+    try:
+        yield
+    except stripe.CardError as exc:
+        raise PaymentDeclined(exc.user_message or PaymentDeclined.detail) from exc
+    except stripe.StripeError as exc:
+        logger.warning("Stripe request failed: %s", exc)
+        raise PaymentProviderError() from exc
+
+
+def as_dict(obj: Any) -> dict:
+    """A plain JSON dict of a Stripe object (stripe-python 15 objects are not dicts)."""
+    if obj is None:
+        return {}
+    if isinstance(obj, dict):
+        return obj
+    return json.loads(str(obj))
+
+
+def object_id(value: Any) -> str | None:
+    """The id of an expanded object or the id itself (Stripe sends either)."""
+    if value is None or isinstance(value, str):
+        return value or None
+    if isinstance(value, dict):
+        return value.get("id")
+    return getattr(value, "id", None)

@@ -1,0 +1,639 @@
+"""The catalog: one search row per package, kept in step with the registry, and the queries the
+storefront browses and searches with.
+
+Indexing (``index_packages``) denormalises what the cards, filters and sorts need into
+``PackageSearch`` and, on PostgreSQL, stores a weighted ``tsvector`` (A: name, B: tags, creator,
+category and variable names, C: summary, D: description) that a GIN index serves. Searching
+(``search``) never computes a vector per query: it matches the stored document, ranks only the
+matches, and caps the count it reports. On SQLite (the embedded default) it falls back to
+``icontains`` over the same text columns.
+
+Registry never imports this module: ``marketplace.signals`` re-indexes a package when it, its
+versions or its listings are saved, and ``manage.py rebuild_search_index`` rebuilds everything.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
+from django.core.cache import cache
+from django.db import connection, transaction
+from django.db.models import Count, F, Q, QuerySet
+from django.utils import timezone
+from django.utils.text import slugify
+
+from marketplace.models import (
+    Category,
+    Creator,
+    Listing,
+    PackageSearch,
+    PackageTag,
+    Tag,
+    WishlistItem,
+)
+from registry.models import Package, PackageVersion, Variable
+
+PAGE_SIZE = 20
+# Counting every match of a common word costs as much as ranking them; "1,000+" is enough.
+COUNT_CAP = 1000
+MAX_PAGE = COUNT_CAP // PAGE_SIZE
+MAX_VARIABLE_TERMS = 4000
+SEARCH_CONFIG = "english"
+FACET_CACHE_SECONDS = 300
+
+SORTS = {
+    "relevance": "Best match",
+    "popular": "Most downloaded and run",
+    "trending": "Trending",
+    "newest": "Newest",
+    "rating": "Highest rated",
+    "price": "Price: low to high",
+    "name": "Name",
+}
+PRICE_MODELS = {
+    "free": "Free",
+    "paid": "One-time purchase",
+    "subscription": "Subscription",
+    "trial": "Free trial",
+}
+PLATFORMS = {"linux": "Linux", "windows": "Windows", "macos": "macOS"}
+KINDS = {"cs": "Co-Simulation", "me": "Model Exchange"}
+FMI_VERSIONS = ("1.0", "2.0", "3.0")
+
+_NON_ALNUM = re.compile(r"[^0-9A-Za-z]+")
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
+
+def is_postgres() -> bool:
+    return connection.vendor == "postgresql"
+
+
+# --- indexing --------------------------------------------------------------------------------
+
+
+def variable_terms(names: Iterable[str]) -> list[str]:
+    """Searchable phrases of variable names, one per name, its parts adjacent so that phrase
+    queries match: ``engine.speed`` → "engine speed", ``v_min`` → "v min", ``der(h)`` → "der h",
+    ``T_ambientAir`` → "T ambientAir ambient Air" (the parser folds case)."""
+    seen: dict[str, None] = {}
+    for name in names:
+        words = []
+        for part in _NON_ALNUM.split(name):
+            if not part:
+                continue
+            words.append(part)
+            pieces = _CAMEL.split(part)
+            if len(pieces) > 1:
+                words.extend(pieces)
+        if words:
+            seen.setdefault(" ".join(words))
+        if len(seen) >= MAX_VARIABLE_TERMS:
+            break
+    return list(seen)
+
+
+def _platform_flags(platforms: list[str]) -> dict[str, bool]:
+    names = [name.lower() for name in platforms or ()]
+    return {
+        "platform_linux": any("linux" in name for name in names),
+        # FMI 2: win32/win64; FMI 3: x86_64-windows ("darwin" contains "win": be exact).
+        "platform_windows": any(name.startswith("win") or "windows" in name for name in names),
+        "platform_macos": any("darwin" in name or "mac" in name for name in names),
+    }
+
+
+def _category_lookup() -> dict[str, Category]:
+    lookup: dict[str, Category] = {}
+    for category in Category.objects.all():
+        for key in (category.name.lower(), category.slug, category.path):
+            lookup.setdefault(key, category)
+        lookup[category.path] = category  # a full path always wins
+    return lookup
+
+
+def resolve_category(text: str, lookup: dict[str, Category] | None = None) -> Category | None:
+    """The category a package names: its path ("mechanics/vehicles"), slug or name."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    lookup = lookup if lookup is not None else _category_lookup()
+    for key in (text.lower().strip("/"), slugify(text)):
+        if key in lookup:
+            return lookup[key]
+    return None
+
+
+def _latest_validated(package_ids: list[int]) -> dict[int, PackageVersion]:
+    latest: dict[int, PackageVersion] = {}
+    versions = (
+        PackageVersion.objects.filter(
+            package_id__in=package_ids,
+            validation_status=PackageVersion.ValidationStatus.PASSED,
+            yanked_at__isnull=True,
+        )
+        .only(
+            "package_id",
+            "fmi_version",
+            "model_name",
+            "model_description",
+            "generation_tool",
+            "supports_co_simulation",
+            "supports_model_exchange",
+            "platforms",
+            "certified",
+            "created_at",
+        )
+        .order_by("package_id", "-created_at", "-id")
+    )
+    for version in versions:
+        latest.setdefault(version.package_id, version)
+    return latest
+
+
+def _pricing(listings: list[dict], package_is_free: bool) -> dict:
+    models = {row["pricing_model"] for row in listings}
+    paid = [row for row in listings if row["price_amount"] > 0]
+    cheapest = min(paid, key=lambda row: row["price_amount"]) if paid else None
+    has_free = package_is_free or Listing.PricingModel.FREE in models
+    return {
+        "has_free": has_free,
+        "has_paid": Listing.PricingModel.PAID in models,
+        "has_subscription": Listing.PricingModel.SUBSCRIPTION in models,
+        "has_trial": Listing.PricingModel.TRIAL in models,
+        # Free packages sort first by price; paid ones by their cheapest SKU.
+        "min_price_amount": 0 if has_free else (cheapest["price_amount"] if cheapest else None),
+        "currency": cheapest["currency"] if cheapest else "",
+    }
+
+
+FACET_FIELDS = [
+    "creator",
+    "category",
+    "latest_version",
+    "title",
+    "keywords",
+    "summary",
+    "body",
+    "fmi_version",
+    "supports_cs",
+    "supports_me",
+    "platform_linux",
+    "platform_windows",
+    "platform_macos",
+    "certified",
+    "validated",
+    "has_free",
+    "has_paid",
+    "has_subscription",
+    "has_trial",
+    "min_price_amount",
+    "currency",
+    "indexed_at",
+]
+
+
+def document_expression():
+    """The weighted document, computed from the row's own text columns (by the database)."""
+    return (
+        SearchVector("title", weight="A", config=SEARCH_CONFIG)
+        + SearchVector("keywords", weight="B", config=SEARCH_CONFIG)
+        + SearchVector("summary", weight="C", config=SEARCH_CONFIG)
+        + SearchVector("body", weight="D", config=SEARCH_CONFIG)
+    )
+
+
+def index_packages(package_ids: Iterable[int], *, chunk_size: int = 500) -> int:
+    """(Re)build the catalog rows of these packages; returns how many were written.
+
+    Guarantees: the facets and text reflect the package, its newest validated version, its
+    active listings, its creator and its tags as committed now; ratings, activity counters and
+    ``featured`` are kept. A package that no longer exists loses its row.
+    """
+    ids = sorted({int(pk) for pk in package_ids})
+    written = 0
+    lookup = _category_lookup() if ids else {}
+    for start in range(0, len(ids), chunk_size):
+        written += _index_chunk(ids[start : start + chunk_size], lookup)
+    if written:
+        invalidate_facets()
+    return written
+
+
+@transaction.atomic
+def _index_chunk(ids: list[int], lookup: dict[str, Category]) -> int:
+    packages = list(
+        Package.objects.filter(pk__in=ids)
+        .select_related("owner")
+        .only(
+            "name",
+            "summary",
+            "description",
+            "category",
+            "tags",
+            "is_free",
+            "owner__display_name",
+            "owner__email",
+        )
+    )
+    found = {package.pk for package in packages}
+    PackageSearch.objects.filter(pk__in=[pk for pk in ids if pk not in found]).delete()
+    if not packages:
+        return 0
+    creators = {
+        creator.user_id: creator
+        for creator in Creator.objects.filter(
+            user_id__in={package.owner_id for package in packages}
+        )
+    }
+    latest = _latest_validated(ids)
+    names: dict[int, list[str]] = defaultdict(list)
+    for version_id, name in Variable.objects.filter(
+        version_id__in=[version.pk for version in latest.values()]
+    ).values_list("version_id", "name"):
+        names[version_id].append(name)
+    listings: dict[int, list[dict]] = defaultdict(list)
+    for row in Listing.objects.filter(package_id__in=ids, is_active=True).values(
+        "package_id", "pricing_model", "price_amount", "currency"
+    ):
+        listings[row["package_id"]].append(row)
+    tags_of = {
+        package.pk: {
+            slugify(str(tag))[:60]: str(tag)[:60] for tag in package.tags or () if slugify(str(tag))
+        }
+        for package in packages
+    }
+    all_tags = {slug: name for tags in tags_of.values() for slug, name in tags.items()}
+    if all_tags:
+        Tag.objects.bulk_create(
+            [Tag(slug=slug, name=name) for slug, name in all_tags.items()], ignore_conflicts=True
+        )
+    tag_ids = dict(Tag.objects.filter(slug__in=all_tags).values_list("slug", "pk"))
+    PackageTag.objects.filter(package_id__in=found).delete()
+    PackageTag.objects.bulk_create(
+        PackageTag(package_id=pk, tag_id=tag_ids[slug])
+        for pk, tags in tags_of.items()
+        for slug in tags
+        if slug in tag_ids
+    )
+    now = timezone.now()
+    rows = []
+    for package in packages:
+        version = latest.get(package.pk)
+        creator = creators.get(package.owner_id)
+        category = resolve_category(package.category, lookup)
+        creator_name = creator.display_name if creator else package.owner.get_full_name()
+        keywords = [
+            " ".join(tags_of[package.pk].values()),
+            creator_name,
+            category.name if category else package.category,
+        ]
+        body = [package.description]
+        facets = {}
+        if version is not None:
+            keywords += [version.model_name, "\n".join(variable_terms(names[version.pk]))]
+            body.append(version.model_description)
+            facets = {
+                "fmi_version": version.fmi_version,
+                "supports_cs": version.supports_co_simulation,
+                "supports_me": version.supports_model_exchange,
+                "certified": version.certified,
+                "validated": True,
+                **_platform_flags(version.platforms),
+            }
+        rows.append(
+            PackageSearch(
+                package=package,
+                creator=creator,
+                category=category,
+                latest_version=version,
+                title=package.name[:255],
+                keywords="\n".join(part for part in keywords if part),
+                summary=package.summary,
+                body="\n".join(part for part in body if part),
+                indexed_at=now,
+                **facets,
+                **_pricing(listings[package.pk], package.is_free),
+            )
+        )
+    PackageSearch.objects.bulk_create(
+        rows,
+        update_conflicts=True,
+        unique_fields=["package"],
+        update_fields=[name for name in FACET_FIELDS if name != "package"],
+    )
+    if is_postgres():
+        PackageSearch.objects.filter(pk__in=found).update(document=document_expression())
+    return len(rows)
+
+
+def rebuild_index(*, chunk_size: int = 500, progress=None) -> int:
+    """Re-index every package (``manage.py rebuild_search_index``)."""
+    ids = list(Package.objects.order_by("pk").values_list("pk", flat=True))
+    done = 0
+    lookup = _category_lookup()
+    for start in range(0, len(ids), chunk_size):
+        done += _index_chunk(ids[start : start + chunk_size], lookup)
+        if progress:
+            progress(done, len(ids))
+    invalidate_facets()
+    return done
+
+
+def ensure_row(package_id: int) -> None:
+    if not PackageSearch.objects.filter(pk=package_id).exists():
+        index_packages([package_id])
+
+
+# --- searching -------------------------------------------------------------------------------
+
+
+@dataclass
+class CatalogQuery:
+    """What a catalog page asks for (parsed and validated by ``marketplace.forms``)."""
+
+    q: str = ""
+    category: Category | None = None
+    tags: list[str] = field(default_factory=list)
+    price: str = ""
+    fmi: str = ""
+    kind: str = ""
+    platform: str = ""
+    certified: bool = False
+    min_rating: int = 0
+    creator: Creator | None = None
+    sort: str = ""
+    page: int = 1
+
+    @property
+    def effective_sort(self) -> str:
+        if self.sort in SORTS and (self.sort != "relevance" or self.q):
+            return self.sort
+        return "relevance" if self.q else "popular"
+
+    @property
+    def is_filtered(self) -> bool:
+        return bool(
+            self.q
+            or self.category
+            or self.tags
+            or self.price
+            or self.fmi
+            or self.kind
+            or self.platform
+            or self.certified
+            or self.min_rating
+        )
+
+
+@dataclass
+class CatalogPage:
+    results: list[PackageSearch]
+    total: int
+    capped: bool
+    page: int
+    page_size: int = PAGE_SIZE
+
+    @property
+    def num_pages(self) -> int:
+        return max(1, math.ceil(self.total / self.page_size))
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.num_pages
+
+    @property
+    def has_previous(self) -> bool:
+        return self.page > 1
+
+    @property
+    def first_index(self) -> int:
+        return (self.page - 1) * self.page_size + 1 if self.results else 0
+
+    @property
+    def last_index(self) -> int:
+        return (self.page - 1) * self.page_size + len(self.results)
+
+
+def listed_entries() -> QuerySet[PackageSearch]:
+    """Catalog rows of listed packages, with what a result card shows (no big text columns)."""
+    return (
+        PackageSearch.objects.filter(package__status=Package.Status.LISTED)
+        .select_related("package", "creator", "category")
+        .defer(
+            "keywords",
+            "body",
+            "document",
+            "package__description",
+            "package__license_text",
+            "package__review_note",
+        )
+    )
+
+
+def category_subtree(category: Category) -> QuerySet:
+    """The category and its descendants, as a subquery (no round trip of its own)."""
+    return (
+        Category.objects.filter(Q(pk=category.pk) | Q(path__startswith=category.path + "/"))
+        .values("pk")
+        .order_by()
+    )
+
+
+def _filtered(query: CatalogQuery) -> QuerySet[PackageSearch]:
+    return _filtered_query(listed_entries(), query)
+
+
+def _filtered_query(qs: QuerySet[PackageSearch], query: CatalogQuery) -> QuerySet:
+    if query.category is not None:
+        qs = qs.filter(category_id__in=category_subtree(query.category))
+    if query.creator is not None:
+        qs = qs.filter(package__owner_id=query.creator.user_id)
+    for slug in query.tags:
+        qs = qs.filter(
+            package_id__in=PackageTag.objects.filter(tag__slug=slug).values("package_id")
+        )
+    if query.price in PRICE_MODELS:
+        qs = qs.filter(**{f"has_{query.price}": True})
+    if query.fmi in FMI_VERSIONS:
+        qs = qs.filter(fmi_version=query.fmi)
+    if query.kind == "cs":
+        qs = qs.filter(supports_cs=True)
+    elif query.kind == "me":
+        qs = qs.filter(supports_me=True)
+    if query.platform in PLATFORMS:
+        qs = qs.filter(**{f"platform_{query.platform}": True})
+    if query.certified:
+        qs = qs.filter(certified=True)
+    if query.min_rating:
+        qs = qs.filter(rating_avg__gte=query.min_rating, rating_count__gt=0)
+    return qs
+
+
+def _text_filter(qs: QuerySet[PackageSearch], text: str) -> tuple[QuerySet, SearchQuery | None]:
+    """Match ``text``: the stored document on PostgreSQL (returns the tsquery to rank with),
+    ``icontains`` on every word elsewhere."""
+    if is_postgres():
+        tsquery = SearchQuery(text, search_type="websearch", config=SEARCH_CONFIG)
+        return qs.filter(document=tsquery), tsquery
+    for word in text.split()[:8]:
+        qs = qs.filter(
+            Q(title__icontains=word)
+            | Q(keywords__icontains=word)
+            | Q(summary__icontains=word)
+            | Q(body__icontains=word)
+        )
+    return qs, None
+
+
+def _filtered_count(query: CatalogQuery) -> int:
+    """Matches, counted up to ``COUNT_CAP + 1`` (a bounded scan, however common the word)."""
+    qs = PackageSearch.objects.filter(package__status=Package.Status.LISTED)
+    qs = _filtered_query(qs, query)
+    if query.q:
+        qs, _ = _text_filter(qs, query.q)
+    return qs.order_by().values("pk")[: COUNT_CAP + 1].count()
+
+
+_ORDERINGS = {
+    "popular": [F("popularity").desc(), F("rating_avg").desc(), "package_id"],
+    "trending": [F("trending_score").desc(), F("popularity").desc(), "package_id"],
+    "newest": [F("package__listed_at").desc(), "-package_id"],
+    "rating": [F("rating_avg").desc(), F("rating_count").desc(), "package_id"],
+    "price": [F("min_price_amount").asc(nulls_last=True), "title", "package_id"],
+    "name": ["title", "package_id"],
+}
+
+
+def search(query: CatalogQuery) -> CatalogPage:
+    """One page of the catalog for ``query``: two queries (a count capped at ``COUNT_CAP``, the
+    page), whatever the catalog's size."""
+    qs = _filtered(query)
+    tsquery = None
+    if query.q:
+        qs, tsquery = _text_filter(qs, query.q)
+    sort = query.effective_sort
+    if sort == "relevance" and tsquery is not None:
+        # Only the matches are ranked (never the whole catalog), and only for this page.
+        qs = qs.annotate(rank=SearchRank(F("document"), tsquery))
+        ordering = [F("rank").desc(), F("popularity").desc(), "package_id"]
+    else:
+        ordering = _ORDERINGS["popular" if sort == "relevance" else sort]
+    # Counted before ranking: the count never computes a rank.
+    counted = _filtered_count(query)
+    capped = counted > COUNT_CAP
+    total = min(counted, COUNT_CAP)
+    page = max(1, min(query.page, max(1, math.ceil(total / PAGE_SIZE)), MAX_PAGE))
+    offset = (page - 1) * PAGE_SIZE
+    results = list(qs.order_by(*ordering)[offset : offset + PAGE_SIZE]) if total else []
+    return CatalogPage(results=results, total=total, capped=capped, page=page)
+
+
+# --- facets, home sections -------------------------------------------------------------------
+
+FACET_VERSION_KEY = "catalog:facets:version"
+
+
+def _facet_key(name: str) -> str:
+    return f"catalog:facets:{cache.get_or_set(FACET_VERSION_KEY, 1)}:{name}"
+
+
+def invalidate_facets() -> None:
+    try:
+        cache.incr(FACET_VERSION_KEY)
+    except ValueError:
+        cache.set(FACET_VERSION_KEY, 2)
+
+
+def listed_count() -> int:
+    return cache.get_or_set(
+        _facet_key("listed"),
+        lambda: PackageSearch.objects.filter(package__status=Package.Status.LISTED).count(),
+        FACET_CACHE_SECONDS,
+    )
+
+
+@dataclass
+class CategoryNode:
+    category: Category
+    count: int
+    children: list[CategoryNode] = field(default_factory=list)
+
+
+def category_tree() -> list[CategoryNode]:
+    """The category tree with listed-package counts (a node counts its subtree); cached."""
+
+    def build():
+        direct = dict(
+            PackageSearch.objects.filter(
+                package__status=Package.Status.LISTED, category__isnull=False
+            )
+            .values_list("category_id")
+            .annotate(n=Count("pk"))
+            .order_by()
+        )
+        categories = list(Category.objects.order_by("position", "name"))
+        nodes = {c.pk: CategoryNode(c, 0) for c in categories}
+        roots = []
+        for category in categories:
+            node = nodes[category.pk]
+            if category.parent_id and category.parent_id in nodes:
+                nodes[category.parent_id].children.append(node)
+            else:
+                roots.append(node)
+
+        def total(node: CategoryNode) -> int:
+            node.count = direct.get(node.category.pk, 0) + sum(map(total, node.children))
+            return node.count
+
+        for root in roots:
+            total(root)
+        return roots
+
+    return cache.get_or_set(_facet_key("categories"), build, FACET_CACHE_SECONDS)
+
+
+def popular_tags(limit: int = 30) -> list[tuple[str, str, int]]:
+    """(slug, name, listed packages) of the most used tags; cached."""
+
+    def build():
+        rows = (
+            Tag.objects.filter(package_tags__package__status=Package.Status.LISTED)
+            .annotate(n=Count("package_tags"))
+            .order_by("-n", "slug")[:limit]
+        )
+        return [(tag.slug, tag.name, tag.n) for tag in rows]
+
+    return cache.get_or_set(_facet_key(f"tags:{limit}"), build, FACET_CACHE_SECONDS)
+
+
+def featured(limit: int = 6) -> list[PackageSearch]:
+    return list(listed_entries().filter(featured=True).order_by("-trending_score", "title")[:limit])
+
+
+def trending(limit: int = 8) -> list[PackageSearch]:
+    return list(
+        listed_entries()
+        .filter(trending_score__gt=0)
+        .order_by("-trending_score", "-popularity", "package_id")[:limit]
+    )
+
+
+def newest(limit: int = 8) -> list[PackageSearch]:
+    return list(listed_entries().order_by(F("package__listed_at").desc(), "-package_id")[:limit])
+
+
+# --- wishlist --------------------------------------------------------------------------------
+
+
+def toggle_wishlist(user, package: Package) -> bool:
+    """Add the package to the user's wishlist, or remove it; returns whether it is on it now."""
+    deleted, _ = WishlistItem.objects.filter(user=user, package=package).delete()
+    if deleted:
+        return False
+    WishlistItem.objects.get_or_create(user=user, package=package)
+    return True

@@ -1,0 +1,52 @@
+"""Keep the catalog's search rows in step with the registry and the marketplace's own rows.
+
+Registry never imports the marketplace; these receivers watch its models instead. A saved
+package, version or listing re-indexes its package at once (inside the caller's transaction, so
+a rolled-back change leaves the old row). Versions count once validated: validation saves the
+version after its variables exist. Status changes the registry makes with ``update()`` need no
+re-index: the catalog filters on the package's status directly.
+"""
+
+from __future__ import annotations
+
+from django.db.models.signals import post_delete, post_save
+
+from marketplace.models import Category, Creator, Listing
+from marketplace.services import catalog
+from registry.models import Package, PackageVersion
+
+
+def _package_saved(sender, instance: Package, raw=False, **kwargs) -> None:
+    if not raw:
+        catalog.index_packages([instance.pk])
+
+
+def _version_saved(sender, instance: PackageVersion, raw=False, created=False, **kwargs) -> None:
+    # A new version is pending validation: nothing the catalog shows changes until it passes.
+    if not raw and not created:
+        catalog.index_packages([instance.package_id])
+
+
+def _listing_changed(sender, instance: Listing, raw=False, **kwargs) -> None:
+    if not raw:
+        catalog.index_packages([instance.package_id])
+
+
+def _creator_saved(sender, instance: Creator, raw=False, **kwargs) -> None:
+    if not raw:
+        catalog.index_packages(
+            Package.objects.filter(owner_id=instance.user_id).values_list("pk", flat=True)
+        )
+
+
+def _category_saved(sender, instance: Category, raw=False, **kwargs) -> None:
+    catalog.invalidate_facets()
+
+
+def connect() -> None:
+    post_save.connect(_package_saved, sender=Package, dispatch_uid="mkt-index-package")
+    post_save.connect(_version_saved, sender=PackageVersion, dispatch_uid="mkt-index-version")
+    post_save.connect(_listing_changed, sender=Listing, dispatch_uid="mkt-index-listing")
+    post_delete.connect(_listing_changed, sender=Listing, dispatch_uid="mkt-index-listing-del")
+    post_save.connect(_creator_saved, sender=Creator, dispatch_uid="mkt-index-creator")
+    post_save.connect(_category_saved, sender=Category, dispatch_uid="mkt-category")

@@ -1,0 +1,223 @@
+"""Catalog search and filters: the stored search document, facets, sorts and the index upkeep."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.management import call_command
+
+from marketplace.factories import CreatorFactory, ListingFactory
+from marketplace.models import AnalyticsEvent, Category, PackageSearch, PackageTag
+from marketplace.services import catalog
+from marketplace.tests.catalog_helpers import published_version
+from registry.factories import PackageFactory
+from registry.models import Package, PackageVersion
+from registry.tests.fixtures import upload_sample
+
+pytestmark = pytest.mark.django_db
+
+
+def listed(owner=None, **fields) -> Package:
+    owner = owner or CreatorFactory().user
+    return PackageFactory(owner=owner, status=Package.Status.LISTED, **fields)
+
+
+def slugs(query: catalog.CatalogQuery) -> list[str]:
+    return [entry.package.slug for entry in catalog.search(query).results]
+
+
+@pytest.fixture
+def sample_catalog(sample_fmus, artifacts_dir):
+    """The three sample FMUs as listed packages with their real variables and tags."""
+    creator = CreatorFactory(display_name="Acme Simulation")
+    packages = {}
+    for slug, title, tags in [
+        ("bouncing_ball", "Bouncing Ball", ["mechanics", "hybrid", "state events"]),
+        ("mass_spring_damper", "Mass-Spring-Damper", ["mechanics", "oscillator", "linear"]),
+        ("pi_controller", "PI Controller", ["control", "controller", "linear"]),
+    ]:
+        package = PackageFactory(
+            owner=creator.user,
+            slug=slug.replace("_", "-"),
+            name=title,
+            summary="",
+            description="A sample model.",
+            tags=tags,
+            status=Package.Status.LISTED,
+        )
+        version = upload_sample(package, sample_fmus[(slug, "2.0")], with_vector=False)
+        PackageVersion.objects.filter(pk=version.pk).update(validation_status="passed")
+        packages[slug] = package
+    catalog.index_packages([p.pk for p in packages.values()])
+    return packages
+
+
+def test_search_matches_the_name(sample_catalog):
+    assert slugs(catalog.CatalogQuery(q="bouncing ball"))[0] == "bouncing-ball"
+    assert slugs(catalog.CatalogQuery(q="controller")) == ["pi-controller"]
+
+
+def test_search_matches_tags(sample_catalog):
+    assert slugs(catalog.CatalogQuery(q="oscillator")) == ["mass-spring-damper"]
+    assert set(slugs(catalog.CatalogQuery(q="mechanics"))) == {
+        "bouncing-ball",
+        "mass-spring-damper",
+    }
+
+
+def test_search_matches_variable_names(sample_catalog):
+    # "setpoint" and "kp" are variable names of the PI controller only (not in its name/tags).
+    assert slugs(catalog.CatalogQuery(q="setpoint")) == ["pi-controller"]
+    assert slugs(catalog.CatalogQuery(q="kp")) == ["pi-controller"]
+    # v_min is split into searchable words; der(x) too.
+    assert slugs(catalog.CatalogQuery(q="v_min")) == ["bouncing-ball"]
+
+
+def test_search_matches_the_creator(sample_catalog):
+    assert len(slugs(catalog.CatalogQuery(q="acme"))) == 3
+
+
+def test_search_ranks_name_matches_above_description_matches():
+    ranked_high = listed(name="Thermal tank", summary="", description="")
+    published_version(ranked_high)
+    ranked_low = listed(name="Heat exchanger", description="Couples to any thermal network.")
+    published_version(ranked_low)
+
+    assert slugs(catalog.CatalogQuery(q="thermal")) == [ranked_high.slug, ranked_low.slug]
+
+
+def test_variable_only_match():
+    engine = listed(name="Engine", description="Combustion engine.")
+    published_version(engine, variables=("engine.coolantTemperature", "der(omega)"))
+    listed(name="Gearbox")
+
+    assert slugs(catalog.CatalogQuery(q="coolant temperature")) == [engine.slug]
+    assert slugs(catalog.CatalogQuery(q="omega")) == [engine.slug]
+
+
+def test_drafts_and_unlisted_packages_are_never_found():
+    owner = CreatorFactory().user
+    draft = PackageFactory(owner=owner, name="Secret turbine", status=Package.Status.DRAFT)
+    gone = PackageFactory(owner=owner, name="Old turbine", status=Package.Status.UNLISTED)
+    published_version(draft)
+    published_version(gone)
+    shown = listed(name="Wind turbine")
+
+    assert slugs(catalog.CatalogQuery(q="turbine")) == [shown.slug]
+    assert shown.slug in slugs(catalog.CatalogQuery())
+    assert draft.slug not in slugs(catalog.CatalogQuery())
+
+
+def test_filters_combine():
+    mechanics = Category.objects.create(name="Mechanics", slug="mechanics")
+    vehicles = Category.objects.create(name="Vehicles", slug="vehicles", parent=mechanics)
+    thermal = Category.objects.create(name="Thermal", slug="thermal")
+    a = listed(name="Car A", category="mechanics/vehicles", tags=["car", "ev"])
+    published_version(a, fmi="3.0", cs=True, me=True, platforms=["x86_64-linux"], certified=True)
+    b = listed(name="Car B", category="Vehicles", tags=["car"])
+    published_version(b, fmi="2.0", cs=True, platforms=["win64"])
+    c = listed(name="Pump C", category="thermal", tags=["ev"], is_free=False)
+    published_version(c, fmi="3.0", me=True, cs=False, platforms=["linux64", "darwin64"])
+    ListingFactory(package=c, pricing_model="trial", price_amount=0, trial_days=7)
+    ListingFactory(package=b, price_amount=1000)
+    d = listed(name="Spring D", category="mechanics", is_free=True)
+    published_version(d, fmi="2.0")
+
+    every = {a.slug, b.slug, c.slug, d.slug}
+    assert {e.package.slug for e in catalog.search(catalog.CatalogQuery()).results} == every
+    assert set(slugs(catalog.CatalogQuery(category=mechanics))) == {a.slug, b.slug, d.slug}
+    assert set(slugs(catalog.CatalogQuery(category=vehicles))) == {a.slug, b.slug}
+    assert set(slugs(catalog.CatalogQuery(category=thermal))) == {c.slug}
+    assert set(slugs(catalog.CatalogQuery(fmi="3.0"))) == {a.slug, c.slug}
+    assert set(slugs(catalog.CatalogQuery(fmi="3.0", kind="cs"))) == {a.slug}
+    assert set(slugs(catalog.CatalogQuery(kind="me"))) == {a.slug, c.slug}
+    assert set(slugs(catalog.CatalogQuery(platform="windows"))) == {b.slug}
+    assert set(slugs(catalog.CatalogQuery(platform="linux"))) == {a.slug, c.slug, d.slug}
+    assert set(slugs(catalog.CatalogQuery(platform="macos"))) == {c.slug}
+    assert set(slugs(catalog.CatalogQuery(certified=True))) == {a.slug}
+    assert set(slugs(catalog.CatalogQuery(tags=["car"]))) == {a.slug, b.slug}
+    assert set(slugs(catalog.CatalogQuery(tags=["car", "ev"]))) == {a.slug}
+    assert set(slugs(catalog.CatalogQuery(price="trial"))) == {c.slug}
+    assert set(slugs(catalog.CatalogQuery(price="paid"))) == {b.slug}
+    assert d.slug in slugs(catalog.CatalogQuery(price="free"))
+    assert set(slugs(catalog.CatalogQuery(category=mechanics, fmi="2.0", price="paid"))) == {b.slug}
+    assert slugs(catalog.CatalogQuery(q="car", category=thermal)) == []
+    assert set(slugs(catalog.CatalogQuery(q="car", tags=["ev"]))) == {a.slug}
+
+
+def test_rating_filter_and_sorts():
+    low, high, none = listed(name="Low"), listed(name="High"), listed(name="Unrated")
+    PackageSearch.objects.filter(pk=low.pk).update(rating_avg=2.5, rating_count=2)
+    PackageSearch.objects.filter(pk=high.pk).update(rating_avg=4.5, rating_count=10)
+
+    assert slugs(catalog.CatalogQuery(min_rating=4)) == [high.slug]
+    assert slugs(catalog.CatalogQuery(sort="rating"))[:2] == [high.slug, low.slug]
+    assert slugs(catalog.CatalogQuery(sort="name")) == [high.slug, low.slug, none.slug]
+
+
+def test_pages_are_bounded_and_counted():
+    for i in range(catalog.PAGE_SIZE + 5):
+        listed(name=f"Pump {i:02d}")
+
+    first = catalog.search(catalog.CatalogQuery(q="pump", sort="name"))
+    second = catalog.search(catalog.CatalogQuery(q="pump", sort="name", page=2))
+
+    assert first.total == catalog.PAGE_SIZE + 5 and not first.capped
+    assert len(first.results) == catalog.PAGE_SIZE and first.has_next
+    assert [e.title for e in second.results] == [f"Pump {i:02d}" for i in range(20, 25)]
+
+
+def test_index_follows_versions_listings_and_tags():
+    package = listed(name="Valve", tags=["fluids"], is_free=False)
+    assert PackageSearch.objects.get(pk=package.pk).fmi_version == ""
+    version = published_version(package, fmi="3.0")
+    assert PackageSearch.objects.get(pk=package.pk).fmi_version == "3.0"
+
+    version.yanked_at = version.created_at
+    version.save()  # a yank is a save: the catalog forgets the version
+    assert PackageSearch.objects.get(pk=package.pk).latest_version is None
+
+    ListingFactory(package=package, price_amount=2500)
+    row = PackageSearch.objects.get(pk=package.pk)
+    assert row.has_paid and row.min_price_amount == 2500
+    assert set(PackageTag.objects.filter(package=package).values_list("tag__slug", flat=True)) == {
+        "fluids"
+    }
+
+
+def test_rebuild_search_index_recreates_rows():
+    package = listed(name="Compressor")
+    published_version(package, variables=("pressure_ratio",))
+    PackageSearch.objects.all().delete()
+
+    call_command("rebuild_search_index", verbosity=0)
+
+    assert slugs(catalog.CatalogQuery(q="pressure ratio")) == [package.slug]
+
+
+def test_fallback_search_without_postgres(monkeypatch):
+    engine = listed(name="Engine")
+    published_version(engine, variables=("coolantTemperature",))
+    listed(name="Gearbox")
+    monkeypatch.setattr(catalog, "is_postgres", lambda: False)
+
+    assert slugs(catalog.CatalogQuery(q="coolant")) == [engine.slug]
+    assert slugs(catalog.CatalogQuery(q="ENGINE")) == [engine.slug]
+
+
+def test_catalog_page_records_searches_including_zero_results(client):
+    listed(name="Heat pump")
+
+    client.get("/catalog/?q=heat")
+    client.get("/catalog/?q=nothingmatchesthis")
+
+    events = {e.query: e.result_count for e in AnalyticsEvent.objects.filter(kind="search.query")}
+    assert events == {"heat": 1, "nothingmatchesthis": 0}
+
+
+def test_catalog_page_filters_and_escapes(client):
+    listed(name="<b>Bold</b> pump", tags=["fluids"])
+
+    html = client.get("/catalog/?q=pump&tag=fluids&fmi=bogus&page=999").content.decode()
+
+    assert "&lt;b&gt;Bold&lt;/b&gt; pump" in html
+    assert "<b>Bold</b>" not in html

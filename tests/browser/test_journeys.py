@@ -1,0 +1,196 @@
+"""End-to-end journeys in a real browser against a live server and a real Celery worker:
+
+- a buyer searches, opens a package, gets a free license (the key is shown once), sees it in
+  the account, runs the model and sees the result plot;
+- a creator uploads a version in the console (with upload progress) and watches it validate.
+
+The paid-SKU step waits for the Stripe checkout (billing/stripe, marketplace/payments): a paid
+"Buy now" here only leaves a pending order, which the buyer journey checks.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from accounts.factories import UserFactory
+from marketplace.factories import CreatorFactory, ListingFactory
+from marketplace.models import License, Order, PackageSearch
+from marketplace.services import catalog, reviews
+from marketplace.services.demo import seed_categories
+from marketplace.tests.catalog_helpers import published_version
+from marketplace.tests.conftest import buy
+from registry.factories import PackageFactory
+from registry.models import Package, PackageVersion
+from registry.tests.fixtures import upload_sample
+from tests.browser.conftest import log_in, shot
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.worker,
+    pytest.mark.django_db(transaction=True),
+]
+PASSWORD = "correct horse battery staple"
+KEY = re.compile(r"FMUL(?:-[0-9A-Z]{4}){6}")
+
+
+@pytest.fixture
+def storefront(sample_fmus):
+    """A small catalog: the real bouncing ball (free, runnable) and a few other listed models."""
+    seed_categories()
+    seller = CreatorFactory(
+        display_name="Acme Simulation", slug="acme", bio="Models for **engineers**."
+    )
+    ball = PackageFactory(
+        owner=seller.user,
+        slug="bouncing-ball",
+        name="Bouncing Ball",
+        summary="A ball dropped from a height bounces off the ground, losing energy each time.",
+        description="Classic **hybrid system** with state events.\n\n- height `h`\n- velocity `v`",
+        category="mechanics",
+        tags=["mechanics", "hybrid", "state events"],
+        license_text="Free for evaluation and teaching.",
+        is_free=True,
+    )
+    version = upload_sample(ball, sample_fmus[("bouncing_ball", "2.0")], with_vector=False)
+    PackageVersion.objects.filter(pk=version.pk).update(validation_status="passed")
+    Package.objects.filter(pk=ball.pk).update(status=Package.Status.LISTED)
+    ListingFactory(package=ball, name="Community license", free=True, max_activations=2)
+    ListingFactory(package=ball, name="Commercial license", price_amount=4900)
+    others = [
+        ("Vehicle longitudinal dynamics", "mechanics/vehicles", ["vehicles", "powertrain"], 9900),
+        ("Heat exchanger", "thermal", ["thermal", "hvac"], 2500),
+        ("PI controller", "control", ["control", "linear"], 0),
+        ("Lithium-ion battery cell", "electrical", ["battery", "electrochemistry"], 14900),
+        ("Hydraulic pump", "fluids", ["hydraulics", "pump"], 0),
+    ]
+    for index, (name, category, tags, price) in enumerate(others):
+        package = PackageFactory(
+            owner=seller.user,
+            name=name,
+            summary=f"A validated {name.lower()} model for system simulation.",
+            category=category,
+            tags=tags,
+            status=Package.Status.LISTED,
+            is_free=price == 0,
+        )
+        published_version(
+            package,
+            fmi=("2.0", "3.0")[index % 2],
+            me=index % 2 == 0,
+            certified=index % 2 == 1,
+            platforms=["linux64", "win64"],
+        )
+        if price:
+            ListingFactory(package=package, name="Standard", price_amount=price)
+    catalog.index_packages(Package.objects.values_list("pk", flat=True))
+    community = ball.listings.get(name="Community license")
+    for email, rating, title, pros in [
+        ("ana@example.com", 5, "Exactly what our course needed", "Clear variables, fast"),
+        ("li@example.com", 4, "Solid reference model", "Certified, runs everywhere"),
+    ]:
+        reviewer = UserFactory(email=email)
+        buy(reviewer, community)
+        reviews.submit_review(reviewer, ball, rating=rating, title=title, pros=pros)
+    PackageSearch.objects.filter(package__slug="bouncing-ball").update(
+        featured=True, trending_score=5
+    )
+    return ball
+
+
+def test_buyer_searches_buys_a_free_license_runs_the_model_and_sees_the_plot(
+    celery_worker_process, storefront, page
+):
+    buyer = UserFactory(email="buyer@example.com", display_name="Bo Buyer")
+    page.goto("/")
+    shot(page, "01-home")
+
+    log_in(page, buyer.email, PASSWORD)
+    page.get_by_label("Search models").fill("bouncing ball")
+    page.get_by_label("Search models").press("Enter")
+    page.wait_for_url(re.compile(r"/catalog/\?q="))
+    assert page.locator("#results .package-card").count() >= 1
+    shot(page, "02-search-results")
+
+    page.locator("#results").get_by_role("link", name="Bouncing Ball").click()
+    page.wait_for_url(re.compile(r"/packages/bouncing-ball/$"))
+    assert page.get_by_role("heading", name="Variables (8)").is_visible()
+    shot(page, "03-package-page")
+
+    page.get_by_role("button", name="Get it free").click()
+    page.get_by_text("Your license key").wait_for()
+    key = KEY.search(page.locator(".license-key").first.inner_text())
+    assert key, "the license key is shown once after checkout"
+    shot(page, "04-free-license-key")
+    license = License.objects.get(owner=buyer)
+    assert license.listing.name == "Community license"
+
+    page.get_by_role("link", name="Go to my licenses").click()
+    assert page.get_by_role("cell", name=license.key_hint).is_visible()
+    assert KEY.search(page.content()) is None  # never shown again
+    shot(page, "05-account-licenses")
+
+    # A paid SKU without the Stripe checkout: the order waits for its payment.
+    page.goto("/packages/bouncing-ball/")
+    page.locator(".sku", has_text="Commercial license").get_by_role(
+        "button", name="Buy now"
+    ).click()
+    page.get_by_text("awaiting payment").wait_for()
+    assert Order.objects.get(buyer=buyer, status=Order.Status.PENDING).total_amount == 4900
+
+    page.goto("/packages/bouncing-ball/#run")
+    page.get_by_label("Stop time (s)").fill("3")
+    page.get_by_label("Start values").fill("h = 2")
+    page.get_by_role("button", name="Run simulation").click()
+    page.wait_for_url(re.compile(r"/jobs/[0-9a-f-]{36}/"))
+    page.locator("#job-status", has_text="Succeeded").wait_for(timeout=90_000)
+    plot = page.get_by_alt_text("Plot of the simulation result")
+    plot.wait_for()
+    page.wait_for_function(
+        "img => img.complete && img.naturalWidth > 0", arg=plot.element_handle(), timeout=30_000
+    )
+    shot(page, "06-job-result-plot")
+
+    page.goto("/account/")
+    shot(page, "07-account-overview")
+
+
+def test_creator_uploads_a_version_and_sees_it_validate(
+    celery_worker_process, sample_fmus, page, tmp_path
+):
+    seed_categories()
+    creator = CreatorFactory(display_name="Acme Simulation", slug="acme").user
+    package = PackageFactory(
+        owner=creator,
+        slug="mass-spring-damper",
+        name="Mass-Spring-Damper",
+        summary="A damped linear oscillator driven by an external force.",
+        category="mechanics",
+        tags=["mechanics", "oscillator"],
+    )
+    sample = sample_fmus[("mass_spring_damper", "2.0")]
+
+    log_in(page, creator.email, PASSWORD)
+    page.goto("/console/")
+    shot(page, "08-console-dashboard")
+    page.get_by_role("link", name="Mass-Spring-Damper").first.click()
+    upload = page.locator("#upload-form")
+    upload.get_by_label("FMU file (.fmu)").set_input_files(str(sample.fmu_path))
+    upload.get_by_role("textbox", name="Version:").fill("1.0.0")
+    upload.get_by_label("Changelog").fill("First release.")
+    upload.get_by_label("Reference results (CSV, optional)").set_input_files(
+        str(sample.reference_csv)
+    )
+    page.get_by_role("button", name="Upload and validate").click()
+    page.get_by_text("Version 1.0.0 uploaded").wait_for(timeout=30_000)
+    row = page.locator("#version-1\\.0\\.0")
+    # The page refreshes itself while validation runs.
+    row.locator(".badge", has_text=re.compile("Certified|Validated")).wait_for(timeout=120_000)
+    shot(page, "09-console-version-validated")
+    version = package.versions.get()
+    assert version.validation_status == "passed"
+
+    page.get_by_role("link", name="report").click()
+    page.get_by_role("heading", name="Validation report").wait_for()
+    shot(page, "10-validation-report")
