@@ -41,6 +41,7 @@ from registry.models import Package, PackageVersion, Variable
 PAGE_SIZE = 20
 # Counting every match of a common word costs as much as ranking them; "1,000+" is enough.
 COUNT_CAP = 1000
+RANK_CANDIDATES = 1000
 MAX_PAGE = COUNT_CAP // PAGE_SIZE
 MAX_VARIABLE_TERMS = 4000
 SEARCH_CONFIG = "english"
@@ -510,21 +511,40 @@ _ORDERINGS = {
 
 
 def search(query: CatalogQuery) -> CatalogPage:
-    """One page of the catalog for ``query``: two queries (a count capped at ``COUNT_CAP``, the
-    page), whatever the catalog's size."""
+    """One page of the catalog for ``query``, in two queries whatever the catalog's size.
+
+    Browsing and sorted searches: a count capped at ``COUNT_CAP`` (a bounded scan), then the
+    page. Ranked searches: the ids of the first ``COUNT_CAP + 1`` matches straight from the
+    GIN index (they are the count too), then the page, ranking only those candidates. Ranking
+    is the cost of full-text search (a word in most packages would rank them all), so a very
+    common word is ranked among its first ``RANK_CANDIDATES`` matches; a specific query (fewer
+    matches) has every match ranked.
+    """
     qs = _filtered(query)
     tsquery = None
     if query.q:
         qs, tsquery = _text_filter(qs, query.q)
     sort = query.effective_sort
     if sort == "relevance" and tsquery is not None:
-        # Only the matches are ranked (never the whole catalog), and only for this page.
-        qs = qs.annotate(rank=SearchRank(F("document"), tsquery))
+        candidates = list(
+            _filtered_query(
+                PackageSearch.objects.filter(package__status=Package.Status.LISTED), query
+            )
+            .filter(document=tsquery)
+            .order_by()
+            .values_list("pk", flat=True)[: COUNT_CAP + 1]
+        )
+        counted = len(candidates)
+        # A list, not a subquery: the planner fetches the candidates by primary key.
+        qs = (
+            listed_entries()
+            .filter(pk__in=candidates[:RANK_CANDIDATES])
+            .annotate(rank=SearchRank(F("document"), tsquery))
+        )
         ordering = [F("rank").desc(), F("popularity").desc(), "package_id"]
     else:
         ordering = _ORDERINGS["popular" if sort == "relevance" else sort]
-    # Counted before ranking: the count never computes a rank.
-    counted = _filtered_count(query)
+        counted = _filtered_count(query)
     capped = counted > COUNT_CAP
     total = min(counted, COUNT_CAP)
     page = max(1, min(query.page, max(1, math.ceil(total / PAGE_SIZE)), MAX_PAGE))

@@ -1,0 +1,418 @@
+"""Catalog search throughput over 100,000 packages on PostgreSQL, through a real gunicorn.
+
+Drives ``GET /catalog/?q=...`` (the storefront's search page: the stored ``tsvector`` matched
+through its GIN index, a capped count, at most 1,000 matches ranked, the HTML page rendered, the
+search recorded for analytics) with ``wrk`` at 16 connections and, in the same run, the baseline:
+the same SQL statements (the ids of the first 1,001 matches, which are the capped count too,
+then those candidates ranked, a page of 20) sent by raw ``psycopg`` from 16 threads on 16
+connections. Reports requests/s, p50 and p99 of both, the ratio page / raw (target >= 0.5)
+and the page's p99 (target < 100 ms).
+
+The queries are a fixed mix drawn from the catalog's own vocabulary (rare and common words, two-
+word queries, a few with filters), the same list for both sides.
+
+Usage: .venv/bin/python bench/bench_search.py [--packages 100000] [--seconds 10] [--rounds 3]
+       [--client auto|wrk|python] [--strict]
+Needs PostgreSQL (DATABASE_URL's server; a database ``fmugw_bench_search`` is created and seeded
+once) and Redis (REDIS_URL) for the cache.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _server import REPO, Gunicorn, ensure_database
+from bench_license_verify import server_env
+
+CONCURRENCY = 16
+DATABASE = "fmugw_bench_search"
+RNG = random.Random(20261122)
+
+
+# Domain words with a skewed frequency: the first ones are common, the last ones rare.
+def _words(text: str) -> list[str]:
+    return text.split()
+
+
+VOCABULARY = _words(
+    "model thermal dynamics vehicle battery pump valve engine motor controller heat exchanger "
+    "hydraulic electric gear clutch brake tire chassis suspension sensor inverter converter "
+    "grid solar wind turbine compressor tank pipe flow pressure temperature robot arm joint "
+    "spring damper oscillator powertrain drivetrain cooling heating ventilation refrigerant "
+    "evaporator condenser boiler steam nuclear reactor rotor stator magnet bearing shaft "
+    "camshaft crankshaft piston cylinder injector nozzle diffuser propeller aircraft wing "
+    "satellite orbit thruster rocket hull ship rudder anchor crane hoist conveyor elevator "
+    "escalator pendulum gyroscope accelerometer lidar radar camera antenna filter amplifier "
+    "transistor diode capacitor inductor resistor transformer relay fuse breaker microgrid "
+    "photovoltaic electrolyser hydrogen fuelcell supercapacitor flywheel geothermal tidal"
+)
+VARIABLES = _words(
+    "speed torque omega angle position velocity acceleration force pressure flow temperature "
+    "voltage current power energy soc efficiency setpoint error gain kp ki kd mass stiffness "
+    "damping inertia friction heatflow enthalpy density viscosity level volume"
+)
+FILTERS = ["", "", "", "", "&fmi=2.0", "&certified=on", "&kind=me", "&price=paid"]
+
+
+def zipf_word(rng: random.Random) -> str:
+    # Index ~ Zipf: common words appear in a large share of packages, rare ones in few.
+    index = min(int(rng.paretovariate(1.1)) - 1, len(VOCABULARY) - 1)
+    return VOCABULARY[index]
+
+
+def seed(env: dict[str, str], packages: int) -> None:
+    """``packages`` listed packages with catalog rows and stored documents (once per database)."""
+    os.environ.update(env)
+    sys.path.insert(0, str(REPO))
+    import django
+
+    django.setup()
+    from django.db import connection
+
+    from accounts.models import User
+    from marketplace.models import Category, Creator, PackageSearch, PackageTag, Tag
+    from marketplace.services import catalog
+    from registry.models import Package
+
+    have = PackageSearch.objects.count()
+    if have >= packages:
+        print(f"bench database has {have:,} catalog rows; not seeding")
+        return
+    started = time.perf_counter()
+    rng = random.Random(7)
+    users = User.objects.bulk_create(
+        User(email=f"bench-creator{i}@example.com", display_name=f"Bench Creator {i}")
+        for i in range(200)
+    )
+    creators = Creator.objects.bulk_create(
+        Creator(
+            user=u,
+            display_name=u.display_name,
+            slug=f"bench-creator-{i}",
+            support_email=u.email,
+            status="approved",
+        )
+        for i, u in enumerate(users)
+    )
+    roots = [Category.objects.create(name=n.title(), slug=n) for n in ("mechanics", "thermal")]
+    categories = roots + [
+        Category.objects.create(name=f"{root.name} {i}", slug=f"sub{i}", parent=root)
+        for root in roots
+        for i in range(5)
+    ]
+    tags = Tag.objects.bulk_create(Tag(slug=w, name=w) for w in VOCABULARY[:40])
+    batch = 5000
+    for start in range(0, packages, batch):
+        rows = []
+        for i in range(start, min(packages, start + batch)):
+            words = [zipf_word(rng) for _ in range(3)]
+            rows.append(
+                Package(
+                    owner=users[i % len(users)],
+                    name=f"{words[0].title()} {words[1]} {i}",
+                    slug=f"bench-{i}",
+                    summary=f"A {words[1]} {words[2]} model for {zipf_word(rng)} studies.",
+                    description=" ".join(zipf_word(rng) for _ in range(60)),
+                    status=Package.Status.LISTED,
+                    is_free=i % 3 == 0,
+                    tags=sorted({zipf_word(rng) for _ in range(2)}),
+                )
+            )
+        created = Package.objects.bulk_create(rows)
+        PackageSearch.objects.bulk_create(
+            PackageSearch(
+                package=p,
+                creator=creators[p.pk % len(creators)],
+                category=categories[p.pk % len(categories)],
+                title=p.name,
+                keywords=" ".join(
+                    [
+                        *p.tags,
+                        creators[p.pk % len(creators)].display_name,
+                        *rng.sample(VARIABLES, 6),
+                    ]
+                ),
+                summary=p.summary,
+                body=p.description,
+                fmi_version=("2.0", "3.0")[p.pk % 2],
+                supports_cs=True,
+                supports_me=p.pk % 2 == 0,
+                platform_linux=True,
+                certified=p.pk % 5 == 0,
+                validated=True,
+                has_free=p.is_free,
+                has_paid=not p.is_free,
+                min_price_amount=0 if p.is_free else 1000 + p.pk % 10000,
+                currency="EUR",
+                rating_count=p.pk % 7,
+                rating_avg=(p.pk % 5) + 1 if p.pk % 7 else 0,
+                popularity=(p.pk * 37) % 1000,
+                trending_score=(p.pk * 13) % 50,
+            )
+            for p in created
+        )
+        tag_ids = {t.slug: t.pk for t in tags}
+        PackageTag.objects.bulk_create(
+            PackageTag(package=p, tag_id=tag_ids[t])
+            for p in created
+            for t in p.tags
+            if t in tag_ids
+        )
+        print(f"  seeded {start + len(rows):,} packages", flush=True)
+    PackageSearch.objects.update(document=catalog.document_expression())
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE")
+    print(f"seeded {packages:,} packages in {time.perf_counter() - started:.0f} s")
+
+
+def queries(n: int = 300) -> list[tuple[str, str]]:
+    """(q, extra filters) pairs: 60% one word, 30% two words, 10% a variable name; words drawn
+    evenly from the vocabulary, so from rare (a few hundred packages) to very common (most)."""
+    out = []
+    for _ in range(n):
+        roll = RNG.random()
+        if roll < 0.6:
+            q = RNG.choice(VOCABULARY)
+        elif roll < 0.9:
+            q = f"{RNG.choice(VOCABULARY)} {RNG.choice(VOCABULARY)}"
+        else:
+            q = RNG.choice(VARIABLES)
+        out.append((q, RNG.choice(FILTERS)))
+    return out
+
+
+def page_paths(pairs: list[tuple[str, str]]) -> list[str]:
+    return [f"/catalog/?q={urllib.parse.quote_plus(q)}{f}" for q, f in pairs]
+
+
+# --- the raw psycopg baseline ---------------------------------------------------------------
+
+FILTER_SQL = {
+    "": "",
+    "&fmi=2.0": " AND s.fmi_version = '2.0'",
+    "&certified=on": " AND s.certified",
+    "&kind=me": " AND s.supports_me",
+    "&price=paid": " AND s.has_paid",
+}
+CANDIDATES_SQL = """
+SELECT s.package_id FROM marketplace_packagesearch s JOIN registry_package p ON p.id = s.package_id
+WHERE p.status = 'listed' AND s.document @@ websearch_to_tsquery('english', %s){f}
+LIMIT 1001
+"""
+PAGE_SQL = """
+SELECT s.package_id, s.title, s.summary, s.fmi_version, s.certified, s.rating_avg,
+       s.rating_count, s.min_price_amount, s.currency, p.slug, p.name,
+       ts_rank(s.document, websearch_to_tsquery('english', %s)) AS rank
+FROM marketplace_packagesearch s JOIN registry_package p ON p.id = s.package_id
+WHERE p.status = 'listed' AND s.package_id = ANY(%s)
+ORDER BY rank DESC, s.popularity DESC, s.package_id LIMIT 20
+"""
+
+
+def run_raw(dsn: str, pairs: list[tuple[str, str]], seconds: float) -> dict:
+    import psycopg
+
+    latencies: list[float] = []
+    lock = threading.Lock()
+    deadline = time.monotonic() + seconds
+    barrier = threading.Barrier(CONCURRENCY)
+
+    def worker(seed: int) -> None:
+        rng = random.Random(seed)
+        mine = []
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            barrier.wait()
+            while time.monotonic() < deadline:
+                q, f = pairs[rng.randrange(len(pairs))]
+                started = time.perf_counter()
+                ids = [row[0] for row in conn.execute(CANDIDATES_SQL.format(f=FILTER_SQL[f]), [q])]
+                conn.execute(PAGE_SQL, [q, ids[:1000]]).fetchall()
+                mine.append(time.perf_counter() - started)
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(CONCURRENCY)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    return summarize(latencies, elapsed, 0)
+
+
+def summarize(latencies: list[float], elapsed: float, bad: int) -> dict:
+    latencies.sort()
+    return {
+        "rps": len(latencies) / elapsed,
+        "p50_ms": latencies[len(latencies) // 2] * 1000,
+        "p99_ms": latencies[max(0, int(len(latencies) * 0.99) - 1)] * 1000,
+        "requests": len(latencies),
+        "bad": bad,
+    }
+
+
+# --- the product through gunicorn -----------------------------------------------------------
+
+WRK_SCRIPT = """
+local paths = {%(paths)s}
+local n = #paths
+math.randomseed(%(seed)d)
+request = function()
+  return wrk.format("GET", paths[math.random(n)])
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    "RESULT {\\"requests\\": %%d, \\"duration_us\\": %%d, \\"p50_us\\": %%d, \\"p99_us\\": %%d, " ..
+    "\\"non2xx\\": %%d, \\"socket_errors\\": %%d}\\n",
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    e.status, e.connect + e.read + e.write + e.timeout))
+end
+"""
+
+
+def run_wrk(port: int, script: Path, seconds: int) -> dict:
+    command = ["wrk", "-t2", f"-c{CONCURRENCY}", f"-d{seconds}s", "--timeout", "5s"]
+    command += ["-s", str(script), f"http://127.0.0.1:{port}/"]
+    output = subprocess.run(
+        command, capture_output=True, text=True, timeout=seconds + 60, check=True
+    ).stdout
+    line = next(line for line in output.splitlines() if line.startswith("RESULT "))
+    result = json.loads(line[len("RESULT ") :])
+    return {
+        "rps": result["requests"] / (result["duration_us"] / 1e6),
+        "p50_ms": result["p50_us"] / 1000,
+        "p99_ms": result["p99_us"] / 1000,
+        "requests": result["requests"],
+        "bad": result["non2xx"] + result["socket_errors"],
+    }
+
+
+def run_python(port: int, paths: list[str], seconds: int) -> dict:
+    import http.client
+
+    latencies: list[float] = []
+    bad = [0]
+    lock = threading.Lock()
+    deadline = time.monotonic() + seconds
+
+    def worker(seed: int) -> None:
+        rng = random.Random(seed)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        mine = []
+        while time.monotonic() < deadline:
+            started = time.perf_counter()
+            conn.request("GET", paths[rng.randrange(len(paths))])
+            response = conn.getresponse()
+            response.read()
+            mine.append(time.perf_counter() - started)
+            if response.status != 200:
+                with lock:
+                    bad[0] += 1
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(CONCURRENCY)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return summarize(latencies, time.perf_counter() - started, bad[0])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--packages", type=int, default=100_000)
+    parser.add_argument("--seconds", type=int, default=10, help="per round and side")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers")
+    parser.add_argument("--client", choices=["auto", "wrk", "python"], default="auto")
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    args = parser.parse_args()
+    client = args.client
+    if client == "auto":
+        client = "wrk" if shutil.which("wrk") else "python"
+
+    var_dir = Path(tempfile.mkdtemp(prefix="fmugw-bench-search-"))
+    env = server_env(var_dir)
+    env["DATABASE_URL"] = env["DATABASE_URL"].rsplit("/", 1)[0] + f"/{DATABASE}"
+    ensure_database(env)
+    seed(env, args.packages)
+    # DEBUG=false serves hashed static files: the pages need the manifest.
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
+        cwd=REPO,
+        env=env,
+        check=True,
+    )
+    dsn = env["DATABASE_URL"].replace("postgres://", "postgresql://", 1)
+    pairs = queries()
+    paths = page_paths(pairs)
+    script = var_dir / "search.lua"
+    script.write_text(WRK_SCRIPT % {"paths": ",\n".join(json.dumps(p) for p in paths), "seed": 11})
+    results: dict[str, list[dict]] = {"raw psycopg": [], "catalog page": []}
+    server = Gunicorn(env, workers=args.workers)
+    try:
+        with urllib.request.urlopen(f"{server.base}{paths[0]}", timeout=30) as response:
+            assert response.status == 200 and b"package-card" in response.read()
+        measure = (
+            (lambda s: run_wrk(server.port, script, s))
+            if client == "wrk"
+            else (lambda s: run_python(server.port, paths, s))
+        )
+        measure(3)  # warm both workers' connections, caches and the buffer cache
+        run_raw(dsn, pairs, 2)
+        for _ in range(args.rounds):
+            results["raw psycopg"].append(run_raw(dsn, pairs, args.seconds))
+            results["catalog page"].append(measure(args.seconds))
+    finally:
+        server.stop()
+        shutil.rmtree(var_dir, ignore_errors=True)
+
+    print(
+        f"\nGET /catalog/?q=... over {args.packages:,} packages, gunicorn sync x{args.workers}, "
+        f"{CONCURRENCY} connections, client {client}, {len(pairs)} queries, "
+        f"{args.rounds} rounds of {args.seconds} s; medians"
+    )
+    print(f"{'side':<14} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'requests':>9} {'bad':>5}")
+    medians = {}
+    bad = 0
+    for name, rounds in results.items():
+        medians[name] = {
+            key: statistics.median(r[key] for r in rounds) for key in ("rps", "p50_ms", "p99_ms")
+        }
+        bad += sum(r["bad"] for r in rounds)
+        m = medians[name]
+        print(
+            f"{name:<14} {m['rps']:>8.0f} {m['p50_ms']:>8.2f} {m['p99_ms']:>8.2f} "
+            f"{sum(r['requests'] for r in rounds):>9} {sum(r['bad'] for r in rounds):>5}"
+        )
+    ratio = medians["catalog page"]["rps"] / medians["raw psycopg"]["rps"]
+    p99 = medians["catalog page"]["p99_ms"]
+    ok = ratio >= 0.5 and p99 < 100
+    print(f"ratio page / raw = {ratio:.2f} (target >= 0.5); page p99 {p99:.1f} ms (< 100)")
+    print("targets met" if ok else "TARGET MISSED")
+    if bad:
+        print(f"{bad} requests failed or answered non-200", file=sys.stderr)
+        return 1
+    return 1 if args.strict and not ok else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
