@@ -30,7 +30,12 @@ from registry.serializers import (
     VersionSerializer,
     VersionUploadSerializer,
 )
-from registry.uploads import RawFmuParser, install_upload_handler
+from registry.uploads import (
+    RawFmuParser,
+    install_upload_handler,
+    received_file,
+    test_vectors_from,
+)
 from registry.validation import queue_validation, verify_attestation
 
 
@@ -164,33 +169,13 @@ class VersionListView(generics.ListCreateAPIView):
         form = VersionUploadSerializer(data=payload)
         form.is_valid(raise_exception=True)
         data = form.validated_data
-        upload = data["file"]
-        received = services.ReceivedFile(
-            path=Path(upload.temporary_file_path()),
-            sha256=getattr(upload, "sha256", None),
-            size=upload.size,
-            original_filename=upload.name or "",
-            movable=True,
-        )
-        vectors = ()
-        if data.get("reference_csv"):
-            vectors = (
-                services.TestVectorInput(
-                    reference_path=_temp_path(data["reference_csv"]),
-                    inputs_path=_temp_path(data["inputs_csv"]) if data.get("inputs_csv") else None,
-                    start_values=data.get("start_values") or {},
-                    columns=tuple(data.get("columns") or ()),
-                    rtol=data.get("rtol", services.vectors.DEFAULT_RTOL),
-                    atol=data.get("atol", services.vectors.DEFAULT_ATOL),
-                ),
-            )
         version = services.upload_version(
             package,
             uploaded_by=request.user,
-            upload=received,
+            upload=received_file(data["file"]),
             version=data["version"],
             changelog=data.get("changelog", ""),
-            test_vectors=vectors,
+            test_vectors=test_vectors_from(data),
         )
         return Response(VersionDetailSerializer(version).data, status=status.HTTP_201_CREATED)
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 from django.conf import settings
 from django.core.files.uploadhandler import TemporaryFileUploadHandler
 from rest_framework.parsers import FileUploadParser
 
 from fmugateway.core.errors import DomainError
+from registry import vectors
+from registry.services import ReceivedFile, TestVectorInput
 
 
 class UploadTooLarge(DomainError):
@@ -71,3 +74,37 @@ class RawFmuParser(FileUploadParser):
 
     def get_filename(self, stream, media_type, parser_context):
         return super().get_filename(stream, media_type, parser_context) or "upload.fmu"
+
+
+def received_file(upload) -> ReceivedFile:
+    """The ``ReceivedFile`` of an upload that went through ``HashingUploadHandler``: its temp file
+    may be moved into local storage instead of copied."""
+    return ReceivedFile(
+        path=Path(upload.temporary_file_path()),
+        sha256=getattr(upload, "sha256", None),
+        size=upload.size,
+        original_filename=upload.name or "",
+        movable=True,
+    )
+
+
+def test_vectors_from(fields: dict) -> tuple[TestVectorInput, ...]:
+    """The optional test vector of an upload form or request (``reference_csv`` and friends)."""
+    if not fields.get("reference_csv"):
+        return ()
+
+    def given(name: str, default: float) -> float:
+        value = fields.get(name)
+        return default if value is None else value
+
+    inputs = fields.get("inputs_csv")
+    return (
+        TestVectorInput(
+            reference_path=Path(fields["reference_csv"].temporary_file_path()),
+            inputs_path=Path(inputs.temporary_file_path()) if inputs else None,
+            start_values=fields.get("start_values") or {},
+            columns=tuple(fields.get("columns") or ()),
+            rtol=given("rtol", vectors.DEFAULT_RTOL),
+            atol=given("atol", vectors.DEFAULT_ATOL),
+        ),
+    )

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Count, Prefetch, Q
@@ -18,7 +16,7 @@ from registry.access import may_download
 from registry.forms import PackageForm, ReasonForm, VersionUploadForm
 from registry.models import Package, PackageVersion, VersionSignature
 from registry.pages import console_context, package_page_context
-from registry.uploads import install_upload_handler
+from registry.uploads import install_upload_handler, received_file, test_vectors_from
 from registry.validation import queue_validation
 
 VARIABLES_PER_PAGE = 200
@@ -216,30 +214,11 @@ def _console_package(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 def _upload_from_form(package: Package, user, data: dict) -> PackageVersion:
-    upload = data["file"]
-    vectors = ()
-    if data.get("reference_csv"):
-        vectors = (
-            services.TestVectorInput(
-                reference_path=Path(data["reference_csv"].temporary_file_path()),
-                rtol=data.get("rtol")
-                if data.get("rtol") is not None
-                else services.vectors.DEFAULT_RTOL,
-                atol=data.get("atol")
-                if data.get("atol") is not None
-                else services.vectors.DEFAULT_ATOL,
-            ),
-        )
     return services.upload_version(
         package,
         uploaded_by=user,
-        upload=services.ReceivedFile(
-            path=Path(upload.temporary_file_path()),
-            sha256=getattr(upload, "sha256", None),
-            size=upload.size,
-            original_filename=upload.name or "",
-        ),
+        upload=received_file(data["file"]),
         version=data["version"],
         changelog=data.get("changelog", ""),
-        test_vectors=vectors,
+        test_vectors=test_vectors_from(data),
     )
