@@ -26,17 +26,23 @@ def register_download_block(check: DownloadBlock) -> None:
         _download_blocks.append(check)
 
 
-def download_block(user, version: PackageVersion) -> DomainError | None:
-    """The error a registered block refuses ``user`` with, or ``None``."""
+def first_block(checks, user, version: PackageVersion) -> DomainError | None:
+    """The error the first of ``checks`` refuses ``user`` with, or ``None``; blocks never apply
+    to anonymous users (refused anyway), the owner or moderators."""
     if not getattr(user, "is_authenticated", False):
         return None
     if version.package.owner_id == user.pk or is_moderator(user):
         return None
-    for check in _download_blocks:
+    for check in checks:
         error = check(user, version)
         if error is not None:
             return error
     return None
+
+
+def download_block(user, version: PackageVersion) -> DomainError | None:
+    """The error a registered download block refuses ``user`` with, or ``None``."""
+    return first_block(_download_blocks, user, version)
 
 
 def may_download(user, version: PackageVersion) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from fmugateway.core.errors import DomainError
+from registry.access import first_block
 from registry.models import Package, PackageVersion, is_moderator
 
 RunRule = Callable[[object, PackageVersion], bool]
@@ -32,16 +33,8 @@ def register_run_block(check: RunBlock) -> None:
 
 
 def run_block(user, version: PackageVersion) -> DomainError | None:
-    """The error a registered block refuses ``user`` with, or ``None``."""
-    if not getattr(user, "is_authenticated", False):
-        return None
-    if version.package.owner_id == user.pk or is_moderator(user):
-        return None
-    for check in _run_blocks:
-        error = check(user, version)
-        if error is not None:
-            return error
-    return None
+    """The error a registered run block refuses ``user`` with, or ``None``."""
+    return first_block(_run_blocks, user, version)
 
 
 def may_run(user, version: PackageVersion) -> bool:
