@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
 
-from marketplace.models import Creator, CreatorEarning, OrderLine, PayoutItem, Refund
+from marketplace.models import Creator, CreatorEarning, OrderLine, PayoutBatch, PayoutItem, Refund
 
 
 def platform_fee(amount: int, fee_bps: int) -> int:
@@ -124,17 +124,30 @@ def net_earnings(creator: Creator) -> dict[str, int]:
     return {row["currency"]: row["net"] for row in rows}
 
 
-def record_payout(item: PayoutItem) -> CreatorEarning:
-    """Debit ``item.amount`` from its creator's available balance (once per item)."""
-    return _payout_line(item, CreatorEarning.Kind.PAYOUT, -item.amount)
+def record_payouts(batch: PayoutBatch) -> int:
+    """Debit every scheduled item of a new batch from its creator's available balance, in one
+    INSERT ... SELECT (a batch may hold tens of thousands of items; the ledger's constraint
+    refuses a second debit of an item). Returns how many lines were written."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO marketplace_creatorearning (creator_id, payout_item_id, kind, currency, "
+            "gross_amount, platform_fee_amount, net_amount, available_at, created_at) "
+            "SELECT creator_id, id, %s, currency, -amount, 0, -amount, %s, %s "
+            "FROM marketplace_payoutitem WHERE batch_id = %s AND status = %s",
+            [
+                CreatorEarning.Kind.PAYOUT,
+                timezone.now(),
+                timezone.now(),
+                batch.pk,
+                PayoutItem.Status.SCHEDULED,
+            ],
+        )
+        return cursor.rowcount
 
 
 def record_payout_return(item: PayoutItem) -> CreatorEarning:
     """Credit a failed or cancelled item's money back to available (once per item)."""
-    return _payout_line(item, CreatorEarning.Kind.PAYOUT_RETURN, item.amount)
-
-
-def _payout_line(item: PayoutItem, kind: str, amount: int) -> CreatorEarning:
+    kind = CreatorEarning.Kind.PAYOUT_RETURN
     existing = CreatorEarning.objects.filter(payout_item=item, kind=kind).first()
     if existing is not None:
         return existing
@@ -145,9 +158,9 @@ def _payout_line(item: PayoutItem, kind: str, amount: int) -> CreatorEarning:
                 payout_item=item,
                 kind=kind,
                 currency=item.currency,
-                gross_amount=amount,
+                gross_amount=item.amount,
                 platform_fee_amount=0,
-                net_amount=amount,
+                net_amount=item.amount,
                 available_at=timezone.now(),
             )
     except IntegrityError:  # written by a concurrent call (the constraint says once)
@@ -166,11 +179,9 @@ class Balance:
     paid: int
 
 
-def available_totals(now: datetime | None = None, creator_ids=None) -> dict[tuple[int, str], int]:
+def available_totals(now: datetime | None = None) -> dict[tuple[int, str], int]:
     """``{(creator id, currency): available net}`` over the ledger, for making a batch."""
     rows = CreatorEarning.objects.filter(available_at__lte=now or timezone.now())
-    if creator_ids is not None:
-        rows = rows.filter(creator_id__in=creator_ids)
     totals = rows.values("creator_id", "currency").annotate(total=Sum("net_amount")).order_by()
     return {(row["creator_id"], row["currency"]): row["total"] for row in totals}
 

@@ -23,7 +23,7 @@ from billing.stripe.client import api_key
 from fmugateway.core.audit import record
 from fmugateway.core.errors import ConflictError, DomainError, ForbiddenError
 from fmugateway.core.tasks import dispatch_after_commit
-from marketplace.models import Creator, PayoutBatch, PayoutItem
+from marketplace.models import Creator, CreatorEarning, PayoutBatch, PayoutItem
 from marketplace.services import earnings
 from registry.models import is_moderator
 
@@ -42,13 +42,21 @@ class TransferDeferred(DomainError):
     detail = "The transfer could not be made now; it will be retried."
 
 
+# What decides whether a creator can be paid (read in bulk when a batch is made).
+_PAYABLE_FIELDS = ("status", "stripe_account_id", "details_submitted", "payouts_enabled")
+
+
 def skip_reason(creator: Creator) -> str:
     """Why ``creator`` cannot be paid now (a ``PayoutItem.SkipReason``), or ``""``."""
-    if creator.status != Creator.Status.APPROVED:
+    return _skip_reason(*(getattr(creator, field) for field in _PAYABLE_FIELDS))
+
+
+def _skip_reason(status: str, account: str, details_submitted: bool, payouts_enabled: bool) -> str:
+    if status != Creator.Status.APPROVED:
         return PayoutItem.SkipReason.CREATOR_NOT_APPROVED
-    if not creator.stripe_account_id:
+    if not account:
         return PayoutItem.SkipReason.NO_CONNECT_ACCOUNT
-    if not (creator.details_submitted and creator.payouts_enabled):
+    if not (details_submitted and payouts_enabled):
         return PayoutItem.SkipReason.ONBOARDING_INCOMPLETE
     return ""
 
@@ -63,46 +71,51 @@ def create_payout_batch(*, actor=None, now: datetime | None = None) -> PayoutBat
     """Gather every positive available balance (per creator and currency) into a new batch.
 
     Guarantees: each scheduled item debits its creator's balance in this transaction, so the
-    same money is never in two batches (the creators are locked, in id order, while their
-    balances are summed); creators who cannot be paid get a ``skipped`` item with the reason
-    and keep their balance; negative balances are carried until earnings cover them. ``None``
-    when nobody has anything to pay.
+    same money is never in two batches (the creators with available money are locked, in id
+    order, before their balances are summed); creators who cannot be paid get a ``skipped``
+    item with the reason and keep their balance; negative balances are carried until earnings
+    cover them. ``None`` when nobody has anything to pay.
     """
     now = now or timezone.now()
-    candidates = {key for key, total in earnings.available_totals(now).items() if total > 0}
-    if not candidates:
-        return None
+    # Lock every creator with available money first (one statement, id order), then sum: a
+    # concurrent batch waits here and then sees this one's debits.
     creators = {
-        creator.pk: creator
-        for creator in Creator.objects.select_for_update()
-        .filter(pk__in={creator_id for creator_id, _ in candidates})
+        row[0]: row[1:]
+        for row in Creator.objects.select_for_update()
+        .filter(pk__in=CreatorEarning.objects.filter(available_at__lte=now).values("creator_id"))
         .order_by("pk")
+        .values_list("pk", *_PAYABLE_FIELDS)
     }
-    # Summed again under the locks: a concurrent batch may have debited them meanwhile.
-    totals = earnings.available_totals(now, creator_ids=list(creators))
-    payable = sorted((key, total) for key, total in totals.items() if total > 0)
+    totals = earnings.available_totals(now)
+    # (A creator whose first money became available after the lock waits for the next batch.)
+    payable = sorted(
+        (key, total) for key, total in totals.items() if total > 0 and key[0] in creators
+    )
     if not payable:
         return None
     batch = PayoutBatch.objects.create(
         reference=f"PO-{now:%Y%m%d-%H%M%S}-{secrets.token_hex(3).upper()}"
     )
     summary: dict[str, dict[str, int]] = {}
+    items = []
     for (creator_id, currency), total in payable:
-        creator = creators[creator_id]
-        reason = skip_reason(creator)
-        item = PayoutItem.objects.create(
-            batch=batch,
-            creator=creator,
-            currency=currency,
-            amount=total,
-            status=PayoutItem.Status.SKIPPED if reason else PayoutItem.Status.SCHEDULED,
-            skip_reason=reason,
-            destination=creator.stripe_account_id,
+        state = creators[creator_id]
+        reason = _skip_reason(*state)
+        items.append(
+            PayoutItem(
+                batch=batch,
+                creator_id=creator_id,
+                currency=currency,
+                amount=total,
+                status=PayoutItem.Status.SKIPPED if reason else PayoutItem.Status.SCHEDULED,
+                skip_reason=reason,
+                destination=state[1],
+            )
         )
-        if not reason:
-            earnings.record_payout(item)
         per_currency = summary.setdefault(currency, {"scheduled": 0, "skipped": 0})
         per_currency["skipped" if reason else "scheduled"] += total
+    PayoutItem.objects.bulk_create(items, batch_size=1000)
+    earnings.record_payouts(batch)
     record(
         "marketplace.payout_batch.created",
         actor=actor,
@@ -112,72 +125,64 @@ def create_payout_batch(*, actor=None, now: datetime | None = None) -> PayoutBat
     return batch
 
 
-def approve_payout_batch(batch: PayoutBatch, moderator) -> PayoutBatch:
-    """Approve a batch awaiting approval and queue its transfers (after commit).
-
-    Approving twice is refused (409 ``payout_batch_not_pending``): only the first approval
-    queues the task, and the task itself pays each item once.
-    """
+def _decide(batch: PayoutBatch, moderator, new: str, action: str, **changes) -> PayoutBatch:
+    """Move a batch awaiting approval to ``new`` atomically (409 when it no longer waits)."""
     _require_moderator(moderator)
-    from marketplace.tasks import execute_payout_batch_task
-
-    now = timezone.now()
-    with transaction.atomic():
-        claimed = PayoutBatch.objects.filter(
-            pk=batch.pk, status=PayoutBatch.Status.PENDING_APPROVAL
-        ).update(
-            status=PayoutBatch.Status.APPROVED,
-            approved_by=moderator,
-            approved_at=now,
-            updated_at=now,
-        )
-        batch.refresh_from_db()
-        if not claimed:
-            raise ConflictError(
-                f"Payout batch {batch.reference} is {batch.get_status_display().lower()}.",
-                code="payout_batch_not_pending",
-            )
-        record(
-            "marketplace.payout_batch.approved",
-            actor=moderator,
-            target=batch,
-            before={"status": PayoutBatch.Status.PENDING_APPROVAL},
-            after={"status": batch.status},
-        )
-        dispatch_after_commit(execute_payout_batch_task, batch.pk)
-    return batch
-
-
-@transaction.atomic
-def cancel_payout_batch(batch: PayoutBatch, moderator) -> PayoutBatch:
-    """Cancel a batch awaiting approval: its scheduled money returns to available."""
-    _require_moderator(moderator)
-    now = timezone.now()
     claimed = PayoutBatch.objects.filter(
         pk=batch.pk, status=PayoutBatch.Status.PENDING_APPROVAL
-    ).update(
-        status=PayoutBatch.Status.CANCELLED,
-        cancelled_by=moderator,
-        cancelled_at=now,
-        updated_at=now,
-    )
+    ).update(status=new, updated_at=timezone.now(), **changes)
     batch.refresh_from_db()
     if not claimed:
         raise ConflictError(
             f"Payout batch {batch.reference} is {batch.get_status_display().lower()}.",
             code="payout_batch_not_pending",
         )
-    for item in batch.items.select_for_update().filter(status=PayoutItem.Status.SCHEDULED):
-        item.status = PayoutItem.Status.CANCELLED
-        item.save(update_fields=["status", "updated_at"])
-        earnings.record_payout_return(item)
     record(
-        "marketplace.payout_batch.cancelled",
+        action,
         actor=moderator,
         target=batch,
         before={"status": PayoutBatch.Status.PENDING_APPROVAL},
         after={"status": batch.status},
     )
+    return batch
+
+
+@transaction.atomic
+def approve_payout_batch(batch: PayoutBatch, moderator) -> PayoutBatch:
+    """Approve a batch awaiting approval and queue its transfers (after commit).
+
+    Approving twice is refused (409 ``payout_batch_not_pending``): only the first approval
+    queues the task, and the task itself pays each item once.
+    """
+    from marketplace.tasks import execute_payout_batch_task
+
+    batch = _decide(
+        batch,
+        moderator,
+        PayoutBatch.Status.APPROVED,
+        "marketplace.payout_batch.approved",
+        approved_by=moderator,
+        approved_at=timezone.now(),
+    )
+    dispatch_after_commit(execute_payout_batch_task, batch.pk)
+    return batch
+
+
+@transaction.atomic
+def cancel_payout_batch(batch: PayoutBatch, moderator) -> PayoutBatch:
+    """Cancel a batch awaiting approval: its scheduled money returns to available."""
+    batch = _decide(
+        batch,
+        moderator,
+        PayoutBatch.Status.CANCELLED,
+        "marketplace.payout_batch.cancelled",
+        cancelled_by=moderator,
+        cancelled_at=timezone.now(),
+    )
+    for item in batch.items.select_for_update().filter(status=PayoutItem.Status.SCHEDULED):
+        item.status = PayoutItem.Status.CANCELLED
+        item.save(update_fields=["status", "updated_at"])
+        earnings.record_payout_return(item)
     return batch
 
 

@@ -370,3 +370,22 @@ def test_a_transfer_to_an_unknown_account_fails_once_and_keeps_the_money(
     item = batch.items.get()
     assert (item.status, item.failure_code, item.attempts) == ("failed", "resource_missing", 1)
     assert balance(creator).available == NET
+
+
+@pytest.mark.parametrize("model", ["payoutbatch", "payoutitem"])
+def test_payout_admin_pages_load_with_bounded_queries(
+    client, django_user_model, user, model, django_assert_max_num_queries
+):
+    for _ in range(3):
+        sell(CreatorFactory(), user)
+    sell(CreatorFactory(stripe_account_id=""), user)
+    batch = create_payout_batch()
+    client.force_login(django_user_model.objects.create_superuser("root@example.com", "pw"))
+
+    with django_assert_max_num_queries(12):
+        listing = client.get(reverse(f"admin:marketplace_{model}_changelist"))
+    with django_assert_max_num_queries(16):
+        detail = client.get(reverse("admin:marketplace_payoutbatch_change", args=[batch.pk]))
+
+    assert listing.status_code == 200 and detail.status_code == 200
+    assert batch.reference.encode() in listing.content

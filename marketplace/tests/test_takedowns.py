@@ -311,3 +311,17 @@ def test_moderators_take_down_from_the_admin(client, moderator, package, complai
     assert response.status_code == 302
     assert TakedownComplaint.objects.get(pk=complaint.pk).status == "taken_down"
     assert Package.objects.get(pk=package.pk).status == "unlisted"
+
+
+def test_complaint_admin_list_has_bounded_queries(
+    client, django_user_model, moderator, package, django_assert_max_num_queries
+):
+    for _ in range(5):
+        complaint = takedowns.submit_complaint({**COMPLAINT, "package": package.slug})
+    takedowns.take_down(complaint, moderator)
+    client.force_login(django_user_model.objects.create_superuser("root@example.com", "pw"))
+
+    with django_assert_max_num_queries(12):
+        response = client.get(reverse("admin:marketplace_takedowncomplaint_changelist"))
+
+    assert response.status_code == 200 and b"Ada Owner" in response.content
