@@ -295,6 +295,18 @@ def file_counter_notice(complaint_id: int, user, data) -> CounterNotice:
     return notice
 
 
+def _resolve(complaint: TakedownComplaint, moderator, note: str, new: str) -> TakedownComplaint:
+    """End an active takedown as ``new`` (409 ``takedown_invalid_status`` otherwise)."""
+    return _claim(
+        complaint,
+        TakedownComplaint.ACTIVE_STATUSES,
+        new,
+        resolved_by=moderator,
+        resolved_at=timezone.now(),
+        moderator_note=(note or complaint.moderator_note).strip(),
+    )
+
+
 @transaction.atomic
 def restore_package(complaint: TakedownComplaint, moderator, note: str = "") -> TakedownComplaint:
     """End a takedown in the creator's favour: unless another complaint keeps it down, the
@@ -303,14 +315,7 @@ def restore_package(complaint: TakedownComplaint, moderator, note: str = "") -> 
     _require_moderator(moderator)
     package = Package.objects.select_for_update().get(pk=complaint.package_id)
     before = complaint.status
-    complaint = _claim(
-        complaint,
-        TakedownComplaint.ACTIVE_STATUSES,
-        TakedownComplaint.Status.RESTORED,
-        resolved_by=moderator,
-        resolved_at=timezone.now(),
-        moderator_note=(note or complaint.moderator_note).strip(),
-    )
+    complaint = _resolve(complaint, moderator, note, TakedownComplaint.Status.RESTORED)
     still_down = TakedownComplaint.objects.filter(package=package, status__in=BLOCKING).exists()
     reinstated = 0
     if not still_down:
@@ -347,14 +352,7 @@ def remove_package(complaint: TakedownComplaint, moderator, note: str = "") -> T
     its licenses stay suspended. The creator is emailed."""
     _require_moderator(moderator)
     before = complaint.status
-    complaint = _claim(
-        complaint,
-        TakedownComplaint.ACTIVE_STATUSES,
-        TakedownComplaint.Status.REMOVED,
-        resolved_by=moderator,
-        resolved_at=timezone.now(),
-        moderator_note=(note or complaint.moderator_note).strip(),
-    )
+    complaint = _resolve(complaint, moderator, note, TakedownComplaint.Status.REMOVED)
     record(
         "marketplace.takedown.removed",
         actor=moderator,
