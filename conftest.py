@@ -58,13 +58,15 @@ def _database_url() -> str:
 
 
 @pytest.fixture(scope="session")
-def celery_worker_process(django_db_setup, django_db_blocker):
+def celery_worker_process(django_db_setup, django_db_blocker, localstripe_url):
     """A real ``celery worker`` process on the Redis broker, using the test database.
 
     Tests that use it need ``@pytest.mark.django_db(transaction=True)`` so the worker sees
     their committed rows.
     """
     from django.conf import settings
+
+    from billing.tests.stripe_fixtures import TEST_SECRET_KEY
 
     if not settings.CELERY_BROKER_URL.startswith("redis://"):
         pytest.fail("worker tests need REDIS_URL pointing at a Redis server")
@@ -82,6 +84,9 @@ def celery_worker_process(django_db_setup, django_db_blocker):
         "DATABASE_URL": _database_url(),
         "REDIS_URL": settings.REDIS_URL,
         "PYTHONUNBUFFERED": "1",
+        # Tasks that call Stripe (payout transfers) reach this session's local server only.
+        "STRIPE_SECRET_KEY": TEST_SECRET_KEY,
+        "STRIPE_API_BASE": localstripe_url,
         # Hostile and hanging FMUs must end quickly in tests.
         "VALIDATION_WALL_SECONDS": "6",
         "VALIDATION_CPU_SECONDS": "5",

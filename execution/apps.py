@@ -10,10 +10,12 @@ class ExecutionConfig(AppConfig):
         worker_status.connect(report_sandbox, dispatch_uid="execution.report_sandbox")
 
         # Licenses grant runs (execution asks the marketplace; never the other way round).
-        from execution.services.access import register_run_rule
+        from execution.services.access import register_run_block, register_run_rule
         from marketplace.entitlements import grants_run
+        from marketplace.services.takedowns import takedown_block
 
         register_run_rule(grants_run)
+        register_run_block(takedown_block)  # DMCA: 451 package_taken_down
 
 
 def report_sandbox(sender, **kwargs) -> dict:

@@ -408,6 +408,13 @@ PLATFORM_FEE_BPS = env_int("PLATFORM_FEE_BPS", 1500, minimum=0)
 if PLATFORM_FEE_BPS > 10000:
     raise ImproperlyConfigured("PLATFORM_FEE_BPS must be between 0 and 10000.")
 CREATOR_EARNINGS_HOLD_DAYS = env_int("CREATOR_EARNINGS_HOLD_DAYS", 14, minimum=0)
+# Beat gathers available balances into a payout batch (for a moderator to approve) this often.
+PAYOUT_INTERVAL_DAYS = env_int("PAYOUT_INTERVAL_DAYS", 7, minimum=1)
+CELERY_BEAT_SCHEDULE["marketplace-schedule-payouts"] = {
+    "task": "marketplace.schedule_payouts",
+    "schedule": 3600.0,
+    "options": {"expires": 3600.0},
+}
 # POST /api/v1/licenses/verify|activate|deactivate: limits per client IP and per license key.
 LICENSE_VERIFY_RATE_PER_IP = env_str("LICENSE_VERIFY_RATE_PER_IP", "600/min")
 LICENSE_VERIFY_RATE_PER_KEY = env_str("LICENSE_VERIFY_RATE_PER_KEY", "60/min")

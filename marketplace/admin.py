@@ -1,7 +1,7 @@
 """Admin for the marketplace. Actions call the same services as the API; no key material shown."""
 
 from django.contrib import admin, messages
-from django.db.models import Count
+from django.db.models import Count, Q, Sum
 
 from fmugateway.core.errors import DomainError
 from marketplace import services
@@ -9,6 +9,7 @@ from marketplace.models import (
     Activation,
     AnalyticsEvent,
     Category,
+    CounterNotice,
     Coupon,
     Creator,
     CreatorEarning,
@@ -17,13 +18,16 @@ from marketplace.models import (
     Order,
     OrderLine,
     PackageSearch,
+    PayoutBatch,
+    PayoutItem,
     Refund,
     Review,
     ReviewReport,
     RunConsumption,
     Tag,
+    TakedownComplaint,
 )
-from marketplace.services import catalog, reviews
+from marketplace.services import catalog, payouts, reviews, takedowns
 
 
 def _each(modeladmin, request, queryset, verb, **kwargs):
@@ -353,7 +357,107 @@ class CreatorEarningAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_filter = ("kind", "currency")
     search_fields = ("creator__slug", "order_line__order__number")
     list_select_related = ("creator", "order_line__order")
-    raw_id_fields = ("creator", "order_line", "refund")
+    raw_id_fields = ("creator", "order_line", "refund", "payout_item")
+
+
+# --- Payouts ----------------------------------------------------------------------------------
+
+
+class PayoutItemInline(admin.TabularInline):
+    model = PayoutItem
+    fields = (
+        "creator",
+        "amount",
+        "currency",
+        "status",
+        "skip_reason",
+        "destination",
+        "stripe_transfer_id",
+        "failure_code",
+        "failure_message",
+        "paid_at",
+    )
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("creator")
+
+
+@admin.register(PayoutBatch)
+class PayoutBatchAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """Beat makes the batches; a moderator checks the items and approves (or cancels)."""
+
+    list_display = (
+        "reference",
+        "status",
+        "scheduled_total",
+        "item_count",
+        "skipped_count",
+        "created_at",
+        "approved_by",
+        "completed_at",
+    )
+    list_filter = ("status",)
+    search_fields = ("reference",)
+    list_select_related = ("approved_by",)
+    inlines = [PayoutItemInline]
+    actions = ["approve", "cancel"]
+
+    def get_queryset(self, request):
+        paying = ~Q(items__status__in=["skipped", "cancelled"])
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                _items=Count("items"),
+                _skipped=Count("items", filter=Q(items__status="skipped")),
+                _total=Sum("items__amount", filter=paying),
+            )
+        )
+
+    @admin.display(ordering="_total", description="to pay (all currencies)")
+    def scheduled_total(self, obj):
+        return obj._total or 0
+
+    @admin.display(ordering="_items", description="items")
+    def item_count(self, obj):
+        return obj._items
+
+    @admin.display(ordering="_skipped", description="skipped")
+    def skipped_count(self, obj):
+        return obj._skipped
+
+    @admin.action(description="Approve the selected batches and transfer the money")
+    def approve(self, request, queryset):
+        _each(self, request, queryset, payouts.approve_payout_batch, moderator=request.user)
+
+    @admin.action(description="Cancel the selected batches (the money returns to available)")
+    def cancel(self, request, queryset):
+        _each(self, request, queryset, payouts.cancel_payout_batch, moderator=request.user)
+
+
+@admin.register(PayoutItem)
+class PayoutItemAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = (
+        "batch",
+        "creator",
+        "amount",
+        "currency",
+        "status",
+        "skip_reason",
+        "failure_code",
+        "stripe_transfer_id",
+        "paid_at",
+    )
+    list_filter = ("status", "skip_reason", "currency")
+    search_fields = ("batch__reference", "creator__slug", "stripe_transfer_id")
+    list_select_related = ("batch", "creator")
+    raw_id_fields = ("batch", "creator")
 
 
 # --- Catalog, reviews, analytics -------------------------------------------------------------
@@ -524,3 +628,85 @@ class AnalyticsEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_filter = ("kind",)
     search_fields = ("query",)
     raw_id_fields = ("package",)
+
+
+# --- DMCA takedowns ---------------------------------------------------------------------------
+
+
+class CounterNoticeInline(admin.StackedInline):
+    model = CounterNotice
+    fields = (
+        "full_name",
+        "contact_email",
+        "address",
+        "statement",
+        "good_faith",
+        "consent_to_jurisdiction",
+        "signature",
+        "filed_by",
+        "created_at",
+    )
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(TakedownComplaint)
+class TakedownComplaintAdmin(admin.ModelAdmin):
+    """Moderators review complaints; decisions go through the actions (the takedown services).
+    The moderator's note (editable) is the reason a decision carries."""
+
+    list_display = (
+        "id",
+        "package",
+        "complainant_name",
+        "complainant_email",
+        "status",
+        "created_at",
+        "reviewed_by",
+        "resolved_at",
+    )
+    list_filter = ("status",)
+    search_fields = ("package__slug", "complainant_name", "complainant_email")
+    list_select_related = ("package", "reviewed_by")
+    raw_id_fields = ("package",)
+    readonly_fields = [
+        field.name
+        for field in TakedownComplaint._meta.fields
+        if field.name not in ("moderator_note",)
+    ]
+    inlines = [CounterNoticeInline]
+    actions = ["take_down", "reject", "restore", "remove"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def _decide(self, request, queryset, verb):
+        _each(
+            self,
+            request,
+            queryset,
+            lambda complaint: verb(complaint, request.user, complaint.moderator_note),
+        )
+
+    @admin.action(description="Take down the packages (unlist, block, suspend licenses)")
+    def take_down(self, request, queryset):
+        self._decide(request, queryset, takedowns.take_down)
+
+    @admin.action(description="Reject the complaints (reason: the moderator's note)")
+    def reject(self, request, queryset):
+        self._decide(request, queryset, takedowns.reject_complaint)
+
+    @admin.action(description="Resolve: restore the packages and their licenses")
+    def restore(self, request, queryset):
+        self._decide(request, queryset, takedowns.restore_package)
+
+    @admin.action(description="Resolve: remove the packages for good")
+    def remove(self, request, queryset):
+        self._decide(request, queryset, takedowns.remove_package)

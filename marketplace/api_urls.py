@@ -1,6 +1,6 @@
 from django.urls import path
 
-from marketplace import api
+from marketplace import api, api_compliance
 
 L = "licenses/<int:pk>"
 
@@ -8,6 +8,11 @@ urlpatterns = [
     path("creators/apply", api.CreatorApplyView.as_view(), name="api-creator-apply"),
     path("creators/me", api.CreatorMeView.as_view(), name="api-creator-me"),
     path("creators/me/connect", api.CreatorConnectView.as_view(), name="api-creator-connect"),
+    path(
+        "creators/me/payouts",
+        api_compliance.CreatorPayoutsView.as_view(),
+        name="api-creator-payouts",
+    ),
     path("creators/<slug:slug>", api.CreatorDetailView.as_view(), name="api-creator-detail"),
     path("packages/<slug:slug>/listings", api.ListingListView.as_view(), name="api-listing-list"),
     path(
@@ -38,4 +43,15 @@ urlpatterns = [
         name="api-license-activation",
     ),
     path(f"{L}/offline", api.OfflineLicenseView.as_view(), name="api-license-offline"),
+    path("dmca/complaints", api_compliance.ComplaintListView.as_view(), name="api-dmca-list"),
+    path(
+        "dmca/complaints/<int:pk>",
+        api_compliance.ComplaintDetailView.as_view(),
+        name="api-dmca-detail",
+    ),
+    path(
+        "dmca/complaints/<int:pk>/counter-notice",
+        api_compliance.CounterNoticeView.as_view(),
+        name="api-dmca-counter-notice",
+    ),
 ]

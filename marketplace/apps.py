@@ -9,9 +9,11 @@ class MarketplaceConfig(AppConfig):
 
     def ready(self) -> None:
         from marketplace.entitlements import grants_download
-        from registry.access import register_download_rule
+        from marketplace.services.takedowns import takedown_block
+        from registry.access import register_download_block, register_download_rule
 
         register_download_rule(grants_download)
+        register_download_block(takedown_block)  # DMCA: 451 package_taken_down
 
         from marketplace import signals, storefront
         from registry.pages import register_console_extension, register_package_page_extension

@@ -532,21 +532,30 @@ class CreatorEarningQuerySet(models.QuerySet):
 
 
 class CreatorEarning(models.Model):
-    """One append-only line of a creator's earnings: a sale (+) or its reversal (-).
+    """One append-only line of a creator's earnings: a sale (+), its reversal (-), money paid
+    out (-) or a failed payout's money coming back (+).
 
     ``gross = platform_fee + net``; amounts are signed integer minor units. A creator's balance
-    is the sum of ``net`` per currency; the payouts issue reads ``available_at``.
+    is the sum of ``net`` per currency; lines count as available from ``available_at``
+    (``marketplace.services.earnings.balances``).
     """
 
     class Kind(models.TextChoices):
         SALE = "sale", "Sale"
         REFUND = "refund", "Refund"
         CHARGEBACK = "chargeback", "Chargeback"
+        PAYOUT = "payout", "Payout"
+        PAYOUT_RETURN = "payout_return", "Payout returned"
 
     creator = models.ForeignKey(Creator, on_delete=models.PROTECT, related_name="earnings")
-    order_line = models.ForeignKey(OrderLine, on_delete=models.PROTECT, related_name="earnings")
+    order_line = models.ForeignKey(
+        OrderLine, null=True, blank=True, on_delete=models.PROTECT, related_name="earnings"
+    )
     refund = models.ForeignKey(
         Refund, null=True, blank=True, on_delete=models.PROTECT, related_name="earnings"
+    )
+    payout_item = models.ForeignKey(
+        "PayoutItem", null=True, blank=True, on_delete=models.PROTECT, related_name="earnings"
     )
     kind = models.CharField(max_length=20, choices=Kind.choices)
     currency = models.CharField(max_length=3)
@@ -570,6 +579,17 @@ class CreatorEarning(models.Model):
             models.CheckConstraint(
                 condition=Q(gross_amount=F("platform_fee_amount") + F("net_amount")),
                 name="mkt_earning_gross_is_fee_plus_net",
+            ),
+            # A payout item debits the balance once and gives it back at most once.
+            models.UniqueConstraint(
+                fields=["payout_item", "kind"],
+                condition=Q(kind__in=["payout", "payout_return"]),
+                name="mkt_earning_payout_once_per_item",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind__in=["payout", "payout_return"], payout_item__isnull=False)
+                | Q(kind__in=["sale", "refund", "chargeback"], order_line__isnull=False),
+                name="mkt_earning_kind_has_its_reference",
             ),
         ]
 
@@ -959,3 +979,237 @@ class AnalyticsEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.package_id or self.query}"
+
+
+# --- Payouts ----------------------------------------------------------------------------------
+
+
+class PayoutBatch(models.Model):
+    """The creators' available balances gathered for one payout run.
+
+    ``pending_approval → approved → completed``, or ``pending_approval → cancelled``. Beat makes
+    a batch (``marketplace.services.payouts``); a moderator approves it in the admin; a task then
+    transfers each item through Stripe Connect.
+    """
+
+    class Status(models.TextChoices):
+        PENDING_APPROVAL = "pending_approval", "Awaiting approval"
+        APPROVED = "approved", "Approved (transferring)"
+        COMPLETED = "completed", "Completed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    reference = models.CharField(max_length=40, unique=True)
+    status = models.CharField(
+        max_length=20, choices=Status.choices, default=Status.PENDING_APPROVAL
+    )
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    approved_at = models.DateTimeField(null=True, blank=True)
+    cancelled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "payout batches"
+
+    def __str__(self) -> str:
+        return self.reference
+
+
+class PayoutItemQuerySet(models.QuerySet):
+    def for_user(self, user) -> PayoutItemQuerySet:
+        """A creator's own items; every item for moderators; nothing for anyone else."""
+        from registry.models import is_moderator
+
+        if is_moderator(user):
+            return self
+        if not getattr(user, "is_authenticated", False):
+            return self.none()
+        return self.filter(creator__user=user)
+
+
+class PayoutItem(models.Model):
+    """One creator's payout in one currency within a batch: a Stripe Connect transfer.
+
+    ``scheduled → processing → paid | failed``; ``skipped`` (no usable Connect account, nothing
+    debited) and ``cancelled`` (the batch was cancelled) end it too. A scheduled item has already
+    debited the creator's balance; failure and cancellation credit it back.
+    """
+
+    class Status(models.TextChoices):
+        SCHEDULED = "scheduled", "Scheduled"
+        PROCESSING = "processing", "Transferring"
+        PAID = "paid", "Paid"
+        FAILED = "failed", "Failed"
+        SKIPPED = "skipped", "Skipped"
+        CANCELLED = "cancelled", "Cancelled"
+
+    class SkipReason(models.TextChoices):
+        NONE = "", "—"
+        NO_CONNECT_ACCOUNT = "no_connect_account", "No Stripe Connect account"
+        ONBOARDING_INCOMPLETE = "connect_onboarding_incomplete", "Connect onboarding incomplete"
+        CREATOR_NOT_APPROVED = "creator_not_approved", "Creator not approved"
+
+    batch = models.ForeignKey(PayoutBatch, on_delete=models.PROTECT, related_name="items")
+    creator = models.ForeignKey(Creator, on_delete=models.PROTECT, related_name="payout_items")
+    currency = models.CharField(max_length=3)
+    amount = models.PositiveBigIntegerField(help_text="Minor units.")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.SCHEDULED)
+    skip_reason = models.CharField(
+        max_length=40, choices=SkipReason.choices, default=SkipReason.NONE, blank=True
+    )
+    destination = models.CharField(max_length=64, blank=True, help_text="Connect account id.")
+    stripe_transfer_id = models.CharField(max_length=64, blank=True)
+    failure_code = models.CharField(max_length=64, blank=True)
+    failure_message = models.CharField(max_length=255, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = PayoutItemQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["creator", "-created_at"], name="mkt_payout_item_idx")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["batch", "creator", "currency"], name="mkt_payout_item_once_per_batch"
+            ),
+            models.UniqueConstraint(
+                fields=["stripe_transfer_id"],
+                condition=~Q(stripe_transfer_id=""),
+                name="mkt_payout_transfer_once",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.batch_id}: {self.amount} {self.currency} to {self.creator_id}"
+
+    @property
+    def idempotency_key(self) -> str:
+        """Stripe replays the first answer for this key: one transfer per item, however often
+        the task runs."""
+        return f"fmugw-payout-item-{self.pk}"
+
+
+# --- DMCA takedowns ---------------------------------------------------------------------------
+
+
+class TakedownComplaintQuerySet(models.QuerySet):
+    def active(self) -> TakedownComplaintQuerySet:
+        """Complaints awaiting the end of their takedown."""
+        return self.filter(status__in=TakedownComplaint.ACTIVE_STATUSES)
+
+    def for_user(self, user) -> TakedownComplaintQuerySet:
+        """Moderators see all; a package owner sees complaints a moderator acted on; whoever
+        filed a complaint while signed in sees it."""
+        from registry.models import is_moderator
+
+        if is_moderator(user):
+            return self
+        if not getattr(user, "is_authenticated", False):
+            return self.none()
+        acted = ~Q(status__in=["submitted", "rejected"])
+        return self.filter((Q(package__owner=user) & acted) | Q(submitted_by=user))
+
+
+class TakedownComplaint(models.Model):
+    """A DMCA notice against a package.
+
+    ``submitted → rejected``, or ``submitted → taken_down [→ counter_notice] → restored |
+    removed``. While taken down the package is unlisted, downloads and runs are refused
+    (``package_taken_down``) and its licenses are suspended; restoring brings both back.
+    """
+
+    class Status(models.TextChoices):
+        SUBMITTED = "submitted", "Received"
+        REJECTED = "rejected", "Rejected"
+        TAKEN_DOWN = "taken_down", "Taken down"
+        COUNTER_NOTICE = "counter_notice", "Counter-notice filed"
+        RESTORED = "restored", "Restored"
+        REMOVED = "removed", "Removed"
+
+    # Down, awaiting a decision; downloads and runs stay refused while one of BLOCKING_STATUSES.
+    ACTIVE_STATUSES = ("taken_down", "counter_notice")
+    BLOCKING_STATUSES = ("taken_down", "counter_notice", "removed")
+
+    package = models.ForeignKey(Package, on_delete=models.PROTECT, related_name="takedowns")
+    complainant_name = models.CharField(max_length=200)
+    complainant_email = models.EmailField()
+    work_description = models.TextField(help_text="The copyrighted work claimed.")
+    infringement_details = models.TextField(
+        blank=True, help_text="How the package infringes it (files, variables, text)."
+    )
+    good_faith = models.BooleanField(
+        help_text="Good-faith belief that the use is not authorised by the owner or the law."
+    )
+    accurate = models.BooleanField(
+        help_text="The notice is accurate and, under penalty of perjury, the complainant is "
+        "authorised to act for the owner."
+    )
+    signature = models.CharField(max_length=200, help_text="The complainant's typed full name.")
+    submitted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    submitter_ip = models.GenericIPAddressField(null=True, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.SUBMITTED)
+    moderator_note = models.TextField(
+        blank=True, help_text="Shown to the creator when the package is taken down or restored."
+    )
+    package_status_before = models.CharField(max_length=20, blank=True, editable=False)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = TakedownComplaintQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "DMCA complaint"
+        indexes = [models.Index(fields=["package", "status"], name="mkt_takedown_pkg_idx")]
+
+    def __str__(self) -> str:
+        return f"DMCA #{self.pk} on {self.package_id} ({self.status})"
+
+
+class CounterNotice(models.Model):
+    """The creator's answer to a takedown: the material was removed by mistake."""
+
+    complaint = models.OneToOneField(
+        TakedownComplaint, on_delete=models.PROTECT, related_name="counter_notice"
+    )
+    filed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    full_name = models.CharField(max_length=200)
+    contact_email = models.EmailField()
+    address = models.TextField(help_text="Postal address.")
+    statement = models.TextField(
+        help_text="Why the package was removed by mistake or misidentification."
+    )
+    good_faith = models.BooleanField(
+        help_text="Under penalty of perjury: a good-faith belief of mistake or misidentification."
+    )
+    consent_to_jurisdiction = models.BooleanField()
+    signature = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"counter-notice to DMCA #{self.complaint_id}"

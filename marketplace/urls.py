@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from marketplace import views
+from marketplace import views, views_compliance
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -31,4 +31,6 @@ urlpatterns = [
     path("console/sales/", views.console_sales, name="console-sales"),
     path("console/reviews/", views.console_reviews, name="console-reviews"),
     path("console/payouts/", views.console_payouts, name="console-payouts"),
+    path("console/takedowns/", views_compliance.console_takedowns, name="console-takedowns"),
+    path("dmca/", views_compliance.dmca_complaint, name="dmca-complaint"),
 ]

@@ -7,6 +7,7 @@ a ``DomainError`` becomes a message on the page it came from.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -33,15 +34,15 @@ from marketplace.models import (
     Activation,
     Category,
     Creator,
-    CreatorEarning,
     License,
     Listing,
     Order,
     OrderLine,
+    PayoutItem,
     Review,
     WishlistItem,
 )
-from marketplace.services import analytics, catalog, reviews
+from marketplace.services import analytics, catalog, earnings, payouts, reviews
 from registry.models import Package
 
 
@@ -524,14 +525,7 @@ def console_sales(request: HttpRequest) -> HttpResponse:
         .order_by("-id")
     )
     page = Paginator(lines, 50).get_page(request.GET.get("page"))
-    balance = {}
-    if creator is not None:
-        balance = dict(
-            CreatorEarning.objects.filter(creator=creator)
-            .values_list("currency")
-            .annotate(total=Sum("net_amount"))
-            .order_by()
-        )
+    balance = earnings.net_earnings(creator) if creator is not None else {}
     return render(
         request,
         "marketplace/console_sales.html",
@@ -575,14 +569,23 @@ def console_payouts(request: HttpRequest) -> HttpResponse:
             return redirect("console-payouts")
         except DomainError as exc:
             messages.error(request, exc.detail)
-    balance = {}
+    balances, items = [], []
     if creator is not None:
-        balance = dict(
-            CreatorEarning.objects.filter(creator=creator)
-            .values_list("currency")
-            .annotate(total=Sum("net_amount"))
-            .order_by()
+        balances = earnings.balances(creator)
+        items = (
+            PayoutItem.objects.for_user(request.user)
+            .filter(creator=creator)
+            .select_related("batch")[:50]
         )
     return render(
-        request, "marketplace/console_payouts.html", {"creator": creator, "balance": balance}
+        request,
+        "marketplace/console_payouts.html",
+        {
+            "creator": creator,
+            "balances": balances,
+            "items": items,
+            "skip_reason": payouts.skip_reason(creator) if creator else "",
+            "hold_days": settings.CREATOR_EARNINGS_HOLD_DAYS,
+            "interval_days": settings.PAYOUT_INTERVAL_DAYS,
+        },
     )

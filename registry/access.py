@@ -4,16 +4,45 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from fmugateway.core.errors import DomainError
 from registry.models import Package, PackageVersion, is_moderator
 
 DownloadRule = Callable[[object, PackageVersion], bool]
+DownloadBlock = Callable[[object, PackageVersion], DomainError | None]
 _extra_download_rules: list[DownloadRule] = []
+_download_blocks: list[DownloadBlock] = []
 
 
 def register_download_rule(rule: DownloadRule) -> None:
     """Let another app grant downloads (the marketplace registers license entitlements)."""
     if rule not in _extra_download_rules:
         _extra_download_rules.append(rule)
+
+
+def register_download_block(check: DownloadBlock) -> None:
+    """Let another app refuse downloads with its own error (the marketplace's DMCA takedowns);
+    a block beats every rule but never applies to the owner or moderators."""
+    if check not in _download_blocks:
+        _download_blocks.append(check)
+
+
+def first_block(checks, user, version: PackageVersion) -> DomainError | None:
+    """The error the first of ``checks`` refuses ``user`` with, or ``None``; blocks never apply
+    to anonymous users (refused anyway), the owner or moderators."""
+    if not getattr(user, "is_authenticated", False):
+        return None
+    if version.package.owner_id == user.pk or is_moderator(user):
+        return None
+    for check in checks:
+        error = check(user, version)
+        if error is not None:
+            return error
+    return None
+
+
+def download_block(user, version: PackageVersion) -> DomainError | None:
+    """The error a registered download block refuses ``user`` with, or ``None``."""
+    return first_block(_download_blocks, user, version)
 
 
 def may_download(user, version: PackageVersion) -> bool:
@@ -26,6 +55,8 @@ def may_download(user, version: PackageVersion) -> bool:
         return True
     if package.status == Package.Status.UNLISTED:
         return False  # taken down: blocked for everyone but owner and moderators
+    if any(check(user, version) is not None for check in _download_blocks):
+        return False
     published = (
         package.status == Package.Status.LISTED
         and version.validation_status == PackageVersion.ValidationStatus.PASSED

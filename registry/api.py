@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from django.db.models import OuterRef, Prefetch, Subquery
-from django.http import FileResponse, HttpResponseRedirect
+from django.http import FileResponse, Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
@@ -331,7 +331,11 @@ class DownloadUrlView(APIView):
     permission_classes = [IsAuthenticated]
 
     def post(self, request: Request, slug: str, version: str) -> Response:
-        target = visible_version(request, slug, version)
+        try:
+            target = visible_version(request, slug, version)
+        except Http404:
+            downloads.raise_if_blocked(request.user, slug, version)  # 451 package_taken_down
+            raise
         link = downloads.issue_download_link(request, target)
         return Response(link, status=status.HTTP_201_CREATED)
 

@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from fmugateway.core.audit import record
 from fmugateway.core.errors import DomainError, ForbiddenError
-from registry.access import may_download
+from registry.access import download_block, may_download
 from registry.models import PackageVersion
 
 SALT = "registry.download"
@@ -38,7 +38,21 @@ class LinkExpired(DomainError):
     detail = "This download link has expired; ask for a new one."
 
 
+def raise_if_blocked(user, slug: str, version: str) -> None:
+    """Refuse with a block's own error (a taken-down package is hidden, but its buyers are told
+    why rather than answered 404)."""
+    found = (
+        PackageVersion.objects.select_related("package")
+        .filter(package__slug=slug, version=version)
+        .first()
+    )
+    if found is not None and (blocked := download_block(user, found)) is not None:
+        raise blocked
+
+
 def issue_download_link(request, version: PackageVersion) -> dict:
+    if (blocked := download_block(request.user, version)) is not None:
+        raise blocked
     if not may_download(request.user, version):
         raise ForbiddenError("You may not download this model's file.", code="download_forbidden")
     token = signing.TimestampSigner(salt=SALT).sign_object(
@@ -82,6 +96,8 @@ def redeem_download_link(request, token: str) -> tuple[PackageVersion, DownloadT
     )
     if version is None:
         raise LinkInvalid()
+    if (blocked := download_block(request.user, version)) is not None:
+        raise blocked
     if not may_download(request.user, version):
         raise ForbiddenError(
             "You may no longer download this model's file.", code="download_forbidden"

@@ -9,6 +9,8 @@ subscriptions, invoices and signed webhook deliveries) it adds:
 * prices (``/v1/prices``) as thin aliases of legacy plans, and ``items[][price]`` on subscriptions;
 * ``charge.refunded`` events when a refund is created (localstripe sends none);
 * Connect Express accounts (``/v1/accounts``) and account links (``/v1/account_links``);
+* transfers to connected accounts (``/v1/transfers``), refused like Stripe when the account
+  cannot receive them, with ``Idempotency-Key`` replay (the first answer, for the same body);
 * Checkout Sessions (``/v1/checkout/sessions``) and disputes (``/v1/disputes``), read-only, made
   and moved by the test-only routes under ``/_config/test/`` (what a buyer, Stripe's hosted page
   or a bank would do).
@@ -306,6 +308,113 @@ async def complete_onboarding(request):
     return ls.json_response(account._export())
 
 
+# --- transfers to connected accounts ------------------------------------------------------
+
+
+class Transfer(StripeObject):
+    object = "transfer"
+    _id_prefix = "tr_"
+
+    def __init__(
+        self,
+        amount=None,
+        currency=None,
+        destination=None,
+        transfer_group=None,
+        description=None,
+        metadata=None,
+        **kwargs,
+    ):
+        if kwargs:
+            raise UserError(400, "Unexpected " + ", ".join(kwargs.keys()))
+        amount = resources.try_convert_to_int(amount)
+        if not isinstance(amount, int) or amount <= 0 or not currency:
+            raise UserError(400, "Bad request", {"code": "parameter_invalid_integer"})
+        account = resources.store.get(f"account:{destination}") if destination else None
+        if account is None:
+            raise UserError(
+                400,
+                f"No such destination: '{destination}'",
+                {"code": "resource_missing", "param": "destination"},
+            )
+        if account.capabilities.get("transfers") != "active":
+            raise UserError(
+                400,
+                "Your destination account needs to have at least one of the following "
+                "capabilities enabled: transfers, crypto_transfers, legacy_payments",
+                {"code": "insufficient_capabilities_for_transfer", "param": "destination"},
+            )
+        super().__init__()
+        self.amount = amount
+        self.amount_reversed = 0
+        self.currency = currency.lower()
+        self.destination = destination
+        self.destination_payment = "py_" + resources.random_id(14)
+        self.transfer_group = transfer_group
+        self.description = description
+        self.metadata = metadata or {}
+        self.reversed = False
+        self.balance_transaction = None
+        self.source_transaction = None
+
+
+def list_transfers(request):
+    data = ls.unflatten_data(request.query)
+    transfers = [value for key, value in resources.store.items() if key.startswith("transfer:")]
+    for field in ("destination", "transfer_group"):
+        if data.get(field):
+            transfers = [t for t in transfers if getattr(t, field) == data[field]]
+    transfers.sort(key=lambda t: t.created, reverse=True)
+    return ls.json_response(
+        {
+            "object": "list",
+            "url": "/v1/transfers",
+            "has_more": False,
+            "data": [transfer._export() for transfer in transfers],
+        }
+    )
+
+
+# (idempotency key, body) -> first successful answer; Stripe keeps them for 24 hours.
+_idempotent_answers: dict[str, tuple[bytes, int, bytes]] = {}
+
+
+@web.middleware
+async def idempotent_transfers(request, handler):
+    """Stripe's ``Idempotency-Key`` for transfers: the same key and body replay the first
+    answer; the same key with another body is refused (``idempotency_error``)."""
+    key = request.headers.get("Idempotency-Key")
+    if request.method != "POST" or request.path != "/v1/transfers" or not key:
+        return await handler(request)
+    body = await request.read()
+    seen = _idempotent_answers.get(key)
+    if seen is not None:
+        if seen[0] != body:
+            return ls.json_response(
+                {
+                    "error": {
+                        "type": "idempotency_error",
+                        "message": "Keys for idempotent requests can only be used with the "
+                        "same parameters they were first used with.",
+                    }
+                },
+                status=400,
+            )
+        return web.Response(
+            body=seen[2],
+            status=seen[1],
+            content_type="application/json",
+            headers={"Idempotent-Replayed": "true"},
+        )
+    response = await handler(request)
+    if response.status < 300:
+        _idempotent_answers[key] = (body, response.status, response.body)
+    return response
+
+
+ls.app.middlewares.append(idempotent_transfers)
+
+
 # --- Checkout Sessions ---------------------------------------------------------------------
 
 
@@ -464,6 +573,9 @@ for _method, _url, _view in (
     ("POST", "/v1/checkout/sessions", create_session),
     ("GET", "/v1/checkout/sessions/{id}", retrieve_session),
     ("GET", "/v1/disputes/{id}", ls.api_retrieve(Dispute, "/v1/disputes/{id}")),
+    ("POST", "/v1/transfers", ls.api_create(Transfer, "/v1/transfers")),
+    ("GET", "/v1/transfers/{id}", ls.api_retrieve(Transfer, "/v1/transfers/{id}")),
+    ("GET", "/v1/transfers", list_transfers),
     ("POST", "/_config/test/accounts/{id}/complete_onboarding", complete_onboarding),
     ("POST", "/_config/test/checkout/sessions/{id}/complete", complete_session),
     ("POST", "/_config/test/disputes", create_dispute),

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from fmugateway.core.errors import DomainError
+from registry.access import first_block
 from registry.models import Package, PackageVersion, is_moderator
 
 RunRule = Callable[[object, PackageVersion], bool]
+RunBlock = Callable[[object, PackageVersion], DomainError | None]
 _extra_run_rules: list[RunRule] = []
+_run_blocks: list[RunBlock] = []
 
 
 def register_run_rule(rule: RunRule) -> None:
@@ -19,6 +23,18 @@ def register_run_rule(rule: RunRule) -> None:
 def unregister_run_rule(rule: RunRule) -> None:
     if rule in _extra_run_rules:
         _extra_run_rules.remove(rule)
+
+
+def register_run_block(check: RunBlock) -> None:
+    """Let another app refuse runs with its own error (the marketplace's DMCA takedowns); a
+    block beats every rule but never applies to the owner or moderators."""
+    if check not in _run_blocks:
+        _run_blocks.append(check)
+
+
+def run_block(user, version: PackageVersion) -> DomainError | None:
+    """The error a registered run block refuses ``user`` with, or ``None``."""
+    return first_block(_run_blocks, user, version)
 
 
 def may_run(user, version: PackageVersion) -> bool:
@@ -34,6 +50,8 @@ def may_run(user, version: PackageVersion) -> bool:
     if package.owner_id == user.pk or is_moderator(user):
         return True
     if package.status == Package.Status.UNLISTED:
+        return False
+    if any(check(user, version) is not None for check in _run_blocks):
         return False
     published = (
         package.status == Package.Status.LISTED

@@ -20,7 +20,7 @@ from django.utils import timezone
 from execution import results
 from execution.models import JobStatus, SimulationBatch, SimulationJob
 from execution.services import charging
-from execution.services.access import may_run
+from execution.services.access import may_run, run_block
 from execution.services.validation import EffectiveSettings, validate_settings
 from fmugateway.core.audit import record
 from fmugateway.core.errors import ConflictError, DomainError, ForbiddenError, NotFoundError
@@ -58,27 +58,34 @@ def resolve_version(
     version_id: int | None = None,
 ) -> PackageVersion:
     """The version a request names (``package`` slug + ``version``, or ``version_id``) among
-    those the user may see; 404 otherwise."""
-    queryset = PackageVersion.objects.visible_to(user).select_related("package")
+    those the user may see; 404 otherwise, or a run block's own error (451
+    ``package_taken_down``: the package is hidden, but its buyers are told why)."""
     if version_id not in (None, ""):
         try:
-            found = queryset.filter(pk=int(version_id)).first()
+            lookup = {"pk": int(version_id)}
         except (TypeError, ValueError):
-            found = None
+            lookup = None
     elif package and version:
-        found = queryset.filter(package__slug=package, version=version).first()
+        lookup = {"package__slug": package, "version": version}
     else:
         raise DomainError(
             "Name the model: package and version, or version_id.",
             code="invalid_settings",
             fields={"version": [{"code": "required", "detail": "package + version required."}]},
         )
+    queryset = PackageVersion.objects.select_related("package")
+    found = queryset.visible_to(user).filter(**lookup).first() if lookup else None
     if found is None:
+        hidden = queryset.filter(**lookup).first() if lookup else None
+        if hidden is not None and (blocked := run_block(user, hidden)) is not None:
+            raise blocked
         raise NotFoundError("No such model version.", code="version_not_found")
     return found
 
 
 def require_may_run(user, version: PackageVersion) -> None:
+    if (blocked := run_block(user, version)) is not None:
+        raise blocked
     if not may_run(user, version):
         if charging.spent_license_quota(user, version):
             from marketplace.entitlements import RunQuotaExhausted

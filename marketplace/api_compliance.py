@@ -1,0 +1,191 @@
+"""API for creators' payouts and DMCA takedowns.
+
+GET  /api/v1/creators/me/payouts                       balances and past payouts (yours)
+POST /api/v1/dmca/complaints                           file a complaint (no account needed)
+GET  /api/v1/dmca/complaints[/{id}]                    complaints you filed or that concern
+                                                       your packages (all for moderators)
+POST /api/v1/dmca/complaints/{id}/counter-notice       the package owner's answer
+"""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, serializers, status
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from fmugateway.core.errors import NotFoundError
+from fmugateway.core.middleware import client_ip
+from marketplace.models import CounterNotice, Creator, PayoutItem, TakedownComplaint
+from marketplace.services import earnings, takedowns
+
+# --- Payouts ----------------------------------------------------------------------------------
+
+
+class BalanceSerializer(serializers.Serializer):
+    currency = serializers.CharField()
+    pending = serializers.IntegerField()
+    available = serializers.IntegerField()
+    in_payout = serializers.IntegerField()
+    paid = serializers.IntegerField()
+
+
+class PayoutItemSerializer(serializers.ModelSerializer):
+    batch = serializers.CharField(source="batch.reference")
+
+    class Meta:
+        model = PayoutItem
+        fields = [
+            "id",
+            "batch",
+            "amount",
+            "currency",
+            "status",
+            "skip_reason",
+            "stripe_transfer_id",
+            "failure_code",
+            "failure_message",
+            "paid_at",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class PayoutsSerializer(serializers.Serializer):
+    balances = BalanceSerializer(many=True)
+    payouts = PayoutItemSerializer(many=True)
+
+
+@extend_schema(tags=["marketplace"], responses=PayoutsSerializer)
+class CreatorPayoutsView(APIView):
+    """Your balances per currency (minor units: pending, available, in payout, paid) and your
+    latest 100 payouts. 404 ``not_a_creator`` without a creator profile."""
+
+    permission_classes = [IsAuthenticated]
+
+    def get(self, request: Request) -> Response:
+        creator = Creator.objects.filter(user=request.user).first()
+        if creator is None:
+            raise NotFoundError("You have no creator profile.", code="not_a_creator")
+        items = (
+            PayoutItem.objects.for_user(request.user)
+            .filter(creator=creator)
+            .select_related("batch")[:100]
+        )
+        return Response(
+            PayoutsSerializer({"balances": earnings.balances(creator), "payouts": list(items)}).data
+        )
+
+
+# --- DMCA takedowns ---------------------------------------------------------------------------
+
+
+class ComplaintInSerializer(serializers.Serializer):
+    """The form's fields (the service checks them: one error lists every problem)."""
+
+    package = serializers.CharField(help_text="The package's slug.")
+    complainant_name = serializers.CharField()
+    complainant_email = serializers.CharField()
+    work_description = serializers.CharField(help_text="The copyrighted work claimed.")
+    infringement_details = serializers.CharField(required=False)
+    good_faith = serializers.BooleanField(
+        help_text="Good-faith belief that the use is not authorised."
+    )
+    accurate = serializers.BooleanField(
+        help_text="Accurate, and authorised to act for the owner, under penalty of perjury."
+    )
+    signature = serializers.CharField(help_text="Your full name.")
+
+
+class CounterNoticeSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = CounterNotice
+        fields = [
+            "full_name",
+            "contact_email",
+            "address",
+            "statement",
+            "good_faith",
+            "consent_to_jurisdiction",
+            "signature",
+            "created_at",
+        ]
+        read_only_fields = ["created_at"]
+
+
+class ComplaintSerializer(serializers.ModelSerializer):
+    package = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    counter_notice = serializers.SerializerMethodField()
+
+    class Meta:
+        model = TakedownComplaint
+        fields = [
+            "id",
+            "package",
+            "status",
+            "complainant_name",
+            "work_description",
+            "infringement_details",
+            "moderator_note",
+            "counter_notice",
+            "created_at",
+            "reviewed_at",
+            "resolved_at",
+        ]
+        read_only_fields = fields
+
+    def get_counter_notice(self, obj) -> dict | None:
+        notice = getattr(obj, "counter_notice", None)
+        return CounterNoticeSerializer(notice).data if notice is not None else None
+
+
+def _complaints(user):
+    return (
+        TakedownComplaint.objects.for_user(user)
+        .select_related("package", "counter_notice")
+        .order_by("-created_at", "-id")
+    )
+
+
+@extend_schema(tags=["marketplace"], request=ComplaintInSerializer)
+class ComplaintListView(generics.ListAPIView):
+    """POST: file a DMCA complaint (anyone; rate-limited per IP). GET: yours (signed in)."""
+
+    serializer_class = ComplaintSerializer
+
+    def get_permissions(self):
+        return [AllowAny()] if self.request.method == "POST" else [IsAuthenticated()]
+
+    def get_queryset(self):
+        return _complaints(self.request.user)
+
+    @extend_schema(responses={201: ComplaintSerializer})
+    def post(self, request: Request) -> Response:
+        data = request.data if hasattr(request.data, "get") else {}
+        complaint = takedowns.submit_complaint(data, user=request.user, ip=client_ip(request))
+        return Response(ComplaintSerializer(complaint).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(tags=["marketplace"])
+class ComplaintDetailView(generics.RetrieveAPIView):
+    serializer_class = ComplaintSerializer
+    permission_classes = [IsAuthenticated]
+
+    def get_queryset(self):
+        return _complaints(self.request.user)
+
+
+@extend_schema(
+    tags=["marketplace"], request=CounterNoticeSerializer, responses={201: ComplaintSerializer}
+)
+class CounterNoticeView(APIView):
+    """The package owner's counter-notice (404 for anyone else; 409 unless taken down)."""
+
+    permission_classes = [IsAuthenticated]
+
+    def post(self, request: Request, pk: int) -> Response:
+        data = request.data if hasattr(request.data, "get") else {}
+        notice = takedowns.file_counter_notice(pk, request.user, data)
+        return Response(ComplaintSerializer(notice.complaint).data, status=status.HTTP_201_CREATED)
