@@ -166,6 +166,27 @@ def test_pages_are_bounded_and_counted():
     assert [e.title for e in second.results] == [f"Pump {i:02d}" for i in range(20, 25)]
 
 
+def test_ranked_results_page_through_every_match_and_a_page_past_the_end_shows_the_last(
+    django_assert_max_num_queries,
+):
+    for i in range(catalog.PAGE_SIZE + 5):
+        listed(name=f"Pump {i:02d}")
+    listed(name="Valve")
+
+    with django_assert_max_num_queries(2):
+        first = catalog.search(catalog.CatalogQuery(q="pump"))
+    second = catalog.search(catalog.CatalogQuery(q="pump", page=2))
+    beyond = catalog.search(catalog.CatalogQuery(q="pump", page=9))
+
+    assert first.total == catalog.PAGE_SIZE + 5 and not first.capped
+    assert len(first.results) == catalog.PAGE_SIZE and len(second.results) == 5
+    found = {e.title for e in first.results} | {e.title for e in second.results}
+    assert found == {f"Pump {i:02d}" for i in range(catalog.PAGE_SIZE + 5)}
+    assert beyond.page == 2 and [e.title for e in beyond.results] == [
+        e.title for e in second.results
+    ]
+
+
 def test_index_follows_versions_listings_and_tags():
     package = listed(name="Valve", tags=["fluids"], is_free=False)
     assert PackageSearch.objects.get(pk=package.pk).fmi_version == ""
