@@ -242,3 +242,16 @@ def test_catalog_page_filters_and_escapes(client):
 
     assert "&lt;b&gt;Bold&lt;/b&gt; pump" in html
     assert "<b>Bold</b>" not in html
+
+
+def test_catalog_filters_keep_the_chosen_values_with_their_labels(client):
+    listed(name="Pump")
+
+    html = client.get("/catalog/?q=pump&price=paid&kind=me&rating=4&certified=on").content.decode()
+
+    assert '<label for="f-price">Price</label><select name="price" id="f-price">' in html
+    assert '<option value="paid" selected>One-time purchase</option>' in html
+    assert '<option value="me" selected>Model Exchange</option>' in html
+    assert '<option value="4" selected>4★ and up</option>' in html
+    assert '<option value="" selected>Any platform</option>' in html
+    assert 'name="certified" id="f-certified" checked' in html
