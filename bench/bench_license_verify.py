@@ -37,22 +37,29 @@ import os
 import random
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _server import REPO, Gunicorn, bench_env, ensure_database
+from _server import (
+    CONCURRENCY,
+    REPO,
+    Gunicorn,
+    bench_env,
+    ensure_database,
+    pick_client,
+    run_http,
+    run_wrk,
+    write_wrk_script,
+)
 
 PRODUCT_PATH = "/api/v1/licenses/verify"
 BARE_PATH = "/bench/bare-verify"
 PACKAGE = "bench-verify"
 FINGERPRINT = "bench-machine"
 ACTIVATED = 10_000  # licenses with an activation for FINGERPRINT (the keys the client sends)
-CONCURRENCY = 16
 KEY_HASH_SECRET = "bench-only-key-hash-secret-0123456789abcdefghijklmnop"
 
 
@@ -241,98 +248,6 @@ def check_answers(port: int, body: bytes) -> None:
         raise SystemExit(f"bare view answered {status} {data[:300]!r}")
 
 
-# --- load generators --------------------------------------------------------------------------
-
-WRK_SCRIPT = """
-local bodies = {%(bodies)s}
-local n = #bodies
-math.randomseed(%(seed)d)
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-request = function()
-  return wrk.format(nil, nil, nil, bodies[math.random(n)])
-end
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format(
-    "RESULT {\\"requests\\": %%d, \\"duration_us\\": %%d, \\"p50_us\\": %%d, \\"p99_us\\": %%d, " ..
-    "\\"non2xx\\": %%d, \\"socket_errors\\": %%d}\\n",
-    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
-    e.status, e.connect + e.read + e.write + e.timeout))
-end
-"""
-
-
-def run_wrk(port: int, path: str, script: Path, seconds: int) -> dict:
-    command = [
-        "wrk",
-        "-t2",
-        f"-c{CONCURRENCY}",
-        f"-d{seconds}s",
-        "--timeout",
-        "5s",
-        "-s",
-        str(script),
-        f"http://127.0.0.1:{port}{path}",
-    ]
-    output = subprocess.run(
-        command, capture_output=True, text=True, timeout=seconds + 60, check=True
-    ).stdout
-    line = next(line for line in output.splitlines() if line.startswith("RESULT "))
-    result = json.loads(line[len("RESULT ") :])
-    return {
-        "rps": result["requests"] / (result["duration_us"] / 1e6),
-        "p50_ms": result["p50_us"] / 1000,
-        "p99_ms": result["p99_us"] / 1000,
-        "requests": result["requests"],
-        "bad": result["non2xx"] + result["socket_errors"],
-    }
-
-
-def run_threads(port: int, path: str, payloads: list[bytes], total: int, seconds: int) -> dict:
-    lock = threading.Lock()
-    state = {"left": total}
-    latencies: list[float] = []
-    bad = [0]
-    deadline = time.monotonic() + seconds
-
-    def worker(seed: int) -> None:
-        rng = random.Random(seed)
-        mine: list[float] = []
-        while time.monotonic() < deadline:
-            with lock:
-                if state["left"] <= 0:
-                    break
-                state["left"] -= 1
-            started = time.perf_counter()
-            try:
-                status, _ = post(port, path, payloads[rng.randrange(len(payloads))])
-            except OSError:
-                status = 0
-            mine.append(time.perf_counter() - started)
-            if status != 200:
-                with lock:
-                    bad[0] += 1
-        with lock:
-            latencies.extend(mine)
-
-    threads = [threading.Thread(target=worker, args=(n,)) for n in range(CONCURRENCY)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    elapsed = time.perf_counter() - started
-    latencies.sort()
-    return {
-        "rps": len(latencies) / elapsed,
-        "p50_ms": latencies[len(latencies) // 2] * 1000,
-        "p99_ms": latencies[max(0, int(len(latencies) * 0.99) - 1)] * 1000,
-        "requests": len(latencies),
-        "bad": bad[0],
-    }
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
@@ -342,9 +257,7 @@ def main() -> int:
     parser.add_argument("--client", choices=["auto", "wrk", "python"], default="auto")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     args = parser.parse_args()
-    client = args.client
-    if client == "auto":
-        client = "wrk" if shutil.which("wrk") else "python"
+    client = pick_client(args.client)
 
     var_dir = Path(tempfile.mkdtemp(prefix="fmugw-bench-verify-"))
     env = server_env(var_dir)
@@ -355,30 +268,28 @@ def main() -> int:
         filter(None, [str(REPO / "bench"), str(REPO), os.environ.get("PYTHONPATH", "")])
     )
     payloads = bodies(2000)
-    script = var_dir / "verify.lua"
-    script.write_text(
-        WRK_SCRIPT
-        % {
-            "bodies": ",\n".join(json.dumps(body.decode()) for body in payloads),
-            "seed": 7,
-        }
-    )
-
-    def measure(path: str, seconds: int) -> dict:
-        if client == "wrk":
-            return run_wrk(server.port, path, script, seconds)
-        return run_threads(server.port, path, payloads, args.requests, seconds)
-
     variants = {"bare": BARE_PATH, "verify": PRODUCT_PATH}
+    requests = {
+        name: [("POST", path, body) for body in payloads] for name, path in variants.items()
+    }
+    scripts = {
+        name: write_wrk_script(var_dir / f"{name}.lua", rows) for name, rows in requests.items()
+    }
+
+    def measure(name: str, seconds: int) -> dict:
+        if client == "wrk":
+            return run_wrk(server.port, scripts[name], seconds)
+        return run_http(server.port, requests[name], seconds, limit=args.requests)
+
     results: dict[str, list[dict]] = {name: [] for name in variants}
     server = Gunicorn(env, workers=2)
     try:
         check_answers(server.port, payloads[0])
-        for path in variants.values():  # warm both workers' connections and caches
-            measure(path, 2)
+        for name in variants:  # warm both workers' connections and caches
+            measure(name, 2)
         for _ in range(args.rounds):
-            for name, path in variants.items():
-                results[name].append(measure(path, args.seconds))
+            for name in variants:
+                results[name].append(measure(name, args.seconds))
     finally:
         server.stop()
         shutil.rmtree(var_dir, ignore_errors=True)

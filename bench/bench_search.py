@@ -2,11 +2,12 @@
 
 Drives ``GET /catalog/?q=...`` (the storefront's search page: the stored ``tsvector`` matched
 through its GIN index, a capped count, at most 1,000 matches ranked, the HTML page rendered, the
-search recorded for analytics) with ``wrk`` at 16 connections and, in the same run, the baseline:
-the same SQL statements (the ids of the first 1,001 matches, which are the capped count too,
-then those candidates ranked, a page of 20) sent by raw ``psycopg`` from 16 threads on 16
-connections. Reports requests/s, p50 and p99 of both, the ratio page / raw (target >= 0.5)
-and the page's p99 (target < 100 ms).
+search recorded for analytics) at 16 connections (``wrk`` when installed, else a Python client)
+and, in the same run, the baseline: the very statements the page's search sends for each query
+(captured from ``catalog.search`` in this process: the ranked page of ids with its capped count,
+then the cards' rows), replayed by raw ``psycopg`` from 16 threads on 16 connections. Reports
+requests/s, p50 and p99 of both, the ratio page / raw (target >= 0.5) and the page's p99
+(target < 100 ms).
 
 The queries are a fixed mix drawn from the catalog's own vocabulary (rare and common words, two-
 word queries, a few with filters), the same list for both sides.
@@ -20,7 +21,6 @@ once) and Redis (REDIS_URL) for the cache.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import shutil
@@ -28,17 +28,25 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _server import REPO, Gunicorn, ensure_database
+from _server import (
+    CONCURRENCY,
+    REPO,
+    Gunicorn,
+    ensure_database,
+    pick_client,
+    run_http,
+    run_threads,
+    run_wrk,
+    write_wrk_script,
+)
 from bench_license_verify import server_env
 
-CONCURRENCY = 16
 DATABASE = "fmugw_bench_search"
 RNG = random.Random(20261122)
 
@@ -201,139 +209,36 @@ def page_paths(pairs: list[tuple[str, str]]) -> list[str]:
 
 # --- the raw psycopg baseline ---------------------------------------------------------------
 
-FILTER_SQL = {
-    "": "",
-    "&fmi=2.0": " AND s.fmi_version = '2.0'",
-    "&certified=on": " AND s.certified",
-    "&kind=me": " AND s.supports_me",
-    "&price=paid": " AND s.has_paid",
-}
-CANDIDATES_SQL = """
-SELECT s.package_id FROM marketplace_packagesearch s JOIN registry_package p ON p.id = s.package_id
-WHERE p.status = 'listed' AND s.document @@ websearch_to_tsquery('english', %s){f}
-LIMIT 1001
-"""
-PAGE_SQL = """
-SELECT s.package_id, s.title, s.summary, s.fmi_version, s.certified, s.rating_avg,
-       s.rating_count, s.min_price_amount, s.currency, p.slug, p.name,
-       ts_rank(s.document, websearch_to_tsquery('english', %s)) AS rank
-FROM marketplace_packagesearch s JOIN registry_package p ON p.id = s.package_id
-WHERE p.status = 'listed' AND s.package_id = ANY(%s)
-ORDER BY rank DESC, s.popularity DESC, s.package_id LIMIT 20
-"""
+
+def search_statements(paths: list[str]) -> list[list[str]]:
+    """The SQL the catalog page's search runs for each path, as sent to PostgreSQL: the page's
+    own form parses the query string and ``catalog.search`` runs under a query capture."""
+    from django.db import connection
+    from django.http import QueryDict
+    from django.test.utils import CaptureQueriesContext
+
+    from marketplace.forms import CatalogFilterForm
+    from marketplace.services import catalog
+
+    statements = []
+    for path in paths:
+        form = CatalogFilterForm(QueryDict(path.split("?", 1)[1]), auto_id="f-%s")
+        with CaptureQueriesContext(connection) as captured:
+            catalog.search(form.to_query())
+        statements.append([query["sql"] for query in captured.captured_queries])
+    return statements
 
 
-def run_raw(dsn: str, pairs: list[tuple[str, str]], seconds: float) -> dict:
+def run_raw(dsn: str, statements: list[list[str]], seconds: float) -> dict:
+    """Each request: one search's statements, sent by psycopg on the thread's connection."""
     import psycopg
 
-    latencies: list[float] = []
-    lock = threading.Lock()
-    deadline = time.monotonic() + seconds
-    barrier = threading.Barrier(CONCURRENCY)
+    def work(conn, rng) -> bool:
+        for sql in statements[rng.randrange(len(statements))]:
+            conn.execute(sql).fetchall()
+        return True
 
-    def worker(seed: int) -> None:
-        rng = random.Random(seed)
-        mine = []
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            barrier.wait()
-            while time.monotonic() < deadline:
-                q, f = pairs[rng.randrange(len(pairs))]
-                started = time.perf_counter()
-                ids = [row[0] for row in conn.execute(CANDIDATES_SQL.format(f=FILTER_SQL[f]), [q])]
-                conn.execute(PAGE_SQL, [q, ids[:1000]]).fetchall()
-                mine.append(time.perf_counter() - started)
-        with lock:
-            latencies.extend(mine)
-
-    threads = [threading.Thread(target=worker, args=(n,)) for n in range(CONCURRENCY)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    elapsed = time.perf_counter() - started
-    return summarize(latencies, elapsed, 0)
-
-
-def summarize(latencies: list[float], elapsed: float, bad: int) -> dict:
-    latencies.sort()
-    return {
-        "rps": len(latencies) / elapsed,
-        "p50_ms": latencies[len(latencies) // 2] * 1000,
-        "p99_ms": latencies[max(0, int(len(latencies) * 0.99) - 1)] * 1000,
-        "requests": len(latencies),
-        "bad": bad,
-    }
-
-
-# --- the product through gunicorn -----------------------------------------------------------
-
-WRK_SCRIPT = """
-local paths = {%(paths)s}
-local n = #paths
-math.randomseed(%(seed)d)
-request = function()
-  return wrk.format("GET", paths[math.random(n)])
-end
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format(
-    "RESULT {\\"requests\\": %%d, \\"duration_us\\": %%d, \\"p50_us\\": %%d, \\"p99_us\\": %%d, " ..
-    "\\"non2xx\\": %%d, \\"socket_errors\\": %%d}\\n",
-    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
-    e.status, e.connect + e.read + e.write + e.timeout))
-end
-"""
-
-
-def run_wrk(port: int, script: Path, seconds: int) -> dict:
-    command = ["wrk", "-t2", f"-c{CONCURRENCY}", f"-d{seconds}s", "--timeout", "5s"]
-    command += ["-s", str(script), f"http://127.0.0.1:{port}/"]
-    output = subprocess.run(
-        command, capture_output=True, text=True, timeout=seconds + 60, check=True
-    ).stdout
-    line = next(line for line in output.splitlines() if line.startswith("RESULT "))
-    result = json.loads(line[len("RESULT ") :])
-    return {
-        "rps": result["requests"] / (result["duration_us"] / 1e6),
-        "p50_ms": result["p50_us"] / 1000,
-        "p99_ms": result["p99_us"] / 1000,
-        "requests": result["requests"],
-        "bad": result["non2xx"] + result["socket_errors"],
-    }
-
-
-def run_python(port: int, paths: list[str], seconds: int) -> dict:
-    import http.client
-
-    latencies: list[float] = []
-    bad = [0]
-    lock = threading.Lock()
-    deadline = time.monotonic() + seconds
-
-    def worker(seed: int) -> None:
-        rng = random.Random(seed)
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        mine = []
-        while time.monotonic() < deadline:
-            started = time.perf_counter()
-            conn.request("GET", paths[rng.randrange(len(paths))])
-            response = conn.getresponse()
-            response.read()
-            mine.append(time.perf_counter() - started)
-            if response.status != 200:
-                with lock:
-                    bad[0] += 1
-        with lock:
-            latencies.extend(mine)
-
-    threads = [threading.Thread(target=worker, args=(n,)) for n in range(CONCURRENCY)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return summarize(latencies, time.perf_counter() - started, bad[0])
+    return run_threads(work, seconds, connect=lambda: psycopg.connect(dsn, autocommit=True))
 
 
 def main() -> int:
@@ -345,9 +250,7 @@ def main() -> int:
     parser.add_argument("--client", choices=["auto", "wrk", "python"], default="auto")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     args = parser.parse_args()
-    client = args.client
-    if client == "auto":
-        client = "wrk" if shutil.which("wrk") else "python"
+    client = pick_client(args.client)
 
     var_dir = Path(tempfile.mkdtemp(prefix="fmugw-bench-search-"))
     env = server_env(var_dir)
@@ -362,10 +265,10 @@ def main() -> int:
         check=True,
     )
     dsn = env["DATABASE_URL"].replace("postgres://", "postgresql://", 1)
-    pairs = queries()
-    paths = page_paths(pairs)
-    script = var_dir / "search.lua"
-    script.write_text(WRK_SCRIPT % {"paths": ",\n".join(json.dumps(p) for p in paths), "seed": 11})
+    paths = page_paths(queries())
+    statements = search_statements(paths)
+    requests = [("GET", path, None) for path in paths]
+    script = write_wrk_script(var_dir / "search.lua", requests, seed=11)
     results: dict[str, list[dict]] = {"raw psycopg": [], "catalog page": []}
     server = Gunicorn(env, workers=args.workers)
     try:
@@ -374,12 +277,12 @@ def main() -> int:
         measure = (
             (lambda s: run_wrk(server.port, script, s))
             if client == "wrk"
-            else (lambda s: run_python(server.port, paths, s))
+            else (lambda s: run_http(server.port, requests, s))
         )
         measure(3)  # warm both workers' connections, caches and the buffer cache
-        run_raw(dsn, pairs, 2)
+        run_raw(dsn, statements, 2)
         for _ in range(args.rounds):
-            results["raw psycopg"].append(run_raw(dsn, pairs, args.seconds))
+            results["raw psycopg"].append(run_raw(dsn, statements, args.seconds))
             results["catalog page"].append(measure(args.seconds))
     finally:
         server.stop()
@@ -387,7 +290,7 @@ def main() -> int:
 
     print(
         f"\nGET /catalog/?q=... over {args.packages:,} packages, gunicorn sync x{args.workers}, "
-        f"{CONCURRENCY} connections, client {client}, {len(pairs)} queries, "
+        f"{CONCURRENCY} connections, client {client}, {len(paths)} queries, "
         f"{args.rounds} rounds of {args.seconds} s; medians"
     )
     print(f"{'side':<14} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'requests':>9} {'bad':>5}")

@@ -384,6 +384,9 @@ STRIPE_WEBHOOK_UUID = env_str("STRIPE_WEBHOOK_UUID", "6f1c2a4e-8d3b-4b6e-9a51-2f
 # Where stripe-python sends requests: a local Stripe-compatible server in tests and development.
 STRIPE_API_BASE = env_str("STRIPE_API_BASE", "https://api.stripe.com").rstrip("/")
 STRIPE_LIVE_MODE = env_bool("STRIPE_LIVE_MODE", False)
+# Stripe.js, loaded by the checkout page to take the card in the browser (tests point it at the
+# local Stripe-compatible server's copy).
+STRIPE_JS_URL = env_str("STRIPE_JS_URL", "https://js.stripe.com/v3/")
 # The Pro tier's monthly price: a price id (price_...) or its lookup key;
 # `manage.py stripe_sync_products` creates it with this lookup key from pricing_tiers.json.
 STRIPE_PRO_PRICE = env_str("STRIPE_PRO_PRICE", "fmugw-pro-monthly")

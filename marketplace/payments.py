@@ -15,6 +15,7 @@ import logging
 import stripe
 from django.conf import settings
 from django.db import transaction
+from django.urls import reverse
 from djstripe import models as djstripe_models
 
 from billing.stripe.client import api_key, as_dict, provider_errors
@@ -87,8 +88,9 @@ def start_checkout(order: Order, user) -> dict:
             client_reference_id=str(order.pk),
             metadata=_metadata(order, user),
             payment_intent_data={"metadata": _metadata(order, user)},
-            success_url=f"{settings.SITE_URL}/?order={order.number}&paid=1",
-            cancel_url=f"{settings.SITE_URL}/?order={order.number}",
+            # Back to the order's payment page, which follows the payment until it is paid.
+            success_url=f"{settings.SITE_URL}{reverse('order-pay', args=[order.number])}",
+            cancel_url=f"{settings.SITE_URL}{reverse('order-pay', args=[order.number])}",
             api_key=key,
         )
     record(

@@ -24,6 +24,7 @@ urlpatterns = [
     path("account/licenses/<int:pk>/", views.account_license, name="account-license"),
     path("account/orders/", views.account_orders, name="account-orders"),
     path("account/orders/<str:number>/", views.account_invoice, name="account-invoice"),
+    path("account/orders/<str:number>/pay/", views.order_pay, name="order-pay"),
     path("account/billing/", views.account_billing, name="account-billing"),
     path("account/api-keys/", views.account_api_keys, name="account-api-keys"),
     path("account/wishlist/", views.account_wishlist, name="account-wishlist"),

@@ -20,7 +20,7 @@ from django.utils.text import slugify
 from django.views.decorators.http import require_POST
 
 from fmugateway.core.errors import DomainError
-from marketplace import services
+from marketplace import payments, services
 from marketplace.forms import (
     ApiKeyForm,
     CatalogFilterForm,
@@ -247,6 +247,8 @@ def _checkout(request: HttpRequest) -> HttpResponse:
     order = result.order
     for line in order.lines.all():
         analytics.track(request, "package.purchase", package_id=line.package_id, order=order.number)
+    if order.status == Order.Status.PENDING and order.total_amount > 0:
+        return redirect("order-pay", number=order.number)
     # Rendered, not redirected: a free order's keys are shown this once and never stored.
     return render(
         request,
@@ -258,6 +260,47 @@ def _checkout(request: HttpRequest) -> HttpResponse:
             "licenses": {
                 lic.pk: lic for lic in License.objects.filter(order=order).select_related("package")
             },
+        },
+    )
+
+
+# Order payment page states (what the buyer is told and offered).
+_PAY_STATES = {"succeeded": "confirming", "processing": "confirming"}
+
+
+@login_required
+def order_pay(request: HttpRequest, number: str) -> HttpResponse:
+    """Pay a pending order: the card in the browser (Stripe.js confirms the order's
+    PaymentIntent), or, without JavaScript, Stripe's hosted payment page (POST). The order is
+    paid only when Stripe's webhook says so; until then this page says where the payment is."""
+    order = get_object_or_404(Order.objects.owned_by(request.user), number=number)
+    user = _user(request)
+    if request.method == "POST":
+        try:
+            session = payments.start_checkout(order, user)
+        except DomainError as exc:
+            messages.error(request, exc.detail)
+            return redirect("order-pay", number=number)
+        return redirect(session["checkout_url"])
+    payment, problem, state = None, "", order.status
+    if order.status == Order.Status.PENDING and order.total_amount > 0:
+        try:
+            payment = payments.start_payment(order, user)
+        except DomainError as exc:
+            problem = exc.detail
+        else:
+            state = _PAY_STATES.get(payment["status"], "pending")
+    return render(
+        request,
+        "marketplace/order_pay.html",
+        {
+            "order": order,
+            "lines": list(order.lines.select_related("package").order_by("id")),
+            "payment": payment,
+            "problem": problem,
+            "state": state,
+            "stripe_js_url": settings.STRIPE_JS_URL,
+            "publishable_key": settings.STRIPE_PUBLISHABLE_KEY,
         },
     )
 

@@ -72,7 +72,14 @@ class Package(models.Model):
 
     class Meta:
         ordering = ["name", "id"]
-        indexes = [models.Index(fields=["status", "-listed_at"])]
+        indexes = [
+            models.Index(fields=["status", "-listed_at"]),
+            # The ids of listed packages, read index-only: the catalog's searches join on it to
+            # check visibility without visiting the (wide) package rows.
+            models.Index(
+                fields=["id"], condition=Q(status="listed"), name="registry_package_listed_idx"
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name

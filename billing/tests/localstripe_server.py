@@ -191,6 +191,8 @@ async def overrides(request, handler):
     match = re.fullmatch(r"/v1/invoices/([^/]+)/pay", request.path)
     if request.method == "POST" and match:
         return ls.json_response(_pay_invoice_reporting_failure(match.group(1))._export())
+    if request.method == "GET" and request.path == "/js.stripe.com/v3/":
+        return await stripe_js(request)
     return await handler(request)
 
 
@@ -560,6 +562,76 @@ async def close_dispute(request):
         raise UserError(400, "Bad request")
     dispute.status = data["status"]
     return ls.json_response(dispute._export())
+
+
+# --- Stripe.js confirming a PaymentIntent with a card ----------------------------------------
+# localstripe's mock Stripe.js only authenticates (3-D Secure) an intent that already has a card.
+# Real Stripe.js sends the card Element's data to /v1/payment_intents/:id/confirm with the
+# publishable key and the intent's client secret; this does the same on both sides.
+CONFIRM_CARD_PAYMENT_JS = r"""
+(function () {
+  const mock = Stripe;
+  Stripe = (apiKey) => {
+    const stripe = mock(apiKey);
+    const authenticate = stripe.confirmCardPayment;
+    stripe.confirmCardPayment = async (clientSecret, data) => {
+      const element = data && data.payment_method && data.payment_method.card;
+      if (!(element instanceof Element)) return authenticate(clientSecret, data);
+      const card = (element.value || {}).card || {};
+      if (!card.number || !card.exp_month || !card.cvc) {
+        return {error: {type: 'validation_error', message: 'Your card details are incomplete.'}};
+      }
+      const pi = clientSecret.match(/^(pi_\w+)_secret_/)[1];
+      const response = await fetch(`${LOCALSTRIPE_BASE_API}/v1/payment_intents/${pi}/confirm`, {
+        method: 'POST',
+        body: JSON.stringify({
+          key: apiKey, client_secret: clientSecret,
+          payment_method_data: {type: 'card', card: card},
+        }),
+      });
+      const body = await response.json().catch(() => ({}));
+      if (response.status !== 200 || body.error) {
+        return {error: body.error || {message: 'The payment failed.'}};
+      }
+      if (body.status === 'requires_action') return authenticate(clientSecret, data);
+      return {paymentIntent: body};
+    };
+    return stripe;
+  };
+})();
+"""
+
+
+@web.middleware
+async def confirm_with_client_secret(request, handler):
+    """``POST /v1/payment_intents/:id/confirm`` from a browser: the publishable key and the
+    intent's client secret authorise it, ``payment_method_data`` is the card (as at Stripe)."""
+    match = re.fullmatch(r"/v1/payment_intents/(pi_\w+)/confirm", request.path)
+    if request.method != "POST" or not match or ls.get_api_key(request):
+        return await handler(request)
+    data = await ls.get_post_data(request, remove_auth=False) or {}
+    if not str(data.get("key", "")).startswith("pk_"):
+        return await handler(request)  # localstripe's own checks refuse it
+    intent = PaymentIntent._api_retrieve(match.group(1))
+    if data.get("client_secret") != intent.client_secret:
+        raise UserError(401, "Unauthorized")
+    if intent.status not in ("requires_payment_method", "requires_confirmation"):
+        raise UserError(400, f"This PaymentIntent is {intent.status}.")
+    method = PaymentMethod(**(data.get("payment_method_data") or {}))
+    intent.payment_method = method.id
+    intent._confirm(on_failure_now=intent._report_failure)
+    return ls.json_response(intent._export())
+
+
+async def stripe_js(request):
+    """localstripe's mock Stripe.js, with ``confirmCardPayment`` taking a card Element."""
+    response = ls.localstripe_js(request)
+    response.text = response.text + CONFIRM_CARD_PAYMENT_JS
+    return response
+
+
+# Before localstripe's authentication, which knows only secret keys for this route.
+ls.app.middlewares.insert(1, confirm_with_client_secret)
 
 
 # --- routes --------------------------------------------------------------------------------

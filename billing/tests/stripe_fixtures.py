@@ -102,6 +102,7 @@ def stripe_settings(settings, localstripe_url, pro_price_lookup_key):
     settings.STRIPE_PUBLISHABLE_KEY = TEST_PUBLISHABLE_KEY
     settings.STRIPE_WEBHOOK_SECRET = TEST_WEBHOOK_SECRET
     settings.STRIPE_API_BASE = localstripe_url
+    settings.STRIPE_JS_URL = f"{localstripe_url}/js.stripe.com/v3/"
     settings.STRIPE_LIVE_MODE = False
     settings.STRIPE_PRO_PRICE = pro_price_lookup_key
     client.configure()

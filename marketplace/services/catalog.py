@@ -20,7 +20,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
+from django.contrib.postgres.search import SearchQuery, SearchVector
 from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import Count, F, Q, QuerySet
@@ -491,13 +491,57 @@ def _text_filter(qs: QuerySet[PackageSearch], text: str) -> tuple[QuerySet, Sear
     return qs, None
 
 
-def _filtered_count(query: CatalogQuery) -> int:
-    """Matches, counted up to ``COUNT_CAP + 1`` (a bounded scan, however common the word)."""
-    qs = PackageSearch.objects.filter(package__status=Package.Status.LISTED)
-    qs = _filtered_query(qs, query)
+def _matching(query: CatalogQuery) -> QuerySet[PackageSearch]:
+    """Listed packages matching the filters and the text: no select_related, no ordering."""
+    qs = _filtered_query(
+        PackageSearch.objects.filter(package__status=Package.Status.LISTED), query
+    ).order_by()
     if query.q:
         qs, _ = _text_filter(qs, query.q)
-    return qs.order_by().values("pk")[: COUNT_CAP + 1].count()
+    return qs
+
+
+def _filtered_count(query: CatalogQuery) -> int:
+    """Matches, counted up to ``COUNT_CAP + 1`` (a bounded scan, however common the word)."""
+    return _matching(query).values("pk")[: COUNT_CAP + 1].count()
+
+
+# The matches straight from the GIN index (up to COUNT_CAP + 1: the capped count), the first
+# RANK_CANDIDATES of them ranked, one page of their ids: one statement, only 20 ids come back.
+# The count comes through the LEFT JOIN even when the page is past the end.
+_RANKED_SQL = """
+WITH matches (package_id) AS MATERIALIZED ({matches})
+SELECT counted.total, ranked.package_id
+  FROM (SELECT count(*) AS total FROM matches) AS counted
+  LEFT JOIN LATERAL (
+      SELECT s.package_id
+        FROM {table} AS s
+       WHERE s.package_id IN (SELECT m.package_id FROM matches AS m LIMIT %s)
+       ORDER BY ts_rank(s.document, websearch_to_tsquery(%s::regconfig, %s)) DESC,
+                s.popularity DESC, s.package_id
+       LIMIT %s OFFSET %s
+  ) AS ranked ON true
+"""
+
+
+def ranked_page_sql(query: CatalogQuery, page: int) -> tuple[str, list]:
+    """The statement of a ranked search (PostgreSQL): rows of (capped count, package id)."""
+    matches = _matching(query).values_list("pk")[: COUNT_CAP + 1]
+    sql, params = matches.query.sql_with_params()
+    statement = _RANKED_SQL.format(matches=sql, table=PackageSearch._meta.db_table)
+    offset = (page - 1) * PAGE_SIZE
+    return statement, [*params, RANK_CANDIDATES, SEARCH_CONFIG, query.q, PAGE_SIZE, offset]
+
+
+def _ranked_page(query: CatalogQuery, page: int) -> tuple[int, list[int]]:
+    with connection.cursor() as cursor:
+        cursor.execute(*ranked_page_sql(query, page))
+        rows = cursor.fetchall()
+    return rows[0][0], [pk for _, pk in rows if pk is not None]
+
+
+def _clamp_page(requested: int, total: int) -> int:
+    return max(1, min(requested, max(1, math.ceil(total / PAGE_SIZE)), MAX_PAGE))
 
 
 _ORDERINGS = {
@@ -513,44 +557,35 @@ _ORDERINGS = {
 def search(query: CatalogQuery) -> CatalogPage:
     """One page of the catalog for ``query``, in two queries whatever the catalog's size.
 
-    Browsing and sorted searches: a count capped at ``COUNT_CAP`` (a bounded scan), then the
-    page. Ranked searches: the ids of the first ``COUNT_CAP + 1`` matches straight from the
-    GIN index (they are the count too), then the page, ranking only those candidates. Ranking
-    is the cost of full-text search (a word in most packages would rank them all), so a very
+    Ranked searches (PostgreSQL): one statement takes the first ``COUNT_CAP + 1`` matches
+    straight from the GIN index (they are the capped count too), ranks only those candidates
+    and returns one page of ids; a second query reads those 20 rows for the cards. Ranking is
+    the cost of full-text search (a word in most packages would rank them all), so a very
     common word is ranked among its first ``RANK_CANDIDATES`` matches; a specific query (fewer
-    matches) has every match ranked.
+    matches) has every match ranked. Browsing and sorted searches: a count capped at
+    ``COUNT_CAP`` (a bounded scan), then the page.
     """
-    qs = _filtered(query)
-    tsquery = None
-    if query.q:
-        qs, tsquery = _text_filter(qs, query.q)
     sort = query.effective_sort
-    if sort == "relevance" and tsquery is not None:
-        candidates = list(
-            _filtered_query(
-                PackageSearch.objects.filter(package__status=Package.Status.LISTED), query
-            )
-            .filter(document=tsquery)
-            .order_by()
-            .values_list("pk", flat=True)[: COUNT_CAP + 1]
-        )
-        counted = len(candidates)
-        # A list, not a subquery: the planner fetches the candidates by primary key.
-        qs = (
-            listed_entries()
-            .filter(pk__in=candidates[:RANK_CANDIDATES])
-            .annotate(rank=SearchRank(F("document"), tsquery))
-        )
-        ordering = [F("rank").desc(), F("popularity").desc(), "package_id"]
-    else:
-        ordering = _ORDERINGS["popular" if sort == "relevance" else sort]
-        counted = _filtered_count(query)
-    capped = counted > COUNT_CAP
+    if sort == "relevance" and query.q and is_postgres():
+        page = max(1, min(query.page, MAX_PAGE))
+        counted, ids = _ranked_page(query, page)
+        if not ids and counted and page > 1:  # past the last page: show the last one
+            page = _clamp_page(page, min(counted, COUNT_CAP))
+            counted, ids = _ranked_page(query, page)
+        rows = {entry.pk: entry for entry in listed_entries().filter(pk__in=ids)}
+        results = [rows[pk] for pk in ids if pk in rows]
+        total = min(counted, COUNT_CAP)
+        return CatalogPage(results=results, total=total, capped=counted > COUNT_CAP, page=page)
+    qs = _filtered(query)
+    if query.q:
+        qs, _ = _text_filter(qs, query.q)
+    ordering = _ORDERINGS["popular" if sort == "relevance" else sort]
+    counted = _filtered_count(query)
     total = min(counted, COUNT_CAP)
-    page = max(1, min(query.page, max(1, math.ceil(total / PAGE_SIZE)), MAX_PAGE))
+    page = _clamp_page(query.page, total)
     offset = (page - 1) * PAGE_SIZE
     results = list(qs.order_by(*ordering)[offset : offset + PAGE_SIZE]) if total else []
-    return CatalogPage(results=results, total=total, capped=capped, page=page)
+    return CatalogPage(results=results, total=total, capped=counted > COUNT_CAP, page=page)
 
 
 # --- facets, home sections -------------------------------------------------------------------

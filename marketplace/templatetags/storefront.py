@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django import template
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 register = template.Library()
 
@@ -77,3 +77,25 @@ def tag_toggle(context, slug: str) -> str:
 @register.filter
 def get_item(mapping, key):
     return mapping.get(key) if hasattr(mapping, "get") else None
+
+
+@register.simple_tag
+def filter_select(bound_field):
+    """A filter's ``<select>``, written here rather than through the widget templates: those
+    render a template per option, the largest share of a catalog page's time."""
+    current = bound_field.value()
+    current = "" if current is None else str(current)
+    options = format_html_join(
+        "",
+        '<option value="{}"{}>{}</option>',
+        (
+            (value, " selected" if str(value) == current else "", label)
+            for value, label in bound_field.field.choices
+        ),
+    )
+    return format_html(
+        '<select name="{}" id="{}">{}</select>',
+        bound_field.html_name,
+        bound_field.id_for_label,
+        options,
+    )

@@ -166,6 +166,27 @@ def test_pages_are_bounded_and_counted():
     assert [e.title for e in second.results] == [f"Pump {i:02d}" for i in range(20, 25)]
 
 
+def test_ranked_results_page_through_every_match_and_a_page_past_the_end_shows_the_last(
+    django_assert_max_num_queries,
+):
+    for i in range(catalog.PAGE_SIZE + 5):
+        listed(name=f"Pump {i:02d}")
+    listed(name="Valve")
+
+    with django_assert_max_num_queries(2):
+        first = catalog.search(catalog.CatalogQuery(q="pump"))
+    second = catalog.search(catalog.CatalogQuery(q="pump", page=2))
+    beyond = catalog.search(catalog.CatalogQuery(q="pump", page=9))
+
+    assert first.total == catalog.PAGE_SIZE + 5 and not first.capped
+    assert len(first.results) == catalog.PAGE_SIZE and len(second.results) == 5
+    found = {e.title for e in first.results} | {e.title for e in second.results}
+    assert found == {f"Pump {i:02d}" for i in range(catalog.PAGE_SIZE + 5)}
+    assert beyond.page == 2 and [e.title for e in beyond.results] == [
+        e.title for e in second.results
+    ]
+
+
 def test_index_follows_versions_listings_and_tags():
     package = listed(name="Valve", tags=["fluids"], is_free=False)
     assert PackageSearch.objects.get(pk=package.pk).fmi_version == ""
@@ -221,3 +242,16 @@ def test_catalog_page_filters_and_escapes(client):
 
     assert "&lt;b&gt;Bold&lt;/b&gt; pump" in html
     assert "<b>Bold</b>" not in html
+
+
+def test_catalog_filters_keep_the_chosen_values_with_their_labels(client):
+    listed(name="Pump")
+
+    html = client.get("/catalog/?q=pump&price=paid&kind=me&rating=4&certified=on").content.decode()
+
+    assert '<label for="f-price">Price</label><select name="price" id="f-price">' in html
+    assert '<option value="paid" selected>One-time purchase</option>' in html
+    assert '<option value="me" selected>Model Exchange</option>' in html
+    assert '<option value="4" selected>4★ and up</option>' in html
+    assert '<option value="" selected>Any platform</option>' in html
+    assert 'name="certified" id="f-certified" checked' in html

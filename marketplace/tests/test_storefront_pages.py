@@ -6,11 +6,13 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.conf import settings as django_settings
 from django.test import Client
 
 from accounts.factories import UserFactory
 from billing.models import ApiKey
 from execution.models import SimulationJob
+from marketplace import services
 from marketplace.factories import CreatorFactory, ListingFactory
 from marketplace.models import Category, License, Order, PackageSearch, Review, WishlistItem
 from marketplace.services import reviews
@@ -21,6 +23,10 @@ from registry.models import Package
 
 pytestmark = pytest.mark.django_db
 KEY = re.compile(r"FMUL(?:-[0-9A-Z]{4}){6}")
+
+
+def order_pay_url(order: Order) -> str:
+    return f"/account/orders/{order.number}/pay/"
 
 
 def logged_in(user) -> Client:
@@ -74,14 +80,91 @@ def test_buying_a_free_sku_shows_the_key_once(shop, free_listing, user):
     assert "You have 1 license" in client.get(shop.get_absolute_url()).content.decode()
 
 
-def test_buying_a_paid_sku_leaves_a_pending_order(shop, download_listing, user):
+def test_buying_a_paid_sku_leads_to_the_card_payment_page(
+    stripe_testbed, shop, download_listing, user
+):
     client = logged_in(user)
 
-    html = client.post("/cart/add/", {"listing": download_listing.pk, "buy_now": "1"}).content
+    response = client.post("/cart/add/", {"listing": download_listing.pk, "buy_now": "1"})
+
+    order = Order.objects.get(buyer=user)
+    assert order.status == Order.Status.PENDING and not License.objects.filter(owner=user)
+    assert response.status_code == 302 and response["Location"] == order_pay_url(order)
+    html = client.get(order_pay_url(order)).content.decode()
+    # The card form: Stripe.js from the configured URL, the order's PaymentIntent secret.
+    order.refresh_from_db()
+    intent = stripe_testbed.call("GET", f"/v1/payment_intents/{order.payment_reference}")
+    assert intent["amount"] == 4900 and intent["client_secret"] in html
+    assert f'src="{django_settings.STRIPE_JS_URL}"' in html
+    assert django_settings.STRIPE_PUBLISHABLE_KEY in html
+    # Without JavaScript the page says so and offers Stripe's payment page.
+    assert "Paying by card on this page needs JavaScript" in html
+    assert "Pay on Stripe's payment page" in html
+
+
+def test_paying_without_javascript_goes_to_stripes_payment_page(
+    stripe_testbed, shop, download_listing, user
+):
+    client = logged_in(user)
+    client.post("/cart/add/", {"listing": download_listing.pk, "buy_now": "1"})
     order = Order.objects.get(buyer=user)
 
-    assert order.status == Order.Status.PENDING and b"awaiting payment" in html
-    assert not License.objects.filter(owner=user).exists()
+    response = client.post(order_pay_url(order))
+
+    assert response.status_code == 302
+    session_id = response["Location"].rsplit("/", 1)[1]
+    session = stripe_testbed.call("GET", f"/v1/checkout/sessions/{session_id}")
+    assert session["metadata"]["order_number"] == order.number
+    assert session["amount_total"] == 4900
+    assert session["success_url"].endswith(order_pay_url(order))
+
+
+def test_the_payment_page_follows_the_payment_until_the_order_is_paid(
+    stripe_testbed, shop, download_listing, user
+):
+    client = logged_in(user)
+    client.post("/cart/add/", {"listing": download_listing.pk, "buy_now": "1"})
+    order = Order.objects.get(buyer=user)
+    client.get(order_pay_url(order))
+    order.refresh_from_db()
+
+    # Paid at Stripe, the webhook not arrived yet: the page waits (and refreshes itself)
+    stripe_testbed.pay(order.payment_reference)
+    html = client.get(order_pay_url(order)).content.decode()
+    assert "Payment received: confirming" in html and 'http-equiv="refresh"' in html
+    assert order.status == Order.Status.PENDING
+
+    # The webhook's effect: the order is paid, the page says so and links the licenses
+    services.mark_order_paid(order, order.payment_reference)
+    html = client.get(order_pay_url(order)).content.decode()
+    assert "your order is paid" in html and 'http-equiv="refresh"' not in html
+    assert License.objects.filter(owner=user, order=order).count() == 1
+
+
+def test_the_payment_page_says_when_payments_are_not_set_up(settings, shop, download_listing, user):
+    settings.STRIPE_SECRET_KEY = ""
+    client = logged_in(user)
+    client.post("/cart/add/", {"listing": download_listing.pk, "buy_now": "1"})
+    order = Order.objects.get(buyer=user)
+
+    response = client.get(order_pay_url(order))
+
+    html = response.content.decode()
+    assert response.status_code == 200 and "Payments are not available on this server" in html
+    assert "card-form" not in html
+    assert client.post(order_pay_url(order)).status_code == 302  # back, with the message
+    assert order.number in client.get("/account/orders/").content.decode()
+
+
+def test_another_buyer_cannot_see_or_pay_an_order(shop, download_listing, user):
+    client = logged_in(user)
+    client.post("/cart/add/", {"listing": download_listing.pk, "buy_now": "1"})
+    order = Order.objects.get(buyer=user)
+    stranger = logged_in(UserFactory())
+
+    assert stranger.get(order_pay_url(order)).status_code == 404
+    assert stranger.post(order_pay_url(order)).status_code == 404
+    assert Client().get(order_pay_url(order)).status_code == 302  # to the login page
 
 
 def test_cart_and_checkout_without_javascript(shop, free_listing, user):

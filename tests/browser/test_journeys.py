@@ -1,11 +1,10 @@
 """End-to-end journeys in a real browser against a live server and a real Celery worker:
 
 - a buyer searches, opens a package, gets a free license (the key is shown once), sees it in
-  the account, runs the model and sees the result plot;
+  the account, buys a paid SKU with a card (Stripe.js served by the local Stripe-compatible
+  server confirms the order's PaymentIntent; its signed webhook pays the order), finds that
+  license in the account, runs the model and sees the result plot;
 - a creator uploads a version in the console (with upload progress) and watches it validate.
-
-The paid-SKU step waits for the Stripe checkout (billing/stripe, marketplace/payments): a paid
-"Buy now" here only leaves a pending order, which the buyer journey checks.
 """
 
 from __future__ import annotations
@@ -99,8 +98,8 @@ def storefront(sample_fmus):
     return ball
 
 
-def test_buyer_searches_buys_a_free_license_runs_the_model_and_sees_the_plot(
-    celery_worker_process, storefront, page
+def test_buyer_searches_buys_free_and_paid_licenses_runs_the_model_and_sees_the_plot(
+    celery_worker_process, stripe_live, storefront, page
 ):
     buyer = UserFactory(email="buyer@example.com", display_name="Bo Buyer")
     page.goto("/")
@@ -131,13 +130,33 @@ def test_buyer_searches_buys_a_free_license_runs_the_model_and_sees_the_plot(
     assert KEY.search(page.content()) is None  # never shown again
     shot(page, "05-account-licenses")
 
-    # A paid SKU without the Stripe checkout: the order waits for its payment.
+    # A paid SKU: the card is taken by Stripe.js on the payment page, Stripe's webhook pays.
     page.goto("/packages/bouncing-ball/")
     page.locator(".sku", has_text="Commercial license").get_by_role(
         "button", name="Buy now"
     ).click()
-    page.get_by_text("awaiting payment").wait_for()
-    assert Order.objects.get(buyer=buyer, status=Order.Status.PENDING).total_amount == 4900
+    page.wait_for_url(re.compile(r"/account/orders/[^/]+/pay/$"))
+    order = Order.objects.get(buyer=buyer, status=Order.Status.PENDING)
+    assert order.total_amount == 4900
+    card = page.locator("#card-element")
+    card.get_by_placeholder("number").fill("4242424242424242")
+    card.get_by_placeholder("exp_month").fill("12")
+    card.get_by_placeholder("exp_year").fill("34")
+    card.get_by_placeholder("cvc").fill("123")
+    shot(page, "06-card-payment")
+    page.get_by_role("button", name="Pay €49.00").click()
+    page.get_by_role("heading", name="Thank you — your order is paid").wait_for(timeout=30_000)
+    assert Order.objects.get(pk=order.pk).status == Order.Status.PAID
+    shot(page, "07-order-paid")
+    page.get_by_role("link", name="Go to my licenses").click()
+    paid = License.objects.get(owner=buyer, order=order)
+    row = page.get_by_role("row", name=re.compile("Commercial license"))
+    row.get_by_role("link", name="Show key").click()
+    page.get_by_role("button", name="Show my key").click()
+    assert KEY.search(page.locator(".license-key").first.inner_text())
+    paid.refresh_from_db()
+    assert paid.status == License.Status.ACTIVE and paid.key_hint
+    shot(page, "08-paid-license-key")
 
     page.goto("/packages/bouncing-ball/#run")
     page.get_by_label("Stop time (s)").fill("3")
@@ -150,10 +169,10 @@ def test_buyer_searches_buys_a_free_license_runs_the_model_and_sees_the_plot(
     page.wait_for_function(
         "img => img.complete && img.naturalWidth > 0", arg=plot.element_handle(), timeout=30_000
     )
-    shot(page, "06-job-result-plot")
+    shot(page, "09-job-result-plot")
 
     page.goto("/account/")
-    shot(page, "07-account-overview")
+    shot(page, "10-account-overview")
 
 
 def test_creator_uploads_a_version_and_sees_it_validate(
@@ -173,7 +192,7 @@ def test_creator_uploads_a_version_and_sees_it_validate(
 
     log_in(page, creator.email, PASSWORD)
     page.goto("/console/")
-    shot(page, "08-console-dashboard")
+    shot(page, "11-console-dashboard")
     page.get_by_role("link", name="Mass-Spring-Damper").first.click()
     upload = page.locator("#upload-form")
     upload.get_by_label("FMU file (.fmu)").set_input_files(str(sample.fmu_path))
@@ -187,10 +206,10 @@ def test_creator_uploads_a_version_and_sees_it_validate(
     row = page.locator("#version-1\\.0\\.0")
     # The page refreshes itself while validation runs.
     row.locator(".badge", has_text=re.compile("Certified|Validated")).wait_for(timeout=120_000)
-    shot(page, "09-console-version-validated")
+    shot(page, "12-console-version-validated")
     version = package.versions.get()
     assert version.validation_status == "passed"
 
     page.get_by_role("link", name="report").click()
     page.get_by_role("heading", name="Validation report").wait_for()
-    shot(page, "10-validation-report")
+    shot(page, "13-validation-report")

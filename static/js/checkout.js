@@ -1,0 +1,35 @@
+// The order payment page's card form: Stripe.js takes the card in the browser and confirms the
+// order's PaymentIntent with its client secret; the card never reaches our server. The order is
+// paid when Stripe's webhook says so: on success the page reloads to follow that. Without
+// JavaScript, or if Stripe.js cannot load, the page's "Stripe's payment page" button remains.
+(function () {
+  "use strict";
+  var form = document.getElementById("card-form");
+  if (!form) return;
+  var errors = document.getElementById("card-errors");
+  if (typeof window.Stripe !== "function") {
+    document.getElementById("card-other").textContent =
+      "The card form could not be loaded (Stripe.js is blocked or unreachable). Pay on Stripe's payment page instead:";
+    return;
+  }
+  var stripe = window.Stripe(form.dataset.publishableKey);
+  var card = stripe.elements().create("card");
+  card.mount("#card-element");
+  form.hidden = false;
+  var button = form.querySelector("button[type=submit]");
+  form.addEventListener("submit", function (event) {
+    event.preventDefault();
+    button.disabled = true;
+    errors.textContent = "";
+    stripe
+      .confirmCardPayment(form.dataset.clientSecret, { payment_method: { card: card } })
+      .then(function (result) {
+        if (result.error) {
+          errors.textContent = result.error.message || "The payment did not go through.";
+          button.disabled = false;
+          return;
+        }
+        window.location.assign(form.dataset.returnUrl);
+      });
+  });
+})();
