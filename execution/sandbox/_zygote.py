@@ -562,6 +562,21 @@ def fork_runner(fmu_fd: int, uid: int, gid: int) -> _Runner:
     return _Runner(pid, mine)
 
 
+#: The parsed model description of this runner's FMU, kept across the runs of one request
+#: (``run_many``: one FMU, one tenant). Empty in the zygote; each runner fills its own copy.
+_DESCRIPTIONS: dict[tuple[str, bool], Any] = {}
+
+
+def _model_description(fmu_dir: str, validate: bool) -> Any:
+    """What ``simulate_fmu`` would parse itself (same call, same errors), parsed once."""
+    key = (fmu_dir, validate)
+    if key not in _DESCRIPTIONS:
+        from fmpy.model_description import read_model_description
+
+        _DESCRIPTIONS[key] = read_model_description(fmu_dir, validate=validate)
+    return _DESCRIPTIONS[key]
+
+
 def _simulate(spec: dict[str, Any]) -> int:
     import fmpy
     import numpy as np
@@ -572,11 +587,13 @@ def _simulate(spec: dict[str, Any]) -> int:
         header = json.loads(f.readline())
         input_array = np.load(f, allow_pickle=False) if header.get("has_input") else None
     try:
+        kwargs = header["kwargs"]
         result = fmpy.simulate_fmu(
             spec["fmu_dir"],
             input=input_array,
             remote_platform=None,  # never start a remoting server (wine, 32-bit helper, ...)
-            **header["kwargs"],
+            model_description=_model_description(spec["fmu_dir"], bool(kwargs.get("validate"))),
+            **kwargs,
         )
     except MemoryError:
         _report({"ok": False, "code": "memory_limit", "message": "out of memory"}, status_cap)
