@@ -177,7 +177,8 @@ class JobDetailView(APIView):
 
 
 def _finished_job(request: Request, pk) -> SimulationJob:
-    job = visible_job(request, pk)
+    # Results never need the job's input series or log (up to JOB_MAX_INPUT_ROWS rows).
+    job = get_object_or_404(visible_jobs(request).defer("inputs", "log"), pk=pk)
     if job.status in (JobStatus.QUEUED, JobStatus.RUNNING):
         raise ConflictError("The job has not finished yet.", code="job_not_finished")
     if job.status != JobStatus.SUCCEEDED or not job.result_npy_key:
