@@ -167,12 +167,8 @@ class JobDetailView(APIView):
     permission_classes = [IsAuthenticated]
 
     def get(self, request: Request, pk) -> Response:
-        wait = _wait_seconds(request)
-        job = visible_job(request, pk)  # 404 before waiting: nobody waits on others' jobs
-        if wait and not job.finished:
-            unfinished = SimulationJob.objects.filter(pk=job.pk).unfinished()
-            if notify.wait_until(job.pk, lambda: not unfinished.exists(), wait):
-                job = visible_job(request, pk)
+        # Another user's job is a 404 at the first read, before any waiting.
+        job = notify.wait_for_end(pk, lambda: visible_job(request, pk), _wait_seconds(request))
         return Response(job_data(job, request, detail=True))
 
 

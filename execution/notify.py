@@ -15,11 +15,13 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
+from typing import TypeVar
 
 from django.conf import settings
 from django.db import transaction
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 _clients: dict[str, object] = {}
 _clients_lock = threading.Lock()
@@ -71,25 +73,27 @@ def jobs_ended(job_ids: Iterable) -> None:
         transaction.on_commit(lambda: _publish(ids))
 
 
-def wait_until(job_id, ended: Callable[[], bool], timeout: float) -> bool:
-    """Block until ``ended()`` is true or ``timeout`` seconds pass; returns ``ended()``.
+def wait_for_end(job_id, fetch: Callable[[], T], timeout: float) -> T:
+    """``fetch()`` (the job as the database has it) once it has ended, or as it is after
+    ``timeout`` seconds.
 
-    ``ended`` reads the database; it is called once after subscribing and again after each
-    wake-up, so the answer never depends on the message itself.
+    ``fetch`` is called once after subscribing (an end before that is not missed) and again
+    after each wake-up, so the answer never depends on the message itself.
     """
     client = _redis()
     if client is None or timeout <= 0:
-        return ended()
+        return fetch()
     deadline = time.monotonic() + timeout
     pubsub = client.pubsub(ignore_subscribe_messages=True)
     try:
         pubsub.subscribe(_channel(job_id))
-        while not ended():
+        job = fetch()
+        while not job.finished:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                return False
-            while remaining > 0 and pubsub.get_message(timeout=remaining) is None:
-                remaining = deadline - time.monotonic()
-        return True
+                break
+            if pubsub.get_message(timeout=remaining) is not None:
+                job = fetch()
+        return job
     finally:
         pubsub.close()
