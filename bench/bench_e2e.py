@@ -1,13 +1,14 @@
 """End-to-end latency of one small simulation job against the plain simulation, in one run.
 
-Measured: ``POST /api/v1/jobs`` until ``GET /api/v1/jobs/{id}/results`` returns the columns,
-for the mass-spring-damper sample FMU. In between the client long-polls
-``GET /api/v1/jobs/{id}?wait=30`` as the SDK's ``Job.wait()`` does: the answer comes when the
-worker announces the end of the job (Redis pub/sub). The API runs in this process through
-the Django test client (views, middleware, services, PostgreSQL, credits reserved and
-settled); the job runs in a real Celery worker process (prefork, 2 processes, Redis broker) in
-the FMU sandbox. Baseline, same run: plain in-process ``fmpy.simulate_fmu`` of the same FMU
-with the same settings, alternating with the end-to-end runs.
+Measured: ``POST /api/v1/jobs`` (with an ``Idempotency-Key``, as the SDK sends one) until
+``GET /api/v1/jobs/{id}/results`` returns the columns, for the mass-spring-damper sample FMU.
+In between the client long-polls ``GET /api/v1/jobs/{id}?wait=30`` as the SDK's
+``Job.wait()`` does: the answer comes when the worker announces the end of the job (Redis
+pub/sub). The API runs in this process through the Django test client (views, middleware,
+services, PostgreSQL, credits reserved and settled); the job runs in a real Celery worker
+process (prefork, 2 processes, Redis broker) in the FMU sandbox. Baseline, same run: plain
+in-process ``fmpy.simulate_fmu`` of the same FMU with the same settings, alternating with the
+end-to-end runs.
 
 Reported: p50/p90 of both, the overhead (e2e p50 - plain p50; target <= 100 ms), and the ratio
 plain/e2e. Exit status 1 when ``--max-overhead-ms`` is given and exceeded.
@@ -23,6 +24,7 @@ import os
 import statistics
 import sys
 import time
+import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -60,7 +62,10 @@ def main() -> int:
 
             started = time.perf_counter()
             response = client.post(
-                "/api/v1/jobs", {"version_id": version.pk, **SETTINGS}, format="json"
+                "/api/v1/jobs",
+                {"version_id": version.pk, **SETTINGS},
+                format="json",
+                headers={"Idempotency-Key": uuid.uuid4().hex},  # as the SDK sends one
             )
             assert response.status_code == 201, response.content
             job_id = response.json()["id"]
