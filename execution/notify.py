@@ -83,6 +83,8 @@ def wait_for_end(job_id, fetch: Callable[[], T], timeout: float) -> T:
     client = _redis()
     if client is None or timeout <= 0:
         return fetch()
+    from redis.exceptions import RedisError
+
     deadline = time.monotonic() + timeout
     pubsub = client.pubsub(ignore_subscribe_messages=True)
     try:
@@ -95,5 +97,8 @@ def wait_for_end(job_id, fetch: Callable[[], T], timeout: float) -> T:
             if pubsub.get_message(timeout=remaining) is not None:
                 job = fetch()
         return job
+    except RedisError:  # Redis went away: answer with what the database says now
+        logger.warning("long-poll on job %s lost Redis", job_id, exc_info=True)
+        return fetch()
     finally:
         pubsub.close()

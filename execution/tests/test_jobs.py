@@ -225,6 +225,16 @@ def test_waiting_get_validates_wait_and_answers_at_its_deadline(user_client, msd
 
 
 @pytest.mark.django_db
+def test_waiting_get_answers_at_once_when_redis_is_unreachable(user_client, msd_version, settings):
+    job_id = user_client.post(JOBS, {"version_id": msd_version.pk}, format="json").json()["id"]
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
+
+    response = user_client.get(f"{JOBS}/{job_id}?wait=30")
+
+    assert response.status_code == 200 and response.json()["status"] == "queued"
+
+
+@pytest.mark.django_db
 def test_job_never_exposes_the_fmu(
     user_client, msd, msd_version, eager_jobs, django_capture_on_commit_callbacks
 ):
