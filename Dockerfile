@@ -25,5 +25,5 @@ RUN mkdir -p /var/lib/fmugateway && chown fmugw:fmugw /var/lib/fmugateway \
     && rm -rf /var/lib/fmugateway/secrets
 USER fmugw
 EXPOSE 8000
-CMD ["gunicorn", "fmugateway.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "2", \
+CMD ["gunicorn", "fmugateway.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "2", "--threads", "8", \
      "--access-logfile", "-", "--forwarded-allow-ips", "*"]

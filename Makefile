@@ -41,7 +41,7 @@ run: setup ## start web + worker + beat with demo data on embedded defaults (or 
 
 web: venv ## production web server (gunicorn) on $$PORT (default 8000)
 	$(MANAGE) collectstatic --noinput
-	$(BIN)/gunicorn fmugateway.wsgi:application --bind 0.0.0.0:$${PORT:-8000} --workers $${WEB_CONCURRENCY:-2} --access-logfile -
+	$(BIN)/gunicorn fmugateway.wsgi:application --bind 0.0.0.0:$${PORT:-8000} --workers $${WEB_CONCURRENCY:-2} --threads $${WEB_THREADS:-8} --access-logfile -
 
 worker: venv ## Celery worker for all queues
 	$(BIN)/celery -A fmugateway worker --loglevel=INFO -Q default,simulations,validation

@@ -14,7 +14,9 @@ fmugateway.settings_test).
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -61,6 +63,7 @@ def sample_fmu(slug: str = "mass_spring_damper", fmi: str = "2.0") -> Path:
     from registry.samples import build_sample_fmus
 
     out = Path(tempfile.mkdtemp(prefix="bench-samples-"))
+    atexit.register(shutil.rmtree, out, True)
     built = {(s.slug, s.fmi_version): s for s in build_sample_fmus(out)}
     return built[(slug, fmi)].fmu_path
 

@@ -7,14 +7,17 @@ real Celery worker (prefork, 2 processes, Redis) in the FMU sandbox, ``SWEEP_CHU
 per task. Baseline, same run: plain ``fmpy.simulate_fmu`` over the same 1,000 start values in a
 ``multiprocessing.Pool(2)`` (each call extracts the FMU, as plain fmpy does with a file).
 
-Also measured, same run: the sandbox alone in 2 processes, no Django, Celery or database:
-one ``Sandbox.run`` per run (a fresh sandbox each), and ``Sandbox.run_many`` over chunks of
-``SWEEP_CHUNK_SIZE`` runs (what a batch chunk uses): the ceilings of the batch path.
+The two sides are measured in alternating rounds (``--rounds``, default 3) and the ratio of
+each round compares neighbours in time; the median is reported. Both worker processes are
+warmed first (a two-chunk batch), as a worker in service is. ``--ceilings`` also times the
+sandbox alone in 2 processes (no Django, Celery or database): one ``Sandbox.run`` per run, and
+``Sandbox.run_many`` over chunks of ``SWEEP_CHUNK_SIZE`` runs.
 
-Reported: the wall times, runs/s, and the ratio plain/batch (target >= 0.5). Exit status 1
-when ``--min-ratio`` is given and not reached.
+Reported: wall times, runs/s and the ratio plain/batch of each round with the load average,
+and the median ratio (target >= 0.5). Exit status 1 when ``--min-ratio`` is given and the
+median is below it.
 
-Usage: .venv/bin/python bench/bench_sweep.py [--runs 1000] [--min-ratio 0]
+Usage: .venv/bin/python bench/bench_sweep.py [--runs 1000] [--rounds 3] [--ceilings] [--min-ratio 0]
 (set-up and environment: bench/_execution_harness.py)
 """
 
@@ -22,6 +25,8 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import os
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -78,7 +83,11 @@ def _sandbox_many(args: tuple[str, list[float], int]) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--min-ratio", type=float, default=0.0)
+    parser.add_argument(
+        "--ceilings", action="store_true", help="also time the sandbox alone (no Django/Celery)"
+    )
     args = parser.parse_args()
 
     harness.configure()
@@ -88,38 +97,17 @@ def main() -> int:
     user, version = harness.bench_user_and_version(fmu)
     client = harness.api_client(user)
     values = [1.0 + index / 100 for index in range(args.runs)]
+    chunk = settings.SWEEP_CHUNK_SIZE
+    print(f"runs: {args.runs} of {fmu.name} (stop_time {STOP_TIME}), 2 processes each side")
 
-    with multiprocessing.get_context("spawn").Pool(2) as pool:
-        pool.map(_plain_run, [(str(fmu), 1.0)] * 4)  # import fmpy in both processes first
+    def plain_round(pool) -> float:
         started = time.perf_counter()
         rows = pool.map(_plain_run, [(str(fmu), k) for k in values], chunksize=10)
-        plain_s = time.perf_counter() - started
-    assert all(rows)
+        elapsed = time.perf_counter() - started
+        assert all(rows)
+        return elapsed
 
-    with multiprocessing.get_context("spawn").Pool(2) as pool:
-        pool.map(_sandbox_runs, [(str(fmu), [1.0, 2.0])] * 2)  # start both zygotes
-        started = time.perf_counter()
-        halves = [values[0::2], values[1::2]]
-        done = sum(pool.map(_sandbox_runs, [(str(fmu), half) for half in halves], chunksize=1))
-        sandbox_s = time.perf_counter() - started
-    assert done == len(values)
-
-    with multiprocessing.get_context("spawn").Pool(2) as pool:
-        chunk = settings.SWEEP_CHUNK_SIZE
-        pool.map(_sandbox_many, [(str(fmu), [1.0, 2.0], chunk)] * 2)  # start both zygotes
-        started = time.perf_counter()
-        halves = [values[0::2], values[1::2]]
-        done = sum(pool.map(_sandbox_many, [(str(fmu), h, chunk) for h in halves], chunksize=1))
-        many_s = time.perf_counter() - started
-    assert done == len(values)
-
-    with harness.celery_worker():
-        warm = client.post(
-            "/api/v1/batches",
-            {"version_id": version.pk, "stop_time": STOP_TIME, "grid": {"k": [1.0, 2.0]}},
-            format="json",
-        ).json()["id"]
-        _wait(client, warm)
+    def batch_round() -> float:
         started = time.perf_counter()
         response = client.post(
             "/api/v1/batches",
@@ -128,25 +116,71 @@ def main() -> int:
         )
         assert response.status_code == 201, response.content
         body = _wait(client, response.json()["id"])
-        batch_s = time.perf_counter() - started
-    assert body["runs_succeeded"] == args.runs, body
+        elapsed = time.perf_counter() - started
+        assert body["runs_succeeded"] == args.runs, body
+        return elapsed
 
-    print(f"runs: {args.runs} of {fmu.name} (stop_time {STOP_TIME}), 2 processes each side")
-    print(f"plain fmpy, Pool(2)          {plain_s:7.2f} s   {args.runs / plain_s:7.1f} runs/s")
+    ratios = []
+    with (
+        multiprocessing.get_context("spawn").Pool(2) as pool,
+        harness.celery_worker(),
+    ):
+        pool.map(_plain_run, [(str(fmu), 1.0)] * 4)  # import fmpy in both processes first
+        # Two chunks, so that both worker processes have their sandbox and FMU cache warm.
+        warm = client.post(
+            "/api/v1/batches",
+            {"version_id": version.pk, "stop_time": STOP_TIME, "grid": {"k": values[: 2 * chunk]}},
+            format="json",
+        ).json()["id"]
+        _wait(client, warm)
+        # Rounds alternate which side goes first and each ratio compares neighbours in time:
+        # the machine's load (other users of these 2 cores) drifts between minutes, and a
+        # ratio of two measurements taken minutes apart measured that drift as much as us.
+        for index in range(args.rounds):
+            order = ("plain", "batch") if index % 2 == 0 else ("batch", "plain")
+            times = {}
+            for side in order:
+                times[side] = plain_round(pool) if side == "plain" else batch_round()
+            ratio = times["plain"] / times["batch"]
+            ratios.append(ratio)
+            plain_s, batch_s = times["plain"], times["batch"]
+            print(
+                f"round {index + 1}: plain {plain_s:6.2f} s ({args.runs / plain_s:6.1f} runs/s), "
+                f"batch (chunks of {chunk}) {batch_s:6.2f} s ({args.runs / batch_s:6.1f} runs/s), "
+                f"ratio {ratio:.3f}, load {_load()}"
+            )
+
+    if args.ceilings:
+        _ceilings(fmu, values, chunk)
+    ratio = statistics.median(ratios)
     print(
-        f"batch (chunks of {settings.SWEEP_CHUNK_SIZE:>3})      {batch_s:7.2f} s   "
-        f"{args.runs / batch_s:7.1f} runs/s"
+        f"ratio plain/batch: median {ratio:.3f} of {len(ratios)} rounds "
+        f"(min {min(ratios):.3f}, max {max(ratios):.3f}; target >= 0.5)"
     )
-    print(f"sandbox only, 2 processes    {sandbox_s:7.2f} s   {args.runs / sandbox_s:7.1f} runs/s")
-    print(
-        f"sandbox run_many({settings.SWEEP_CHUNK_SIZE:>3}), 2 pr {many_s:7.2f} s   "
-        f"{args.runs / many_s:7.1f} runs/s"
-    )
-    ratio = plain_s / batch_s
-    print(f"ceiling plain/sandbox-only: {plain_s / sandbox_s:.3f}")
-    print(f"ceiling plain/run_many:     {plain_s / many_s:.3f}")
-    print(f"ratio plain/batch: {ratio:.3f} (target >= 0.5)")
     return 1 if args.min_ratio and ratio < args.min_ratio else 0
+
+
+def _load() -> str:
+    return " ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
+def _ceilings(fmu, values: list[float], chunk: int) -> None:
+    """The sandbox alone in 2 processes: a fresh sandbox per run, and run_many per chunk."""
+    halves = [values[0::2], values[1::2]]
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        pool.map(_sandbox_runs, [(str(fmu), [1.0, 2.0])] * 2)  # start both zygotes
+        started = time.perf_counter()
+        done = sum(pool.map(_sandbox_runs, [(str(fmu), half) for half in halves], chunksize=1))
+        single_s = time.perf_counter() - started
+    assert done == len(values)
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        pool.map(_sandbox_many, [(str(fmu), [1.0, 2.0], chunk)] * 2)
+        started = time.perf_counter()
+        done = sum(pool.map(_sandbox_many, [(str(fmu), h, chunk) for h in halves], chunksize=1))
+        many_s = time.perf_counter() - started
+    assert done == len(values)
+    print(f"sandbox only, a sandbox per run   {single_s:7.2f} s   load {_load()}")
+    print(f"sandbox only, run_many({chunk:>3})      {many_s:7.2f} s   load {_load()}")
 
 
 def _wait(client, batch_id: str, timeout: float = 600.0) -> dict:

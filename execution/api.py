@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django.conf import settings
 from django.db.models import QuerySet
 from django.http import FileResponse, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -21,7 +22,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from execution import plots, results
+from execution import notify, plots, results
 from execution.models import JobStatus, SimulationBatch, SimulationJob
 from execution.serializers import (
     BatchRequestSerializer,
@@ -31,7 +32,7 @@ from execution.serializers import (
 )
 from execution.services import batches as batch_services
 from execution.services import jobs as job_services
-from execution.services.validation import SettingsInvalid, parse_inputs_csv
+from execution.services.validation import SettingsInvalid, _Catalog, parse_inputs_csv
 from fmugateway.core.api import Pagination
 from fmugateway.core.errors import ConflictError, DomainError, NotFoundError
 from fmugateway.core.idempotency import idempotent
@@ -42,7 +43,7 @@ MAX_INPUT_CSV_BYTES = 10 * 1024 * 1024
 
 
 def visible_jobs(request: Request) -> QuerySet[SimulationJob]:
-    return SimulationJob.objects.visible_to(request.user).select_related("version__package")
+    return SimulationJob.objects.visible_to(request.user).with_version()
 
 
 def visible_job(request: Request, pk) -> SimulationJob:
@@ -50,9 +51,7 @@ def visible_job(request: Request, pk) -> SimulationJob:
 
 
 def visible_batch(request: Request, pk) -> SimulationBatch:
-    return get_object_or_404(
-        SimulationBatch.objects.visible_to(request.user).select_related("version__package"), pk=pk
-    )
+    return get_object_or_404(SimulationBatch.objects.visible_to(request.user).with_version(), pk=pk)
 
 
 def request_settings(request: Request) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -93,9 +92,7 @@ class JobListView(APIView):
 
     @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request: Request) -> Response:
-        queryset = SimulationJob.objects.filter(owner=request.user).select_related(
-            "version__package"
-        )
+        queryset = SimulationJob.objects.filter(owner=request.user).with_version()
         params = request.query_params
         if params.get("status"):
             queryset = queryset.filter(status=params["status"])
@@ -131,16 +128,53 @@ def _uuid_or_404(value: str) -> str:
         raise NotFoundError() from None
 
 
-@extend_schema(tags=["execution"], responses=OpenApiTypes.OBJECT)
+def _wait_seconds(request: Request) -> float:
+    """``?wait=N``: seconds to hold the answer until the job ends (capped, 0 without Redis)."""
+    raw = request.query_params.get("wait")
+    if raw in (None, ""):
+        return 0.0
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds < float("inf"):
+        raise DomainError(
+            "wait is a number of seconds.",
+            code="invalid_wait",
+            fields={"wait": [{"code": "invalid_number", "detail": "Give seconds, at least 0."}]},
+        )
+    if not notify.available():
+        return 0.0
+    return min(seconds, float(settings.JOB_WAIT_MAX_SECONDS))
+
+
+@extend_schema(
+    tags=["execution"],
+    responses=OpenApiTypes.OBJECT,
+    parameters=[
+        OpenApiParameter(
+            "wait",
+            float,
+            description="Long-poll: answer as soon as the job ends, or after this many seconds "
+            "(at most JOB_WAIT_MAX_SECONDS), whichever comes first.",
+        )
+    ],
+)
 class JobDetailView(APIView):
+    """A job. With ``?wait=N`` an unfinished job's answer is held until it ends (woken through
+    Redis, no polling) or N seconds pass; the status then tells which."""
+
     permission_classes = [IsAuthenticated]
 
     def get(self, request: Request, pk) -> Response:
-        return Response(job_data(visible_job(request, pk), request, detail=True))
+        # Another user's job is a 404 at the first read, before any waiting.
+        job = notify.wait_for_end(pk, lambda: visible_job(request, pk), _wait_seconds(request))
+        return Response(job_data(job, request, detail=True))
 
 
 def _finished_job(request: Request, pk) -> SimulationJob:
-    job = visible_job(request, pk)
+    # Results never need the job's input series or log (up to JOB_MAX_INPUT_ROWS rows).
+    job = get_object_or_404(visible_jobs(request).defer("inputs", "log"), pk=pk)
     if job.status in (JobStatus.QUEUED, JobStatus.RUNNING):
         raise ConflictError("The job has not finished yet.", code="job_not_finished")
     if job.status != JobStatus.SUCCEEDED or not job.result_npy_key:
@@ -149,7 +183,8 @@ def _finished_job(request: Request, pk) -> SimulationJob:
 
 
 def _units(job_or_batch) -> dict[str, str]:
-    return dict(job_or_batch.version.variables.exclude(unit="").values_list("name", "unit"))
+    catalog = _Catalog(job_or_batch.version)  # cached per version: no query once warm
+    return {name: info.unit for name, info in catalog.by_name.items() if info.unit}
 
 
 @extend_schema(
@@ -301,9 +336,7 @@ class BatchListView(APIView):
 
     @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request: Request) -> Response:
-        queryset = SimulationBatch.objects.filter(owner=request.user).select_related(
-            "version__package"
-        )
+        queryset = SimulationBatch.objects.filter(owner=request.user).with_version()
         paginator = Pagination()
         page = paginator.paginate_queryset(queryset, request, view=self)
         return paginator.get_paginated_response([batch_data(batch, request) for batch in page])

@@ -30,7 +30,26 @@ FINISHED_STATUSES = frozenset(
 )
 
 
+#: Columns of a version (and its package) that runs and their API never read: the stored
+#: modelDescription.xml, scan and inspection reports, texts. Megabytes for large models.
+VERSION_BULK_FIELDS = (
+    "model_description",
+    "inspection",
+    "scan_report",
+    "attestation",
+    "changelog",
+    "package__description",
+    "package__license_text",
+)
+
+
 class SimulationJobQuerySet(models.QuerySet):
+    def with_version(self) -> SimulationJobQuerySet:
+        """Joined with the version and its package, without their bulky columns."""
+        return self.select_related("version__package").defer(
+            *(f"version__{name}" for name in VERSION_BULK_FIELDS)
+        )
+
     def visible_to(self, user) -> SimulationJobQuerySet:
         """Your own jobs; every job for moderators; nothing for anonymous users."""
         if is_moderator(user):

@@ -21,21 +21,17 @@ REFRESH_SECONDS = 2
 def job_list(request: HttpRequest) -> HttpResponse:
     jobs = (
         SimulationJob.objects.filter(owner=request.user, batch__isnull=True)
-        .select_related("version__package")
+        .with_version()
         .defer("log", "inputs", "settings", "result_stats")
     )
     page = Paginator(jobs, 50).get_page(request.GET.get("page"))
-    batches = SimulationBatch.objects.filter(owner=request.user).select_related("version__package")[
-        :20
-    ]
+    batches = SimulationBatch.objects.filter(owner=request.user).with_version()[:20]
     return render(request, "execution/job_list.html", {"page": page, "batches": batches})
 
 
 @login_required
 def job_detail(request: HttpRequest, pk) -> HttpResponse:
-    job = get_object_or_404(
-        SimulationJob.objects.visible_to(request.user).select_related("version__package"), pk=pk
-    )
+    job = get_object_or_404(SimulationJob.objects.visible_to(request.user).with_version(), pk=pk)
     variables = (job.result_columns or [])[1:]
     return render(
         request,
@@ -52,7 +48,7 @@ def job_detail(request: HttpRequest, pk) -> HttpResponse:
 @login_required
 def batch_detail(request: HttpRequest, pk) -> HttpResponse:
     batch = get_object_or_404(
-        SimulationBatch.objects.visible_to(request.user).select_related("version__package"),
+        SimulationBatch.objects.visible_to(request.user).with_version(),
         pk=pk,
     )
     runs = batch.runs.order_by("batch_index").only(

@@ -286,6 +286,8 @@ JOB_MAX_TIMEOUT_SECONDS = env_int("JOB_MAX_TIMEOUT_SECONDS", 3600, minimum=1)
 JOB_RECOVERY_GRACE_SECONDS = env_int("JOB_RECOVERY_GRACE_SECONDS", 120, minimum=10)
 JOB_MAX_INPUT_ROWS = env_int("JOB_MAX_INPUT_ROWS", 100_000, minimum=2)
 JOB_MAX_OUTPUT_POINTS = env_int("JOB_MAX_OUTPUT_POINTS", 1_000_000, minimum=10)
+# Longest ``GET /api/v1/jobs/{id}?wait=N`` long-poll (0: never wait); each holds a web thread.
+JOB_WAIT_MAX_SECONDS = env_int("JOB_WAIT_MAX_SECONDS", 30, minimum=0)
 # Parameter sweeps: most runs in one batch (the plan's max_sweep_size may lower it), and how
 # many runs one Celery task executes back to back in its warm sandbox.
 SWEEP_MAX_RUNS = env_int("SWEEP_MAX_RUNS", 1000, minimum=1)

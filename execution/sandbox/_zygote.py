@@ -562,6 +562,21 @@ def fork_runner(fmu_fd: int, uid: int, gid: int) -> _Runner:
     return _Runner(pid, mine)
 
 
+#: The parsed model description of this runner's FMU, kept across the runs of one request
+#: (``run_many``: one FMU, one tenant). Empty in the zygote; each runner fills its own copy.
+_DESCRIPTIONS: dict[tuple[str, bool], Any] = {}
+
+
+def _model_description(fmu_dir: str, validate: bool) -> Any:
+    """What ``simulate_fmu`` would parse itself (same call, same errors), parsed once."""
+    key = (fmu_dir, validate)
+    if key not in _DESCRIPTIONS:
+        from fmpy.model_description import read_model_description
+
+        _DESCRIPTIONS[key] = read_model_description(fmu_dir, validate=validate)
+    return _DESCRIPTIONS[key]
+
+
 def _simulate(spec: dict[str, Any]) -> int:
     import fmpy
     import numpy as np
@@ -572,11 +587,13 @@ def _simulate(spec: dict[str, Any]) -> int:
         header = json.loads(f.readline())
         input_array = np.load(f, allow_pickle=False) if header.get("has_input") else None
     try:
+        kwargs = header["kwargs"]
         result = fmpy.simulate_fmu(
             spec["fmu_dir"],
             input=input_array,
             remote_platform=None,  # never start a remoting server (wine, 32-bit helper, ...)
-            **header["kwargs"],
+            model_description=_model_description(spec["fmu_dir"], bool(kwargs.get("validate"))),
+            **kwargs,
         )
     except MemoryError:
         _report({"ok": False, "code": "memory_limit", "message": "out of memory"}, status_cap)
@@ -893,6 +910,7 @@ def _keeper_main(
     code = KEEPER_SETUP_FAILED
     report_fd = -1
     keeper: Keeper | None = None
+    reply: socket.socket | None = None  # the worker's end of this request, when given
     try:
         signal.signal(signal.SIGUSR1, signal.SIG_IGN)  # until there is something to stop
         _close_fds_except({assign.fileno()})
@@ -915,15 +933,17 @@ def _keeper_main(
         except Exception as exc:
             setup_error = _truncate(f"sandbox setup failed: {type(exc).__name__}: {exc}")
         data, fds, _, _ = socket.recv_fds(
-            assign, CONTROL_MSG_MAX, 1 + FDS_PER_RUN * MAX_RUNS_PER_REQUEST
+            assign, CONTROL_MSG_MAX, 2 + FDS_PER_RUN * MAX_RUNS_PER_REQUEST
         )
         assign.close()
         if not data:
             os._exit(KEEPER_OK)  # the zygote is shutting down
         _set_name(b"fmu-keeper")
+        spec = json.loads(data)
+        if spec.get("reply") and fds:
+            reply = socket.socket(fileno=fds.pop())
         report_fd = fds[0]
         run_fds = [fds[i : i + FDS_PER_RUN] for i in range(1, len(fds), FDS_PER_RUN)]
-        spec = json.loads(data)
         if setup_error:
             raise RuntimeError(setup_error)
         fmu_fd = -1
@@ -952,6 +972,16 @@ def _keeper_main(
         )
         signal.signal(signal.SIGUSR1, keeper.on_stop)
         code = keeper.run()
+        if code == KEEPER_OK and reply is not None and state["isolated"]:
+            # Every run has its final report now: tell the worker at once instead of letting
+            # it wait for this process and its namespaces to be torn down and reaped. (Not in
+            # insecure mode: there the zygote removes the run's work dir after the reap.)
+            with contextlib.suppress(OSError):
+                reply.send(
+                    _json_bytes(
+                        {"type": "done", "wait_status": 0, "baseline_rss": spec["baseline_rss"]}
+                    )
+                )
     except BaseException as exc:
         if code == KEEPER_SETUP_FAILED and report_fd >= 0:
             message = (
@@ -1016,6 +1046,37 @@ def _cache_fmi_schemas() -> None:
         return original(etree, file=file, **kwargs)
 
     etree.XMLSchema = xml_schema
+
+
+def _cache_fmpy_signatures() -> None:
+    """Compute the signatures of fmpy's FMI methods once here instead of in every run.
+
+    Each FMU instance binds its C functions by calling ``inspect.signature`` on every ``fmi*``
+    method of its class (~1-2 ms per run); the answers depend only on fmpy's code, so the
+    zygote computes them once and every forked run reuses them (same objects, immutable).
+    """
+    import inspect
+
+    from fmpy import fmi1, fmi2, fmi3
+
+    original = inspect.signature
+    cache: dict[Any, inspect.Signature] = {}
+    for module in (fmi1, fmi2, fmi3):
+        for cls in vars(module).values():
+            if not isinstance(cls, type):
+                continue
+            for name, func in vars(cls).items():
+                if name.startswith("fmi") and inspect.isfunction(func):
+                    with contextlib.suppress(Exception):
+                        cache[func] = original(func)
+
+    def signature(obj: Any, *args: Any, **kwargs: Any) -> inspect.Signature:
+        found = cache.get(getattr(obj, "__func__", None)) if not (args or kwargs) else None
+        if found is None or getattr(obj, "__self__", None) is None:
+            return original(obj, *args, **kwargs)
+        return found.replace(parameters=list(found.parameters.values())[1:])  # bound: no self
+
+    inspect.signature = signature
 
 
 # --- the zygote -------------------------------------------------------------------------------
@@ -1099,6 +1160,8 @@ class Zygote:
         with contextlib.suppress(Exception):
             import fmpy.sundials
         _cache_fmi_schemas()
+        with contextlib.suppress(Exception):
+            _cache_fmpy_signatures()
         # Exercise the model-description path once (lazy imports, regex compilation, lxml
         # set-up) so that every forked run starts from a warm state instead of paying it again.
         warm_dir = os.path.join(self.cfg["state_dir"], "warmup")
@@ -1151,11 +1214,14 @@ class Zygote:
             spare = None
         return spare if spare is not None else self.fork_spare()
 
-    def assign(self, spec: dict[str, Any], fds: list[int]) -> tuple[_Spare, str]:
-        """Hand a request to a spare keeper; returns it and the insecure work dir (or "")."""
+    def assign(self, spec: dict[str, Any], fds: list[int], reply: int = -1) -> tuple[_Spare, str]:
+        """Hand a request to a spare keeper; returns it and the insecure work dir (or "").
+
+        ``reply``: the worker's socket for this request, also given to the keeper (trusted)
+        so that it can answer the moment its reports are final."""
         self.counter += 1
         work_dir = ""
-        spec = dict(spec, uid=self.cfg["uid"], gid=self.cfg["gid"])
+        spec = dict(spec, uid=self.cfg["uid"], gid=self.cfg["gid"], baseline_rss=self.baseline_rss)
         if self.isolated:
             spec["work_dir"] = spec["env_work_dir"] = SANDBOX_WORK_DIR
             spec["fmu_dir"] = SANDBOX_FMU_DIR
@@ -1167,6 +1233,9 @@ class Zygote:
             spec["work_dir"] = work_dir
             spec["env_work_dir"] = "/proc/self/cwd"  # the host path may not be walkable
             spec["fmu_dir"] = spec["host_fmu_dir"]
+        if reply >= 0:
+            spec["reply"] = True
+            fds = [*fds, reply]
         payload = _json_bytes(spec)
         for attempt in (1, 2):
             spare = self.take_spare()
@@ -1231,7 +1300,7 @@ class Zygote:
         sock = socket.socket(fileno=fds[0])
         run_fds = fds[1:]
         try:
-            spare, work_dir = self.assign(spec, run_fds)
+            spare, work_dir = self.assign(spec, run_fds, reply=sock.fileno())
         except Exception as exc:
             message = _truncate(f"could not start sandbox: {type(exc).__name__}: {exc}")
             self._send(sock, {"type": "done", "error": message})

@@ -197,6 +197,17 @@ def _pread_all(fd: int, size: int) -> bytes:
     return b"".join(chunks)
 
 
+def _pread_written(fd: int, size: int) -> bytes:
+    """Like ``_pread_all`` for a sparse memfd, but only up to its first hole: the part that
+    was ever written (page-rounded). A log memfd is mostly never-written zeros; reading and
+    scanning all of it cost ~1 ms per run. Never-written pages read as zeros anyway."""
+    try:
+        end = os.lseek(fd, 0, os.SEEK_HOLE)
+    except OSError:
+        end = size
+    return _pread_all(fd, min(size, end))
+
+
 def _clean_text(text: str, limit: int = proto.MAX_MESSAGE_CHARS) -> str:
     text = "".join(ch if ch.isprintable() or ch in "\n\t" else "\ufffd" for ch in text)
     return proto._truncate(text, limit)
@@ -678,7 +689,7 @@ class Sandbox:
             peak_rss_mb=round(facts.get("maxrss_bytes", 0.0) / (1 << 20), 2),
             wall_s=round(facts.get("wall_s", 0.0), 4),
         )
-        raw_log = _pread_all(log_fd, limits.max_log_bytes)
+        raw_log = _pread_written(log_fd, limits.max_log_bytes)
         log_truncated = len(raw_log) == limits.max_log_bytes and raw_log[-1:] != b"\0"
         log = _clean_text(raw_log.rstrip(b"\0").decode("utf-8", "replace"), 1 << 30)
 
@@ -786,7 +797,7 @@ class Sandbox:
 
     @staticmethod
     def _read_status(fd: int) -> dict[str, Any]:
-        raw = _pread_all(fd, _STATUS_CAP).split(b"\0", 1)[0]
+        raw = _pread_written(fd, _STATUS_CAP).split(b"\0", 1)[0]
         try:
             status = json.loads(raw) if raw else {}
         except ValueError:

@@ -21,7 +21,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from execution import results
+from execution import notify, results
 from execution.models import FINISHED_STATUSES, JobStatus, SimulationBatch, SimulationJob
 from execution.sandbox.runner import MAX_RUNS_PER_SANDBOX
 from execution.services import charging
@@ -189,7 +189,7 @@ def run_batch_chunk(batch_id: str, job_ids: list[str]) -> tuple[int, int]:
     at once: the run in progress is killed and it and the chunk's remaining runs are
     marked cancelled.
     """
-    batch = SimulationBatch.objects.select_related("version").get(pk=batch_id)
+    batch = SimulationBatch.objects.with_version().get(pk=batch_id)
     if batch.status == JobStatus.CANCELLED:
         return 0, 0
     token, claimed = claim(job_ids, _worker_name())
@@ -212,11 +212,12 @@ def run_batch_chunk(batch_id: str, job_ids: list[str]) -> tuple[int, int]:
         ok = bad = 0
         with transaction.atomic():
             for run, fields, stored in pending:
-                if finish_job(run, token, fields, stored):
+                if finish_job(run, token, fields, stored, announce=False):
                     if fields.get("status") == JobStatus.SUCCEEDED:
                         ok += 1
                     else:
                         bad += 1
+            notify.jobs_ended(run.pk for run, _, _ in pending)
         pending.clear()
         totals[0] += ok
         totals[1] += bad
@@ -333,14 +334,17 @@ def _internal_error(exc: Exception) -> dict[str, Any]:
 
 
 def _cancel_claimed(runs: list[SimulationJob], token: str) -> int:
-    return SimulationJob.objects.filter(
-        pk__in=[run.pk for run in runs], claim_token=token, status=JobStatus.RUNNING
+    ids = [run.pk for run in runs]
+    cancelled = SimulationJob.objects.filter(
+        pk__in=ids, claim_token=token, status=JobStatus.RUNNING
     ).update(
         status=JobStatus.CANCELLED,
         error_code="cancelled",
         error_message="The batch was cancelled.",
         finished_at=timezone.now(),
     )
+    notify.jobs_ended(ids)
+    return cancelled
 
 
 def count_finished_runs(batch_id, *, succeeded: int, failed: int) -> None:
@@ -444,12 +448,15 @@ def cancel_batch(batch: SimulationBatch, user) -> SimulationBatch:
             if batch.status == JobStatus.CANCELLED:
                 return batch
             raise ConflictError("This batch has already finished.", code="batch_finished")
-        cancelled = SimulationJob.objects.filter(batch=batch, status=JobStatus.QUEUED).update(
+        queued = SimulationJob.objects.filter(batch=batch, status=JobStatus.QUEUED)
+        ids = list(queued.values_list("pk", flat=True))
+        cancelled = queued.filter(pk__in=ids).update(
             status=JobStatus.CANCELLED,
             error_code="cancelled",
             error_message="The batch was cancelled.",
             finished_at=now,
         )
+        notify.jobs_ended(ids)
         record("execution.batch.cancelled", actor=user, target=batch)
     count_finished_runs(batch.pk, succeeded=0, failed=cancelled)
     batch.refresh_from_db()

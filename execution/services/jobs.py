@@ -17,8 +17,8 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from execution import results
-from execution.models import JobStatus, SimulationBatch, SimulationJob
+from execution import notify, results
+from execution.models import VERSION_BULK_FIELDS, JobStatus, SimulationBatch, SimulationJob
 from execution.services import charging
 from execution.services.access import may_run, run_block
 from execution.services.validation import EffectiveSettings, validate_settings
@@ -73,7 +73,7 @@ def resolve_version(
             code="invalid_settings",
             fields={"version": [{"code": "required", "detail": "package + version required."}]},
         )
-    queryset = PackageVersion.objects.select_related("package")
+    queryset = PackageVersion.objects.select_related("package").defer(*VERSION_BULK_FIELDS)
     found = queryset.visible_to(user).filter(**lookup).first() if lookup else None
     if found is None:
         hidden = queryset.filter(**lookup).first() if lookup else None
@@ -111,15 +111,16 @@ def submit_job(
     effective = validate_settings(version, data, user=user)
     from execution.tasks import run_job_task
 
+    job = SimulationJob(
+        owner=user,
+        version=version,
+        sha256=version.sha256,
+        settings=effective.to_dict(),
+        inputs=effective.inputs,
+        rerun_of=rerun_of,
+    )
     with transaction.atomic():
-        job = SimulationJob.objects.create(
-            owner=user,
-            version=version,
-            sha256=version.sha256,
-            settings=effective.to_dict(),
-            inputs=effective.inputs,
-            rerun_of=rerun_of,
-        )
+        # Paid for first (the id is known before the row exists), so the row is written once.
         license_id = charging.license_paying_for(user, version)
         if license_id is not None:
             charging.take_license_run(license_id, f"job:{job.pk}")
@@ -128,9 +129,7 @@ def submit_job(
             job.credit_reservation_id = charging.reserve(
                 user, version, f"job:{job.pk}", [effective.timeout_seconds]
             )
-        SimulationJob.objects.filter(pk=job.pk).update(
-            credit_reservation_id=job.credit_reservation_id, license_id=job.license_id
-        )
+        job.save(force_insert=True)
         dispatch_after_commit(run_job_task, str(job.pk), **task_options(effective.timeout_seconds))
     return job
 
@@ -188,6 +187,7 @@ def cancel_job(job: SimulationJob, user) -> SimulationJob:
             charging.release(job.credit_reservation_id)
             charging.give_back_license_run(job.license_id, f"job:{job.pk}")
             SimulationJob.objects.filter(pk=job.pk).update(cost_credits=0)
+        notify.jobs_ended([job.pk])
         record(
             "execution.job.cancelled",
             actor=user,
@@ -313,7 +313,7 @@ def run_job(job_id: str) -> SimulationJob | None:
     token, claimed = claim([job_id], _worker_name())
     if not claimed:
         return None
-    job = SimulationJob.objects.select_related("version").get(pk=job_id)
+    job = SimulationJob.objects.with_version().get(pk=job_id)
     effective = EffectiveSettings.from_job(job.settings, job.inputs)
     stored: results.StoredResult | None = None
 
@@ -355,14 +355,20 @@ USAGE_FIELDS = frozenset({"cpu_s", "peak_rss_mb", "wall_s", "output_bytes", "log
 
 
 def finish_job(
-    job: SimulationJob, token: str, fields: dict[str, Any], stored: results.StoredResult | None
+    job: SimulationJob,
+    token: str,
+    fields: dict[str, Any],
+    stored: results.StoredResult | None,
+    *,
+    announce: bool = True,
 ) -> bool:
     """Record a run's outcome unless another attempt owns the job, then settle its credits.
 
     The outcome is written first (one conditional UPDATE), so results are readable at once;
     credits are settled right after (``settle_job_credits``; the recovery task settles any job
     whose worker died in between). A job cancelled while running keeps ``cancelled``, drops
-    its results and gets its usage recorded.
+    its results and gets its usage recorded. ``announce=False``: the caller wakes the job's
+    waiters itself (``notify.jobs_ended``, e.g. once for many batch runs).
     """
     mine = SimulationJob.objects.filter(pk=job.pk, claim_token=token)
     finished = mine.filter(status=JobStatus.RUNNING).update(**fields, finished_at=timezone.now())
@@ -372,20 +378,21 @@ def finish_job(
         cancelled = mine.update(**fields)
     if stored is not None and not finished:
         results.delete_quietly(stored.npy_key, stored.csv_key)
+    if finished and announce:
+        notify.jobs_ended([job.pk])  # before settling: the results are readable already
     if job.batch_id is None and (finished or cancelled):
-        settle_job_credits(job.pk, job.credit_reservation_id, fields)
+        settle_job_credits(job.pk, job.credit_reservation_id, fields, job.license_id)
     return bool(finished or cancelled)
 
 
-def settle_job_credits(job_id, reservation_id: int | None, fields: Mapping[str, Any]) -> None:
+def settle_job_credits(
+    job_id, reservation_id: int | None, fields: Mapping[str, Any], license_id: int | None
+) -> None:
     """Charge the measured usage, or release everything when the platform failed the job.
 
     Idempotent (billing closes a reservation once)."""
     platform_failed = (
         fields.get("error_code") in charging.PLATFORM_ERROR_CODES or fields.get("cpu_s") is None
-    )
-    license_id = (
-        SimulationJob.objects.filter(pk=job_id).values_list("license_id", flat=True).first()
     )
     if license_id is not None:
         if platform_failed:
@@ -420,6 +427,7 @@ def recover_lost_jobs(now=None) -> dict[str, int]:
         "started_at",
         "batch_id",
         "credit_reservation_id",
+        "license_id",
     )
     for job in stale:
         if job.started_at + timedelta(seconds=job.timeout_seconds) + grace > now:
@@ -453,6 +461,7 @@ def recover_lost_jobs(now=None) -> dict[str, int]:
                 if not changed:
                     continue
                 failed += 1
+                notify.jobs_ended([job.pk])
                 if job.batch_id is None:
                     charging.release(job.credit_reservation_id)
                     charging.give_back_license_run(job.license_id, f"job:{job.pk}")
@@ -484,10 +493,15 @@ def recover_lost_jobs(now=None) -> dict[str, int]:
         cost_credits__isnull=True,
         credit_reservation_id__isnull=False,
         finished_at__lt=now - grace,
-    ).only("pk", "credit_reservation_id", "error_code", "cpu_s", "peak_rss_mb", "wall_s")
+    ).only(
+        "pk", "credit_reservation_id", "license_id", "error_code", "cpu_s", "peak_rss_mb", "wall_s"
+    )
     for job in unsettled:
         settle_job_credits(
-            job.pk, job.credit_reservation_id, job.usage | {"error_code": job.error_code}
+            job.pk,
+            job.credit_reservation_id,
+            job.usage | {"error_code": job.error_code},
+            job.license_id,
         )
         settled += 1
     result = {"requeued": requeued, "failed": failed}

@@ -211,6 +211,30 @@ def test_results_of_unfinished_job_are_409(user_client, msd_version):
 
 
 @pytest.mark.django_db
+def test_waiting_get_validates_wait_and_answers_at_its_deadline(user_client, msd_version):
+    job_id = user_client.post(JOBS, {"version_id": msd_version.pk}, format="json").json()["id"]
+    for bad in ("soon", "-1", "nan", "inf"):
+        response = user_client.get(f"{JOBS}/{job_id}?wait={bad}")
+        assert response.status_code == 400, bad
+        assert response.json()["code"] == "invalid_wait"
+        assert response.json()["fields"]["wait"][0]["code"] == "invalid_number"
+
+    response = user_client.get(f"{JOBS}/{job_id}?wait=0.2")  # nobody runs it: still queued
+
+    assert response.status_code == 200 and response.json()["status"] == "queued"
+
+
+@pytest.mark.django_db
+def test_waiting_get_answers_at_once_when_redis_is_unreachable(user_client, msd_version, settings):
+    job_id = user_client.post(JOBS, {"version_id": msd_version.pk}, format="json").json()["id"]
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
+
+    response = user_client.get(f"{JOBS}/{job_id}?wait=30")
+
+    assert response.status_code == 200 and response.json()["status"] == "queued"
+
+
+@pytest.mark.django_db
 def test_job_never_exposes_the_fmu(
     user_client, msd, msd_version, eager_jobs, django_capture_on_commit_callbacks
 ):

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 import pytest
+from django.db import connection
+from rest_framework.test import APIClient
 
 from execution.models import FINISHED_STATUSES, JobStatus, SimulationJob
 from execution.tests.fixtures import make_version, sample_fmus, wait_for
@@ -124,3 +127,43 @@ def test_cancelling_a_running_job_kills_its_run(
     assert job.status == JobStatus.CANCELLED
     assert time.monotonic() - cancelled_at < 10
     assert job.wall_s < 10  # the run was killed, not left to its 60 s timeout
+
+
+def test_a_waiting_get_answers_when_the_job_ends(
+    celery_worker_process, user, other_user, user_client, hostile_fmu, django_assert_max_num_queries
+):
+    loop = make_version(user, hostile_fmu("loop"), version="0.0.4")
+    job_id = submit(user_client, loop, stop_time=1.0, timeout_seconds=2)
+    other = APIClient()
+    other.force_authenticate(other_user)
+    assert other.get(f"{JOBS}/{job_id}?wait=30").status_code == 404
+
+    with django_assert_max_num_queries(10):  # woken by the worker, not polling the database
+        body = user_client.get(f"{JOBS}/{job_id}?wait=30").json()
+
+    assert body["status"] == "timed_out"  # held until the run hit its 2 s limit
+    assert body["error_code"] == "timeout"
+
+
+def test_cancelling_a_job_answers_its_waiting_get(
+    celery_worker_process, user, user_client, hostile_fmu
+):
+    loop = make_version(user, hostile_fmu("loop"), version="0.0.5")
+    job_id = submit(user_client, loop, stop_time=1.0, timeout_seconds=60)
+    wait_for(lambda: SimulationJob.objects.get(pk=job_id).status, lambda s: s == "running", 30)
+    answers = []
+
+    def wait() -> None:
+        client = APIClient()
+        client.force_authenticate(user)
+        try:
+            answers.append(client.get(f"{JOBS}/{job_id}?wait=30").json())
+        finally:
+            connection.close()
+
+    waiter = threading.Thread(target=wait)
+    waiter.start()
+    assert user_client.post(f"{JOBS}/{job_id}/cancel").status_code == 200
+    waiter.join()
+
+    assert answers[0]["status"] == "cancelled"

@@ -642,7 +642,9 @@ def test_run_many_kills_a_hanging_run_at_its_own_limits(
     for hung in (results[1], results[3]):
         assert hung.status is RunStatus.TIMED_OUT
         assert wall.wall_seconds - 0.05 <= hung.usage.wall_s <= wall.wall_seconds + 0.5
-        assert hung.usage.cpu_s > 0.5  # the killed runner's CPU time is still accounted
+        # the killed runner's CPU time is still accounted (how much of the second it got
+        # depends on the machine's load: half a core was too much to ask on a busy machine)
+        assert hung.usage.cpu_s > 0.05
     assert all(results[i].succeeded for i in (0, 2, 4))
 
     cpu = SandboxLimits(wall_seconds=10, cpu_seconds=1, memory_bytes=256 << 20)

@@ -28,6 +28,8 @@ from fmugateway_sdk.errors import ApiError, JobFailed
 
 FINISHED = {"succeeded", "failed", "timed_out", "cancelled"}
 USER_AGENT = "fmugateway-sdk/0.1"
+#: Longest single long-poll; the server may cap it lower (``JOB_WAIT_MAX_SECONDS``).
+LONG_POLL_SECONDS = 30.0
 
 
 class FMUGatewayClient:
@@ -228,7 +230,7 @@ class FMUGatewayClient:
 
 
 class Job:
-    """A simulation job; ``wait()`` polls until it finishes."""
+    """A simulation job; ``wait()`` long-polls until it finishes."""
 
     def __init__(self, client: FMUGatewayClient, data: dict) -> None:
         self.client = client
@@ -242,18 +244,29 @@ class Job:
     def status(self) -> str:
         return self.data["status"]
 
-    def refresh(self) -> Job:
-        self.data = self.client.request("GET", f"/api/v1/jobs/{self.id}")
+    def refresh(self, wait: float = 0.0) -> Job:
+        """Re-read the job; with ``wait`` the server holds the answer until the job ends or
+        ``wait`` seconds pass (``GET /api/v1/jobs/{id}?wait=N``)."""
+        params = {"wait": f"{wait:g}"} if wait > 0 else None
+        self.data = self.client.request("GET", f"/api/v1/jobs/{self.id}", params=params)
         return self
 
     def wait(self, timeout: float = 600.0, poll: float = 0.2, raise_on_failure: bool = True) -> Job:
+        """Block until the job ends: long-polls the server (no delay between the end of the job
+        and the answer). A server that answers early without waiting (no Redis, or an older
+        server) is polled every ``poll`` seconds, backing off to 2 s."""
         deadline = time.monotonic() + timeout
         while self.status not in FINISHED:
-            if time.monotonic() > deadline:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
                 raise TimeoutError(f"job {self.id} still {self.status} after {timeout} s")
-            time.sleep(poll)
-            poll = min(poll * 1.5, 2.0)
-            self.refresh()
+            wait = min(remaining, LONG_POLL_SECONDS, max(self.client.timeout - 5.0, 0.0))
+            asked = time.monotonic()
+            self.refresh(wait=wait)
+            answered_early = time.monotonic() - asked < wait / 2 or wait <= 0
+            if self.status not in FINISHED and answered_early:
+                time.sleep(min(poll, max(deadline - time.monotonic(), 0.0)))
+                poll = min(poll * 1.5, 2.0)
         if raise_on_failure and self.status != "succeeded":
             raise JobFailed(self.data)
         return self
