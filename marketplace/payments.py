@@ -3,6 +3,9 @@
 ``start_payment`` gives a pending paid order a PaymentIntent (one per order: asking again
 returns the same one while it can still be paid) and remembers it as the order's payment
 reference; the order is paid when Stripe says so (``marketplace.webhooks``).
+``pay_order`` and ``refund_from_charge`` turn a PaymentIntent and a charge (re-read from Stripe)
+into the order's state; the webhooks and ``refund_payment`` (an administrator's refund, made at
+Stripe first) both go through them, so a refund has one effect however it arrives.
 ``start_connect_onboarding`` gives a creator an Express account and a link to Stripe's hosted
 onboarding; ``sync_connect_account`` copies the account's state onto the creator when Stripe
 reports it (``account.updated``).
@@ -17,12 +20,13 @@ from django.conf import settings
 from django.db import transaction
 from djstripe import models as djstripe_models
 
-from billing.stripe.client import api_key, as_dict, provider_errors
+from billing.stripe.client import api_key, as_dict, object_id, provider_errors
 from billing.stripe.customers import customer_for
+from billing.stripe.objects import fresh_charge, fresh_payment_intent
 from fmugateway.core.audit import record
-from fmugateway.core.errors import ConflictError, ForbiddenError, NotFoundError
-from marketplace.models import Creator, Order
-from marketplace.services import set_payment_reference
+from fmugateway.core.errors import ConflictError, DomainError, ForbiddenError, NotFoundError
+from marketplace.models import Creator, Order, OrderLine, Refund
+from marketplace.services import mark_order_paid, refund_order, set_payment_reference
 
 logger = logging.getLogger(__name__)
 
@@ -144,6 +148,168 @@ def start_payment(order: Order, user) -> dict:
         djstripe_models.PaymentIntent.sync_from_stripe_data(intent, api_key=key)
     order = set_payment_reference(order, intent.id, actor=user)
     return _intent_answer(order, as_dict(intent))
+
+
+# --- Payments and refunds from Stripe -----------------------------------------------------
+
+
+def is_order(intent: dict) -> bool:
+    return (intent.get("metadata") or {}).get("kind") == KIND
+
+
+def order_of(intent: dict) -> Order | None:
+    """The order a PaymentIntent pays: by the id in its metadata, else by reference."""
+    order_id = (intent.get("metadata") or {}).get("order_id")
+    if order_id and str(order_id).isdigit():
+        order = Order.objects.filter(pk=int(order_id)).first()
+        if order is not None:
+            return order
+    return Order.objects.filter(payment_reference=intent["id"]).first()
+
+
+def _refund_stray_payment(intent: dict, order: Order | None, why: str) -> None:
+    """Money arrived for an order that can no longer take it: give it back (once)."""
+    with provider_errors():
+        stripe.Refund.create(
+            payment_intent=intent["id"],
+            metadata={"kind": KIND, "reason": why[:200]},
+            idempotency_key=f"fmugw-stray-{intent['id']}",
+            api_key=api_key(),
+        )
+    record(
+        "marketplace.order.payment_returned",
+        target=order,
+        after={"payment_intent": intent["id"], "reason": why},
+    )
+
+
+def pay_order(intent: dict) -> Order | None:
+    """Mark the order paid if ``intent`` (re-read from Stripe) succeeded; idempotent."""
+    if not is_order(intent) or intent.get("status") != "succeeded":
+        return None
+    order = order_of(intent)
+    if order is None:
+        logger.warning("PaymentIntent %s names no order of ours", intent["id"])
+        return None
+    amount = intent.get("amount_received") or intent.get("amount")
+    try:
+        return mark_order_paid(
+            order, intent["id"], amount=amount, currency=(intent.get("currency") or "").upper()
+        )
+    except DomainError as exc:
+        if exc.code in ("order_not_payable", "payment_reference_mismatch"):
+            _refund_stray_payment(intent, order, f"{exc.code}: {exc.detail}")
+            return None
+        record(
+            "marketplace.order.payment_rejected",
+            target=order,
+            after={"payment_intent": intent["id"], "code": exc.code, "detail": exc.detail},
+        )
+        raise
+
+
+def refund_from_charge(charge: dict, intent: dict) -> list[Refund]:
+    """Record each refund of ``charge`` on its order (once per Stripe refund id)."""
+    if not is_order(intent):
+        return []
+    order = order_of(intent)
+    if order is None:
+        return []
+    if order.status == Order.Status.PENDING:
+        pay_order(intent)  # the refund overtook the payment's own event
+    done = []
+    refunds = (charge.get("refunds") or {}).get("data") or []
+    for item in sorted(refunds, key=lambda refund: (refund.get("created") or 0, refund["id"])):
+        if item.get("status") not in ("succeeded", "pending"):
+            continue
+        if (
+            (item.get("metadata") or {})
+            .get("reason", "")
+            .startswith(("order_not_payable", "payment_reference_mismatch"))
+        ):
+            continue  # a stray payment we returned: the order never took it
+        metadata = item.get("metadata") or {}
+        reason = metadata.get("reason") or item.get("reason") or "refunded at Stripe"
+        done.append(
+            refund_order(
+                order,
+                int(item["amount"]),
+                reason=reason,
+                reference=item["id"],
+                lines=_lines_of(metadata),
+                actor=_actor_of(metadata),
+            )
+        )
+    return done
+
+
+def _lines_of(metadata: dict) -> list[int] | None:
+    """The order lines a refund names (``refund_payment`` of some lines); ``None``: all."""
+    ids = [part for part in str(metadata.get("order_lines") or "").split(",") if part.isdigit()]
+    return [int(part) for part in ids] or None
+
+
+def _actor_of(metadata: dict):
+    from django.contrib.auth import get_user_model
+
+    actor_id = str(metadata.get("actor_id") or "")
+    return get_user_model().objects.filter(pk=int(actor_id)).first() if actor_id.isdigit() else None
+
+
+def refund_payment(
+    order: Order,
+    *,
+    actor,
+    reason: str = "refunded by an administrator",
+    lines: list[OrderLine | int] | None = None,
+) -> Refund:
+    """Refund what is left of ``order`` (or of some of its ``lines``) — an administrator's act.
+
+    Paid money is refunded at Stripe first; the order then follows through ``refund_from_charge``,
+    the path of the ``charge.refunded`` webhook, so that webhook arriving later (or ten times)
+    changes nothing more. A refund of some lines names them in its metadata: only their licenses
+    are revoked and only their earnings reversed. Free orders have nothing to pay back: their
+    licenses are revoked (``refund_order`` with amount 0). 409 ``order_not_refundable`` when
+    nothing is left; 503 without Stripe; 502 when Stripe refuses.
+    """
+    order = Order.objects.get(pk=order.pk)
+    wanted = None if lines is None else sorted({getattr(line, "pk", line) for line in lines})
+    targets = order.lines.all() if wanted is None else order.lines.filter(pk__in=wanted)
+    if wanted is not None and targets.count() != len(wanted):
+        raise NotFoundError("No such line on this order.", code="order_line_not_found")
+    left = sum(line.amount - line.refunded_amount for line in targets)
+    amount = min(left, order.refundable_amount)
+    if order.total_amount == 0 or (amount == 0 and all(line.amount == 0 for line in targets)):
+        return refund_order(order, 0, reason=reason, actor=actor, lines=wanted)
+    if order.status not in (Order.Status.PAID, Order.Status.PARTIALLY_REFUNDED) or amount <= 0:
+        raise ConflictError(
+            f"This order is {order.status}; nothing to refund.", code="order_not_refundable"
+        )
+    if not order.payment_reference.startswith("pi_"):
+        raise ConflictError("This order was not paid through Stripe.", code="order_not_refundable")
+    metadata = {
+        "kind": KIND,
+        "order_id": str(order.pk),
+        "reason": reason[:200],
+        "actor_id": str(getattr(actor, "pk", "") or ""),
+    }
+    if wanted is not None:
+        metadata["order_lines"] = ",".join(map(str, wanted))
+    with provider_errors():
+        created = stripe.Refund.create(
+            payment_intent=order.payment_reference,
+            amount=amount,
+            metadata=metadata,
+            # A double click (or a retry) is one refund; the next refund of the order is another.
+            idempotency_key=(
+                f"fmugw-refund-{order.pk}-{order.refunded_amount}-{metadata.get('order_lines', '')}"
+            ),
+            api_key=api_key(),
+        )
+    refund = as_dict(created)
+    intent = fresh_payment_intent(order.payment_reference)
+    refund_from_charge(fresh_charge(object_id(refund["charge"])), intent)
+    return Refund.objects.get(order=order, reference=refund["id"])
 
 
 # --- Stripe Connect ---------------------------------------------------------------------------
