@@ -13,6 +13,7 @@ from marketplace.models import (
     Creator,
     CreatorEarning,
     License,
+    LicenseRenewal,
     Listing,
     Order,
     OrderLine,
@@ -307,16 +308,15 @@ class LicenseAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    @admin.action(description="Revoke the selected licenses")
+    @admin.action(description="Revoke the selected licenses (and stop their subscriptions)")
     def revoke(self, request, queryset):
-        _each(
-            self,
-            request,
-            queryset,
-            services.revoke_license,
-            actor=request.user,
-            reason="revoked by an administrator",
-        )
+        def revoke(license):
+            license = services.revoke_license(
+                license, actor=request.user, reason="revoked by an administrator"
+            )
+            payments.cancel_license_subscription(license)
+
+        _each(self, request, queryset, revoke)
 
     @admin.action(description="Suspend the selected licenses")
     def suspend(self, request, queryset):
@@ -356,6 +356,14 @@ class RunConsumptionAdmin(ReadOnlyMixin, admin.ModelAdmin):
     search_fields = ("job_reference", "=license__id")
     list_select_related = ("license",)
     raw_id_fields = ("license",)
+
+
+@admin.register(LicenseRenewal)
+class LicenseRenewalAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ("license", "invoice_id", "order", "period_end", "created_at")
+    search_fields = ("invoice_id", "=license__id", "order__number")
+    list_select_related = ("license", "order")
+    raw_id_fields = ("license", "order")
 
 
 @admin.register(Refund)

@@ -14,6 +14,7 @@ reports it (``account.updated``).
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 
 import stripe
 from django.conf import settings
@@ -22,11 +23,12 @@ from djstripe import models as djstripe_models
 
 from billing.stripe.client import api_key, as_dict, object_id, provider_errors
 from billing.stripe.customers import customer_for
-from billing.stripe.objects import fresh_charge, fresh_payment_intent
+from billing.stripe.objects import fresh_charge, fresh_payment_intent, fresh_subscription
+from billing.stripe.subscriptions import period_of
 from fmugateway.core.audit import record
 from fmugateway.core.errors import ConflictError, DomainError, ForbiddenError, NotFoundError
-from marketplace.models import Creator, Order, OrderLine, Refund
-from marketplace.services import mark_order_paid, refund_order, set_payment_reference
+from marketplace.models import Creator, License, LicenseRenewal, Listing, Order, OrderLine, Refund
+from marketplace.services import mark_order_paid, refund_order, set_payment_reference, subscriptions
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +64,12 @@ def _metadata(order: Order, user) -> dict:
     }
 
 
+def _saving_card(order: Order) -> dict:
+    """Subscription SKUs renew off-session: the card that pays the order is kept for them."""
+    renews = order.lines.filter(pricing_model=Listing.PricingModel.SUBSCRIPTION).exists()
+    return {"setup_future_usage": "off_session"} if renews else {}
+
+
 def start_checkout(order: Order, user) -> dict:
     """A Stripe Checkout page that pays ``order`` (production's hosted payment page).
 
@@ -90,7 +98,7 @@ def start_checkout(order: Order, user) -> dict:
             line_items=lines,
             client_reference_id=str(order.pk),
             metadata=_metadata(order, user),
-            payment_intent_data={"metadata": _metadata(order, user)},
+            payment_intent_data={"metadata": _metadata(order, user), **_saving_card(order)},
             success_url=f"{settings.SITE_URL}/?order={order.number}&paid=1",
             cancel_url=f"{settings.SITE_URL}/?order={order.number}",
             api_key=key,
@@ -142,6 +150,7 @@ def start_payment(order: Order, user) -> dict:
             customer=customer.id,
             payment_method_types=["card"],
             metadata=_metadata(order, user),
+            **_saving_card(order),
             idempotency_key=f"fmugw-order-{order.pk}-{previous or 'first'}",
             api_key=key,
         )
@@ -193,7 +202,7 @@ def pay_order(intent: dict) -> Order | None:
         return None
     amount = intent.get("amount_received") or intent.get("amount")
     try:
-        return mark_order_paid(
+        order = mark_order_paid(
             order, intent["id"], amount=amount, currency=(intent.get("currency") or "").upper()
         )
     except DomainError as exc:
@@ -206,6 +215,8 @@ def pay_order(intent: dict) -> Order | None:
             after={"payment_intent": intent["id"], "code": exc.code, "detail": exc.detail},
         )
         raise
+    start_license_subscriptions(order, intent)
+    return order
 
 
 def refund_from_charge(charge: dict, intent: dict) -> list[Refund]:
@@ -240,6 +251,7 @@ def refund_from_charge(charge: dict, intent: dict) -> list[Refund]:
                 actor=_actor_of(metadata),
             )
         )
+    end_subscriptions_of_revoked(order)
     return done
 
 
@@ -310,6 +322,173 @@ def refund_payment(
     intent = fresh_payment_intent(order.payment_reference)
     refund_from_charge(fresh_charge(object_id(refund["charge"])), intent)
     return Refund.objects.get(order=order, reference=refund["id"])
+
+
+# --- Subscription SKUs -----------------------------------------------------------------------
+
+LICENSE_KIND = "license"
+
+
+def _renewal_price(line: OrderLine) -> str:
+    """The Stripe price that renews ``line``'s SKU at its checkout price (made on first need)."""
+    interval = line.listing.billing_interval or Listing.Interval.MONTH
+    currency = line.currency.lower()
+    lookup = f"fmugw-listing-{line.listing_id}-{line.unit_amount}-{currency}-{interval}"
+    key = api_key()
+    with provider_errors():
+        found = as_dict(stripe.Price.list(lookup_keys=[lookup], limit=1, api_key=key))
+        if found.get("data"):
+            return found["data"][0]["id"]
+        product = stripe.Product.create(
+            name=line.description[:250],
+            metadata={"listing_id": str(line.listing_id)},
+            idempotency_key=f"fmugw-listing-product-{lookup}",
+            api_key=key,
+        )
+        price = stripe.Price.create(
+            product=product.id,
+            currency=line.currency.lower(),
+            unit_amount=line.unit_amount,
+            recurring={"interval": interval},
+            lookup_key=lookup,
+            metadata={"listing_id": str(line.listing_id)},
+            idempotency_key=f"fmugw-listing-price-{lookup}",
+            api_key=key,
+        )
+    return price.id
+
+
+def start_license_subscriptions(order: Order, intent: dict) -> list[License]:
+    """Give each subscription license of a paid ``order`` the Stripe subscription that renews it.
+
+    The order paid the first period, so the subscription bills nothing until the license's
+    ``expires_at`` (a free period until then) and then charges the card that paid the order.
+    Once per license (a replayed payment event finds it started); a license refunded meanwhile
+    gets none.
+    """
+    licenses = list(
+        License.objects.filter(
+            order=order,
+            pricing_model=Listing.PricingModel.SUBSCRIPTION,
+            subscription_id="",
+            status=License.Status.ACTIVE,
+        ).select_related("order_line__listing")
+    )
+    if not licenses:
+        return []
+    key = api_key()
+    customer = object_id(intent.get("customer")) or customer_for(order.buyer).id
+    method = object_id(intent.get("payment_method"))
+    with provider_errors():
+        if method:
+            card = as_dict(stripe.PaymentMethod.retrieve(method, api_key=key))
+            if object_id(card.get("customer")) != customer:
+                stripe.PaymentMethod.attach(method, customer=customer, api_key=key)
+    started = []
+    for license in licenses:
+        price = _renewal_price(license.order_line)
+        with transaction.atomic():
+            locked = License.objects.select_for_update().get(pk=license.pk)
+            if locked.subscription_id or locked.status != License.Status.ACTIVE:
+                continue
+            with provider_errors():
+                created = stripe.Subscription.create(
+                    customer=customer,
+                    items=[{"price": price}],
+                    trial_end=int(locked.expires_at.timestamp()),
+                    default_payment_method=method,
+                    metadata={
+                        "kind": LICENSE_KIND,
+                        "license_id": str(locked.pk),
+                        "order_id": str(order.pk),
+                        "user_id": str(order.buyer_id),
+                    },
+                    idempotency_key=f"fmugw-license-subscription-{locked.pk}",
+                    api_key=key,
+                )
+            started.append(subscriptions.attach_subscription(locked, created.id, created.status))
+    return started
+
+
+def license_of_subscription(subscription_id: str | None) -> License | None:
+    if not subscription_id:
+        return None
+    return License.objects.filter(subscription_id=subscription_id).first()
+
+
+def _period_end(invoice: dict, subscription_id: str) -> datetime | None:
+    """The end of the period an invoice paid: its subscription line's period."""
+    ends = [
+        (line.get("period") or {}).get("end")
+        for line in ((invoice.get("lines") or {}).get("data") or [])
+        if object_id(line.get("subscription")) in (subscription_id, None)
+    ]
+    ends = [int(end) for end in ends if end]
+    if ends:
+        return datetime.fromtimestamp(max(ends), tz=UTC)
+    return period_of(fresh_subscription(subscription_id))[1]
+
+
+def apply_invoice(invoice: dict, license: License) -> LicenseRenewal | None:
+    """A paid invoice (re-read from Stripe) of ``license``'s subscription renews it, once."""
+    amount = int(invoice.get("amount_paid") or 0)
+    if invoice.get("status") != "paid" or amount <= 0:
+        return None  # the free first period, or not paid (yet)
+    period_end = _period_end(invoice, license.subscription_id)
+    if period_end is None:
+        return None
+    return subscriptions.renew_license(
+        license,
+        invoice_id=invoice["id"],
+        amount=amount,
+        currency=invoice.get("currency") or license.order.currency,
+        period_end=period_end,
+        payment_reference=object_id(invoice.get("payment_intent")) or "",
+    )
+
+
+def cancel_license_subscription(license: License) -> License:
+    """End a license's subscription at Stripe now (refunded, revoked or lapsed); idempotent."""
+    if not license.subscription_id or license.subscription_status in subscriptions.ENDED:
+        return license
+    key = api_key()
+    with provider_errors():
+        ended = as_dict(stripe.Subscription.cancel(license.subscription_id, api_key=key))
+    return follow_subscription(license, ended)
+
+
+def stop_renewing(license: License, actor) -> License:
+    """The owner stops a subscription license's renewals: Stripe bills nothing more and the
+    license lapses at the end of the period already paid. 409 ``not_renewing`` when it has no
+    subscription in force; idempotent at Stripe (cancelling at period end twice is once)."""
+    if not license.subscription_id or license.subscription_status in (
+        *subscriptions.ENDED,
+        subscriptions.ENDING,
+    ):
+        raise ConflictError("This license does not renew.", code="not_renewing")
+    key = api_key()
+    with provider_errors():
+        changed = stripe.Subscription.modify(
+            license.subscription_id, cancel_at_period_end=True, api_key=key
+        )
+    return follow_subscription(license, as_dict(changed), actor=actor)
+
+
+def follow_subscription(license: License, data: dict, *, actor=None) -> License:
+    """Apply the subscription ``data`` (re-read from Stripe) to its license."""
+    status = data.get("status") or ""
+    if data.get("cancel_at_period_end") and status in ("active", "trialing"):
+        status = subscriptions.ENDING
+    return subscriptions.apply_subscription_status(license, status, actor=actor)
+
+
+def end_subscriptions_of_revoked(order: Order) -> None:
+    """A refund or chargeback revoked subscription licenses: stop billing for them."""
+    revoked = License.objects.filter(
+        order=order, status=License.Status.REVOKED, pricing_model=Listing.PricingModel.SUBSCRIPTION
+    ).exclude(subscription_id="")
+    for license in revoked:
+        cancel_license_subscription(license)
 
 
 # --- Stripe Connect ---------------------------------------------------------------------------

@@ -28,10 +28,13 @@ from billing.stripe.client import (
     object_id,
     provider_errors,
 )
+from billing.stripe.invoices import invoice_summary
 from billing.stripe.objects import (
     fresh_charge,
     fresh_checkout_session,
+    fresh_invoice,
     fresh_payment_intent,
+    fresh_subscription,
     stored,
 )
 from fmugateway.core.audit import record
@@ -94,6 +97,26 @@ def on_charge_refunded(event: Event) -> None:
         refund_from_charge(fresh_charge(charge["id"]), intent)
 
 
+@handler
+def on_invoice_event(event: Event) -> None:
+    """A license subscription's invoice: paid renews the license, failed starts its grace."""
+    invoice = _object(event)
+    license = payments.license_of_subscription(invoice_summary(invoice)["subscription"])
+    if license is None:
+        return  # billing's (Pro) or nobody's
+    if event.type in ("invoice.paid", "invoice.payment_succeeded"):
+        payments.apply_invoice(fresh_invoice(invoice["id"]), license)
+    payments.follow_subscription(license, fresh_subscription(license.subscription_id))
+
+
+@handler
+def on_subscription_event(event: Event) -> None:
+    """A license subscription changed (cancelled, unpaid, past due): the license follows."""
+    license = payments.license_of_subscription(_object(event).get("id"))
+    if license is not None:
+        payments.follow_subscription(license, fresh_subscription(license.subscription_id))
+
+
 def _dispute(dispute_id: str) -> dict:
     with provider_errors():
         return as_dict(stripe.Dispute.retrieve(dispute_id, api_key=api_key()))
@@ -135,6 +158,7 @@ def on_dispute(event: Event) -> None:
         reference=dispute["id"],
         kind=Refund.Kind.CHARGEBACK,
     )
+    payments.end_subscriptions_of_revoked(order)
 
 
 @handler
@@ -165,6 +189,11 @@ HANDLERS = {
     "charge.refunded": on_charge_refunded,
     "charge.dispute.created": on_dispute,
     "charge.dispute.closed": on_dispute,
+    "invoice.paid": on_invoice_event,
+    "invoice.payment_succeeded": on_invoice_event,
+    "invoice.payment_failed": on_invoice_event,
+    "customer.subscription.updated": on_subscription_event,
+    "customer.subscription.deleted": on_subscription_event,
     "checkout.session.completed": on_checkout_session_completed,
     "checkout.session.async_payment_succeeded": on_checkout_session_completed,
     "account.updated": on_account_updated,

@@ -154,6 +154,11 @@ class StripeTestbed:
     def close_dispute(self, dispute: str, status: str) -> dict:
         return self.call("POST", f"/_config/test/disputes/{dispute}/close", status=status)
 
+    def renew(self, subscription: str, **data) -> dict:
+        """Stripe's clock: bill the subscription's next period now (the new invoice);
+        ``payment_method``: charge this card instead of the subscription's."""
+        return self.call("POST", f"/_config/test/subscriptions/{subscription}/renew", **data)
+
     def events(self, event_type: str) -> list[dict]:
         return self.call("GET", f"/v1/events?type={event_type}&limit=100")["data"]
 

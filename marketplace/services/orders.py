@@ -165,7 +165,7 @@ def _release_coupon(order: Order) -> None:
         )
 
 
-def _order_number() -> str:
+def new_order_number() -> str:
     return f"FG-{timezone.now():%Y%m%d}-{secrets.token_hex(4).upper()}"
 
 
@@ -203,7 +203,7 @@ def checkout(user) -> CheckoutResult:
     subtotal = sum(listing.price_amount for listing in listings)
     discount = sum(discounts)
     order = Order.objects.create(
-        number=_order_number(),
+        number=new_order_number(),
         buyer=user,
         currency=currency,
         subtotal_amount=subtotal,

@@ -37,6 +37,7 @@ MODELS = [
     "order",
     "orderline",
     "license",
+    "licenserenewal",
     "activation",
     "runconsumption",
     "refund",
