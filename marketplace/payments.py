@@ -220,10 +220,12 @@ def pay_order(intent: dict) -> Order | None:
 
 
 def refund_from_charge(charge: dict, intent: dict) -> list[Refund]:
-    """Record each refund of ``charge`` on its order (once per Stripe refund id)."""
-    if not is_order(intent):
-        return []
-    order = order_of(intent)
+    """Record each refund of ``charge`` on its order (once per Stripe refund id): an order's
+    payment, or a subscription renewal's invoice payment (its renewal order)."""
+    if is_order(intent):
+        order = order_of(intent)
+    else:
+        order = Order.objects.filter(payment_reference=intent["id"], renewal__isnull=False).first()
     if order is None:
         return []
     if order.status == Order.Status.PENDING:

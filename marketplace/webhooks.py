@@ -93,8 +93,7 @@ def on_charge_refunded(event: Event) -> None:
     if not intent_id:
         return
     intent = fresh_payment_intent(intent_id)
-    if is_order(intent):
-        refund_from_charge(fresh_charge(charge["id"]), intent)
+    refund_from_charge(fresh_charge(charge["id"]), intent)  # nothing when it is not an order's
 
 
 @handler

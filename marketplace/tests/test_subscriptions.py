@@ -222,3 +222,23 @@ def test_the_owner_stops_renewals_and_the_license_lapses_at_the_paid_period_end(
     # And asking again is refused with a stable code
     again = mine.post(url)
     assert (again.status_code, again.json()["code"]) == (409, "not_renewing")
+
+
+def test_a_refunded_renewal_gives_back_its_order_and_earnings(stripe_live, user, seller, monthly):
+    # Given a license renewed once
+    license = _subscribed(stripe_live, user, monthly)
+    stripe_live.renew(license.subscription_id)
+    renewal = wait_for(
+        lambda: LicenseRenewal.objects.filter(license=license).first(), what="the renewal"
+    )
+
+    # When the renewal's payment is refunded at Stripe
+    stripe_live.refund(renewal.order.payment_reference)
+
+    # Then its renewal order is refunded and the creator's sale reversed
+    wait_for(lambda: Order.objects.get(pk=renewal.order_id).status == "refunded", what="the refund")
+    net = CreatorEarning.objects.filter(order_line__order=renewal.order_id).aggregate(
+        s=Sum("net_amount")
+    )["s"]
+    assert net == 0
+    assert Order.objects.get(pk=license.order_id).status == "paid"
