@@ -93,7 +93,9 @@ def on_charge_refunded(event: Event) -> None:
     if not intent_id:
         return
     intent = fresh_payment_intent(intent_id)
-    refund_from_charge(fresh_charge(charge["id"]), intent)  # nothing when it is not an order's
+    # An order's payment, or a renewal's (its invoice's PaymentIntent names no order).
+    if is_order(intent) or Order.objects.filter(payment_reference=intent_id).exists():
+        refund_from_charge(fresh_charge(charge["id"]), intent)
 
 
 @handler
