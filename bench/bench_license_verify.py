@@ -1,9 +1,9 @@
 """Throughput and latency of ``POST /api/v1/licenses/verify`` against a 1,000,000-license table.
 
 Serves the product with gunicorn (sync, 2 workers) on 127.0.0.1 against PostgreSQL (database
-``fmugw_bench`` next to ``DATABASE_URL``'s; created and migrated) with Redis as the cache for the
-rate limits (``REDIS_URL``, default redis://127.0.0.1:6379/15), and compares, rounds interleaved
-in the same run:
+``fmugw_bench``, or ``BENCH_DATABASE``, next to ``DATABASE_URL``'s; created and migrated) with
+Redis as the cache for the rate limits (``REDIS_URL``, default redis://127.0.0.1:6379/15), and
+compares, rounds interleaved in the same run:
 
 * ``bare``: ``POST /bench/bare-verify`` (``bench/_verify_urls.py``, mounted by the settings
   module ``bench/_verify_settings.py``), a bare DRF view doing one HMAC of the key and one
@@ -85,11 +85,12 @@ INSERT_SQL = """
 INSERT INTO marketplace_license (
     owner_id, package_id, listing_id, key_hash, key_hint, status, kind, pricing_model,
     can_download, can_execute, max_activations, activation_count, terms, starts_at,
-    status_reason, created_at, updated_at)
+    status_reason, subscription_id, subscription_status, created_at, updated_at)
 SELECT %(owner)s, %(package)s, %(listing)s,
        encode(sha256(%(opad)s || sha256(%(ipad)s || convert_to('FMUL' || body, 'UTF8'))), 'hex'),
        'FMUL-…-' || right(body, 4), 'active', 'download', 'paid', true, true, 3,
-       CASE WHEN i < %(activated)s THEN 1 ELSE 0 END, 'Benchmark license.', now(), '', now(), now()
+       CASE WHEN i < %(activated)s THEN 1 ELSE 0 END, 'Benchmark license.', now(), '', '', '',
+       now(), now()
   FROM (SELECT i, upper(left(encode(sha256(convert_to('bench-verify:' || i, 'UTF8')), 'hex'), 24))
                AS body
           FROM generate_series(0, %(total)s - 1) AS i) AS keys
@@ -114,7 +115,7 @@ def _pem() -> str:
 
 def server_env(var_dir: Path) -> dict[str, str]:
     env = bench_env(
-        "fmugw_bench",
+        os.environ.get("BENCH_DATABASE", "fmugw_bench"),  # one per engineer on a shared server
         DEBUG="false",  # production-like: no query log, no debug pages
         SECRET_KEY="bench-only-secret-key-0123456789abcdefghijklmnopqrstuvwxyz",
         KEY_HASH_SECRET=KEY_HASH_SECRET,

@@ -425,6 +425,13 @@ LICENSE_VERIFY_RATE_PER_IP = env_str("LICENSE_VERIFY_RATE_PER_IP", "600/min")
 LICENSE_VERIFY_RATE_PER_KEY = env_str("LICENSE_VERIFY_RATE_PER_KEY", "60/min")
 # Signed offline license files are valid this long (or until the license expires, if sooner).
 OFFLINE_LICENSE_TTL_DAYS = env_int("OFFLINE_LICENSE_TTL_DAYS", 30, minimum=1)
+# Licenses past their validity (or trials with no runs left) are marked expired; verification
+# already answers EXPIRED by date, this keeps the rows and the audit log in step.
+CELERY_BEAT_SCHEDULE["marketplace-expire-licenses"] = {
+    "task": "marketplace.expire_licenses",
+    "schedule": 600.0,
+    "options": {"expires": 600.0},
+}
 
 # --- Auth ----------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

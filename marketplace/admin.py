@@ -4,7 +4,7 @@ from django.contrib import admin, messages
 from django.db.models import Count, Q, Sum
 
 from fmugateway.core.errors import DomainError
-from marketplace import services
+from marketplace import payments, services
 from marketplace.models import (
     Activation,
     AnalyticsEvent,
@@ -14,6 +14,7 @@ from marketplace.models import (
     Creator,
     CreatorEarning,
     License,
+    LicenseRenewal,
     Listing,
     Order,
     OrderLine,
@@ -209,13 +210,16 @@ class OrderAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    @admin.action(description="Refund the selected orders in full (revokes their licenses)")
+    @admin.action(
+        description="Refund the selected orders in full at Stripe (revokes licenses)",
+        permissions=["change"],
+    )
     def refund_in_full(self, request, queryset):
         _each(
             self,
             request,
             queryset,
-            services.refund_order,
+            payments.refund_payment,
             reason="refunded by an administrator",
             actor=request.user,
         )
@@ -229,6 +233,41 @@ class OrderAdmin(admin.ModelAdmin):
             services.cancel_order,
             actor=request.user,
             reason="cancelled by an administrator",
+        )
+
+
+@admin.register(OrderLine)
+class OrderLineAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """Lines are listed to refund some of an order's SKUs (the order page refunds all)."""
+
+    list_display = ("order", "description", "kind", "amount", "refunded_amount", "currency")
+    list_filter = ("kind", "pricing_model")
+    search_fields = ("order__number", "description")
+    list_select_related = ("order",)
+    raw_id_fields = ("order", "listing", "package")
+    actions = ["refund_lines"]
+
+    def has_refund_permission(self, request):
+        return request.user.has_perm("marketplace.change_order")
+
+    @admin.action(
+        description="Refund the selected lines at Stripe (revokes only their licenses)",
+        permissions=["refund"],
+    )
+    def refund_lines(self, request, queryset):
+        by_order: dict[int, list[int]] = {}
+        for line in queryset.order_by("order_id", "id"):
+            by_order.setdefault(line.order_id, []).append(line.pk)
+        _each(
+            self,
+            request,
+            Order.objects.filter(pk__in=by_order).order_by("id"),
+            lambda order: payments.refund_payment(
+                order,
+                lines=by_order[order.pk],
+                actor=request.user,
+                reason="refunded by an administrator",
+            ),
         )
 
 
@@ -273,16 +312,15 @@ class LicenseAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    @admin.action(description="Revoke the selected licenses")
+    @admin.action(description="Revoke the selected licenses (and stop their subscriptions)")
     def revoke(self, request, queryset):
-        _each(
-            self,
-            request,
-            queryset,
-            services.revoke_license,
-            actor=request.user,
-            reason="revoked by an administrator",
-        )
+        def revoke(license):
+            license = services.revoke_license(
+                license, actor=request.user, reason="revoked by an administrator"
+            )
+            payments.cancel_license_subscription(license)
+
+        _each(self, request, queryset, revoke)
 
     @admin.action(description="Suspend the selected licenses")
     def suspend(self, request, queryset):
@@ -322,6 +360,14 @@ class RunConsumptionAdmin(ReadOnlyMixin, admin.ModelAdmin):
     search_fields = ("job_reference", "=license__id")
     list_select_related = ("license",)
     raw_id_fields = ("license",)
+
+
+@admin.register(LicenseRenewal)
+class LicenseRenewalAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ("license", "invoice_id", "order", "period_end", "created_at")
+    search_fields = ("invoice_id", "=license__id", "order__number")
+    list_select_related = ("license", "order")
+    raw_id_fields = ("license", "order")
 
 
 @admin.register(Refund)

@@ -323,6 +323,17 @@ class LicenseRotateView(APIView):
         return _with_key(services.rotate_key(_my_license(request, pk), request.user))
 
 
+@extend_schema(tags=["marketplace"], request=None, responses=LicenseSerializer)
+class LicenseStopRenewingView(APIView):
+    """Stop a subscription license's renewals; it lapses when the paid period ends."""
+
+    permission_classes = [IsAuthenticated]
+
+    def post(self, request: Request, pk: int) -> Response:
+        license = payments.stop_renewing(_my_license(request, pk), request.user)
+        return Response(LicenseSerializer(license).data)
+
+
 @extend_schema(tags=["marketplace"], request=None, responses={201: LicenseWithKeySerializer})
 class LicenseClaimKeyView(APIView):
     """The first key of a license issued after a payment (shown once; then only rotation)."""

@@ -36,6 +36,7 @@ urlpatterns = [
     path(L, api.LicenseDetailView.as_view(), name="api-license-detail"),
     path(f"{L}/rotate", api.LicenseRotateView.as_view(), name="api-license-rotate"),
     path(f"{L}/key", api.LicenseClaimKeyView.as_view(), name="api-license-key"),
+    path(f"{L}/stop-renewing", api.LicenseStopRenewingView.as_view(), name="api-license-stop"),
     path(f"{L}/activations", api.ActivationListView.as_view(), name="api-license-activations"),
     path(
         f"{L}/activations/<int:activation_id>",

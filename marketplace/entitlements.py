@@ -155,7 +155,12 @@ def refund_run(entitlement: Entitlement | License | int, job_reference: str) -> 
     ).update(refunded_at=timezone.now())
     if claimed and license.runs_remaining is not None and license.status != License.Status.REVOKED:
         license.runs_remaining += 1
-        license.save(update_fields=["runs_remaining", "updated_at"])
+        fields = ["runs_remaining", "updated_at"]
+        runs_ended_it = license.status == License.Status.EXPIRED and license.runs_total
+        if runs_ended_it and not (license.expires_at and license.expires_at <= timezone.now()):
+            license.status = License.Status.ACTIVE  # a trial expired by its last run gets it back
+            fields.append("status")
+        license.save(update_fields=fields)
     if claimed:
         record(
             "marketplace.license.run_refunded",

@@ -352,10 +352,19 @@ class LicenseQuerySet(models.QuerySet):
         return self.filter(owner=user)
 
     def usable(self, now=None) -> LicenseQuerySet:
-        """Active and inside their validity window."""
+        """Active and inside their validity window (a trial by runs with none left is over)."""
         now = now or timezone.now()
-        return self.filter(status=License.Status.ACTIVE, starts_at__lte=now).filter(
-            Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+        return (
+            self.filter(status=License.Status.ACTIVE, starts_at__lte=now)
+            .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+            .exclude(License.TRIAL_USED_UP)
+        )
+
+    def due_to_expire(self, now=None) -> LicenseQuerySet:
+        """Still marked active but over: past ``expires_at``, or a trial with no runs left."""
+        now = now or timezone.now()
+        return self.filter(status=License.Status.ACTIVE).filter(
+            Q(expires_at__lte=now) | License.TRIAL_USED_UP
         )
 
 
@@ -398,8 +407,17 @@ class License(models.Model):
     status_reason = models.CharField(max_length=255, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
     key_rotated_at = models.DateTimeField(null=True, blank=True)
+    # Subscription SKUs: the Stripe subscription that renews the license after the period its
+    # order paid, its last known status, and the end of the last paid period (``expires_at``
+    # may run past it by the grace period while a renewal payment is failing).
+    subscription_id = models.CharField(max_length=255, blank=True)
+    subscription_status = models.CharField(max_length=32, blank=True)
+    paid_until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    # A trial by runs ends with its last run (trials by days end at ``expires_at``).
+    TRIAL_USED_UP = Q(pricing_model="trial", runs_total__isnull=False, runs_remaining=0)
 
     objects = LicenseQuerySet.as_manager()
 
@@ -407,6 +425,17 @@ class License(models.Model):
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["owner", "package", "status"], name="mkt_license_owner_pkg_idx"),
+            models.Index(
+                fields=["subscription_id"],
+                condition=~Q(subscription_id=""),
+                name="mkt_license_subscription_idx",
+            ),
+            # The expiry sweep: active licenses with an end date.
+            models.Index(
+                fields=["expires_at"],
+                condition=Q(status="active", expires_at__isnull=False),
+                name="mkt_license_active_expiry_idx",
+            ),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -431,10 +460,21 @@ class License(models.Model):
             if on
         ]
 
+    @property
+    def trial_used_up(self) -> bool:
+        return (
+            self.pricing_model == Listing.PricingModel.TRIAL
+            and self.runs_total is not None
+            and self.runs_remaining == 0
+        )
+
     def effective_status(self, now=None) -> str:
-        """The status a check sees: an active license past its window is expired."""
+        """The status a check sees: an active license past its window, or a trial with no runs
+        left, is expired (before the beat task marks it so)."""
         now = now or timezone.now()
-        if self.status == self.Status.ACTIVE and self.expires_at and self.expires_at <= now:
+        if self.status == self.Status.ACTIVE and (
+            (self.expires_at and self.expires_at <= now) or self.trial_used_up
+        ):
             return self.Status.EXPIRED
         return self.status
 
@@ -486,6 +526,23 @@ class RunConsumption(models.Model):
 
     def __str__(self) -> str:
         return f"run {self.job_reference} on license {self.license_id}"
+
+
+class LicenseRenewal(models.Model):
+    """A subscription invoice that paid a license's next period: one per invoice, with the
+    renewal order that carries the money (and the creator's earning)."""
+
+    license = models.ForeignKey(License, on_delete=models.PROTECT, related_name="renewals")
+    order = models.OneToOneField(Order, on_delete=models.PROTECT, related_name="renewal")
+    invoice_id = models.CharField(max_length=255, unique=True)
+    period_end = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"renewal {self.invoice_id} of license {self.license_id}"
 
 
 class Refund(models.Model):

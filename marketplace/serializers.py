@@ -176,6 +176,7 @@ class LicenseSerializer(serializers.ModelSerializer):
     order = serializers.SlugRelatedField(slug_field="number", read_only=True)
     status = serializers.SerializerMethodField()
     has_key = serializers.SerializerMethodField()
+    renews = serializers.SerializerMethodField()
     entitlements = serializers.ListField(child=serializers.CharField(), read_only=True)
 
     class Meta:
@@ -198,6 +199,8 @@ class LicenseSerializer(serializers.ModelSerializer):
             "activation_count",
             "starts_at",
             "expires_at",
+            "paid_until",
+            "renews",
             "key_rotated_at",
             "terms",
             "created_at",
@@ -209,6 +212,14 @@ class LicenseSerializer(serializers.ModelSerializer):
 
     def get_has_key(self, license: License) -> bool:
         return bool(license.key_hash)
+
+    def get_renews(self, license: License) -> bool:
+        """A subscription that Stripe will bill again at ``paid_until``."""
+        return bool(license.subscription_id) and license.subscription_status in (
+            "active",
+            "trialing",
+            "past_due",
+        )
 
 
 class LicenseWithKeySerializer(LicenseSerializer):

@@ -1,4 +1,8 @@
+import logging
+
 from celery import shared_task
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(name="marketplace.refresh_catalog_stats", acks_late=True)
@@ -27,3 +31,20 @@ def execute_payout_batch_task(self, batch_id: int) -> dict:
         return execute_payout_batch(batch_id)
     except TransferDeferred as exc:
         raise self.retry(exc=exc, countdown=min(3600, 60 * 2**self.request.retries)) from exc
+
+
+@shared_task(name="marketplace.expire_licenses", acks_late=True)
+def expire_licenses() -> int:
+    """Mark licenses that are over as expired (Celery beat); stop billing lapsed subscriptions."""
+    from marketplace.models import License
+    from marketplace.payments import cancel_license_subscription
+    from marketplace.services.licenses import expire_licenses as expire
+
+    expired = expire()
+    lapsed = License.objects.filter(pk__in=expired, subscription_status="past_due")
+    for license in lapsed.exclude(subscription_id=""):
+        try:  # like billing's lapsed Pro: cancel at Stripe; Stripe's own dunning is the fallback
+            cancel_license_subscription(license)
+        except Exception:
+            logger.warning("Could not cancel subscription %s at Stripe", license.subscription_id)
+    return len(expired)

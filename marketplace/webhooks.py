@@ -1,11 +1,12 @@
 """Marketplace's reactions to Stripe events, hooked on dj-stripe's webhook signals.
 
 Only objects whose metadata ``kind`` is ``order`` are marketplace's (billing handles its own
-kinds). Each handler re-reads the object from Stripe and acts on its current state through the
-order services, which are idempotent (``mark_order_paid`` by payment reference, ``refund_order``
-by refund or dispute id), so the same event delivered ten times, or events out of order, have
-one effect: a refund that overtakes its payment's ``payment_intent.succeeded`` first pays the
-order (the re-read PaymentIntent did succeed), then refunds it.
+kinds). Each handler re-reads the object from Stripe and acts on its current state through
+``marketplace.payments`` and the order services, which are idempotent (``mark_order_paid`` by
+payment reference, ``refund_order`` by refund or dispute id), so the same event delivered ten
+times, or events out of order, have one effect: a refund that overtakes its payment's
+``payment_intent.succeeded`` first pays the order (the re-read PaymentIntent did succeed), then
+refunds it.
 
 Transient failures (Stripe unreachable) raise, so the webhook answers 500 and Stripe retries;
 decisions a retry cannot change are logged and audited.
@@ -27,17 +28,21 @@ from billing.stripe.client import (
     object_id,
     provider_errors,
 )
+from billing.stripe.invoices import invoice_summary
 from billing.stripe.objects import (
     fresh_charge,
     fresh_checkout_session,
+    fresh_invoice,
     fresh_payment_intent,
+    fresh_subscription,
     stored,
 )
 from fmugateway.core.audit import record
 from fmugateway.core.errors import DomainError
 from marketplace import payments
 from marketplace.models import Order, Refund
-from marketplace.services import mark_order_paid, refund_order
+from marketplace.payments import is_order, order_of, pay_order, refund_from_charge
+from marketplace.services import refund_order
 
 logger = logging.getLogger(__name__)
 
@@ -62,89 +67,9 @@ def _object(event: Event) -> dict:
     return (event.data or {}).get("object") or {}
 
 
-def _is_order(intent: dict) -> bool:
-    return (intent.get("metadata") or {}).get("kind") == payments.KIND
-
-
-def order_of(intent: dict) -> Order | None:
-    """The order a PaymentIntent pays: by the id in its metadata, else by reference."""
-    order_id = (intent.get("metadata") or {}).get("order_id")
-    if order_id and str(order_id).isdigit():
-        order = Order.objects.filter(pk=int(order_id)).first()
-        if order is not None:
-            return order
-    return Order.objects.filter(payment_reference=intent["id"]).first()
-
-
-def _refund_stray_payment(intent: dict, order: Order | None, why: str) -> None:
-    """Money arrived for an order that can no longer take it: give it back (once)."""
-    with provider_errors():
-        stripe.Refund.create(
-            payment_intent=intent["id"],
-            metadata={"kind": payments.KIND, "reason": why[:200]},
-            idempotency_key=f"fmugw-stray-{intent['id']}",
-            api_key=api_key(),
-        )
-    record(
-        "marketplace.order.payment_returned",
-        target=order,
-        after={"payment_intent": intent["id"], "reason": why},
-    )
-
-
-def pay_order(intent: dict) -> Order | None:
-    """Mark the order paid if ``intent`` (re-read from Stripe) succeeded; idempotent."""
-    if not _is_order(intent) or intent.get("status") != "succeeded":
-        return None
-    order = order_of(intent)
-    if order is None:
-        logger.warning("PaymentIntent %s names no order of ours", intent["id"])
-        return None
-    amount = intent.get("amount_received") or intent.get("amount")
-    try:
-        return mark_order_paid(
-            order, intent["id"], amount=amount, currency=(intent.get("currency") or "").upper()
-        )
-    except DomainError as exc:
-        if exc.code in ("order_not_payable", "payment_reference_mismatch"):
-            _refund_stray_payment(intent, order, f"{exc.code}: {exc.detail}")
-            return None
-        record(
-            "marketplace.order.payment_rejected",
-            target=order,
-            after={"payment_intent": intent["id"], "code": exc.code, "detail": exc.detail},
-        )
-        raise
-
-
-def refund_from_charge(charge: dict, intent: dict) -> list[Refund]:
-    """Record each refund of ``charge`` on its order (once per Stripe refund id)."""
-    if not _is_order(intent):
-        return []
-    order = order_of(intent)
-    if order is None:
-        return []
-    if order.status == Order.Status.PENDING:
-        pay_order(intent)  # the refund overtook the payment's own event
-    done = []
-    refunds = (charge.get("refunds") or {}).get("data") or []
-    for item in sorted(refunds, key=lambda refund: (refund.get("created") or 0, refund["id"])):
-        if item.get("status") not in ("succeeded", "pending"):
-            continue
-        if (
-            (item.get("metadata") or {})
-            .get("reason", "")
-            .startswith(("order_not_payable", "payment_reference_mismatch"))
-        ):
-            continue  # a stray payment we returned: the order never took it
-        reason = item.get("reason") or "refunded at Stripe"
-        done.append(refund_order(order, int(item["amount"]), reason=reason, reference=item["id"]))
-    return done
-
-
 @handler
 def on_payment_intent_succeeded(event: Event) -> None:
-    if _is_order(_object(event)):
+    if is_order(_object(event)):
         pay_order(fresh_payment_intent(_object(event)["id"]))
 
 
@@ -152,7 +77,7 @@ def on_payment_intent_succeeded(event: Event) -> None:
 def on_payment_intent_failed(event: Event) -> None:
     """A failed attempt: the order stays pending (the buyer may retry with another card)."""
     intent = _object(event)
-    if _is_order(intent):
+    if is_order(intent):
         order = order_of(intent)
         record(
             "marketplace.order.payment_failed",
@@ -168,8 +93,29 @@ def on_charge_refunded(event: Event) -> None:
     if not intent_id:
         return
     intent = fresh_payment_intent(intent_id)
-    if _is_order(intent):
+    # An order's payment, or a renewal's (its invoice's PaymentIntent names no order).
+    if is_order(intent) or Order.objects.filter(payment_reference=intent_id).exists():
         refund_from_charge(fresh_charge(charge["id"]), intent)
+
+
+@handler
+def on_invoice_event(event: Event) -> None:
+    """A license subscription's invoice: paid renews the license, failed starts its grace."""
+    invoice = _object(event)
+    license = payments.license_of_subscription(invoice_summary(invoice)["subscription"])
+    if license is None:
+        return  # billing's (Pro) or nobody's
+    if event.type in ("invoice.paid", "invoice.payment_succeeded"):
+        payments.apply_invoice(fresh_invoice(invoice["id"]), license)
+    payments.follow_subscription(license, fresh_subscription(license.subscription_id))
+
+
+@handler
+def on_subscription_event(event: Event) -> None:
+    """A license subscription changed (cancelled, unpaid, past due): the license follows."""
+    license = payments.license_of_subscription(_object(event).get("id"))
+    if license is not None:
+        payments.follow_subscription(license, fresh_subscription(license.subscription_id))
 
 
 def _dispute(dispute_id: str) -> dict:
@@ -188,7 +134,7 @@ def on_dispute(event: Event) -> None:
     if not intent_id:
         return
     intent = fresh_payment_intent(intent_id)
-    order = order_of(intent) if _is_order(intent) else None
+    order = order_of(intent) if is_order(intent) else None
     if order is None:
         return
     if dispute.get("status") != "lost":
@@ -213,6 +159,7 @@ def on_dispute(event: Event) -> None:
         reference=dispute["id"],
         kind=Refund.Kind.CHARGEBACK,
     )
+    payments.end_subscriptions_of_revoked(order)
 
 
 @handler
@@ -243,6 +190,11 @@ HANDLERS = {
     "charge.refunded": on_charge_refunded,
     "charge.dispute.created": on_dispute,
     "charge.dispute.closed": on_dispute,
+    "invoice.paid": on_invoice_event,
+    "invoice.payment_succeeded": on_invoice_event,
+    "invoice.payment_failed": on_invoice_event,
+    "customer.subscription.updated": on_subscription_event,
+    "customer.subscription.deleted": on_subscription_event,
     "checkout.session.completed": on_checkout_session_completed,
     "checkout.session.async_payment_succeeded": on_checkout_session_completed,
     "account.updated": on_account_updated,

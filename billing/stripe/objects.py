@@ -34,6 +34,10 @@ def fresh_subscription(subscription_id: str) -> dict:
     return _fresh(djstripe_models.Subscription, stripe.Subscription, subscription_id)
 
 
+def fresh_invoice(invoice_id: str) -> dict:
+    return _fresh(djstripe_models.Invoice, stripe.Invoice, invoice_id)
+
+
 def fresh_checkout_session(session_id: str) -> dict:
     return _fresh(djstripe_models.Session, stripe.checkout.Session, session_id)
 

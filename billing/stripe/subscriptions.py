@@ -81,6 +81,9 @@ def subscription_in_force(user) -> dict | None:
         "-created", "-djstripe_id"
     )
     for row in rows.only("stripe_data"):
+        # Only billing's own (a marketplace license's subscription is not a plan).
+        if (row.stripe_data.get("metadata") or {}).get("kind", "subscription") != "subscription":
+            continue
         if row.stripe_data.get("status") in IN_FORCE:
             return dict(row.stripe_data)
     return None

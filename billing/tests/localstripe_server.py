@@ -13,7 +13,10 @@ subscriptions, invoices and signed webhook deliveries) it adds:
   cannot receive them, with ``Idempotency-Key`` replay (the first answer, for the same body);
 * Checkout Sessions (``/v1/checkout/sessions``) and disputes (``/v1/disputes``), read-only, made
   and moved by the test-only routes under ``/_config/test/`` (what a buyer, Stripe's hosted page
-  or a bank would do).
+  or a bank would do);
+* subscriptions that start with a free period (``trial_end``: ``trialing``, no invoice) and pay
+  with their own ``default_payment_method``, PaymentIntents that take ``setup_future_usage``, and
+  a test-only route that bills a subscription's next period, as Stripe's clock would.
 
 Its store lives in memory only (localstripe's pickle file in /tmp is not written).
 """
@@ -634,6 +637,72 @@ async def stripe_js(request):
 ls.app.middlewares.insert(1, confirm_with_client_secret)
 
 
+# --- subscriptions with a free first period, and their renewals -------------------------------
+_subscription_init_prices = Subscription.__init__
+
+
+def _subscription_init_with_trial(self, *args, default_payment_method=None, **kwargs):
+    _subscription_init_prices(self, *args, **kwargs)
+    self.default_payment_method = default_payment_method
+    if self.trial_end is not None and self.latest_invoice is None:
+        self.status = "trialing"  # Stripe: no invoice until the free period ends
+        self.trial_start = self.start_date
+
+
+Subscription.__init__ = _subscription_init_with_trial
+_payment_intent_init = PaymentIntent.__init__
+
+
+def _payment_intent_init_saving_cards(self, *args, setup_future_usage=None, **kwargs):
+    _payment_intent_init(self, *args, **kwargs)
+    self.setup_future_usage = setup_future_usage
+
+
+PaymentIntent.__init__ = _payment_intent_init_saving_cards
+
+
+async def renew_subscription(request):
+    """Test-only: the subscription's period ended; Stripe bills the next one and charges its
+    default payment method (else the customer's; ``payment_method``: this card). Paid:
+    ``invoice.paid``, ``invoice.payment_succeeded``; declined: ``invoice.payment_failed`` and
+    ``past_due``."""
+    data = await ls.get_post_data(request) or {}
+    sub = Subscription._api_retrieve(request.match_info["id"])
+    if sub.status in ("canceled", "incomplete_expired"):
+        raise UserError(400, "This subscription has ended")
+    if sub.status == "trialing" and sub.trial_end:
+        sub.start_date = sub.trial_end
+    else:
+        sub.start_date = sub.current_period_end
+    sub.trial_end = None
+    invoice = Invoice(customer=sub.customer, subscription=sub.id, items=[sub.items._list[0]])
+    invoice.billing_reason = "subscription_cycle"
+    invoice._finalize()
+    method = data.get("payment_method") or sub.default_payment_method  # a card declined now
+    if method is None:
+        default = Customer._api_retrieve(sub.customer)._get_default_payment_method_or_source()
+        method = default.id if default is not None else None
+    if method is None:
+        raise UserError(400, "No payment method to charge")
+    intent = PaymentIntent(
+        amount=invoice.total,
+        currency=invoice.currency,
+        customer=sub.customer,
+        payment_method=method,
+    )
+    invoice.payment_intent = intent.id
+    intent.invoice = invoice.id
+    intent._confirm(on_failure_now=lambda: None)
+    if invoice.status == "paid":
+        invoice._on_payment_success()
+        schedule_webhook(Event("invoice.paid", invoice))
+        sub.status = "active"
+    else:
+        invoice._on_payment_failure_now()
+    schedule_webhook(Event("customer.subscription.updated", sub))
+    return ls.json_response(invoice._export())
+
+
 # --- routes --------------------------------------------------------------------------------
 for _method, _url, _view in (
     ("GET", "/v1/account", platform_account),
@@ -652,6 +721,7 @@ for _method, _url, _view in (
     ("POST", "/_config/test/checkout/sessions/{id}/complete", complete_session),
     ("POST", "/_config/test/disputes", create_dispute),
     ("POST", "/_config/test/disputes/{id}/close", close_dispute),
+    ("POST", "/_config/test/subscriptions/{id}/renew", renew_subscription),
 ):
     ls.app.router.add_route(_method, _url, _view)
 

@@ -25,6 +25,7 @@ import os
 import secrets
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -155,6 +156,11 @@ class StripeTestbed:
     def close_dispute(self, dispute: str, status: str) -> dict:
         return self.call("POST", f"/_config/test/disputes/{dispute}/close", status=status)
 
+    def renew(self, subscription: str, **data) -> dict:
+        """Stripe's clock: bill the subscription's next period now (the new invoice);
+        ``payment_method``: charge this card instead of the subscription's."""
+        return self.call("POST", f"/_config/test/subscriptions/{subscription}/renew", **data)
+
     def events(self, event_type: str) -> list[dict]:
         return self.call("GET", f"/v1/events?type={event_type}&limit=100")["data"]
 
@@ -267,15 +273,46 @@ def stripe_testbed(stripe_settings, localstripe_url) -> StripeTestbed:
     return StripeTestbed(localstripe_url)
 
 
+class _InFlight:
+    """Requests the live server's threads are still handling (the test's own client requests
+    run on the main thread and are not counted)."""
+
+    def __init__(self):
+        self.count = 0
+        self.lock = threading.Lock()
+
+    def _add(self, step: int) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            with self.lock:
+                self.count += step
+
+    def started(self, sender, **kwargs):
+        self._add(1)
+
+    def finished(self, sender, **kwargs):
+        self._add(-1)
+
+
 @pytest.fixture
 def stripe_live(stripe_settings, localstripe_url, live_server, transactional_db) -> StripeTestbed:
     """The testbed with webhooks: the server delivers its signed events to the live server."""
+    from django.core.signals import request_finished, request_started
+
     from billing.stripe.endpoint import ensure_endpoint
 
     base = live_server.url.replace("localhost", "127.0.0.1")
     ensure_endpoint(base)
     testbed = StripeTestbed(localstripe_url, webhook_base=base)
+    in_flight = _InFlight()
+    request_started.connect(in_flight.started, weak=False)
+    request_finished.connect(in_flight.finished, weak=False)
     _deliver_webhooks_to(localstripe_url, testbed.webhook_url())
-    yield testbed
-    # Late deliveries must not reach the next test's database.
-    _deliver_webhooks_to(localstripe_url, NOWHERE)
+    try:
+        yield testbed
+    finally:
+        # Late deliveries must not reach the next test's database, and one still being handled
+        # must finish before the database is flushed (its locks deadlock the flush).
+        _deliver_webhooks_to(localstripe_url, NOWHERE)
+        wait_for(lambda: in_flight.count <= 0, what="webhooks still being handled")
+        request_started.disconnect(in_flight.started)
+        request_finished.disconnect(in_flight.finished)

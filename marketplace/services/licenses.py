@@ -125,6 +125,8 @@ def issue_license(
         starts_at=now,
         expires_at=_expiry(listing, now),
     )
+    if listing.pricing_model == Listing.PricingModel.SUBSCRIPTION:
+        license.paid_until = license.expires_at
     raw = _new_key_for(license) if with_key else ""
     try:
         with transaction.atomic():
@@ -227,6 +229,36 @@ def revoke_license(
         License.objects.filter(pk=license.pk).update(runs_remaining=0)
         license.runs_remaining = 0
     return license
+
+
+def expire_licenses(now: datetime | None = None, *, batch: int = 500) -> list[int]:
+    """Mark ``expired`` the active licenses that are over: past ``expires_at`` (validity, trial
+    days, a subscription's paid period or grace) or trials by runs with none left. One audit
+    entry each; idempotent; rows another transaction holds are left for the next run. Returns
+    the ids expired."""
+    now = now or timezone.now()
+    done: list[int] = []
+    while True:
+        with transaction.atomic():
+            rows = list(
+                License.objects.due_to_expire(now)
+                .select_for_update(skip_locked=True)
+                .order_by("id")[:batch]
+            )
+            for license in rows:
+                reason = "trial runs used up" if license.trial_used_up else "validity ended"
+                if license.subscription_status == "past_due":
+                    reason = "renewal not paid within the grace period"
+                _set_status(
+                    license,
+                    License.Status.EXPIRED,
+                    actor=None,
+                    reason=reason,
+                    action="marketplace.license.expired",
+                )
+                done.append(license.pk)
+        if len(rows) < batch:
+            return done
 
 
 @transaction.atomic
@@ -338,6 +370,9 @@ def _status_code(row: dict, now: datetime, entitlement: str | None) -> str | Non
         return VerifyCode.NOT_FOUND
     if row["expires_at"] is not None and row["expires_at"] <= now:
         return VerifyCode.EXPIRED
+    trial = row["pricing_model"] == Listing.PricingModel.TRIAL
+    if trial and row["runs_total"] is not None and row["runs_remaining"] == 0:
+        return VerifyCode.EXPIRED  # a trial by runs ends with its last run
     granted = {"download": row["can_download"], "execute": row["can_execute"]}
     if entitlement is not None and not granted.get(entitlement):
         return VerifyCode.NO_ENTITLEMENT
@@ -360,6 +395,8 @@ _VERIFY_FIELDS = (
     "runs_remaining",
     "max_activations",
     "activation_count",
+    "pricing_model",
+    "runs_total",
     "machine__id",
     "machine__fingerprint",
     "machine__activated_at",
@@ -372,7 +409,7 @@ _VERIFY_FIELDS = (
 # index on key_hash. Column order = _VERIFY_FIELDS.
 _LOOKUP_SQL = """
 SELECT l.id, l.status, l.kind, l.starts_at, l.expires_at, l.can_download, l.can_execute,
-       l.runs_remaining, l.max_activations, l.activation_count,
+       l.runs_remaining, l.max_activations, l.activation_count, l.pricing_model, l.runs_total,
        a.id, a.fingerprint, a.activated_at
   FROM marketplace_license l
   JOIN registry_package p ON p.id = l.package_id
@@ -465,6 +502,8 @@ def _locked_row(key: str, package: str, fingerprint: str) -> tuple[License | Non
         "runs_remaining": license.runs_remaining,
         "max_activations": license.max_activations,
         "activation_count": license.activation_count,
+        "pricing_model": license.pricing_model,
+        "runs_total": license.runs_total,
     }
 
 

@@ -165,7 +165,7 @@ def _release_coupon(order: Order) -> None:
         )
 
 
-def _order_number() -> str:
+def new_order_number() -> str:
     return f"FG-{timezone.now():%Y%m%d}-{secrets.token_hex(4).upper()}"
 
 
@@ -203,7 +203,7 @@ def checkout(user) -> CheckoutResult:
     subtotal = sum(listing.price_amount for listing in listings)
     discount = sum(discounts)
     order = Order.objects.create(
-        number=_order_number(),
+        number=new_order_number(),
         buyer=user,
         currency=currency,
         subtotal_amount=subtotal,
@@ -409,7 +409,8 @@ def refund_order(
     """Give money back on a paid order: all that is left (``amount=None``) or part of it.
 
     The amount is spread over the order's lines (or only ``lines``) in proportion to what each
-    has left; a line refunded in full has its license revoked and its run quota removed. The
+    has left (amount 0, or a free order: the free lines' licenses are revoked, nothing is paid
+    back); a line refunded in full has its license revoked and its run quota removed. The
     creator's earnings are reversed in the append-only ledger (same fee split as the sale).
     The order becomes ``refunded`` or ``partially_refunded``. Idempotent per ``reference``
     (the provider's refund or dispute id): a second call returns the first refund. Chargebacks
@@ -428,9 +429,12 @@ def refund_order(
     if lines is not None:
         wanted = {getattr(line, "pk", line) for line in lines}
         targets = [line for line in targets if line.pk in wanted]
+    free = [line for line in targets if line.amount == 0]
     targets = [line for line in targets if line.amount > line.refunded_amount]
     remaining = [line.amount - line.refunded_amount for line in targets]
     refundable = min(sum(remaining), order.refundable_amount)
+    if amount == 0 or (amount is None and refundable == 0 and free):
+        return _revoke_free_lines(order, free, reason=reason, actor=actor, reference=reference)
     if amount is None:
         amount = refundable
     if amount <= 0 or amount > refundable:
@@ -487,5 +491,43 @@ def refund_order(
             "reason": reason,
             "reference": reference,
         },
+    )
+    return refund
+
+
+def _revoke_free_lines(
+    order: Order, lines: list[OrderLine], *, reason: str, actor, reference: str
+) -> Refund:
+    """A "refund" of free lines: nothing goes back, their licenses are revoked (audited).
+
+    A free order whose every license is revoked is ``refunded``."""
+    revocable = License.objects.filter(order_line__in=lines).exclude(status=License.Status.REVOKED)
+    revocable = list(revocable.order_by("id"))
+    if not revocable:
+        raise ConflictError("Nothing left to refund on this order.", code="order_not_refundable")
+    refund = Refund.objects.create(
+        order=order,
+        amount=0,
+        currency=order.currency,
+        reason=reason[:255],
+        reference=reference,
+        allocation={str(license.order_line_id): 0 for license in revocable},
+        actor=actor if getattr(actor, "is_authenticated", False) else None,
+    )
+    for license in revocable:
+        revoke_license(license, actor=actor, reason=f"refund: {reason}"[:255])
+    before = _order_snapshot(order)
+    if order.total_amount == 0:
+        left = order.licenses.exclude(status=License.Status.REVOKED).exists()
+        order.status = Order.Status.PARTIALLY_REFUNDED if left else Order.Status.REFUNDED
+        order.closed_at = None if left else timezone.now()
+    order.status_reason = reason[:255]
+    order.save(update_fields=["status", "status_reason", "closed_at", "updated_at"])
+    record(
+        "marketplace.order.refunded",
+        actor=actor,
+        target=order,
+        before=before,
+        after={**_order_snapshot(order), "refund": refund.pk, "amount": 0, "reason": reason},
     )
     return refund

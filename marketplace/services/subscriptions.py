@@ -1,0 +1,167 @@
+"""Subscription SKUs: renewals extend a license, a lapsed subscription lets it expire.
+
+The order pays the first period; a Stripe subscription (``marketplace.payments``) bills the next
+ones. What Stripe reports lands here, re-read and idempotent:
+
+* ``renew_license``: an invoice paid the next period → a renewal order (its money is the
+  creator's sale), ``paid_until`` and ``expires_at`` moved to the period's end; once per invoice.
+* ``apply_subscription_status``: ``past_due`` (a renewal payment failed) keeps the license for
+  ``BILLING_GRACE_DAYS`` past the paid period, as billing keeps Pro; ``canceled`` / ``unpaid`` /
+  ``incomplete_expired`` and ``ending`` (cancelled at the period end) end it at the paid
+  period's end; ``active`` / ``trialing`` change nothing (an invoice extends it).
+
+The beat task ``expire_licenses`` then marks the license ``expired``; verification answers
+``EXPIRED`` from ``expires_at`` at once.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from fmugateway.core.audit import record
+from marketplace.models import License, LicenseRenewal, Order, OrderLine
+from marketplace.services import earnings
+from marketplace.services.orders import new_order_number
+
+ENDED = ("canceled", "unpaid", "incomplete_expired")
+# Our name for an active subscription cancelled at its period end (Stripe keeps it "active").
+ENDING = "ending"
+
+
+def _snapshot(license: License) -> dict:
+    return {
+        "status": license.status,
+        "expires_at": license.expires_at,
+        "paid_until": license.paid_until,
+        "subscription": license.subscription_id,
+        "subscription_status": license.subscription_status,
+    }
+
+
+@transaction.atomic
+def attach_subscription(license: License, subscription_id: str, status: str) -> License:
+    """Remember the Stripe subscription that renews ``license`` (once; audited)."""
+    license = License.objects.select_for_update().get(pk=license.pk)
+    if license.subscription_id:
+        return license
+    before = _snapshot(license)
+    license.subscription_id = subscription_id
+    license.subscription_status = status
+    license.paid_until = license.paid_until or license.expires_at
+    license.save(
+        update_fields=["subscription_id", "subscription_status", "paid_until", "updated_at"]
+    )
+    record(
+        "marketplace.license.subscription_started",
+        target=license,
+        before=before,
+        after=_snapshot(license),
+    )
+    return license
+
+
+@transaction.atomic
+def renew_license(
+    license: License,
+    *,
+    invoice_id: str,
+    amount: int,
+    currency: str,
+    period_end: datetime,
+    payment_reference: str = "",
+) -> LicenseRenewal:
+    """An invoice of the license's subscription paid the period ending ``period_end``.
+
+    Guarantees: once per invoice (a second call returns the first renewal); a paid renewal order
+    of one line records the money and the creator's sale (same fee split as the first order);
+    ``paid_until`` and ``expires_at`` move to ``period_end`` (never back); an expired license
+    is active again (a late payment inside Stripe's retries), a revoked or suspended one stays so.
+    """
+    license = License.objects.select_for_update().get(pk=license.pk)
+    existing = LicenseRenewal.objects.filter(invoice_id=invoice_id).first()
+    if existing is not None:
+        return existing
+    first = OrderLine.objects.select_related("listing").get(pk=license.order_line_id)
+    now = timezone.now()
+    order = Order.objects.create(
+        number=new_order_number(),
+        buyer_id=license.owner_id,
+        status=Order.Status.PAID,
+        currency=currency.upper(),
+        subtotal_amount=amount,
+        total_amount=amount,
+        payment_reference=payment_reference,
+        paid_at=now,
+        status_reason=f"renewal of license {license.pk}",
+    )
+    line = OrderLine.objects.create(
+        order=order,
+        listing=first.listing,
+        package_id=first.package_id,
+        description=f"{first.description} (renewal)"[:255],
+        kind=first.kind,
+        pricing_model=first.pricing_model,
+        currency=currency.upper(),
+        unit_amount=amount,
+        amount=amount,
+        platform_fee_bps=first.platform_fee_bps,
+    )
+    earnings.record_sale(line)
+    renewal = LicenseRenewal.objects.create(
+        license=license, order=order, invoice_id=invoice_id, period_end=period_end
+    )
+    before = _snapshot(license)
+    license.paid_until = max(filter(None, (license.paid_until, period_end)))
+    license.expires_at = max(filter(None, (license.expires_at, license.paid_until)))
+    license.subscription_status = "active"
+    fields = ["paid_until", "expires_at", "subscription_status", "updated_at"]
+    if license.status == License.Status.EXPIRED:
+        license.status = License.Status.ACTIVE
+        license.status_reason = "renewed"
+        fields += ["status", "status_reason"]
+    license.save(update_fields=fields)
+    record(
+        "marketplace.order.paid",
+        target=order,
+        after={"status": order.status, "total_amount": amount, "invoice": invoice_id},
+    )
+    record(
+        "marketplace.license.renewed",
+        target=license,
+        before=before,
+        after={**_snapshot(license), "invoice": invoice_id, "order": order.pk},
+    )
+    return renewal
+
+
+@transaction.atomic
+def apply_subscription_status(license: License, status: str, *, actor=None) -> License:
+    """Follow the subscription's state (re-read from Stripe); audited when it changes."""
+    license = License.objects.select_for_update().get(pk=license.pk)
+    paid_until = license.paid_until or license.expires_at
+    expires_at = license.expires_at
+    if status == "past_due" and paid_until is not None:
+        # Grace counts from the end of the paid period, once (repeated events move nothing).
+        expires_at = max(expires_at, paid_until + timedelta(days=settings.BILLING_GRACE_DAYS))
+    elif (status in ENDED or status == ENDING) and paid_until is not None:
+        expires_at = paid_until
+    if status == license.subscription_status and expires_at == license.expires_at:
+        return license
+    before = _snapshot(license)
+    license.subscription_status = status
+    license.expires_at = expires_at
+    license.save(update_fields=["subscription_status", "expires_at", "updated_at"])
+    action = {"past_due": "renewal_failed", ENDING: "renewal_stopped"}.get(status)
+    action = action or ("subscription_ended" if status in ENDED else "subscription_updated")
+    record(
+        f"marketplace.license.{action}",
+        actor=actor,
+        target=license,
+        before=before,
+        after=_snapshot(license),
+    )
+    return license
