@@ -9,11 +9,16 @@ class MarketplaceConfig(AppConfig):
 
     def ready(self) -> None:
         from marketplace.entitlements import grants_download
-        from marketplace.services.takedowns import takedown_block
-        from registry.access import register_download_block, register_download_rule
+        from marketplace.services.takedowns import takedown_block, takedown_hold
+        from registry.access import (
+            register_download_block,
+            register_download_rule,
+            register_listing_hold,
+        )
 
         register_download_rule(grants_download)
         register_download_block(takedown_block)  # DMCA: 451 package_taken_down
+        register_listing_hold(takedown_hold)  # and no relisting around it
 
         from marketplace import signals, storefront
         from registry.pages import register_console_extension, register_package_page_extension

@@ -9,8 +9,10 @@ from registry.models import Package, PackageVersion, is_moderator
 
 DownloadRule = Callable[[object, PackageVersion], bool]
 DownloadBlock = Callable[[object, PackageVersion], DomainError | None]
+ListingHold = Callable[[Package], DomainError | None]
 _extra_download_rules: list[DownloadRule] = []
 _download_blocks: list[DownloadBlock] = []
+_listing_holds: list[ListingHold] = []
 
 
 def register_download_rule(rule: DownloadRule) -> None:
@@ -24,6 +26,21 @@ def register_download_block(check: DownloadBlock) -> None:
     a block beats every rule but never applies to the owner or moderators."""
     if check not in _download_blocks:
         _download_blocks.append(check)
+
+
+def register_listing_hold(check: ListingHold) -> None:
+    """Let another app keep a package from being submitted or listed (a DMCA takedown in force)."""
+    if check not in _listing_holds:
+        _listing_holds.append(check)
+
+
+def listing_hold(package: Package) -> DomainError | None:
+    """The error the first registered hold refuses listing ``package`` with, or ``None``."""
+    for check in _listing_holds:
+        error = check(package)
+        if error is not None:
+            return error
+    return None
 
 
 def first_block(checks, user, version: PackageVersion) -> DomainError | None:

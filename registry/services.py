@@ -23,6 +23,7 @@ from fmugateway.core.errors import ConflictError, DomainError, ForbiddenError
 from registry import inspection as fmu_inspection
 from registry import scan as fmu_scan
 from registry import vectors
+from registry.access import listing_hold
 from registry.models import Package, PackageVersion, TestVector, Variable, is_moderator
 
 logger = logging.getLogger(__name__)
@@ -328,6 +329,8 @@ def submit_for_review(package: Package, user) -> Package:
     require_owner(package, user)
     if not package.versions.exists():
         raise DomainError("Upload at least one version before submitting.", code="no_versions")
+    if (held := listing_hold(package)) is not None:
+        raise held
     before = package.status
     _transition(
         package,
@@ -348,6 +351,8 @@ def submit_for_review(package: Package, user) -> Package:
 def approve_package(package: Package, moderator, note: str = "") -> Package:
     if not is_moderator(moderator):
         raise ForbiddenError("Only moderators can approve packages.")
+    if (held := listing_hold(package)) is not None:
+        raise held
     before = package.status
     _transition(
         package,

@@ -39,13 +39,25 @@ class PackageTakenDown(DomainError):
     detail = "This model is unavailable following a copyright (DMCA) complaint."
 
 
+def _held_down(package_id: int) -> bool:
+    return TakedownComplaint.objects.filter(package_id=package_id, status__in=BLOCKING).exists()
+
+
 def takedown_block(user, version: PackageVersion) -> DomainError | None:
     """The block rule registered with registry (downloads) and execution (runs); they never ask
     it for the owner or moderators."""
-    if TakedownComplaint.objects.filter(
-        package_id=version.package_id, status__in=BLOCKING
-    ).exists():
-        return PackageTakenDown()
+    return PackageTakenDown() if _held_down(version.package_id) else None
+
+
+def takedown_hold(package: Package) -> DomainError | None:
+    """The listing hold registered with registry: a package that is down cannot be resubmitted
+    or approved around the takedown; only a moderator's restore lists it again."""
+    if _held_down(package.pk):
+        return ConflictError(
+            "This model is down following a copyright (DMCA) complaint; it is listed again only "
+            "when a moderator restores it (file a counter-notice to ask for that).",
+            code="package_taken_down",
+        )
     return None
 
 

@@ -17,6 +17,7 @@ from marketplace.factories import CreatorFactory, ListingFactory
 from marketplace.models import License, TakedownComplaint
 from marketplace.services import takedowns
 from marketplace.tests.conftest import client_for, issue
+from registry import services as registry_services
 from registry.models import Package
 
 pytestmark = pytest.mark.django_db
@@ -228,6 +229,23 @@ def test_a_second_complaint_keeps_the_package_down_until_both_are_resolved(
     takedowns.restore_package(second, moderator)
     assert Package.objects.get(pk=package.pk).status == "listed"
     assert verify(licensed.key, package) == "VALID"
+
+
+def test_a_package_that_is_down_cannot_be_resubmitted_or_approved_around_it(
+    moderator, package, complaint
+):
+    takedowns.take_down(complaint, moderator)
+
+    response = client_for(package.owner).post(f"/api/v1/packages/{package.slug}/submit")
+    assert response.status_code == 409
+    assert response.json()["code"] == "package_taken_down"
+    Package.objects.filter(pk=package.pk).update(status=Package.Status.IN_REVIEW)
+    with pytest.raises(ConflictError) as refused:
+        registry_services.approve_package(Package.objects.get(pk=package.pk), moderator)
+    assert refused.value.code == "package_taken_down"
+
+    takedowns.restore_package(complaint, moderator)
+    assert Package.objects.get(pk=package.pk).status == "listed"
 
 
 def test_counter_notice_is_only_for_a_package_that_is_down(moderator, package, complaint):
