@@ -44,3 +44,7 @@ def stored(model, object_id: str | None) -> dict:
         return {}
     row = model.objects.filter(id=object_id).only("stripe_data").first()
     return dict(row.stripe_data) if row is not None else {}
+
+
+def fresh_invoice(invoice_id: str) -> dict:
+    return _fresh(djstripe_models.Invoice, stripe.Invoice, invoice_id)

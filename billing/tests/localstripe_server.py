@@ -8,6 +8,8 @@ subscriptions, invoices and signed webhook deliveries) it adds:
 * ``GET /v1/account``: the platform account dj-stripe asks for when it sees an API key;
 * prices (``/v1/prices``) as thin aliases of legacy plans, and ``items[][price]`` on subscriptions;
 * ``charge.refunded`` events when a refund is created (localstripe sends none);
+* invoices without a subscription (they collect the customer's pending invoice items), with
+  numbers, hosted invoice pages and PDF links (placeholders under ``.invalid``);
 * Connect Express accounts (``/v1/accounts``) and account links (``/v1/account_links``);
 * Checkout Sessions (``/v1/checkout/sessions``) and disputes (``/v1/disputes``), read-only, made
   and moved by the test-only routes under ``/_config/test/`` (what a buyer, Stripe's hosted page
@@ -159,6 +161,10 @@ def _invoice_init_with_lists(self, *args, **kwargs):
     _invoice_init(self, *args, **kwargs)
     if self.default_tax_rates is None:
         self.default_tax_rates = []
+    # What Stripe shows buyers: a number, the hosted invoice page and its PDF.
+    self.number = f"LOCAL-{self.id[-8:].upper()}"
+    self.hosted_invoice_url = f"https://invoice.localstripe.invalid/{self.id}"
+    self.invoice_pdf = f"https://invoice.localstripe.invalid/{self.id}/pdf"
 
 
 Invoice.__init__ = _invoice_init_with_lists
@@ -183,12 +189,32 @@ def _pay_invoice_reporting_failure(id):
     return invoice
 
 
+async def _create_invoice(request):
+    """Like Stripe: an invoice without a subscription collects the customer's pending invoice
+    items (localstripe only invoices subscriptions)."""
+    data = await ls.get_post_data(request) or {}
+    for ignored in ("auto_advance", "pending_invoice_items_behavior", "collection_method"):
+        data.pop(ignored, None)
+    invoice = Invoice(
+        customer=data.pop("customer", None),
+        description=data.pop("description", None),
+        metadata=data.pop("metadata", None),
+    )
+    if not invoice.lines._list:
+        raise UserError(400, "Nothing to invoice for customer")
+    return ls.json_response(invoice._export())
+
+
 @web.middleware
 async def overrides(request, handler):
     """Routes of localstripe's that behave differently here (registered before this module)."""
     match = re.fullmatch(r"/v1/invoices/([^/]+)/pay", request.path)
     if request.method == "POST" and match:
         return ls.json_response(_pay_invoice_reporting_failure(match.group(1))._export())
+    if request.method == "POST" and request.path == "/v1/invoices":
+        data = await ls.get_post_data(request) or {}
+        if not data.get("subscription"):
+            return await _create_invoice(request)
     return await handler(request)
 
 
