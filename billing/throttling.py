@@ -119,6 +119,10 @@ class PrefetchedHits:
         self.request = request
 
     def window(self, user) -> tuple[str, int] | None:
+        view = (getattr(self.request, "parser_context", None) or {}).get("view")
+        throttles = getattr(view, "throttle_classes", ())
+        if not any(issubclass(throttle, AccountRateThrottle) for throttle in throttles):
+            return None  # this view does not count requests per account
         limit = AccountRateThrottle.limit_for(user)
         if limit is None:
             return None
