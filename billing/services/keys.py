@@ -232,10 +232,13 @@ def usable_key(
         row = _fetch_row(public_id)  # the stamp was read first: see key_cache's docstring
     else:
         row = _fetch_row(public_id)
-        if row is None:
+        first = _instances(row) if row is not None else None
+        if first is None or (
+            digest is not None and not hmac.compare_digest(first.secret_hash, digest)
+        ):
             raise KeyUnknown()
         # Read the stamp, then the row again: a change between the two replaces the stamp.
-        stamp = key_cache.read_stamp(_instances(row).owner_id)
+        stamp = key_cache.read_stamp(first.owner_id)
         row = _fetch_row(public_id) if stamp is not None else row
     if row is None:
         raise KeyUnknown()

@@ -47,6 +47,18 @@ def test_account_page_lists_my_invoices_with_their_links(stripe_testbed, user, o
     assert "$99.00" not in page
 
 
+def test_invoices_api_lists_only_mine(stripe_testbed, user, other_user, user_client):
+    mine = _invoice(stripe_testbed, user, 2_500, "Overage")
+    _invoice(stripe_testbed, other_user, 9_900, "Someone else's")
+
+    response = user_client.get("/api/v1/billing/invoices")
+
+    assert response.status_code == 200
+    assert [(row["id"], row["total"]) for row in response.json()["results"]] == [
+        (mine["id"], 2_500)
+    ]
+
+
 def test_account_page_without_invoices_says_so(client, user):
     client.force_login(user)
 
