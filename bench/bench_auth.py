@@ -1,27 +1,30 @@
 """Cost of API-key (and token) authentication on a cheap list endpoint, through real gunicorn.
 
-Serves the product with gunicorn (sync, 2 workers) on 127.0.0.1 against PostgreSQL and drives
-``GET /api/v1/billing/ledger`` (an empty ledger: the execution app's ``/api/v1/jobs`` does not
-exist yet) from an asyncio HTTP client with a fixed number of concurrent connections. Variants,
-all in the same run, rounds interleaved:
+Serves the product with gunicorn (sync, 2 workers) on 127.0.0.1 against PostgreSQL and Redis and
+drives ``GET /api/v1/jobs`` (the bench user has no jobs: an empty page) from an asyncio HTTP
+client with a fixed number of concurrent connections. Variants, all in the same run, rounds
+interleaved:
 
-* ``no auth``: the same view class (``billing.api.LedgerView``) mounted by this script at
-  ``/bench/open-ledger`` with no authentication, permission or throttle classes, listing the same
-  (empty) ledger with the same query: the baseline. The ratio ``api key / no auth`` is the price
-  of authentication (target >= 0.8).
-* ``api key``: ``X-API-Key``; key lookup (one indexed query + HMAC), plan rate limit (one Redis
-  round trip), then the ledger page.
-* ``token``: ``Authorization: Bearer <JWT>``; Ed25519 verification + the key's revocation lookup.
-* ``403``: ``/api/v1/billing/ledger`` without credentials: DRF refuses before any query (for
-  reference: the cost of the stack with no database work at all).
+* ``no auth``: the same view class (``execution.api.JobListView``), under the same settings and
+  middleware, mounted by this script at ``/bench/open-jobs`` with no credential work: its only
+  authentication class hands DRF the bench user loaded once per process (no query, no header
+  parsing), and it has no permission or throttle classes. It runs the same query (the user's
+  jobs, counted) as the real endpoint: the baseline. The ratio ``api key / no auth`` is the price
+  of authentication plus the per-account rate limit (target >= 0.8).
+* ``api key``: ``X-API-Key``; key verification (HMAC), revocation check and the plan's rate
+  limit, then the jobs page.
+* ``token``: ``Authorization: Bearer <JWT>``; Ed25519 verification + the key's revocation check.
+* ``403``: ``/api/v1/jobs`` without credentials: DRF refuses before any query (for reference: the
+  cost of the stack with no database work at all).
 
 Medians of ``--rounds`` are reported. Exit status 1 on unexpected status codes, or when the ratio
 is below ``--min-ratio`` (0 by default: report only; shared machines are noisy).
 
 Environment: ``DATABASE_URL`` (default postgres://postgres@127.0.0.1:5432/fmugateway_bench; the
-database is created and migrated), ``REDIS_URL`` (cache for rate limits; without it the database
-cache is used), ``BENCH_SETTINGS_MODULE`` (default fmugateway.settings; this script wraps it to
-add the baseline route).
+database is created and migrated), ``REDIS_URL`` (cache for rate limits and the revocation
+stamps; without it the database cache is used and keys are looked up per request),
+``BENCH_SETTINGS_MODULE`` (default fmugateway.settings; this script wraps it to add the baseline
+route).
 
 Usage: .venv/bin/python bench/bench_auth.py [--requests 3000] [--rounds 5] [--concurrency 16]
 """
@@ -41,33 +44,42 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/fmugateway_bench"
-PATH = "/api/v1/billing/ledger"
-OPEN_PATH = "/bench/open-ledger"
+PATH = "/api/v1/jobs"
+OPEN_PATH = "/bench/open-jobs"
 
 # Written into a temporary directory for the server: the baseline route, same view class.
 BENCH_URLS = """
+import functools
 import os
 
 from django.urls import include, path
+from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import AllowAny
 
-from billing.api import LedgerView
-from billing.models import CreditEntry
+from accounts.models import User
+from execution.api import JobListView
 
 USER_ID = int(os.environ["BENCH_AUTH_USER_ID"])
 
 
-class OpenLedgerView(LedgerView):
-    authentication_classes = []
+@functools.cache
+def bench_user():
+    return User.objects.get(pk=USER_ID)
+
+
+class FixedUser(BaseAuthentication):
+    def authenticate(self, request):
+        return bench_user(), None
+
+
+class OpenJobListView(JobListView):
+    authentication_classes = [FixedUser]
     permission_classes = [AllowAny]
     throttle_classes = []
 
-    def get_queryset(self):
-        return CreditEntry.objects.filter(account__user_id=USER_ID)
-
 
 urlpatterns = [
-    path("bench/open-ledger", OpenLedgerView.as_view()),
+    path("bench/open-jobs", OpenJobListView.as_view()),
     path("", include("fmugateway.urls")),
 ]
 """

@@ -10,7 +10,14 @@ from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
-from billing.models import AccountPlan, ApiKey, CreditAccount, CreditEntry, Reservation
+from billing.models import (
+    AccountPlan,
+    ApiKey,
+    CreditAccount,
+    CreditEntry,
+    OverageCharge,
+    Reservation,
+)
 from billing.services import credits, keys, plans
 from fmugateway.core.errors import DomainError
 
@@ -241,5 +248,14 @@ class ReservationAdmin(ReadOnlyAdmin):
     )
     list_filter = ("status",)
     search_fields = ("reference", "account__user__email")
+    list_select_related = ("account__user",)
+    raw_id_fields = ("account",)
+
+
+@admin.register(OverageCharge)
+class OverageChargeAdmin(ReadOnlyAdmin):
+    list_display = ("cycle", "account", "credits", "amount", "currency", "status", "invoiced_at")
+    list_filter = ("status", "cycle")
+    search_fields = ("account__user__email", "stripe_invoice_item", "stripe_invoice")
     list_select_related = ("account__user",)
     raw_id_fields = ("account",)

@@ -6,8 +6,9 @@ class BillingConfig(AppConfig):
     verbose_name = "Billing"
 
     def ready(self) -> None:
-        from billing import checks, schema  # noqa: F401  (registers checks and schema extensions)
+        from billing import checks, schema, signals  # noqa: F401  (checks, schema extensions)
         from billing.stripe import client, webhooks
 
         client.configure()
         webhooks.connect()
+        signals.connect()

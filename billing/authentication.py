@@ -18,6 +18,7 @@ from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
 
 from billing.services import keys, tokens
+from billing.throttling import PrefetchedHits
 
 API_KEY_MARKER = "fmugw_"
 WWW_AUTHENTICATE = 'Bearer realm="api"'
@@ -55,21 +56,22 @@ class _CredentialAuthentication(BaseAuthentication):
 
 
 class ApiKeyAuthentication(_CredentialAuthentication):
-    """``X-API-Key`` or ``Authorization: Bearer fmugw_live_...``: one indexed lookup + HMAC."""
+    """``X-API-Key`` or ``Authorization: Bearer fmugw_live_...``: HMAC + the revocation check
+    (``billing.services.key_cache``), counted with the rate limit in one Redis round trip."""
 
     def authenticate(self, request: Request):
         raw = presented_api_key(request)
         if raw is None:
             return None
         try:
-            key = keys.authenticate_key(raw)
+            key = keys.authenticate_key(raw, counter=PrefetchedHits(request))
         except keys.CredentialRejected as error:
             raise _reject(error) from None
         return key.owner, key
 
 
 class TokenAuthentication(_CredentialAuthentication):
-    """``Authorization: Bearer <JWT>``: signature check plus one indexed lookup of its key."""
+    """``Authorization: Bearer <JWT>``: signature check plus its key's revocation check."""
 
     def authenticate(self, request: Request):
         if request.META.get("HTTP_X_API_KEY") is not None:
@@ -78,7 +80,7 @@ class TokenAuthentication(_CredentialAuthentication):
         if not value or value.startswith(API_KEY_MARKER):
             return None
         try:
-            credentials = tokens.authenticate_token(value)
+            credentials = tokens.authenticate_token(value, counter=PrefetchedHits(request))
         except keys.CredentialRejected as error:
             raise _reject(error) from None
         return credentials.api_key.owner, credentials

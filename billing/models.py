@@ -192,6 +192,7 @@ class CreditEntry(models.Model):
         RELEASE = "release", "Release (reservation returned in full)"
         REFUND = "refund", "Refund"
         ADJUSTMENT = "adjustment", "Adjustment"
+        OVERAGE = "overage", "Overage invoiced"
 
     account = models.ForeignKey(CreditAccount, on_delete=models.PROTECT, related_name="entries")
     kind = models.CharField(max_length=20, choices=Kind.choices)
@@ -273,3 +274,51 @@ class Reservation(models.Model):
     @property
     def is_open(self) -> bool:
         return self.status == self.Status.HELD
+
+
+class OverageChargeQuerySet(models.QuerySet):
+    def for_user(self, user) -> OverageChargeQuerySet:
+        if not getattr(user, "is_authenticated", False):
+            return self.none()
+        return self.filter(account__user_id=user.pk)
+
+
+class OverageCharge(models.Model):
+    """The credits an account overdrew in one billing cycle, billed in money once.
+
+    Written with its ledger entry (the debt, cleared) when the cycle is closed; ``invoiced``
+    once Stripe holds the invoice item. One per account and cycle.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting to be sent to Stripe"
+        INVOICED = "invoiced", "Invoice item created"
+
+    account = models.ForeignKey(
+        CreditAccount, on_delete=models.PROTECT, related_name="overage_charges"
+    )
+    cycle = models.CharField(max_length=7, help_text="YYYY-MM")
+    credits = models.BigIntegerField()
+    amount = models.BigIntegerField(help_text="Minor units of ``currency``.")
+    currency = models.CharField(max_length=3)
+    rate = models.CharField(max_length=32, help_text="The plan's overage rate per credit.")
+    plan = models.CharField(max_length=50)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    stripe_invoice_item = models.CharField(max_length=255, blank=True)
+    stripe_invoice = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    invoiced_at = models.DateTimeField(null=True, blank=True)
+
+    objects = OverageChargeQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-cycle", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "cycle"], name="billing_overage_account_cycle_unique"
+            )
+        ]
+        indexes = [models.Index(fields=["status"], name="billing_overage_status_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.account.user_id} {self.cycle}: {self.credits} credits ({self.status})"

@@ -48,3 +48,46 @@ def end_lapsed_grace_periods() -> int:
     if count:
         logger.info("Downgraded %s accounts whose grace period ended", count)
     return count
+
+
+@shared_task(name="billing.tasks.bill_overage", ignore_result=True)
+def bill_overage(cycle: str | None = None) -> int:
+    """Bill the ended ``cycle``'s overage (default: last month) and send pending charges.
+
+    Exactly once per account and cycle however often it runs, concurrently included: the
+    charge is recorded under the account's lock and unique per (account, cycle); sending is
+    claimed per charge and finds an item a crashed run created. Charges that Stripe refused or
+    could not take stay pending and are sent by a later run. Returns how many were sent now.
+    """
+    from billing.models import CreditAccount, CreditEntry, OverageCharge
+    from billing.services import overage
+    from billing.stripe import client
+    from billing.stripe import overage as stripe_overage
+
+    cycle = cycle or overage.previous_cycle()
+    _, end = overage.cycle_bounds(cycle)
+    billed = OverageCharge.objects.filter(account=OuterRef("pk"), cycle=cycle)
+    overdrawn = CreditEntry.objects.filter(
+        account=OuterRef("pk"), created_at__lt=end, balance_after__lt=0
+    )
+    candidates = (
+        CreditAccount.objects.filter(Exists(overdrawn))
+        .exclude(Exists(billed))
+        .values_list("pk", flat=True)
+        .order_by("pk")
+    )
+    for account_id in candidates.iterator(chunk_size=500):
+        overage.close_cycle(CreditAccount.objects.get(pk=account_id), cycle)
+    if not client.is_enabled():
+        logger.warning("Overage charges wait for Stripe to be configured")
+        return 0
+    sent = 0
+    pending = OverageCharge.objects.filter(status=OverageCharge.Status.PENDING).order_by("pk")
+    for charge_id in list(pending.values_list("pk", flat=True)):
+        try:
+            if stripe_overage.send(charge_id) is not None:
+                sent += 1
+        except client.PaymentProviderError:
+            logger.warning("Overage charge %s not sent; a later run retries", charge_id)
+    logger.info("Overage for %s: %s charges sent", cycle, sent)
+    return sent

@@ -405,6 +405,11 @@ CELERY_BEAT_SCHEDULE["billing-end-lapsed-grace-periods"] = {
     "task": "billing.tasks.end_lapsed_grace_periods",
     "schedule": 3600.0,
 }
+# Last month's overage, invoiced once per account (hourly: retries what Stripe refused).
+CELERY_BEAT_SCHEDULE["billing-bill-overage"] = {
+    "task": "billing.tasks.bill_overage",
+    "schedule": 3600.0,
+}
 
 # --- Marketplace ---------------------------------------------------------------------------
 # The platform's cut of each sale in basis points (1500 = 15%); a listing may give the creator

@@ -466,6 +466,7 @@ def account_invoice(request: HttpRequest, number: str) -> HttpResponse:
 def account_billing(request: HttpRequest) -> HttpResponse:
     from billing.models import CreditEntry
     from billing.services import balance_of, plan_for, tiers
+    from billing.stripe.invoices import invoices_of
 
     entries = CreditEntry.objects.filter(account__user=request.user).order_by("-id")[:50]
     return render(
@@ -476,6 +477,7 @@ def account_billing(request: HttpRequest) -> HttpResponse:
             "balance": balance_of(request.user),
             "entries": entries,
             "tiers": list(tiers()),
+            "invoices": invoices_of(request.user, limit=24),
         },
     )
 

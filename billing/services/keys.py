@@ -23,6 +23,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from billing.models import KEY_PREFIX, SCOPES, AccountPlan, ApiKey
+from billing.services import key_cache
 from fmugateway.core.audit import record
 from fmugateway.core.errors import DomainError
 
@@ -161,6 +162,7 @@ def revoke_api_key(key: ApiKey, *, actor=None) -> bool:
         if not changed:
             return False
         key.revoked_at = now
+        key_cache.invalidate(key.owner_id)  # a QuerySet.update() sends no signal
         record(
             "billing.api_key.revoked",
             actor=actor,
@@ -181,20 +183,74 @@ def check_usable(key: ApiKey, now: datetime | None = None) -> None:
         raise AccountDisabled()
 
 
-def authenticate_key(raw_key: str) -> ApiKey:
-    """The usable key matching ``raw_key`` (owner and plan joined): one indexed query.
+def authenticate_key(
+    raw_key: str, *, counter: key_cache.HitCounter | None = None, now: datetime | None = None
+) -> ApiKey:
+    """The usable key matching ``raw_key``, with its owner and plan loaded.
 
     Raises ``KeyMalformed``, ``KeyUnknown`` (no such id, or wrong secret: indistinguishable on
-    purpose), ``KeyRevoked``, ``KeyExpired`` or ``AccountDisabled``.
+    purpose), ``KeyRevoked``, ``KeyExpired`` or ``AccountDisabled``. ``counter`` (a rate-limit
+    window) is counted in the same Redis round trip as the revocation check.
     """
     public_id = parse_key(raw_key)
-    digest = hash_key(raw_key)
-    key = fetch_key(public_id)
-    if key is None or not hmac.compare_digest(key.secret_hash, digest):
+    return usable_key(public_id, digest=hash_key(raw_key), counter=counter, now=now)
+
+
+def usable_key(
+    public_id: str,
+    *,
+    digest: str | None = None,
+    counter: key_cache.HitCounter | None = None,
+    now: datetime | None = None,
+) -> ApiKey:
+    """The usable key ``public_id`` (its HMAC must equal ``digest`` when given); see above.
+
+    With Redis, served from this process's memory while the owner's revocation stamp is
+    unchanged (``billing.services.key_cache``): no database query.
+    """
+    now = now or timezone.now()
+    if not key_cache.enabled():
+        key = fetch_key(public_id)
+        if key is None or (digest is not None and not hmac.compare_digest(key.secret_hash, digest)):
+            raise KeyUnknown()
+        check_usable(key, now)
+        touch(key, now)
+        return key
+    entry = key_cache.get(public_id)
+    if entry is not None:
+        key = _instances(entry.row)
+        if digest is not None and not hmac.compare_digest(key.secret_hash, digest):
+            raise KeyUnknown()  # a wrong secret for a cached id: never consult Redis for it
+        stamp = key_cache.read_stamp(key.owner_id, counter, key.owner)
+        if stamp == entry.stamp:
+            key.last_used_at = entry.last_used_at or key.last_used_at
+            check_usable(key, now)
+            touch(key, now)
+            entry.last_used_at = key.last_used_at
+            return key
+        key_cache.forget(public_id)
+        row = _fetch_row(public_id)  # the stamp was read first: see key_cache's docstring
+    else:
+        row = _fetch_row(public_id)
+        first = _instances(row) if row is not None else None
+        if first is None or (
+            digest is not None and not hmac.compare_digest(first.secret_hash, digest)
+        ):
+            raise KeyUnknown()
+        # Read the stamp, then the row again: a change between the two replaces the stamp.
+        stamp = key_cache.read_stamp(first.owner_id)
+        row = _fetch_row(public_id) if stamp is not None else row
+    if row is None:
         raise KeyUnknown()
-    now = timezone.now()
+    key = _instances(row)
+    if digest is not None and not hmac.compare_digest(key.secret_hash, digest):
+        raise KeyUnknown()
     check_usable(key, now)
+    if stamp is None:
+        key_cache.ensure_stamp(key.owner_id)
     touch(key, now)
+    if stamp is not None:
+        key_cache.put(public_id, row, stamp).last_used_at = key.last_used_at
     return key
 
 
@@ -248,21 +304,16 @@ def _lookup_plan(vendor: str):
     return sql, parts
 
 
-def fetch_key(public_id: str) -> ApiKey | None:
-    """The key with ``public_id``, its ``owner`` and the owner's ``account_plan`` loaded."""
-    if connection.vendor != "postgresql":
-        return (
-            ApiKey.objects.select_related("owner", "owner__account_plan")
-            .filter(public_id=public_id)
-            .order_by()
-            .first()
-        )
-    sql, parts = _lookup_plan(connection.vendor)
+def _fetch_row(public_id: str) -> tuple | None:
+    sql, _ = _lookup_plan(connection.vendor)
     with connection.cursor() as cursor:
         cursor.execute(sql, [public_id])
-        row = cursor.fetchone()
-    if row is None:
-        return None
+        return cursor.fetchone()
+
+
+def _instances(row: tuple) -> ApiKey:
+    """New key, owner and plan instances from one row of ``_lookup_plan``'s query."""
+    _, parts = _lookup_plan(connection.vendor)
     instances = []
     offset = 0
     for model, attnames, converters in parts:
@@ -279,3 +330,16 @@ def fetch_key(public_id: str) -> ApiKey | None:
     if plan is not None:
         AccountPlan._meta.get_field("user").set_cached_value(plan, user)
     return key
+
+
+def fetch_key(public_id: str) -> ApiKey | None:
+    """The key with ``public_id``, its ``owner`` and the owner's ``account_plan`` loaded."""
+    if connection.vendor != "postgresql":
+        return (
+            ApiKey.objects.select_related("owner", "owner__account_plan")
+            .filter(public_id=public_id)
+            .order_by()
+            .first()
+        )
+    row = _fetch_row(public_id)
+    return None if row is None else _instances(row)

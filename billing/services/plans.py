@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -119,6 +121,15 @@ def get_tier(code: str) -> PlanTier:
         return loaded.by_code[code]
     except KeyError:
         raise DomainError(f"There is no plan {code!r}.", code="unknown_plan") from None
+
+
+def price_of_credits(tier: PlanTier, number: int) -> int | None:
+    """``number`` credits at ``tier``'s overage rate in cents, rounded up; ``None`` when the
+    rate is not a number (e.g. Enterprise's "negotiated")."""
+    rate = tier.overage_rate_per_credit_usd
+    if not isinstance(rate, (int, float)) or isinstance(rate, bool) or rate <= 0:
+        return None
+    return math.ceil(Decimal(str(rate)) * number * 100)
 
 
 def default_tier() -> PlanTier:

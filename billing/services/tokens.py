@@ -31,8 +31,8 @@ from django.conf import settings
 
 from billing import signing
 from billing.models import ApiKey
-from billing.services import plans
-from billing.services.keys import CredentialRejected, check_usable, fetch_key
+from billing.services import key_cache, plans
+from billing.services.keys import CredentialRejected, KeyUnknown, check_usable, usable_key
 from fmugateway.core.errors import DomainError
 
 AUDIENCE = "fmugateway-api"
@@ -168,16 +168,21 @@ def mint_token(api_key: ApiKey, *, scopes=None, now: float | None = None) -> Iss
     return IssuedToken(token=encode(claims), expires_at=expires, claims=claims)
 
 
-def authenticate_token(token: str) -> TokenCredentials:
-    """Verify ``token`` and that its API key is still usable: one indexed query.
+def authenticate_token(
+    token: str, *, counter: key_cache.HitCounter | None = None
+) -> TokenCredentials:
+    """Verify ``token`` and that its API key is still usable (the key's revocation check is
+    served like an API key's: ``keys.usable_key``; ``counter`` is counted in its round trip).
 
     Raises ``TokenInvalid``, ``TokenExpired``, ``KeyRevoked``, ``KeyExpired``, ``AccountDisabled``.
     """
     claims = decode(token)
-    key = fetch_key(claims["akid"])
-    if key is None or str(key.owner_id) != claims.get("sub"):
+    try:
+        key = usable_key(claims["akid"], counter=counter)
+    except KeyUnknown:
+        raise TokenInvalid() from None
+    if str(key.owner_id) != claims.get("sub"):
         raise TokenInvalid()
-    check_usable(key)
     # Key scopes never change; intersecting anyway means a token can never exceed its key.
     scopes = frozenset(claims["scopes"]) & key.scope_set
     return TokenCredentials(claims=claims, api_key=key, scopes=scopes)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from decimal import Decimal
 
 import stripe
 from django.conf import settings
@@ -32,14 +31,6 @@ class PackPrice:
     currency: str
 
 
-def _rate(user) -> Decimal:
-    for tier in (plans.plan_for(user).tier, plans.default_tier()):
-        rate = tier.overage_rate_per_credit_usd
-        if isinstance(rate, (int, float)) and not isinstance(rate, bool) and rate > 0:
-            return Decimal(str(rate))
-    raise DomainError("Credit packs have no price on this server.", code="credit_pack_unpriced")
-
-
 def price_pack(user, number: int) -> PackPrice:
     """What ``number`` credits cost ``user`` (``credit_pack_size`` if out of range)."""
     low, high = settings.CREDIT_PACK_MIN_CREDITS, settings.CREDIT_PACK_MAX_CREDITS
@@ -49,8 +40,11 @@ def price_pack(user, number: int) -> PackPrice:
             code="credit_pack_size",
             fields={"credits": [{"code": "out_of_range", "detail": f"{low}..{high}"}]},
         )
-    amount = math.ceil(_rate(user) * number * 100)
-    return PackPrice(credits=number, amount=amount, currency=settings.STRIPE_CURRENCY)
+    for tier in (plans.plan_for(user).tier, plans.default_tier()):
+        amount = plans.price_of_credits(tier, number)
+        if amount is not None:
+            return PackPrice(credits=number, amount=amount, currency=settings.STRIPE_CURRENCY)
+    raise DomainError("Credit packs have no price on this server.", code="credit_pack_unpriced")
 
 
 def start_purchase(user, number: int, *, payment_method: str | None = None) -> dict:

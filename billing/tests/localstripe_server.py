@@ -8,6 +8,10 @@ subscriptions, invoices and signed webhook deliveries) it adds:
 * ``GET /v1/account``: the platform account dj-stripe asks for when it sees an API key;
 * prices (``/v1/prices``) as thin aliases of legacy plans, and ``items[][price]`` on subscriptions;
 * ``charge.refunded`` events when a refund is created (localstripe sends none);
+* a mock Stripe.js whose ``confirmCardPayment`` takes a card Element and confirms the intent with
+  the publishable key and client secret, as the browser does at Stripe;
+* invoices without a subscription (they collect the customer's pending invoice items), with
+  numbers, hosted invoice pages and PDF links (placeholders under ``.invalid``);
 * Connect Express accounts (``/v1/accounts``) and account links (``/v1/account_links``);
 * transfers to connected accounts (``/v1/transfers``), refused like Stripe when the account
   cannot receive them, with ``Idempotency-Key`` replay (the first answer, for the same body);
@@ -164,6 +168,10 @@ def _invoice_init_with_lists(self, *args, **kwargs):
     _invoice_init(self, *args, **kwargs)
     if self.default_tax_rates is None:
         self.default_tax_rates = []
+    # What Stripe shows buyers: a number, the hosted invoice page and its PDF.
+    self.number = f"LOCAL-{self.id[-8:].upper()}"
+    self.hosted_invoice_url = f"https://invoice.localstripe.invalid/{self.id}"
+    self.invoice_pdf = f"https://invoice.localstripe.invalid/{self.id}/pdf"
 
 
 Invoice.__init__ = _invoice_init_with_lists
@@ -188,6 +196,22 @@ def _pay_invoice_reporting_failure(id):
     return invoice
 
 
+async def _create_invoice(request):
+    """Like Stripe: an invoice without a subscription collects the customer's pending invoice
+    items (localstripe only invoices subscriptions)."""
+    data = await ls.get_post_data(request) or {}
+    for ignored in ("auto_advance", "pending_invoice_items_behavior", "collection_method"):
+        data.pop(ignored, None)
+    invoice = Invoice(
+        customer=data.pop("customer", None),
+        description=data.pop("description", None),
+        metadata=data.pop("metadata", None),
+    )
+    if not invoice.lines._list:
+        raise UserError(400, "Nothing to invoice for customer")
+    return ls.json_response(invoice._export())
+
+
 @web.middleware
 async def overrides(request, handler):
     """Routes of localstripe's that behave differently here (registered before this module)."""
@@ -196,6 +220,10 @@ async def overrides(request, handler):
         return ls.json_response(_pay_invoice_reporting_failure(match.group(1))._export())
     if request.method == "GET" and request.path == "/js.stripe.com/v3/":
         return await stripe_js(request)
+    if request.method == "POST" and request.path == "/v1/invoices":
+        data = await ls.get_post_data(request) or {}
+        if not data.get("subscription"):
+            return await _create_invoice(request)
     return await handler(request)
 
 

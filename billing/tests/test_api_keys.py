@@ -173,12 +173,77 @@ def test_last_used_at_is_written_at_most_once_a_minute(api_key):
     assert key.last_used_at is not None
 
 
-def test_authenticated_list_costs_two_queries(api_key, django_assert_num_queries):
+def test_authenticated_list_costs_one_query_once_the_key_is_known(
+    api_key, django_assert_num_queries
+):
     client = client_with(api_key[1])
-    client.get("/api/v1/billing/ledger")  # first use writes last_used_at
+    client.get("/api/v1/billing/ledger")  # first use: key looked up, last_used_at written
 
-    with django_assert_num_queries(2):  # key (+owner, plan) and the page
+    with django_assert_num_queries(1):  # the page; the key comes from this process's memory
         assert client.get("/api/v1/billing/ledger").status_code == 200
+
+
+def test_a_key_in_use_stops_working_at_the_next_request_once_revoked(user_client, api_key):
+    # Given a key this process has verified and remembers
+    key, secret = api_key
+    client = client_with(secret)
+    assert client.get("/api/v1/billing/ledger").status_code == 200
+    assert client.get("/api/v1/billing/ledger").status_code == 200
+
+    # When its owner revokes it
+    assert user_client.delete(f"{URL}/{key.pk}").status_code == 204
+
+    # Then the very next request is refused
+    response = client.get("/api/v1/billing/ledger")
+    assert response.status_code == 401
+    assert response.json()["code"] == "api_key_revoked"
+
+
+def test_a_remembered_key_is_refused_once_it_expires(user):
+    key, secret = make_api_key(user, expires_at=timezone.now() + timedelta(hours=1))
+    assert keys.authenticate_key(secret).pk == key.pk  # remembered from here on
+
+    with pytest.raises(keys.KeyExpired):
+        keys.authenticate_key(secret, now=timezone.now() + timedelta(hours=2))
+
+
+def test_a_remembered_key_with_a_wrong_secret_is_unknown(api_key):
+    secret = api_key[1]
+    assert client_with(secret).get("/api/v1/billing/ledger").status_code == 200
+
+    wrong = secret[:-4] + ("AAAA" if not secret.endswith("AAAA") else "BBBB")
+    response = client_with(wrong).get("/api/v1/billing/ledger")
+
+    assert response.status_code == 401
+    assert response.json()["code"] == "api_key_unknown"
+
+
+def test_a_remembered_key_of_an_account_disabled_later_is_refused(user, api_key):
+    client = client_with(api_key[1])
+    assert client.get("/api/v1/billing/ledger").status_code == 200
+
+    user.is_active = False
+    user.save(update_fields=["is_active"])
+    response = client.get("/api/v1/billing/ledger")
+
+    assert response.status_code == 401
+    assert response.json()["code"] == "account_disabled"
+
+
+def test_keys_are_looked_up_again_when_the_revocation_stamps_are_lost(api_key):
+    # Given a remembered key, and then Redis loses every stamp (flushed or restarted)
+    from django.core.cache import cache
+
+    client = client_with(api_key[1])
+    assert client.get("/api/v1/billing/ledger").status_code == 200
+    cache.delete(f"billing:auth-stamp:{api_key[0].owner_id}")
+
+    # Then the key is read from the database again, and revoking it still works at once
+    with CaptureQueriesContext(connection) as lookups:
+        assert client.get("/api/v1/billing/ledger").status_code == 200
+    assert any("billing_apikey" in query["sql"] for query in lookups.captured_queries)
+    keys.revoke_api_key(api_key[0])
+    assert client.get("/api/v1/billing/ledger").json()["code"] == "api_key_revoked"
 
 
 def test_active_key_limit(user, monkeypatch):

@@ -20,6 +20,20 @@ def test_account_is_throttled_at_its_plan_rate_with_retry_after(user, key_client
     assert 1 <= int(response["Retry-After"]) <= 60
 
 
+@pytest.mark.urls("billing.tests.urls")
+def test_views_without_the_account_limit_do_not_use_up_the_accounts_rate(user, key_client):
+    # Given an account allowed one request a minute
+    plans.change_plan(user, "free", rate_limit_per_minute_override=1)
+
+    # When its key calls a view that has no per-account limit, several times
+    for _ in range(3):
+        assert key_client.get("/api/v1/test/unthrottled").status_code == 200
+
+    # Then its one request on a rate-limited view is still available
+    assert key_client.get("/api/v1/billing/ledger").status_code == 200
+    assert key_client.get("/api/v1/billing/ledger").status_code == 429
+
+
 def test_accounts_are_counted_separately(user, other_user, key_client):
     plans.change_plan(user, "free", rate_limit_per_minute_override=1)
     other = APIClient()

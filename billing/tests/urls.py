@@ -1,4 +1,5 @@
-"""A probe URLconf for scope tests: the real API plus a view that needs the ``run`` scope."""
+"""A probe URLconf: the real API plus a view that needs the ``run`` scope and one that has no
+per-account rate limit."""
 
 from django.urls import include, path
 from rest_framework.response import Response
@@ -14,7 +15,17 @@ class RunProbeView(APIView):
         return Response({"ran": True}, status=201)
 
 
+class UnthrottledProbeView(APIView):
+    """Authenticates like every API view, but counts nothing per account."""
+
+    throttle_classes = []
+
+    def get(self, request):
+        return Response({"user": request.user.pk})
+
+
 urlpatterns = [
     path("api/v1/test/run", RunProbeView.as_view()),
+    path("api/v1/test/unthrottled", UnthrottledProbeView.as_view()),
     path("api/v1/", include("fmugateway.api_urls")),
 ]
