@@ -38,6 +38,7 @@ import time
 from aiohttp import web
 from localstripe import resources
 from localstripe import server as ls
+from localstripe import webhooks as ls_webhooks
 from localstripe.errors import UserError
 from localstripe.resources import (
     Charge,
@@ -731,6 +732,31 @@ async def renew_subscription(request):
     return ls.json_response(invoice._export())
 
 
+# --- deliveries still on their way ------------------------------------------------------------
+# localstripe sends each event a second after the act, in a task of its own. A test that stops
+# deliveries must also wait for the ones already under way, or a late one lands in the next
+# test's database (and its locks deadlock that test's flush).
+_deliveries_under_way = 0
+_send_webhook = ls_webhooks._send_webhook
+
+
+async def _send_webhook_counted(event):
+    global _deliveries_under_way
+    _deliveries_under_way += 1
+    try:
+        await _send_webhook(event)
+    finally:
+        _deliveries_under_way -= 1
+
+
+ls_webhooks._send_webhook = _send_webhook_counted
+
+
+async def deliveries_under_way(request):
+    """Test-only: how many webhook deliveries are still waiting or being sent."""
+    return ls.json_response({"under_way": _deliveries_under_way})
+
+
 # --- routes --------------------------------------------------------------------------------
 for _method, _url, _view in (
     ("GET", "/v1/account", platform_account),
@@ -750,6 +776,7 @@ for _method, _url, _view in (
     ("POST", "/_config/test/disputes", create_dispute),
     ("POST", "/_config/test/disputes/{id}/close", close_dispute),
     ("POST", "/_config/test/subscriptions/{id}/renew", renew_subscription),
+    ("GET", "/_config/test/webhooks/under_way", deliveries_under_way),
 ):
     ls.app.router.add_route(_method, _url, _view)
 

@@ -256,6 +256,12 @@ def wait_for(predicate: Callable[[], object], timeout: float = 20.0, what: str =
 NOWHERE = "http://127.0.0.1:9/"
 
 
+def _deliveries_under_way(localstripe_url: str) -> int:
+    response = requests.get(f"{localstripe_url}/_config/test/webhooks/under_way", timeout=10)
+    response.raise_for_status()
+    return response.json()["under_way"]
+
+
 def _deliver_webhooks_to(localstripe_url: str, url: str) -> None:
     """Point the server's deliveries at ``url`` (deliveries still waiting go there too)."""
     requests.post(
@@ -313,6 +319,7 @@ def stripe_live(stripe_settings, localstripe_url, live_server, transactional_db)
         # Late deliveries must not reach the next test's database, and one still being handled
         # must finish before the database is flushed (its locks deadlock the flush).
         _deliver_webhooks_to(localstripe_url, NOWHERE)
+        wait_for(lambda: _deliveries_under_way(localstripe_url) == 0, what="webhook deliveries")
         wait_for(lambda: in_flight.count <= 0, what="webhooks still being handled")
         request_started.disconnect(in_flight.started)
         request_finished.disconnect(in_flight.finished)
