@@ -147,13 +147,8 @@ def seed(env: dict[str, str], packages: int) -> None:
                 creator=creators[p.pk % len(creators)],
                 category=categories[p.pk % len(categories)],
                 title=p.name,
-                keywords=" ".join(
-                    [
-                        *p.tags,
-                        creators[p.pk % len(creators)].display_name,
-                        *rng.sample(VARIABLES, 6),
-                    ]
-                ),
+                keywords=" ".join([*p.tags, creators[p.pk % len(creators)].display_name]),
+                variables="\n".join(rng.sample(VARIABLES, 6)),
                 summary=p.summary,
                 body=p.description,
                 fmi_version=("2.0", "3.0")[p.pk % 2],
@@ -181,7 +176,9 @@ def seed(env: dict[str, str], packages: int) -> None:
             if t in tag_ids
         )
         print(f"  seeded {start + len(rows):,} packages", flush=True)
-    PackageSearch.objects.update(document=catalog.document_expression())
+    PackageSearch.objects.update(
+        document=catalog.document_expression(), rank_document=catalog.rank_document_expression()
+    )
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE")
     print(f"seeded {packages:,} packages in {time.perf_counter() - started:.0f} s")
