@@ -455,6 +455,38 @@ def listed_entries() -> QuerySet[PackageSearch]:
     )
 
 
+# What a result card shows (``marketplace/_card.html``): a search page reads only these columns.
+CARD_FIELDS = (
+    "title",
+    "summary",
+    "fmi_version",
+    "supports_cs",
+    "supports_me",
+    "certified",
+    "validated",
+    "has_free",
+    "has_paid",
+    "has_subscription",
+    "has_trial",
+    "min_price_amount",
+    "currency",
+    "rating_count",
+    "rating_avg",
+    "package__slug",
+    "package__summary",
+    "package__owner_id",
+    "creator__slug",
+    "creator__display_name",
+    "category__name",
+    "category__path",
+)
+
+
+def card_entries() -> QuerySet[PackageSearch]:
+    """``listed_entries`` narrowed to the columns of a result card."""
+    return listed_entries().only(*CARD_FIELDS)
+
+
 def category_subtree(category: Category) -> QuerySet:
     """The category and its descendants, as a subquery (no round trip of its own)."""
     return (
@@ -465,7 +497,7 @@ def category_subtree(category: Category) -> QuerySet:
 
 
 def _filtered(query: CatalogQuery) -> QuerySet[PackageSearch]:
-    return _filtered_query(listed_entries(), query)
+    return _filtered_query(card_entries(), query)
 
 
 def _filtered_query(qs: QuerySet[PackageSearch], query: CatalogQuery) -> QuerySet:
@@ -599,7 +631,7 @@ def search(query: CatalogQuery) -> CatalogPage:
         if not ids and counted and page > 1:  # past the last page: show the last one
             page = _clamp_page(page, min(counted, COUNT_CAP))
             counted, ids = _ranked_page(query, page)
-        rows = {entry.pk: entry for entry in listed_entries().filter(pk__in=ids).order_by()}
+        rows = {entry.pk: entry for entry in card_entries().filter(pk__in=ids).order_by()}
         results = [rows[pk] for pk in ids if pk in rows]
         total = min(counted, COUNT_CAP)
         return CatalogPage(results=results, total=total, capped=counted > COUNT_CAP, page=page)
