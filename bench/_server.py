@@ -77,14 +77,22 @@ def free_port() -> int:
 
 
 class Gunicorn:
-    def __init__(self, env: dict[str, str], workers: int = 1, port: int | None = None):
+    def __init__(
+        self,
+        env: dict[str, str],
+        workers: int = 1,
+        port: int | None = None,
+        *,
+        app: str = "fmugateway.wsgi:application",
+        ready_path: str = "/api/v1/",
+    ):
         self.port = port or free_port()
         self.process = subprocess.Popen(
             [
                 sys.executable,
                 "-m",
                 "gunicorn",
-                "fmugateway.wsgi:application",
+                app,
                 "--bind",
                 f"127.0.0.1:{self.port}",
                 "--workers",
@@ -100,7 +108,7 @@ class Gunicorn:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
-                urllib.request.urlopen(f"{self.base}/api/v1/", timeout=1).close()
+                urllib.request.urlopen(f"{self.base}{ready_path}", timeout=1).close()
                 return
             except OSError:
                 time.sleep(0.2)

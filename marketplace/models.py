@@ -761,10 +761,17 @@ class PackageSearch(models.Model):
     )
     # Search text (weights A, B, C, D) and the document built from it.
     title = models.CharField(max_length=255, blank=True)
-    keywords = models.TextField(blank=True, help_text="Tags, creator, category, variable names.")
+    keywords = models.TextField(blank=True, help_text="Tags, creator, category, model name.")
+    variables = models.TextField(blank=True, help_text="Variable names, as searchable phrases.")
     summary = models.TextField(blank=True)
     body = models.TextField(blank=True)
-    document = SearchVectorField(null=True, blank=True)
+    document = SearchVectorField(null=True, blank=True, help_text="Everything: what matches.")
+    # Ranking reads a vector per candidate: only the short fields relevance is about (title,
+    # keywords, summary), so it stays small and inline, never a detoasted description or
+    # thousands of variable names.
+    rank_document = SearchVectorField(
+        null=True, blank=True, help_text="Title, keywords, summary: what ranks the matches."
+    )
     # Facets of the latest validated version.
     fmi_version = models.CharField(max_length=8, blank=True)
     supports_cs = models.BooleanField(default=False)

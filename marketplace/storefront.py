@@ -45,7 +45,7 @@ def package_page(request, package: Package, current: PackageVersion | None) -> d
     summary = (
         PackageSearch.objects.filter(pk=package.pk)
         .select_related("creator", "category")
-        .defer("keywords", "body", "document")
+        .defer("keywords", "variables", "body", "document", "rank_document")
         .first()
     )
     listings = list(Listing.objects.active().filter(package=package).order_by("price_amount", "id"))

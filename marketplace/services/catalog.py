@@ -3,10 +3,11 @@ storefront browses and searches with.
 
 Indexing (``index_packages``) denormalises what the cards, filters and sorts need into
 ``PackageSearch`` and, on PostgreSQL, stores a weighted ``tsvector`` (A: name, B: tags, creator,
-category and variable names, C: summary, D: description) that a GIN index serves. Searching
+category and variable names, C: summary, D: description) that a GIN index serves, plus a small
+rank vector (name, tags/creator/category, summary) that orders the matches. Searching
 (``search``) never computes a vector per query: it matches the stored document, ranks only the
-matches, and caps the count it reports. On SQLite (the embedded default) it falls back to
-``icontains`` over the same text columns.
+first matches by the rank vector, and caps the count it reports. On SQLite (the embedded
+default) it falls back to ``icontains`` over the same text columns.
 
 Registry never imports this module: ``marketplace.signals`` re-indexes a package when it, its
 versions or its listings are saved, and ``manage.py rebuild_search_index`` rebuilds everything.
@@ -20,7 +21,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from django.contrib.postgres.search import SearchQuery, SearchVector
+from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
 from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import Count, F, Q, QuerySet
@@ -178,6 +179,7 @@ FACET_FIELDS = [
     "latest_version",
     "title",
     "keywords",
+    "variables",
     "summary",
     "body",
     "fmi_version",
@@ -203,8 +205,18 @@ def document_expression():
     return (
         SearchVector("title", weight="A", config=SEARCH_CONFIG)
         + SearchVector("keywords", weight="B", config=SEARCH_CONFIG)
+        + SearchVector("variables", weight="B", config=SEARCH_CONFIG)
         + SearchVector("summary", weight="C", config=SEARCH_CONFIG)
         + SearchVector("body", weight="D", config=SEARCH_CONFIG)
+    )
+
+
+def rank_document_expression():
+    """The rank vector: the short fields relevance is about, with the document's weights."""
+    return (
+        SearchVector("title", weight="A", config=SEARCH_CONFIG)
+        + SearchVector("keywords", weight="B", config=SEARCH_CONFIG)
+        + SearchVector("summary", weight="C", config=SEARCH_CONFIG)
     )
 
 
@@ -294,9 +306,11 @@ def _index_chunk(ids: list[int], lookup: dict[str, Category]) -> int:
             category.name if category else package.category,
         ]
         body = [package.description]
+        variables = ""
         facets = {}
         if version is not None:
-            keywords += [version.model_name, "\n".join(variable_terms(names[version.pk]))]
+            keywords.append(version.model_name)
+            variables = "\n".join(variable_terms(names[version.pk]))
             body.append(version.model_description)
             facets = {
                 "fmi_version": version.fmi_version,
@@ -314,6 +328,7 @@ def _index_chunk(ids: list[int], lookup: dict[str, Category]) -> int:
                 latest_version=version,
                 title=package.name[:255],
                 keywords="\n".join(part for part in keywords if part),
+                variables=variables,
                 summary=package.summary,
                 body="\n".join(part for part in body if part),
                 indexed_at=now,
@@ -328,7 +343,9 @@ def _index_chunk(ids: list[int], lookup: dict[str, Category]) -> int:
         update_fields=[name for name in FACET_FIELDS if name != "package"],
     )
     if is_postgres():
-        PackageSearch.objects.filter(pk__in=found).update(document=document_expression())
+        PackageSearch.objects.filter(pk__in=found).update(
+            document=document_expression(), rank_document=rank_document_expression()
+        )
     return len(rows)
 
 
@@ -427,13 +444,47 @@ def listed_entries() -> QuerySet[PackageSearch]:
         .select_related("package", "creator", "category")
         .defer(
             "keywords",
+            "variables",
             "body",
             "document",
+            "rank_document",
             "package__description",
             "package__license_text",
             "package__review_note",
         )
     )
+
+
+# What a result card shows (``marketplace/_card.html``): a search page reads only these columns.
+CARD_FIELDS = (
+    "title",
+    "summary",
+    "fmi_version",
+    "supports_cs",
+    "supports_me",
+    "certified",
+    "validated",
+    "has_free",
+    "has_paid",
+    "has_subscription",
+    "has_trial",
+    "min_price_amount",
+    "currency",
+    "rating_count",
+    "rating_avg",
+    "package__slug",
+    "package__summary",
+    "package__owner_id",
+    "creator__slug",
+    "creator__display_name",
+    "category__name",
+    "category__path",
+)
+
+
+def card_entries() -> QuerySet[PackageSearch]:
+    """``listed_entries`` narrowed to the columns of a result card."""
+    return listed_entries().only(*CARD_FIELDS)
 
 
 def category_subtree(category: Category) -> QuerySet:
@@ -446,7 +497,7 @@ def category_subtree(category: Category) -> QuerySet:
 
 
 def _filtered(query: CatalogQuery) -> QuerySet[PackageSearch]:
-    return _filtered_query(listed_entries(), query)
+    return _filtered_query(card_entries(), query)
 
 
 def _filtered_query(qs: QuerySet[PackageSearch], query: CatalogQuery) -> QuerySet:
@@ -485,6 +536,7 @@ def _text_filter(qs: QuerySet[PackageSearch], text: str) -> tuple[QuerySet, Sear
         qs = qs.filter(
             Q(title__icontains=word)
             | Q(keywords__icontains=word)
+            | Q(variables__icontains=word)
             | Q(summary__icontains=word)
             | Q(body__icontains=word)
         )
@@ -506,19 +558,18 @@ def _filtered_count(query: CatalogQuery) -> int:
     return _matching(query).values("pk")[: COUNT_CAP + 1].count()
 
 
-# The matches straight from the GIN index (up to COUNT_CAP + 1: the capped count), the first
-# RANK_CANDIDATES of them ranked, one page of their ids: one statement, only 20 ids come back.
-# The count comes through the LEFT JOIN even when the page is past the end.
+# The matches straight from the GIN index (up to COUNT_CAP + 1: the capped count), each ranked
+# by its small rank vector while the scan has the row in hand, the first RANK_CANDIDATES of them
+# sorted, one page of their ids: one statement, only 20 ids come back. The count comes through
+# the LEFT JOIN even when the page is past the end.
 _RANKED_SQL = """
-WITH matches (package_id) AS MATERIALIZED ({matches})
+WITH matches (package_id, rank, popularity) AS MATERIALIZED ({matches})
 SELECT counted.total, ranked.package_id
   FROM (SELECT count(*) AS total FROM matches) AS counted
   LEFT JOIN LATERAL (
-      SELECT s.package_id
-        FROM {table} AS s
-       WHERE s.package_id IN (SELECT m.package_id FROM matches AS m LIMIT %s)
-       ORDER BY ts_rank(s.document, websearch_to_tsquery(%s::regconfig, %s)) DESC,
-                s.popularity DESC, s.package_id
+      SELECT candidates.package_id
+        FROM (SELECT * FROM matches LIMIT %s) AS candidates
+       ORDER BY candidates.rank DESC, candidates.popularity DESC, candidates.package_id
        LIMIT %s OFFSET %s
   ) AS ranked ON true
 """
@@ -526,11 +577,17 @@ SELECT counted.total, ranked.package_id
 
 def ranked_page_sql(query: CatalogQuery, page: int) -> tuple[str, list]:
     """The statement of a ranked search (PostgreSQL): rows of (capped count, package id)."""
-    matches = _matching(query).values_list("pk")[: COUNT_CAP + 1]
+    qs = _filtered_query(
+        PackageSearch.objects.filter(package__status=Package.Status.LISTED), query
+    ).order_by()
+    qs, tsquery = _text_filter(qs, query.q)
+    matches = qs.annotate(rank=SearchRank(F("rank_document"), tsquery)).values_list(
+        "pk", "rank", "popularity"
+    )[: COUNT_CAP + 1]
     sql, params = matches.query.sql_with_params()
-    statement = _RANKED_SQL.format(matches=sql, table=PackageSearch._meta.db_table)
+    statement = _RANKED_SQL.format(matches=sql)
     offset = (page - 1) * PAGE_SIZE
-    return statement, [*params, RANK_CANDIDATES, SEARCH_CONFIG, query.q, PAGE_SIZE, offset]
+    return statement, [*params, RANK_CANDIDATES, PAGE_SIZE, offset]
 
 
 def _ranked_page(query: CatalogQuery, page: int) -> tuple[int, list[int]]:
@@ -559,7 +616,9 @@ def search(query: CatalogQuery) -> CatalogPage:
 
     Ranked searches (PostgreSQL): one statement takes the first ``COUNT_CAP + 1`` matches
     straight from the GIN index (they are the capped count too), ranks only those candidates
-    and returns one page of ids; a second query reads those 20 rows for the cards. Ranking is
+    by the small rank vector (name A, tags/creator/category B, summary C; a match only in the
+    description or the variable names ranks by popularity) and returns one page of ids; a
+    second query reads those 20 rows for the cards. Ranking is
     the cost of full-text search (a word in most packages would rank them all), so a very
     common word is ranked among its first ``RANK_CANDIDATES`` matches; a specific query (fewer
     matches) has every match ranked. Browsing and sorted searches: a count capped at
@@ -572,7 +631,7 @@ def search(query: CatalogQuery) -> CatalogPage:
         if not ids and counted and page > 1:  # past the last page: show the last one
             page = _clamp_page(page, min(counted, COUNT_CAP))
             counted, ids = _ranked_page(query, page)
-        rows = {entry.pk: entry for entry in listed_entries().filter(pk__in=ids)}
+        rows = {entry.pk: entry for entry in card_entries().filter(pk__in=ids).order_by()}
         results = [rows[pk] for pk in ids if pk in rows]
         total = min(counted, COUNT_CAP)
         return CatalogPage(results=results, total=total, capped=counted > COUNT_CAP, page=page)

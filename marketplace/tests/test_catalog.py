@@ -94,6 +94,20 @@ def test_variable_only_match():
     assert slugs(catalog.CatalogQuery(q="omega")) == [engine.slug]
 
 
+def test_ranking_reads_a_small_vector_and_tags_outrank_variable_names():
+    # Given a package whose tag is "valve" and one with only a variable named "valve"
+    tagged = listed(name="Actuator", description="", tags=["valve"])
+    published_version(tagged)
+    variable = listed(name="Plant", description="")
+    published_version(variable, variables=("valve.opening",))
+
+    # then both match, the tag ranks first, and the rank vector holds no variable name
+    assert slugs(catalog.CatalogQuery(q="valve")) == [tagged.slug, variable.slug]
+    row = PackageSearch.objects.get(pk=variable.pk)
+    assert "valve" in row.variables and "valve" not in row.keywords
+    assert "'valv'" not in str(row.rank_document) and "'plant':1A" in str(row.rank_document)
+
+
 def test_drafts_and_unlisted_packages_are_never_found():
     owner = CreatorFactory().user
     draft = PackageFactory(owner=owner, name="Secret turbine", status=Package.Status.DRAFT)

@@ -142,7 +142,9 @@ def seed(n: int = N_PACKAGES) -> dict:
         )
         for i, p in enumerate(packages)
     )
-    PackageSearch.objects.update(document=catalog.document_expression())
+    PackageSearch.objects.update(
+        document=catalog.document_expression(), rank_document=catalog.rank_document_expression()
+    )
     PackageTag.objects.bulk_create(
         PackageTag(package=p, tag=tags[i % 12]) for i, p in enumerate(packages)
     )

@@ -1,0 +1,45 @@
+"""The search benchmark's baseline: a minimal WSGI app (no Django) that gunicorn serves like the
+site, answering ``GET /catalog/?q=...`` by running the statements the catalog page's search sends
+for that URL (captured by ``bench_search.py`` into ``BENCH_SEARCH_STATEMENTS``, a JSON object of
+path -> statements) with ``psycopg`` on one persistent connection per worker, and returning the
+ids. What the page costs above this is what Django and our code add.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import psycopg
+
+_statements: dict[str, list[str]] | None = None
+_connection: psycopg.Connection | None = None
+
+
+def _conn() -> psycopg.Connection:
+    global _connection
+    if _connection is None or _connection.closed:
+        _connection = psycopg.connect(os.environ["BENCH_SEARCH_DSN"], autocommit=True)
+    return _connection
+
+
+def application(environ, start_response):
+    global _statements
+    if _statements is None:
+        with open(os.environ["BENCH_SEARCH_STATEMENTS"]) as fh:
+            _statements = json.load(fh)
+    path = environ.get("PATH_INFO", "")
+    if environ.get("QUERY_STRING"):
+        path += "?" + environ["QUERY_STRING"]
+    statements = _statements.get(path)
+    if statements is None:
+        start_response("404 Not Found", [("Content-Type", "text/plain")])
+        return [b"unknown query\n"]
+    conn = _conn()
+    rows = []
+    for sql in statements:
+        rows = conn.execute(sql).fetchall()
+    # The last statement reads the cards: answer with their ids (the first column).
+    body = json.dumps([row[0] for row in rows]).encode()
+    start_response("200 OK", [("Content-Type", "application/json")])
+    return [body]
