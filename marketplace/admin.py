@@ -25,6 +25,7 @@ from marketplace.models import (
     Review,
     ReviewReport,
     RunConsumption,
+    SeatAssignment,
     Tag,
     TakedownComplaint,
 )
@@ -282,6 +283,20 @@ class ActivationInline(admin.TabularInline):
         return False
 
 
+class SeatAssignmentInline(admin.TabularInline):
+    """Read-only: seats change through the owner's API and pages (audited there)."""
+
+    model = SeatAssignment
+    fk_name = "license"
+    fields = ("email", "user", "assigned_by", "created_at", "bound_at", "removed_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(License)
 class LicenseAdmin(admin.ModelAdmin):
     list_display = (
@@ -303,7 +318,7 @@ class LicenseAdmin(admin.ModelAdmin):
     # key_hash is never shown; the rest is changed through actions only.
     exclude = ("key_hash",)
     readonly_fields = [field.name for field in License._meta.fields if field.name != "key_hash"]
-    inlines = [ActivationInline]
+    inlines = [ActivationInline, SeatAssignmentInline]
     actions = ["revoke", "suspend", "reinstate"]
 
     def has_add_permission(self, request):

@@ -116,6 +116,12 @@ class Listing(models.Model):
     max_activations = models.PositiveIntegerField(
         default=3, help_text="Machines per license (seats for seat and org SKUs)."
     )
+    seats = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Seat SKUs: named users per license, the owner included; "
+        "empty: as many as max_activations.",
+    )
     validity_days = models.PositiveIntegerField(
         null=True, blank=True, help_text="Empty: perpetual (one-time) licenses."
     )
@@ -351,6 +357,24 @@ class LicenseQuerySet(models.QuerySet):
             return self.none()
         return self.filter(owner=user)
 
+    def seated(self, user) -> LicenseQuerySet:
+        """Licenses someone else owns on which ``user`` holds a seat now (never their own)."""
+        if not getattr(user, "is_authenticated", False):
+            return self.none()
+        return self.filter(
+            pk__in=SeatAssignment.objects.active().filter(user=user).values("license_id")
+        )
+
+    def held_by(self, user) -> LicenseQuerySet:
+        """Licenses whose entitlements ``user`` enjoys: the ones they own and the ones they hold
+        a seat on. Whether each is usable is ``usable()``'s business."""
+        if not getattr(user, "is_authenticated", False):
+            return self.none()
+        return self.filter(
+            Q(owner=user)
+            | Q(pk__in=SeatAssignment.objects.active().filter(user=user).values("license_id"))
+        )
+
     def usable(self, now=None) -> LicenseQuerySet:
         """Active and inside their validity window (a trial by runs with none left is over)."""
         now = now or timezone.now()
@@ -400,6 +424,9 @@ class License(models.Model):
     runs_total = models.PositiveIntegerField(null=True, blank=True, help_text="Empty: unlimited.")
     runs_remaining = models.PositiveIntegerField(null=True, blank=True)
     max_activations = models.PositiveIntegerField(default=3)
+    seats = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Seat licenses: named users, the owner included."
+    )
     activation_count = models.PositiveIntegerField(default=0)
     terms = models.TextField(help_text="The listing's license template at issue time.")
     starts_at = models.DateTimeField(default=timezone.now)
@@ -506,6 +533,75 @@ class Activation(models.Model):
     @property
     def is_active(self) -> bool:
         return self.deactivated_at is None
+
+
+class SeatAssignmentQuerySet(models.QuerySet):
+    def active(self) -> SeatAssignmentQuerySet:
+        return self.filter(removed_at__isnull=True)
+
+    def for_user(self, user) -> SeatAssignmentQuerySet:
+        """The seats a user may see: those on licenses they own, and their own."""
+        if not getattr(user, "is_authenticated", False):
+            return self.none()
+        return self.filter(Q(license__owner=user) | Q(user=user))
+
+
+class SeatAssignment(models.Model):
+    """A named user's seat on a seat license. ``user`` is empty while the invitation waits for
+    the email's owner to sign up and verify the address; it then takes the seat. A removed seat
+    keeps its row (``removed_at``) for the record; entitlements read active, bound seats only."""
+
+    license = models.ForeignKey(License, on_delete=models.PROTECT, related_name="seat_assignments")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="seat_assignments",
+    )
+    email = models.EmailField()
+    assigned_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    bound_at = models.DateTimeField(null=True, blank=True)
+    removed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = SeatAssignmentQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [
+            models.Index(
+                fields=["user", "license"],
+                condition=Q(removed_at__isnull=True),
+                name="mkt_seat_active_user_idx",
+            ),
+            models.Index(
+                fields=["email"],
+                condition=Q(removed_at__isnull=True, user__isnull=True),
+                name="mkt_seat_pending_email_idx",
+            ),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["license", "email"],
+                condition=Q(removed_at__isnull=True),
+                name="mkt_seat_one_active_per_email",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email} on license {self.license_id}"
+
+    @property
+    def is_pending(self) -> bool:
+        return self.user_id is None
 
 
 class RunConsumption(models.Model):

@@ -11,6 +11,7 @@ from marketplace.models import (
     Listing,
     Order,
     OrderLine,
+    SeatAssignment,
 )
 
 
@@ -72,6 +73,7 @@ class ListingSerializer(serializers.ModelSerializer):
             "trial_runs",
             "run_quota",
             "max_activations",
+            "seats",
             "validity_days",
             "license_template",
             "revenue_share_bps",
@@ -197,6 +199,7 @@ class LicenseSerializer(serializers.ModelSerializer):
             "runs_remaining",
             "max_activations",
             "activation_count",
+            "seats",
             "starts_at",
             "expires_at",
             "paid_until",
@@ -276,3 +279,49 @@ class SignedDocumentSerializer(serializers.Serializer):
     alg = serializers.CharField()
     kid = serializers.CharField()
     signature = serializers.CharField()
+
+
+class SeatSerializer(serializers.ModelSerializer):
+    """A seat as its license's owner sees it."""
+
+    pending = serializers.BooleanField(source="is_pending", read_only=True)
+
+    class Meta:
+        model = SeatAssignment
+        fields = ["id", "email", "pending", "created_at", "bound_at"]
+        read_only_fields = fields
+
+
+class AssignSeatSerializer(serializers.Serializer):
+    email = serializers.CharField(max_length=254)
+
+
+class SeatLicenseSerializer(serializers.ModelSerializer):
+    """A license as a seat holder sees it: what it entitles them to, never its key."""
+
+    package = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    status = serializers.SerializerMethodField()
+    owner = serializers.SerializerMethodField()
+    entitlements = serializers.ListField(child=serializers.CharField(), read_only=True)
+
+    class Meta:
+        model = License
+        fields = [
+            "id",
+            "package",
+            "kind",
+            "status",
+            "owner",
+            "entitlements",
+            "runs_remaining",
+            "starts_at",
+            "expires_at",
+            "terms",
+        ]
+        read_only_fields = fields
+
+    def get_status(self, license: License) -> str:
+        return license.effective_status()
+
+    def get_owner(self, license: License) -> str:
+        return license.owner.get_full_name()
