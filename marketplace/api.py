@@ -16,10 +16,20 @@ from fmugateway.core.errors import DomainError
 from fmugateway.core.idempotency import idempotent
 from fmugateway.core.middleware import client_ip
 from marketplace import payments, services
-from marketplace.models import Activation, CartItem, Creator, License, Listing, Order, OrderLine
+from marketplace.models import (
+    Activation,
+    CartItem,
+    Creator,
+    License,
+    Listing,
+    Order,
+    OrderLine,
+    SeatAssignment,
+)
 from marketplace.serializers import (
     ActivationSerializer,
     AddToCartSerializer,
+    AssignSeatSerializer,
     CartSerializer,
     CouponSerializer,
     CreatorApplySerializer,
@@ -30,8 +40,11 @@ from marketplace.serializers import (
     LicenseWithKeySerializer,
     ListingSerializer,
     OrderSerializer,
+    SeatLicenseSerializer,
+    SeatSerializer,
     SignedDocumentSerializer,
 )
+from marketplace.services import seats
 from marketplace.services.licenses import clean_fingerprint
 from marketplace.throttling import LicenseIpThrottle, LicenseKeyThrottle
 from registry.models import Package
@@ -390,6 +403,58 @@ class OfflineLicenseView(APIView):
         response = Response(document)
         response["Content-Disposition"] = f'attachment; filename="license-{license.pk}.json"'
         return response
+
+
+# --- Seats (seat SKUs: named users) ----------------------------------------------------------
+
+
+@extend_schema(tags=["marketplace"], request=AssignSeatSerializer, responses=SeatSerializer)
+class LicenseSeatsView(APIView):
+    """The named users of your seat license (the owner holds one seat besides these). POST
+    ``{"email"}`` gives a seat to that account, or invites an address without one (the seat is
+    bound when it is verified); 409 ``no_seats_left``, ``seat_already_assigned``,
+    ``owner_holds_seat``, ``not_a_seat_license`` or ``license_<status>``."""
+
+    permission_classes = [IsAuthenticated]
+
+    def get(self, request: Request, pk: int) -> Response:
+        license = _my_license(request, pk)
+        rows = list(SeatAssignment.objects.active().filter(license=license))
+        return Response(
+            {
+                "seats": license.seats,
+                "used": 1 + len(rows),  # the owner's seat
+                "results": SeatSerializer(rows, many=True).data,
+            }
+        )
+
+    def post(self, request: Request, pk: int) -> Response:
+        license = _my_license(request, pk)
+        data = request.data if hasattr(request.data, "get") else {}
+        seat = seats.assign_seat(license, data.get("email"), actor=request.user)
+        return Response(SeatSerializer(seat).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(tags=["marketplace"], responses={204: None})
+class LicenseSeatView(APIView):
+    """DELETE takes the seat back; its user loses access at once."""
+
+    permission_classes = [IsAuthenticated]
+
+    def delete(self, request: Request, pk: int, seat_id: int) -> Response:
+        seats.remove_seat(_my_license(request, pk), seat_id, actor=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@extend_schema(tags=["marketplace"])
+class HeldSeatListView(generics.ListAPIView):
+    """Licenses others own on which you hold a seat: entitlements and status, never a key."""
+
+    serializer_class = SeatLicenseSerializer
+    permission_classes = [IsAuthenticated]
+
+    def get_queryset(self):
+        return License.objects.seated(self.request.user).select_related("package", "owner")
 
 
 # --- License checks by key (installed tools; anonymous: the key is the credential) ------------

@@ -30,6 +30,7 @@ urlpatterns = [
     path("orders/<int:pk>/cancel", api.OrderCancelView.as_view(), name="api-order-cancel"),
     path("orders/<int:pk>/pay", api.OrderPayView.as_view(), name="api-order-pay"),
     path("licenses", api.LicenseListView.as_view(), name="api-license-list"),
+    path("licenses/held", api.HeldSeatListView.as_view(), name="api-license-held-seats"),
     path("licenses/verify", api.LicenseVerifyView.as_view(), name="api-license-verify"),
     path("licenses/activate", api.LicenseActivateView.as_view(), name="api-license-activate"),
     path("licenses/deactivate", api.LicenseDeactivateView.as_view(), name="api-license-deactivate"),
@@ -43,6 +44,8 @@ urlpatterns = [
         api.ActivationDetailView.as_view(),
         name="api-license-activation",
     ),
+    path(f"{L}/seats", api.LicenseSeatsView.as_view(), name="api-license-seats"),
+    path(f"{L}/seats/<int:seat_id>", api.LicenseSeatView.as_view(), name="api-license-seat"),
     path(f"{L}/offline", api.OfflineLicenseView.as_view(), name="api-license-offline"),
     path("dmca/complaints", api_compliance.ComplaintListView.as_view(), name="api-dmca-list"),
     path(
