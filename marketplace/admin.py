@@ -16,8 +16,10 @@ from marketplace.models import (
     License,
     LicenseRenewal,
     Listing,
+    Membership,
     Order,
     OrderLine,
+    Organisation,
     PackageSearch,
     PayoutBatch,
     PayoutItem,
@@ -297,6 +299,23 @@ class SeatAssignmentInline(admin.TabularInline):
         return False
 
 
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    fields = ("user", "role", "created_at")
+    readonly_fields = ("created_at",)
+    raw_id_fields = ("user",)
+    extra = 0
+
+
+@admin.register(Organisation)
+class OrganisationAdmin(admin.ModelAdmin):
+    list_display = ("name", "slug", "owner", "created_at")
+    search_fields = ("name", "slug", "owner__email")
+    list_select_related = ("owner",)
+    raw_id_fields = ("owner",)
+    inlines = [MembershipInline]
+
+
 @admin.register(License)
 class LicenseAdmin(admin.ModelAdmin):
     list_display = (
@@ -314,7 +333,7 @@ class LicenseAdmin(admin.ModelAdmin):
     list_filter = ("status", "kind", "pricing_model")
     search_fields = ("=id", "owner__email", "package__slug", "key_hint", "order__number")
     list_select_related = ("owner", "package")
-    raw_id_fields = ("owner", "package", "listing", "order", "order_line")
+    raw_id_fields = ("owner", "package", "listing", "order", "order_line", "organisation")
     # key_hash is never shown; the rest is changed through actions only.
     exclude = ("key_hash",)
     readonly_fields = [field.name for field in License._meta.fields if field.name != "key_hash"]

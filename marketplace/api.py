@@ -22,8 +22,10 @@ from marketplace.models import (
     Creator,
     License,
     Listing,
+    Membership,
     Order,
     OrderLine,
+    Organisation,
     SeatAssignment,
 )
 from marketplace.serializers import (
@@ -39,12 +41,14 @@ from marketplace.serializers import (
     LicenseSerializer,
     LicenseWithKeySerializer,
     ListingSerializer,
+    MembershipSerializer,
     OrderSerializer,
+    OrganisationSerializer,
     SeatLicenseSerializer,
     SeatSerializer,
     SignedDocumentSerializer,
 )
-from marketplace.services import seats
+from marketplace.services import organisations, seats
 from marketplace.services.licenses import clean_fingerprint
 from marketplace.throttling import LicenseIpThrottle, LicenseKeyThrottle
 from registry.models import Package
@@ -448,13 +452,112 @@ class LicenseSeatView(APIView):
 
 @extend_schema(tags=["marketplace"])
 class HeldSeatListView(generics.ListAPIView):
-    """Licenses others own on which you hold a seat: entitlements and status, never a key."""
+    """Licenses others own that you enjoy, through a seat (``via: seat``) or an organisation
+    you belong to (``via: organisation``): entitlements and status, never a key."""
 
     serializer_class = SeatLicenseSerializer
     permission_classes = [IsAuthenticated]
 
     def get_queryset(self):
-        return License.objects.seated(self.request.user).select_related("package", "owner")
+        user = self.request.user
+        held = License.objects.seated(user) | License.objects.via_organisations(user)
+        return held.select_related("package", "owner", "organisation")
+
+
+# --- Organisations (org SKUs) ---------------------------------------------------------------
+
+
+def _body(request: Request) -> dict:
+    return request.data if hasattr(request.data, "get") else {}
+
+
+def _my_organisation(request: Request, slug: str) -> Organisation:
+    """Members see their organisations; to anyone else they do not exist (404)."""
+    return get_object_or_404(
+        Organisation.objects.for_user(request.user).select_related("owner"), slug=slug
+    )
+
+
+@extend_schema(tags=["marketplace"], responses=OrganisationSerializer)
+class OrganisationListView(APIView):
+    """Your organisations; POST ``{"name", "slug"?}`` creates one with you as owner and admin."""
+
+    permission_classes = [IsAuthenticated]
+
+    def get(self, request: Request) -> Response:
+        rows = Organisation.objects.for_user(request.user).select_related("owner")
+        return Response({"results": OrganisationSerializer(rows, many=True).data})
+
+    def post(self, request: Request) -> Response:
+        data = _body(request)
+        organisation = organisations.create_organisation(
+            request.user, name=data.get("name"), slug=data.get("slug")
+        )
+        return Response(OrganisationSerializer(organisation).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(tags=["marketplace"], responses=MembershipSerializer)
+class OrganisationMembersView(APIView):
+    """Members of one of your organisations; admins POST ``{"email", "role"?}`` to add an
+    existing account (400 ``unknown_user``, 403 ``not_org_admin``, 409 ``already_member``)."""
+
+    permission_classes = [IsAuthenticated]
+
+    def get(self, request: Request, slug: str) -> Response:
+        organisation = _my_organisation(request, slug)
+        rows = Membership.objects.filter(organisation=organisation).select_related("user")
+        return Response({"results": MembershipSerializer(rows, many=True).data})
+
+    def post(self, request: Request, slug: str) -> Response:
+        organisation = _my_organisation(request, slug)
+        data = _body(request)
+        membership = organisations.add_member(
+            organisation, data.get("email"), role=data.get("role"), actor=request.user
+        )
+        return Response(MembershipSerializer(membership).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(tags=["marketplace"], responses={204: None})
+class OrganisationMemberView(APIView):
+    """DELETE: an admin removes a member, or a member removes themselves (leaves)."""
+
+    permission_classes = [IsAuthenticated]
+
+    def delete(self, request: Request, slug: str, member_id: int) -> Response:
+        organisation = _my_organisation(request, slug)
+        organisations.remove_member(organisation, member_id, actor=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@extend_schema(tags=["marketplace"], request=None, responses={204: None})
+class OrganisationLeaveView(APIView):
+    """Leave the organisation; its licenses stop entitling you at once."""
+
+    permission_classes = [IsAuthenticated]
+
+    def post(self, request: Request, slug: str) -> Response:
+        organisations.leave(_my_organisation(request, slug), request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@extend_schema(tags=["marketplace"], responses=LicenseSerializer)
+class LicenseOrganisationView(APIView):
+    """POST ``{"organisation": slug}`` gives your org license to an organisation you administer."""
+
+    permission_classes = [IsAuthenticated]
+
+    def post(self, request: Request, pk: int) -> Response:
+        license = _my_license(request, pk)
+        slug = _body(request).get("organisation")
+        if not isinstance(slug, str) or not slug:
+            raise DomainError(
+                "organisation (a slug) is required.",
+                code="invalid",
+                fields={"organisation": [{"code": "required", "detail": "Required."}]},
+            )
+        organisation = _my_organisation(request, slug)
+        organisations.attach_license(license, organisation, actor=request.user)
+        return Response(LicenseSerializer(_licenses(request.user).get(pk=pk)).data)
 
 
 # --- License checks by key (installed tools; anonymous: the key is the credential) ------------

@@ -46,6 +46,15 @@ urlpatterns = [
     ),
     path(f"{L}/seats", api.LicenseSeatsView.as_view(), name="api-license-seats"),
     path(f"{L}/seats/<int:seat_id>", api.LicenseSeatView.as_view(), name="api-license-seat"),
+    path(f"{L}/organisation", api.LicenseOrganisationView.as_view(), name="api-license-org"),
+    path("orgs", api.OrganisationListView.as_view(), name="api-org-list"),
+    path("orgs/<slug:slug>/members", api.OrganisationMembersView.as_view(), name="api-org-members"),
+    path(
+        "orgs/<slug:slug>/members/<int:member_id>",
+        api.OrganisationMemberView.as_view(),
+        name="api-org-member",
+    ),
+    path("orgs/<slug:slug>/leave", api.OrganisationLeaveView.as_view(), name="api-org-leave"),
     path(f"{L}/offline", api.OfflineLicenseView.as_view(), name="api-license-offline"),
     path("dmca/complaints", api_compliance.ComplaintListView.as_view(), name="api-dmca-list"),
     path(

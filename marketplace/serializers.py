@@ -9,8 +9,10 @@ from marketplace.models import (
     Creator,
     License,
     Listing,
+    Membership,
     Order,
     OrderLine,
+    Organisation,
     SeatAssignment,
 )
 
@@ -175,6 +177,7 @@ class OrderSerializer(serializers.ModelSerializer):
 
 class LicenseSerializer(serializers.ModelSerializer):
     package = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    organisation = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     order = serializers.SlugRelatedField(slug_field="number", read_only=True)
     status = serializers.SerializerMethodField()
     has_key = serializers.SerializerMethodField()
@@ -200,6 +203,7 @@ class LicenseSerializer(serializers.ModelSerializer):
             "max_activations",
             "activation_count",
             "seats",
+            "organisation",
             "starts_at",
             "expires_at",
             "paid_until",
@@ -302,6 +306,8 @@ class SeatLicenseSerializer(serializers.ModelSerializer):
     package = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     status = serializers.SerializerMethodField()
     owner = serializers.SerializerMethodField()
+    via = serializers.SerializerMethodField()
+    organisation = serializers.SerializerMethodField()
     entitlements = serializers.ListField(child=serializers.CharField(), read_only=True)
 
     class Meta:
@@ -312,6 +318,8 @@ class SeatLicenseSerializer(serializers.ModelSerializer):
             "kind",
             "status",
             "owner",
+            "via",
+            "organisation",
             "entitlements",
             "runs_remaining",
             "starts_at",
@@ -325,3 +333,30 @@ class SeatLicenseSerializer(serializers.ModelSerializer):
 
     def get_owner(self, license: License) -> str:
         return license.owner.get_full_name()
+
+    def get_via(self, license: License) -> str:
+        return "organisation" if license.kind == Listing.Kind.ORG else "seat"
+
+    def get_organisation(self, license: License) -> str | None:
+        return license.organisation.slug if license.organisation_id else None
+
+
+class OrganisationSerializer(serializers.ModelSerializer):
+    owner = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Organisation
+        fields = ["id", "name", "slug", "owner", "created_at"]
+        read_only_fields = fields
+
+    def get_owner(self, organisation: Organisation) -> str:
+        return organisation.owner.email
+
+
+class MembershipSerializer(serializers.ModelSerializer):
+    email = serializers.EmailField(source="user.email", read_only=True)
+
+    class Meta:
+        model = Membership
+        fields = ["id", "email", "role", "created_at"]
+        read_only_fields = fields

@@ -36,14 +36,24 @@ from marketplace.models import (
     Creator,
     License,
     Listing,
+    Membership,
     Order,
     OrderLine,
+    Organisation,
     PayoutItem,
     Review,
     SeatAssignment,
     WishlistItem,
 )
-from marketplace.services import analytics, catalog, earnings, payouts, reviews, seats
+from marketplace.services import (
+    analytics,
+    catalog,
+    earnings,
+    organisations,
+    payouts,
+    reviews,
+    seats,
+)
 from registry.models import Package
 
 
@@ -412,8 +422,11 @@ def account_licenses(request: HttpRequest) -> HttpResponse:
         .order_by("-created_at", "-id")
     )
     page = Paginator(licenses, 25).get_page(request.GET.get("page"))
-    # Seats others gave you: what they entitle you to, never their keys.
-    seated = License.objects.seated(request.user).select_related("package", "listing", "owner")
+    # Licenses others share with you (a seat, or an organisation's license): what they entitle
+    # you to, never their keys.
+    seated = (
+        License.objects.seated(request.user) | License.objects.via_organisations(request.user)
+    ).select_related("package", "listing", "owner", "organisation")
     return render(request, "account/licenses.html", {"page": page, "seated": seated[:100]})
 
 
@@ -446,6 +459,13 @@ def account_license(request: HttpRequest, pk: int) -> HttpResponse:
                     else f"{seat.email} now holds a seat.",
                 )
                 return redirect("account-license", pk=pk)
+            elif action == "attach_organisation":
+                organisation = get_object_or_404(
+                    Organisation.objects.for_user(request.user), slug=request.POST.get("org", "")
+                )
+                organisations.attach_license(license, organisation, actor=request.user)
+                messages.success(request, f"{organisation.name}'s members now share this license.")
+                return redirect("account-license", pk=pk)
             elif action == "remove_seat":
                 seat = seats.remove_seat(
                     license, int(request.POST.get("seat", 0)), actor=request.user
@@ -468,6 +488,11 @@ def account_license(request: HttpRequest, pk: int) -> HttpResponse:
             "versions": versions,
             "seats": seat_rows,
             "seats_used": 1 + len(seat_rows),
+            "admin_orgs": Organisation.objects.for_user(request.user).filter(
+                memberships__user=request.user, memberships__role=Membership.Role.ADMIN
+            )
+            if license.kind == Listing.Kind.ORG and license.organisation_id is None
+            else [],
         },
     )
 

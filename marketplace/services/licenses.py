@@ -80,7 +80,10 @@ def _run_quota(listing: Listing) -> int | None:
 
 
 def _seats(listing: Listing) -> int | None:
-    """Named users of a seat license (the owner is one of them); other kinds have none."""
+    """Named users of a seat license (the owner is one of them); the members an org license
+    entitles (None: all of them); other kinds have none."""
+    if listing.kind == Listing.Kind.ORG:
+        return listing.seats
     if listing.kind != Listing.Kind.SEAT:
         return None
     return listing.seats or listing.max_activations
