@@ -10,10 +10,13 @@ the account when that address is verified. Removing a seat ends its access with 
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from fmugateway.core.audit import record
@@ -59,7 +62,11 @@ def assign_seat(license: License, email, *, actor) -> SeatAssignment:
     ``seat_already_assigned``). Audited as ``marketplace.license.seat_assigned``.
     """
     email = clean_email(email)
-    license = License.objects.select_for_update().select_related("owner").get(pk=license.pk)
+    license = (
+        License.objects.select_for_update(of=("self",))
+        .select_related("owner", "package")
+        .get(pk=license.pk)
+    )
     _require_seat_license(license)
     status = license.effective_status()
     if status != License.Status.ACTIVE:
@@ -96,7 +103,28 @@ def assign_seat(license: License, email, *, actor) -> SeatAssignment:
         target=license,
         after={"seat": seat.pk, "email": email, "pending": user is None},
     )
+    _tell(seat, license, pending=user is None)
     return seat
+
+
+def _tell(seat: SeatAssignment, license: License, *, pending: bool) -> None:
+    """Mail the new seat holder (after the commit, so a rolled-back seat sends nothing)."""
+    giver = license.owner.get_full_name()
+    package = license.package.name
+    if pending:
+        body = (
+            f"{giver} gave you a seat on their license for {package} on FMU Gateway.\n\n"
+            f"Sign up with this address ({seat.email}) at {settings.SITE_URL}{reverse('signup')} "
+            "and "
+            "confirm it; the seat is yours from then on.\n"
+        )
+    else:
+        body = (
+            f"{giver} gave you a seat on their license for {package} on FMU Gateway.\n\n"
+            f"It is under My licenses: {settings.SITE_URL}{reverse('account-licenses')}\n"
+        )
+    subject = f"A seat on {package}"
+    transaction.on_commit(lambda: send_mail(subject, body, None, [seat.email]))
 
 
 @transaction.atomic

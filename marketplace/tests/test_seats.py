@@ -325,3 +325,38 @@ def test_owner_manages_seats_from_the_license_page(team, user, colleague):
     )
     assert removed.status_code == 302
     assert not SeatAssignment.objects.active().filter(license=team.license).exists()
+
+
+def test_seat_lists_cost_a_fixed_number_of_queries(
+    team, user, colleague, package, django_assert_max_num_queries
+):
+    for _ in range(3):
+        owner = UserFactory()
+        services.assign_seat(
+            issue(owner, ListingFactory(package=package, kind=Listing.Kind.SEAT)).license,
+            colleague.email,
+            actor=owner,
+        )
+    for n in range(2):
+        services.assign_seat(team.license, f"invitee{n}@example.com", actor=user)
+
+    with django_assert_max_num_queries(6):
+        held = client_for(colleague).get("/api/v1/licenses/held")
+    with django_assert_max_num_queries(6):
+        listed = client_for(user).get(seats_url(team.license))
+
+    assert len(held.json()["results"]) == 3
+    assert len(listed.json()["results"]) == 2
+
+
+def test_the_new_seat_holder_is_told_by_email(
+    team, user, colleague, mailoutbox, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        services.assign_seat(team.license, colleague.email, actor=user)
+        services.assign_seat(team.license, "new@example.com", actor=user)
+
+    assert [m.to for m in mailoutbox] == [[colleague.email], ["new@example.com"]]
+    assert "/account/licenses/" in mailoutbox[0].body
+    assert "/signup/" in mailoutbox[1].body
+    assert team.key not in mailoutbox[0].body + mailoutbox[1].body
