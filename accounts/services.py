@@ -11,6 +11,7 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 
 from accounts.models import User
+from accounts.signals import email_verified
 from fmugateway.core.audit import record
 from fmugateway.core.errors import ConflictError, DomainError
 
@@ -73,4 +74,5 @@ def verify_email(uidb64: str, token: str) -> User:
     user.is_active = True
     user.save(update_fields=["is_active"])
     record("accounts.user.verified", actor=user, target=user)
+    email_verified.send(sender=User, user=user)
     return user

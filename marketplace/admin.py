@@ -16,8 +16,10 @@ from marketplace.models import (
     License,
     LicenseRenewal,
     Listing,
+    Membership,
     Order,
     OrderLine,
+    Organisation,
     PackageSearch,
     PayoutBatch,
     PayoutItem,
@@ -25,6 +27,7 @@ from marketplace.models import (
     Review,
     ReviewReport,
     RunConsumption,
+    SeatAssignment,
     Tag,
     TakedownComplaint,
 )
@@ -282,6 +285,37 @@ class ActivationInline(admin.TabularInline):
         return False
 
 
+class SeatAssignmentInline(admin.TabularInline):
+    """Read-only: seats change through the owner's API and pages (audited there)."""
+
+    model = SeatAssignment
+    fk_name = "license"
+    fields = ("email", "user", "assigned_by", "created_at", "bound_at", "removed_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    fields = ("user", "role", "created_at")
+    readonly_fields = ("created_at",)
+    raw_id_fields = ("user",)
+    extra = 0
+
+
+@admin.register(Organisation)
+class OrganisationAdmin(admin.ModelAdmin):
+    list_display = ("name", "slug", "owner", "created_at")
+    search_fields = ("name", "slug", "owner__email")
+    list_select_related = ("owner",)
+    raw_id_fields = ("owner",)
+    inlines = [MembershipInline]
+
+
 @admin.register(License)
 class LicenseAdmin(admin.ModelAdmin):
     list_display = (
@@ -299,11 +333,11 @@ class LicenseAdmin(admin.ModelAdmin):
     list_filter = ("status", "kind", "pricing_model")
     search_fields = ("=id", "owner__email", "package__slug", "key_hint", "order__number")
     list_select_related = ("owner", "package")
-    raw_id_fields = ("owner", "package", "listing", "order", "order_line")
+    raw_id_fields = ("owner", "package", "listing", "order", "order_line", "organisation")
     # key_hash is never shown; the rest is changed through actions only.
     exclude = ("key_hash",)
     readonly_fields = [field.name for field in License._meta.fields if field.name != "key_hash"]
-    inlines = [ActivationInline]
+    inlines = [ActivationInline, SeatAssignmentInline]
     actions = ["revoke", "suspend", "reinstate"]
 
     def has_add_permission(self, request):

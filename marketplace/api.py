@@ -16,10 +16,22 @@ from fmugateway.core.errors import DomainError
 from fmugateway.core.idempotency import idempotent
 from fmugateway.core.middleware import client_ip
 from marketplace import payments, services
-from marketplace.models import Activation, CartItem, Creator, License, Listing, Order, OrderLine
+from marketplace.models import (
+    Activation,
+    CartItem,
+    Creator,
+    License,
+    Listing,
+    Membership,
+    Order,
+    OrderLine,
+    Organisation,
+    SeatAssignment,
+)
 from marketplace.serializers import (
     ActivationSerializer,
     AddToCartSerializer,
+    AssignSeatSerializer,
     CartSerializer,
     CouponSerializer,
     CreatorApplySerializer,
@@ -29,9 +41,14 @@ from marketplace.serializers import (
     LicenseSerializer,
     LicenseWithKeySerializer,
     ListingSerializer,
+    MembershipSerializer,
     OrderSerializer,
+    OrganisationSerializer,
+    SeatLicenseSerializer,
+    SeatSerializer,
     SignedDocumentSerializer,
 )
+from marketplace.services import organisations, seats
 from marketplace.services.licenses import clean_fingerprint
 from marketplace.throttling import LicenseIpThrottle, LicenseKeyThrottle
 from registry.models import Package
@@ -390,6 +407,157 @@ class OfflineLicenseView(APIView):
         response = Response(document)
         response["Content-Disposition"] = f'attachment; filename="license-{license.pk}.json"'
         return response
+
+
+# --- Seats (seat SKUs: named users) ----------------------------------------------------------
+
+
+@extend_schema(tags=["marketplace"], request=AssignSeatSerializer, responses=SeatSerializer)
+class LicenseSeatsView(APIView):
+    """The named users of your seat license (the owner holds one seat besides these). POST
+    ``{"email"}`` gives a seat to that account, or invites an address without one (the seat is
+    bound when it is verified); 409 ``no_seats_left``, ``seat_already_assigned``,
+    ``owner_holds_seat``, ``not_a_seat_license`` or ``license_<status>``."""
+
+    permission_classes = [IsAuthenticated]
+
+    def get(self, request: Request, pk: int) -> Response:
+        license = _my_license(request, pk)
+        rows = list(SeatAssignment.objects.active().filter(license=license))
+        return Response(
+            {
+                "seats": license.seats,
+                "used": 1 + len(rows),  # the owner's seat
+                "results": SeatSerializer(rows, many=True).data,
+            }
+        )
+
+    def post(self, request: Request, pk: int) -> Response:
+        license = _my_license(request, pk)
+        data = request.data if hasattr(request.data, "get") else {}
+        seat = seats.assign_seat(license, data.get("email"), actor=request.user)
+        return Response(SeatSerializer(seat).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(tags=["marketplace"], responses={204: None})
+class LicenseSeatView(APIView):
+    """DELETE takes the seat back; its user loses access at once."""
+
+    permission_classes = [IsAuthenticated]
+
+    def delete(self, request: Request, pk: int, seat_id: int) -> Response:
+        seats.remove_seat(_my_license(request, pk), seat_id, actor=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@extend_schema(tags=["marketplace"])
+class HeldSeatListView(generics.ListAPIView):
+    """Licenses others own that you enjoy, through a seat (``via: seat``) or an organisation
+    you belong to (``via: organisation``): entitlements and status, never a key."""
+
+    serializer_class = SeatLicenseSerializer
+    permission_classes = [IsAuthenticated]
+
+    def get_queryset(self):
+        user = self.request.user
+        held = License.objects.seated(user) | License.objects.via_organisations(user)
+        return held.select_related("package", "owner", "organisation")
+
+
+# --- Organisations (org SKUs) ---------------------------------------------------------------
+
+
+def _body(request: Request) -> dict:
+    return request.data if hasattr(request.data, "get") else {}
+
+
+def _my_organisation(request: Request, slug: str) -> Organisation:
+    """Members see their organisations; to anyone else they do not exist (404)."""
+    return get_object_or_404(
+        Organisation.objects.for_user(request.user).select_related("owner"), slug=slug
+    )
+
+
+@extend_schema(tags=["marketplace"], responses=OrganisationSerializer)
+class OrganisationListView(APIView):
+    """Your organisations; POST ``{"name", "slug"?}`` creates one with you as owner and admin."""
+
+    permission_classes = [IsAuthenticated]
+
+    def get(self, request: Request) -> Response:
+        rows = Organisation.objects.for_user(request.user).select_related("owner")
+        return Response({"results": OrganisationSerializer(rows, many=True).data})
+
+    def post(self, request: Request) -> Response:
+        data = _body(request)
+        organisation = organisations.create_organisation(
+            request.user, name=data.get("name"), slug=data.get("slug")
+        )
+        return Response(OrganisationSerializer(organisation).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(tags=["marketplace"], responses=MembershipSerializer)
+class OrganisationMembersView(APIView):
+    """Members of one of your organisations; admins POST ``{"email", "role"?}`` to add an
+    existing account (400 ``unknown_user``, 403 ``not_org_admin``, 409 ``already_member``)."""
+
+    permission_classes = [IsAuthenticated]
+
+    def get(self, request: Request, slug: str) -> Response:
+        organisation = _my_organisation(request, slug)
+        rows = Membership.objects.filter(organisation=organisation).select_related("user")
+        return Response({"results": MembershipSerializer(rows, many=True).data})
+
+    def post(self, request: Request, slug: str) -> Response:
+        organisation = _my_organisation(request, slug)
+        data = _body(request)
+        membership = organisations.add_member(
+            organisation, data.get("email"), role=data.get("role"), actor=request.user
+        )
+        return Response(MembershipSerializer(membership).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(tags=["marketplace"], responses={204: None})
+class OrganisationMemberView(APIView):
+    """DELETE: an admin removes a member, or a member removes themselves (leaves)."""
+
+    permission_classes = [IsAuthenticated]
+
+    def delete(self, request: Request, slug: str, member_id: int) -> Response:
+        organisation = _my_organisation(request, slug)
+        organisations.remove_member(organisation, member_id, actor=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@extend_schema(tags=["marketplace"], request=None, responses={204: None})
+class OrganisationLeaveView(APIView):
+    """Leave the organisation; its licenses stop entitling you at once."""
+
+    permission_classes = [IsAuthenticated]
+
+    def post(self, request: Request, slug: str) -> Response:
+        organisations.leave(_my_organisation(request, slug), request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@extend_schema(tags=["marketplace"], responses=LicenseSerializer)
+class LicenseOrganisationView(APIView):
+    """POST ``{"organisation": slug}`` gives your org license to an organisation you administer."""
+
+    permission_classes = [IsAuthenticated]
+
+    def post(self, request: Request, pk: int) -> Response:
+        license = _my_license(request, pk)
+        slug = _body(request).get("organisation")
+        if not isinstance(slug, str) or not slug:
+            raise DomainError(
+                "organisation (a slug) is required.",
+                code="invalid",
+                fields={"organisation": [{"code": "required", "detail": "Required."}]},
+            )
+        organisation = _my_organisation(request, slug)
+        organisations.attach_license(license, organisation, actor=request.user)
+        return Response(LicenseSerializer(_licenses(request.user).get(pk=pk)).data)
 
 
 # --- License checks by key (installed tools; anonymous: the key is the credential) ------------

@@ -70,13 +70,15 @@ def run_entitlement(user, version: PackageVersion) -> Entitlement | None:
     """The license that should pay for ``user`` running ``version``, or ``None``.
 
     Usable (active, inside its window) licenses of the version's package that grant runs and
-    have runs left; unlimited ones (download, seat, org) first, then the one expiring soonest.
+    have runs left, owned or held through a seat (``LicenseQuerySet.held_by``); unlimited ones
+    (download, seat, org) first, then the one expiring soonest.
     """
     if not getattr(user, "is_authenticated", False):
         return None
     license = (
         License.objects.usable()
-        .filter(owner=user, package_id=version.package_id, can_execute=True)
+        .held_by(user)
+        .filter(package_id=version.package_id, can_execute=True)
         .filter(Q(runs_remaining__isnull=True) | Q(runs_remaining__gt=0))
         .order_by(
             F("runs_remaining").asc(nulls_first=True), F("expires_at").asc(nulls_last=True), "id"
@@ -98,7 +100,8 @@ def grants_download(user, version: PackageVersion) -> bool:
         return False
     return (
         License.objects.usable()
-        .filter(owner=user, package_id=version.package_id, can_download=True)
+        .held_by(user)
+        .filter(package_id=version.package_id, can_download=True)
         .exists()
     )
 

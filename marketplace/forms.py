@@ -120,6 +120,7 @@ class ListingForm(forms.ModelForm):
             "trial_runs",
             "run_quota",
             "max_activations",
+            "seats",
             "validity_days",
             "license_template",
         ]

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVectorField
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import Count, F, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from registry.models import Package
@@ -115,6 +115,12 @@ class Listing(models.Model):
     )
     max_activations = models.PositiveIntegerField(
         default=3, help_text="Machines per license (seats for seat and org SKUs)."
+    )
+    seats = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Seat SKUs: named users per license, the owner included (empty: as many as "
+        "max_activations). Org SKUs: members entitled per license (empty: all).",
     )
     validity_days = models.PositiveIntegerField(
         null=True, blank=True, help_text="Empty: perpetual (one-time) licenses."
@@ -345,11 +351,119 @@ class OrderLine(models.Model):
         return f"{self.order.number}: {self.description}"
 
 
+class OrganisationQuerySet(models.QuerySet):
+    def for_user(self, user) -> OrganisationQuerySet:
+        """The organisations ``user`` belongs to (nobody else sees one)."""
+        if not getattr(user, "is_authenticated", False):
+            return self.none()
+        return self.filter(memberships__user=user)
+
+
+class Organisation(models.Model):
+    """A team that holds org licenses: its members enjoy them (up to the license's seats)."""
+
+    name = models.CharField(max_length=150)
+    slug = models.SlugField(max_length=80, unique=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="owned_organisations"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = OrganisationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    """A user in an organisation. Leaving deletes the row (the audit log keeps the history);
+    members rank by ``id`` (join order) against an org license's seat cap."""
+
+    class Role(models.TextChoices):
+        ADMIN = "admin", "Admin"
+        MEMBER = "member", "Member"
+
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.CASCADE, related_name="memberships"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["organisation", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organisation", "user"], name="mkt_membership_once_per_org"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} in {self.organisation_id} ({self.role})"
+
+
+def _org_license_q(user) -> Q:
+    """Org licenses ``user`` enjoys as a member: of their organisations, and within the seat
+    cap when the license has one (the first ``seats`` members by join order)."""
+    earlier = (
+        Membership.objects.filter(
+            organisation_id=OuterRef("organisation_id"), id__lte=OuterRef("id")
+        )
+        .order_by()
+        .values("organisation_id")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    ranks = (
+        Membership.objects.filter(user=user)
+        .annotate(rank=Subquery(earlier))
+        .values_list("organisation_id", "rank")
+    )
+    q = Q(pk__in=[])
+    for organisation_id, rank in ranks:
+        q |= Q(organisation_id=organisation_id, kind="org") & (
+            Q(seats__isnull=True) | Q(seats__gte=rank)
+        )
+    return q
+
+
 class LicenseQuerySet(models.QuerySet):
     def owned_by(self, user) -> LicenseQuerySet:
         if not getattr(user, "is_authenticated", False):
             return self.none()
         return self.filter(owner=user)
+
+    def seated(self, user) -> LicenseQuerySet:
+        """Licenses someone else owns on which ``user`` holds a seat now (never their own)."""
+        if not getattr(user, "is_authenticated", False):
+            return self.none()
+        return self.filter(
+            pk__in=SeatAssignment.objects.active().filter(user=user).values("license_id")
+        )
+
+    def held_by(self, user) -> LicenseQuerySet:
+        """Licenses whose entitlements ``user`` enjoys: the ones they own and the ones they hold
+        a seat on. Whether each is usable is ``usable()``'s business."""
+        if not getattr(user, "is_authenticated", False):
+            return self.none()
+        return self.filter(
+            Q(owner=user)
+            | Q(pk__in=SeatAssignment.objects.active().filter(user=user).values("license_id"))
+            | _org_license_q(user)
+        )
+
+    def via_organisations(self, user) -> LicenseQuerySet:
+        """Org licenses someone else owns that ``user`` enjoys as a member of the organisation."""
+        if not getattr(user, "is_authenticated", False):
+            return self.none()
+        return self.filter(_org_license_q(user)).exclude(owner=user)
 
     def usable(self, now=None) -> LicenseQuerySet:
         """Active and inside their validity window (a trial by runs with none left is over)."""
@@ -400,6 +514,20 @@ class License(models.Model):
     runs_total = models.PositiveIntegerField(null=True, blank=True, help_text="Empty: unlimited.")
     runs_remaining = models.PositiveIntegerField(null=True, blank=True)
     max_activations = models.PositiveIntegerField(default=3)
+    seats = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Seat licenses: named users, the owner included. Org licenses: members "
+        "entitled (empty: all).",
+    )
+    organisation = models.ForeignKey(
+        Organisation,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="licenses",
+        help_text="Org licenses: the organisation whose members it entitles.",
+    )
     activation_count = models.PositiveIntegerField(default=0)
     terms = models.TextField(help_text="The listing's license template at issue time.")
     starts_at = models.DateTimeField(default=timezone.now)
@@ -506,6 +634,75 @@ class Activation(models.Model):
     @property
     def is_active(self) -> bool:
         return self.deactivated_at is None
+
+
+class SeatAssignmentQuerySet(models.QuerySet):
+    def active(self) -> SeatAssignmentQuerySet:
+        return self.filter(removed_at__isnull=True)
+
+    def for_user(self, user) -> SeatAssignmentQuerySet:
+        """The seats a user may see: those on licenses they own, and their own."""
+        if not getattr(user, "is_authenticated", False):
+            return self.none()
+        return self.filter(Q(license__owner=user) | Q(user=user))
+
+
+class SeatAssignment(models.Model):
+    """A named user's seat on a seat license. ``user`` is empty while the invitation waits for
+    the email's owner to sign up and verify the address; it then takes the seat. A removed seat
+    keeps its row (``removed_at``) for the record; entitlements read active, bound seats only."""
+
+    license = models.ForeignKey(License, on_delete=models.PROTECT, related_name="seat_assignments")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="seat_assignments",
+    )
+    email = models.EmailField()
+    assigned_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    bound_at = models.DateTimeField(null=True, blank=True)
+    removed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = SeatAssignmentQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [
+            models.Index(
+                fields=["user", "license"],
+                condition=Q(removed_at__isnull=True),
+                name="mkt_seat_active_user_idx",
+            ),
+            models.Index(
+                fields=["email"],
+                condition=Q(removed_at__isnull=True, user__isnull=True),
+                name="mkt_seat_pending_email_idx",
+            ),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["license", "email"],
+                condition=Q(removed_at__isnull=True),
+                name="mkt_seat_one_active_per_email",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email} on license {self.license_id}"
+
+    @property
+    def is_pending(self) -> bool:
+        return self.user_id is None
 
 
 class RunConsumption(models.Model):

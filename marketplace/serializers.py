@@ -9,8 +9,11 @@ from marketplace.models import (
     Creator,
     License,
     Listing,
+    Membership,
     Order,
     OrderLine,
+    Organisation,
+    SeatAssignment,
 )
 
 
@@ -72,6 +75,7 @@ class ListingSerializer(serializers.ModelSerializer):
             "trial_runs",
             "run_quota",
             "max_activations",
+            "seats",
             "validity_days",
             "license_template",
             "revenue_share_bps",
@@ -173,6 +177,7 @@ class OrderSerializer(serializers.ModelSerializer):
 
 class LicenseSerializer(serializers.ModelSerializer):
     package = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    organisation = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     order = serializers.SlugRelatedField(slug_field="number", read_only=True)
     status = serializers.SerializerMethodField()
     has_key = serializers.SerializerMethodField()
@@ -197,6 +202,8 @@ class LicenseSerializer(serializers.ModelSerializer):
             "runs_remaining",
             "max_activations",
             "activation_count",
+            "seats",
+            "organisation",
             "starts_at",
             "expires_at",
             "paid_until",
@@ -276,3 +283,80 @@ class SignedDocumentSerializer(serializers.Serializer):
     alg = serializers.CharField()
     kid = serializers.CharField()
     signature = serializers.CharField()
+
+
+class SeatSerializer(serializers.ModelSerializer):
+    """A seat as its license's owner sees it."""
+
+    pending = serializers.BooleanField(source="is_pending", read_only=True)
+
+    class Meta:
+        model = SeatAssignment
+        fields = ["id", "email", "pending", "created_at", "bound_at"]
+        read_only_fields = fields
+
+
+class AssignSeatSerializer(serializers.Serializer):
+    email = serializers.CharField(max_length=254)
+
+
+class SeatLicenseSerializer(serializers.ModelSerializer):
+    """A license as a seat holder sees it: what it entitles them to, never its key."""
+
+    package = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    status = serializers.SerializerMethodField()
+    owner = serializers.SerializerMethodField()
+    via = serializers.SerializerMethodField()
+    organisation = serializers.SerializerMethodField()
+    entitlements = serializers.ListField(child=serializers.CharField(), read_only=True)
+
+    class Meta:
+        model = License
+        fields = [
+            "id",
+            "package",
+            "kind",
+            "status",
+            "owner",
+            "via",
+            "organisation",
+            "entitlements",
+            "runs_remaining",
+            "starts_at",
+            "expires_at",
+            "terms",
+        ]
+        read_only_fields = fields
+
+    def get_status(self, license: License) -> str:
+        return license.effective_status()
+
+    def get_owner(self, license: License) -> str:
+        return license.owner.get_full_name()
+
+    def get_via(self, license: License) -> str:
+        return "organisation" if license.kind == Listing.Kind.ORG else "seat"
+
+    def get_organisation(self, license: License) -> str | None:
+        return license.organisation.slug if license.organisation_id else None
+
+
+class OrganisationSerializer(serializers.ModelSerializer):
+    owner = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Organisation
+        fields = ["id", "name", "slug", "owner", "created_at"]
+        read_only_fields = fields
+
+    def get_owner(self, organisation: Organisation) -> str:
+        return organisation.owner.email
+
+
+class MembershipSerializer(serializers.ModelSerializer):
+    email = serializers.EmailField(source="user.email", read_only=True)
+
+    class Meta:
+        model = Membership
+        fields = ["id", "email", "role", "created_at"]
+        read_only_fields = fields

@@ -43,7 +43,16 @@ def _category_saved(sender, instance: Category, raw=False, **kwargs) -> None:
     catalog.invalidate_facets()
 
 
+def _email_verified(sender, user, **kwargs) -> None:
+    from marketplace.services.seats import bind_pending_seats
+
+    bind_pending_seats(user)
+
+
 def connect() -> None:
+    from accounts.signals import email_verified
+
+    email_verified.connect(_email_verified, dispatch_uid="mkt-bind-seats")
     post_save.connect(_package_saved, sender=Package, dispatch_uid="mkt-index-package")
     post_save.connect(_version_saved, sender=PackageVersion, dispatch_uid="mkt-index-version")
     post_save.connect(_listing_changed, sender=Listing, dispatch_uid="mkt-index-listing")

@@ -36,13 +36,24 @@ from marketplace.models import (
     Creator,
     License,
     Listing,
+    Membership,
     Order,
     OrderLine,
+    Organisation,
     PayoutItem,
     Review,
+    SeatAssignment,
     WishlistItem,
 )
-from marketplace.services import analytics, catalog, earnings, payouts, reviews
+from marketplace.services import (
+    analytics,
+    catalog,
+    earnings,
+    organisations,
+    payouts,
+    reviews,
+    seats,
+)
 from registry.models import Package
 
 
@@ -411,7 +422,12 @@ def account_licenses(request: HttpRequest) -> HttpResponse:
         .order_by("-created_at", "-id")
     )
     page = Paginator(licenses, 25).get_page(request.GET.get("page"))
-    return render(request, "account/licenses.html", {"page": page})
+    # Licenses others share with you (a seat, or an organisation's license): what they entitle
+    # you to, never their keys.
+    seated = (
+        License.objects.seated(request.user) | License.objects.via_organisations(request.user)
+    ).select_related("package", "listing", "owner", "organisation")
+    return render(request, "account/licenses.html", {"page": page, "seated": seated[:100]})
 
 
 @login_required
@@ -434,15 +450,50 @@ def account_license(request: HttpRequest, pk: int) -> HttpResponse:
                 )
                 messages.success(request, "The machine's activation is released.")
                 return redirect("account-license", pk=pk)
+            elif action == "assign_seat":
+                seat = seats.assign_seat(license, request.POST.get("email"), actor=request.user)
+                messages.success(
+                    request,
+                    f"Invitation for {seat.email} saved; the seat is theirs once they sign up."
+                    if seat.is_pending
+                    else f"{seat.email} now holds a seat.",
+                )
+                return redirect("account-license", pk=pk)
+            elif action == "attach_organisation":
+                organisation = get_object_or_404(
+                    Organisation.objects.for_user(request.user), slug=request.POST.get("org", "")
+                )
+                organisations.attach_license(license, organisation, actor=request.user)
+                messages.success(request, f"{organisation.name}'s members now share this license.")
+                return redirect("account-license", pk=pk)
+            elif action == "remove_seat":
+                seat = seats.remove_seat(
+                    license, int(request.POST.get("seat", 0)), actor=request.user
+                )
+                messages.success(request, f"{seat.email} no longer holds a seat.")
+                return redirect("account-license", pk=pk)
         except (DomainError, ValueError) as exc:
             messages.error(request, getattr(exc, "detail", "Invalid request."))
         license.refresh_from_db()
     activations = Activation.objects.filter(license=license).order_by("-activated_at")[:100]
     versions = license.package.versions.published().order_by("-created_at")[:10]
+    seat_rows = list(SeatAssignment.objects.active().filter(license=license))
     return render(
         request,
         "account/license_detail.html",
-        {"license": license, "activations": activations, "new_key": new_key, "versions": versions},
+        {
+            "license": license,
+            "activations": activations,
+            "new_key": new_key,
+            "versions": versions,
+            "seats": seat_rows,
+            "seats_used": 1 + len(seat_rows),
+            "admin_orgs": Organisation.objects.for_user(request.user).filter(
+                memberships__user=request.user, memberships__role=Membership.Role.ADMIN
+            )
+            if license.kind == Listing.Kind.ORG and license.organisation_id is None
+            else [],
+        },
     )
 
 

@@ -142,6 +142,7 @@ def spent_license_quota(user, version: PackageVersion) -> bool:
 
     return (
         License.objects.usable()
-        .filter(owner=user, package_id=version.package_id, runs_remaining=0)
+        .held_by(user)
+        .filter(package_id=version.package_id, runs_remaining=0)
         .exists()
     )

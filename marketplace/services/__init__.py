@@ -50,6 +50,7 @@ from marketplace.services.orders import (
     remove_from_cart,
     set_payment_reference,
 )
+from marketplace.services.seats import assign_seat, bind_pending_seats, remove_seat
 
 __all__ = [
     "CheckoutResult",
@@ -60,6 +61,8 @@ __all__ = [
     "apply_as_creator",
     "apply_coupon",
     "approve_creator",
+    "assign_seat",
+    "bind_pending_seats",
     "cancel_order",
     "checkout",
     "claim_key",
@@ -79,6 +82,7 @@ __all__ = [
     "reinstate_license",
     "reject_creator",
     "remove_from_cart",
+    "remove_seat",
     "require_creator",
     "revoke_license",
     "rotate_key",

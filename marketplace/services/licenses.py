@@ -79,6 +79,16 @@ def _run_quota(listing: Listing) -> int | None:
     return None
 
 
+def _seats(listing: Listing) -> int | None:
+    """Named users of a seat license (the owner is one of them); the members an org license
+    entitles (None: all of them); other kinds have none."""
+    if listing.kind == Listing.Kind.ORG:
+        return listing.seats
+    if listing.kind != Listing.Kind.SEAT:
+        return None
+    return listing.seats or listing.max_activations
+
+
 def _new_key_for(license: License) -> str:
     raw = keys.generate_key()
     license.key_hash = keys.hash_key(raw)
@@ -121,6 +131,7 @@ def issue_license(
         runs_total=runs,
         runs_remaining=runs,
         max_activations=listing.max_activations,
+        seats=_seats(listing),
         terms=listing.license_template,
         starts_at=now,
         expires_at=_expiry(listing, now),

@@ -23,6 +23,7 @@ EDITABLE = (
     "trial_runs",
     "run_quota",
     "max_activations",
+    "seats",
     "validity_days",
     "license_template",
     "revenue_share_bps",
@@ -75,6 +76,10 @@ def validate_listing(listing: Listing) -> None:
         raise _invalid("trial_runs", "Trials by runs are for execute-only listings.")
     if listing.max_activations < 1:
         raise _invalid("max_activations", "At least one activation.")
+    if listing.kind not in (Listing.Kind.SEAT, Listing.Kind.ORG):
+        listing.seats = None
+    elif listing.seats is not None and listing.seats < 1:
+        raise _invalid("seats", "A seat or org license has at least one seat.")
     if not listing.license_template.strip():
         raise _invalid("license_template", "The license text buyers agree to is required.")
     if listing.revenue_share_bps is not None and not (

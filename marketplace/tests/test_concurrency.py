@@ -98,3 +98,21 @@ def test_ten_webhook_deliveries_at_once_issue_the_licenses_once(user, download_l
     run_together(10, lambda n: services.mark_order_paid(order.pk, "pi_race"))
 
     assert License.objects.filter(order=order).count() == 1
+
+
+def test_simultaneous_seat_assignments_never_exceed_the_seats(user, package):
+    from accounts.factories import UserFactory
+    from marketplace.factories import ListingFactory
+    from marketplace.models import Listing, SeatAssignment
+
+    listing = ListingFactory(package=package, kind=Listing.Kind.SEAT, seats=4, price_amount=900)
+    license = issue(user, listing).license
+    people = [UserFactory(email=f"member{n}@example.com") for n in range(10)]
+
+    results = run_together(10, lambda n: services.assign_seat(license, people[n].email, actor=user))
+
+    refused = [r for r in results if not isinstance(r, SeatAssignment)]
+    assert {getattr(r, "code", r) for r in refused} == {"no_seats_left"}
+    # The owner holds one of the four seats: three others get one, never more.
+    assert len(refused) == 7
+    assert SeatAssignment.objects.active().filter(license=license).count() == 3

@@ -1,0 +1,163 @@
+"""Organisations: teams whose members enjoy the org licenses attached to them.
+
+An organisation has an owner (always an admin member, who cannot leave) and members with the
+role ``admin`` or ``member``. Admins add existing accounts by email and remove members; anyone
+may leave. An org license's owner (the buyer) attaches it to an organisation they administer;
+from then on its members get its entitlements through ``LicenseQuerySet.held_by`` — the first
+``license.seats`` members by join order when the license has a seat cap — and lose them the
+moment they leave. Every change is audited.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, transaction
+from django.utils.text import slugify
+
+from fmugateway.core.audit import record
+from fmugateway.core.errors import ConflictError, DomainError, ForbiddenError, NotFoundError
+from marketplace.models import License, Listing, Membership, Organisation
+from marketplace.services.seats import clean_email
+
+
+def _invalid(field: str, detail: str) -> DomainError:
+    return DomainError(
+        detail, code="invalid", fields={field: [{"code": "invalid", "detail": detail}]}
+    )
+
+
+def _role(value) -> str:
+    if value in (None, ""):
+        return Membership.Role.MEMBER
+    if value not in Membership.Role.values:
+        raise _invalid("role", "role must be admin or member.")
+    return value
+
+
+def is_admin(organisation: Organisation, user) -> bool:
+    return Membership.objects.filter(
+        organisation=organisation, user=user, role=Membership.Role.ADMIN
+    ).exists()
+
+
+def _require_admin(organisation: Organisation, user) -> None:
+    if not is_admin(organisation, user):
+        raise ForbiddenError("Only the organisation's admins may do this.", code="not_org_admin")
+
+
+@transaction.atomic
+def create_organisation(owner, *, name, slug=None) -> Organisation:
+    """A new organisation with ``owner`` as its first (admin) member. 409 ``slug_taken``."""
+    if not isinstance(name, str) or not name.strip() or len(name.strip()) > 150:
+        raise _invalid("name", "A name of 1 to 150 characters is required.")
+    slug = slugify(slug if isinstance(slug, str) and slug else name)[:80]
+    if not slug:
+        raise _invalid("slug", "Enter a slug of letters, digits and dashes.")
+    try:
+        with transaction.atomic():
+            organisation = Organisation.objects.create(name=name.strip(), slug=slug, owner=owner)
+    except IntegrityError:
+        raise ConflictError("This slug is taken.", code="slug_taken") from None
+    Membership.objects.create(organisation=organisation, user=owner, role=Membership.Role.ADMIN)
+    record(
+        "marketplace.organisation.created",
+        actor=owner,
+        target=organisation,
+        after={"name": organisation.name, "slug": slug},
+    )
+    return organisation
+
+
+@transaction.atomic
+def add_member(organisation: Organisation, email, *, role=None, actor) -> Membership:
+    """An admin adds an existing, verified account by email. 403 ``not_org_admin``, 400
+    ``unknown_user`` (no such account), 409 ``already_member``."""
+    _require_admin(organisation, actor)
+    email = clean_email(email)
+    role = _role(role)
+    user = get_user_model().objects.filter(email__iexact=email, is_active=True).first()
+    if user is None:
+        raise DomainError(
+            "No account uses this email address; ask them to sign up first.",
+            code="unknown_user",
+            fields={"email": [{"code": "unknown_user", "detail": "No account with this email."}]},
+        )
+    try:
+        with transaction.atomic():
+            membership = Membership.objects.create(organisation=organisation, user=user, role=role)
+    except IntegrityError:
+        raise ConflictError("This user is already a member.", code="already_member") from None
+    record(
+        "marketplace.organisation.member_added",
+        actor=actor,
+        target=organisation,
+        after={"user": user.pk, "email": email, "role": role},
+    )
+    return membership
+
+
+@transaction.atomic
+def remove_member(organisation: Organisation, membership_id: int, *, actor) -> Membership:
+    """An admin removes a member, or a member leaves (their own membership). The member loses
+    the organisation's licenses with this commit. 409 ``owner_cannot_leave`` for the owner."""
+    membership = (
+        Membership.objects.select_related("user")
+        .filter(organisation=organisation, pk=membership_id)
+        .first()
+    )
+    if membership is None:
+        raise NotFoundError("No member with this id in this organisation.")
+    if membership.user_id != actor.pk:
+        _require_admin(organisation, actor)
+    if membership.user_id == organisation.owner_id:
+        raise ConflictError("The organisation's owner cannot leave it.", code="owner_cannot_leave")
+    membership.delete()
+    record(
+        "marketplace.organisation.member_removed",
+        actor=actor,
+        target=organisation,
+        before={
+            "user": membership.user_id,
+            "email": membership.user.email,
+            "role": membership.role,
+        },
+    )
+    return membership
+
+
+def leave(organisation: Organisation, user) -> Membership:
+    membership = Membership.objects.filter(organisation=organisation, user=user).first()
+    if membership is None:
+        raise NotFoundError("You are not a member of this organisation.")
+    return remove_member(organisation, membership.pk, actor=user)
+
+
+@transaction.atomic
+def attach_license(license: License, organisation: Organisation, *, actor) -> License:
+    """Give an org license to an organisation its owner administers (once; attaching it to the
+    same organisation again changes nothing). 409 ``not_an_org_license``,
+    ``license_already_attached``, ``license_<status>``; 403 ``not_org_admin``."""
+    license = License.objects.select_for_update().get(pk=license.pk)
+    if license.kind != Listing.Kind.ORG:
+        raise ConflictError("Only org licenses belong to organisations.", code="not_an_org_license")
+    _require_admin(organisation, actor)
+    if license.organisation_id == organisation.pk:
+        return license
+    if license.organisation_id is not None:
+        raise ConflictError(
+            "This license already belongs to another organisation.",
+            code="license_already_attached",
+        )
+    status = license.effective_status()
+    if status != License.Status.ACTIVE:
+        raise ConflictError(f"This license is {status}.", code=f"license_{status}")
+    license.organisation = organisation
+    license.save(update_fields=["organisation", "updated_at"])
+    record(
+        "marketplace.license.organisation_attached",
+        actor=actor,
+        target=license,
+        before={"organisation": None},
+        after={"organisation": organisation.pk, "slug": organisation.slug},
+    )
+    return license
