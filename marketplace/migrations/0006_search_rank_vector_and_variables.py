@@ -23,7 +23,7 @@ def backfill_rank_document(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("marketplace", "0004_payouts_and_takedowns"),
+        ("marketplace", "0005_license_subscriptions_renewals_expiry"),
     ]
 
     operations = [

@@ -15,7 +15,7 @@ def seats_from_activations(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("marketplace", "0005_license_subscriptions_renewals_expiry"),
+        ("marketplace", "0006_search_rank_vector_and_variables"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

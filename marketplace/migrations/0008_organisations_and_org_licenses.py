@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("marketplace", "0006_seat_assignments"),
+        ("marketplace", "0007_seat_assignments"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

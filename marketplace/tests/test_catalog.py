@@ -108,6 +108,17 @@ def test_ranking_reads_a_small_vector_and_tags_outrank_variable_names():
     assert "'valv'" not in str(row.rank_document) and "'plant':1A" in str(row.rank_document)
 
 
+def test_ranked_candidates_do_not_move_between_requests():
+    """The ranked page is taken from the first matches a scan finds; PostgreSQL's synchronized
+    scans would start large scans mid-table, giving each request other candidates (pages that
+    repeat or skip results). Every connection turns them off."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronize_seqscans")
+        assert cursor.fetchone()[0] == "off"
+
+
 def test_drafts_and_unlisted_packages_are_never_found():
     owner = CreatorFactory().user
     draft = PackageFactory(owner=owner, name="Secret turbine", status=Package.Status.DRAFT)
