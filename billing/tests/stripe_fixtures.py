@@ -165,6 +165,10 @@ class StripeTestbed:
         return self.call("GET", f"/v1/events?type={event_type}&limit=100")["data"]
 
     # --- webhooks
+    def settle(self) -> None:
+        """Wait until every event the server has sent so far is delivered and answered."""
+        wait_for(lambda: _deliveries_under_way(self.base_url) == 0, what="webhook deliveries")
+
     def mute(self) -> None:
         """Stop the server's own deliveries (the test delivers events itself, in its order)."""
         _deliver_webhooks_to(self.base_url, NOWHERE)
@@ -319,7 +323,7 @@ def stripe_live(stripe_settings, localstripe_url, live_server, transactional_db)
         # Late deliveries must not reach the next test's database, and one still being handled
         # must finish before the database is flushed (its locks deadlock the flush).
         _deliver_webhooks_to(localstripe_url, NOWHERE)
-        wait_for(lambda: _deliveries_under_way(localstripe_url) == 0, what="webhook deliveries")
+        testbed.settle()
         wait_for(lambda: in_flight.count <= 0, what="webhooks still being handled")
         request_started.disconnect(in_flight.started)
         request_finished.disconnect(in_flight.finished)
