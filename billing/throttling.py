@@ -15,22 +15,9 @@ from django.core.cache.backends.redis import RedisCache
 from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle
 
-from billing.services.key_cache import redis_client
 from billing.services.plans import account_ident, plan_for
 from fmugateway.core.middleware import client_ip
-
-_PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_rate(rate: str | None) -> tuple[int, int] | None:
-    """``"300/min"`` → (300, 60); ``None`` means unlimited."""
-    if not rate:
-        return None
-    count, _, period = rate.partition("/")
-    try:
-        return int(count), _PERIODS[period.strip()[:1].lower()]
-    except (KeyError, ValueError):
-        raise ValueError(f"bad throttle rate {rate!r}; use e.g. 300/min") from None
+from fmugateway.core.ratelimit import parse_rate, redis_client
 
 
 def hit(key: str, period: int) -> int:

@@ -34,7 +34,7 @@ class MarketplaceConfig(AppConfig):
 
 
 def check_settings(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
-    from marketplace.throttling import parse_rate
+    from fmugateway.core.ratelimit import parse_rate
 
     errors = []
     for name in ("LICENSE_VERIFY_RATE_PER_IP", "LICENSE_VERIFY_RATE_PER_KEY"):

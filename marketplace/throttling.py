@@ -18,21 +18,8 @@ from django.core.cache.backends.redis import RedisCache
 from rest_framework.throttling import BaseThrottle
 
 from fmugateway.core.middleware import client_ip
+from fmugateway.core.ratelimit import parse_rate, redis_client
 from marketplace import keys
-
-_PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_rate(rate: str | None) -> tuple[int, int] | None:
-    """``"600/min"`` → (600, 60); empty means unlimited; raises ``ValueError`` on nonsense."""
-    if not rate:
-        return None
-    count, _, period = rate.partition("/")
-    try:
-        return int(count), _PERIODS[period.strip()[:1].lower()]
-    except (KeyError, ValueError):
-        raise ValueError(f"bad rate {rate!r}; use e.g. 600/min") from None
-
 
 # INCR each window's key, setting its expiry when the window opens; one round trip for all.
 _INCR_SCRIPT = """
@@ -45,16 +32,6 @@ return counts
 """
 
 
-def _redis_client(cache: RedisCache):
-    # Django builds a new redis.Redis (hundreds of response callbacks) on every get_client();
-    # keep one per cache object (caches are per thread; the client is thread-safe anyway).
-    client = getattr(cache, "_license_throttle_client", None)
-    if client is None:
-        client = cache._cache.get_client(None, write=True)
-        cache._license_throttle_client = client
-    return client
-
-
 def count_hits(windows: list[tuple[str, int]]) -> list[int]:
     """Count one request in each ``(key, period)`` window; returns the windows' counts.
 
@@ -63,7 +40,7 @@ def count_hits(windows: list[tuple[str, int]]) -> list[int]:
     if isinstance(cache, RedisCache):
         full_keys = [cache.make_and_validate_key(key) for key, _ in windows]
         periods = [period + 1 for _, period in windows]
-        counts = _redis_client(cache).eval(_INCR_SCRIPT, len(full_keys), *full_keys, *periods)
+        counts = redis_client(cache).eval(_INCR_SCRIPT, len(full_keys), *full_keys, *periods)
         return [int(count) for count in counts]
     return [_count_hit(key, period) for key, period in windows]
 

@@ -4,7 +4,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from billing.services import plans
-from billing.throttling import parse_rate
+from fmugateway.core.ratelimit import parse_rate
 
 pytestmark = pytest.mark.django_db
 
