@@ -300,11 +300,16 @@ class SeatAssignmentInline(admin.TabularInline):
 
 
 class MembershipInline(admin.TabularInline):
+    """Read-only: members change through the organisation's API, which audits them."""
+
     model = Membership
     fields = ("user", "role", "created_at")
-    readonly_fields = ("created_at",)
-    raw_id_fields = ("user",)
+    readonly_fields = fields
     extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(Organisation)
