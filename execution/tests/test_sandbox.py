@@ -104,13 +104,23 @@ def _comm(pid: int) -> str:
         return ""
 
 
+def _parent(pid: int) -> int:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
 def _run_processes(launcher: int, timeout: float = 2.0) -> list[int]:
     """Descendants of the launcher that belong to a run: all but the zygote and the spare
     keeper (with its idle runner) that the zygote keeps ready for the next request. Waits a
     moment for processes that are already dying."""
     deadline = time.monotonic() + timeout
     while True:
-        spares = [pid for pid in _descendants(launcher) if _comm(pid) == "fmu-spare"]
+        named = {pid for pid in _descendants(launcher) if _comm(pid) == "fmu-spare"}
+        # A spare's runner is named fmu-spare too until its first statement renames it.
+        spares = [pid for pid in named if _parent(pid) not in named]
         idle = {pid for spare in spares for pid in [spare, *_descendants(spare)]}
         busy = [pid for pid in _descendants(launcher) if pid not in idle]
         assert len(spares) <= 1, spares
