@@ -11,10 +11,10 @@ admin.site.site_header = "FMU Gateway administration"
 admin.site.site_title = "FMU Gateway admin"
 
 urlpatterns = [
+    path("api/v1/", include("fmugateway.api_urls")),  # first: the busiest prefix
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("stripe/", include("djstripe.urls", namespace="djstripe")),
-    path("api/v1/", include("fmugateway.api_urls")),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/", include("accounts.urls")),

@@ -5,6 +5,10 @@ from marketplace import api, api_compliance
 L = "licenses/<int:pk>"
 
 urlpatterns = [
+    # First: installed tools call these far more often than anything else (URLs resolve in order).
+    path("licenses/verify", api.LicenseVerifyView.as_view(), name="api-license-verify"),
+    path("licenses/activate", api.LicenseActivateView.as_view(), name="api-license-activate"),
+    path("licenses/deactivate", api.LicenseDeactivateView.as_view(), name="api-license-deactivate"),
     path("creators/apply", api.CreatorApplyView.as_view(), name="api-creator-apply"),
     path("creators/me", api.CreatorMeView.as_view(), name="api-creator-me"),
     path("creators/me/connect", api.CreatorConnectView.as_view(), name="api-creator-connect"),
@@ -31,9 +35,6 @@ urlpatterns = [
     path("orders/<int:pk>/pay", api.OrderPayView.as_view(), name="api-order-pay"),
     path("licenses", api.LicenseListView.as_view(), name="api-license-list"),
     path("licenses/held", api.HeldSeatListView.as_view(), name="api-license-held-seats"),
-    path("licenses/verify", api.LicenseVerifyView.as_view(), name="api-license-verify"),
-    path("licenses/activate", api.LicenseActivateView.as_view(), name="api-license-activate"),
-    path("licenses/deactivate", api.LicenseDeactivateView.as_view(), name="api-license-deactivate"),
     path(L, api.LicenseDetailView.as_view(), name="api-license-detail"),
     path(f"{L}/rotate", api.LicenseRotateView.as_view(), name="api-license-rotate"),
     path(f"{L}/key", api.LicenseClaimKeyView.as_view(), name="api-license-key"),

@@ -67,6 +67,12 @@ def key_id(key: Ed25519PublicKey) -> str:
     return hashlib.sha256(public_key_bytes(key)).hexdigest()[:16]
 
 
+@functools.lru_cache(maxsize=8)
+def _private_key_id(key: Ed25519PrivateKey) -> str:
+    """The kid of a (cached, long-lived) private key: every signed answer names it."""
+    return key_id(key.public_key())
+
+
 def public_key_pem(key: Ed25519PublicKey) -> str:
     return key.public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
@@ -193,7 +199,7 @@ def sign_document(payload: dict) -> dict:
     return {
         "payload": payload,
         "alg": ALGORITHM,
-        "kid": key_id(key.public_key()),
+        "kid": _private_key_id(key),
         "signature": b64(key.sign(canonical_json(payload))),
     }
 

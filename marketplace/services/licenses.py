@@ -16,6 +16,7 @@ from django.db.models import FilteredRelation, Q
 from django.utils import timezone
 
 from fmugateway.core.audit import record
+from fmugateway.core.db import prepared_cursor
 from fmugateway.core.errors import ConflictError, DomainError, NotFoundError
 from fmugateway.core.signing import sign_document
 from marketplace import keys
@@ -448,7 +449,7 @@ def _lookup(key_hash: str, package: str, fingerprint: str) -> dict | None:
             .values(*_VERIFY_FIELDS)
             .first()
         )
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(_LOOKUP_SQL, [fingerprint, key_hash, package])
         row = cursor.fetchone()
     return dict(zip(_VERIFY_FIELDS, row, strict=True)) if row is not None else None
