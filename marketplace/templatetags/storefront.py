@@ -1,9 +1,18 @@
-"""Template helpers of the storefront: money, stars, query strings."""
+"""Template helpers of the storefront: money, stars, query strings, and the pieces a catalog
+page repeats (result cards, the category tree, tag pills), written here in Python: through the
+template engine they were most of a search page's time (a card ~0.5 ms, the tree ~6 ms)."""
 
 from __future__ import annotations
 
+import functools
+import html
+from urllib.parse import quote
+
 from django import template
+from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+from django.utils.text import Truncator
 
 register = template.Library()
 
@@ -99,3 +108,142 @@ def filter_select(bound_field):
         bound_field.id_for_label,
         options,
     )
+
+
+# --- repeated pieces of catalog pages --------------------------------------------------------
+
+_SLOT = "0slot0"
+_URL_SAFE = "!$&'()*+,;=/~:@"  # what ``reverse`` leaves unquoted
+
+
+@functools.lru_cache(maxsize=64)
+def _url_shape(name: str, kwarg: str, prefix: str, urlconf) -> tuple[str, str]:
+    before, _, after = reverse(name, kwargs={kwarg: _SLOT}, urlconf=urlconf).partition(_SLOT)
+    return before, after
+
+
+def url_for(name: str, kwarg: str, value: str) -> str:
+    """``reverse(name, kwargs={kwarg: value})`` for a one-argument route, without resolving
+    the pattern each time (a page of cards reverses ~60 URLs)."""
+    before, after = _url_shape(name, kwarg, get_script_prefix(), get_urlconf())
+    return before + quote(str(value), safe=_URL_SAFE) + after
+
+
+def _e(value) -> str:
+    """HTML-escape a value, as Django's ``escape`` does (without its lazy-string wrapper,
+    which costs more than the escaping on these hot paths)."""
+    return html.escape(str(value), quote=True)
+
+
+# The builders below return ``SafeString`` of constant markup around values that all went
+# through ``_e`` (or are our own safe pieces such as ``stars``); tests feed them hostile text.
+
+_NOT_FOR_SALE = '<span class="muted small">Not for sale</span>'
+_CURRENT = ' aria-current="true"'
+_PRESSED = ' aria-pressed="true"'
+
+
+def _price(entry) -> str:
+    if entry.has_free:
+        return "Free"
+    if entry.min_price_amount:
+        amount = _e(money(entry.min_price_amount, entry.currency))
+        if entry.has_subscription and not entry.has_paid:
+            return f"{amount}/mo"
+        return f"from {amount}"
+    if entry.has_trial:
+        return "Trial"
+    return _NOT_FOR_SALE
+
+
+def _badges(entry) -> str:
+    badges = []
+    if entry.certified:
+        badges.append('<span class="badge ok">Certified</span>')
+    elif entry.validated:
+        badges.append('<span class="badge ok">Validated</span>')
+    if entry.fmi_version:
+        badges.append(f'<span class="badge">FMI {_e(entry.fmi_version)}</span>')
+    badges.extend(f'<span class="badge">{kind}</span>' for kind in entry.kinds)
+    if entry.has_trial:
+        badges.append('<span class="badge info">Trial</span>')
+    return " ".join(badges)
+
+
+@register.simple_tag
+def package_card(entry) -> SafeString:
+    """A catalog entry (``PackageSearch`` with package, creator and category) as a result card."""
+    if entry.creator_id:
+        creator = entry.creator
+        url = url_for("creator-profile", "slug", creator.slug)
+        by = f'<a href="{_e(url)}">{_e(creator.display_name)}</a>'
+    else:
+        by = "a creator"
+    if entry.category_id:
+        category = entry.category
+        url = url_for("catalog-category", "path", category.path)
+        by += f' · <a href="{_e(url)}">{_e(category.name)}</a>'
+    if entry.rating_count:
+        count = f'<span class="muted small">({entry.rating_count:d})</span>'
+        rating = f"{stars(entry.rating_avg)} {count}"
+    else:
+        rating = '<span class="muted small">No reviews yet</span>'
+    summary = Truncator(entry.summary or entry.package.summary).chars(150)
+    url = url_for("package-detail", "slug", entry.package.slug)
+    return SafeString(
+        '<article class="package-card">\n'
+        f'  <h3><a href="{_e(url)}">{_e(entry.title)}</a></h3>\n'
+        f'  <p class="by">by {by}</p>\n'
+        f'  <div class="badges">{_badges(entry)}</div>\n'
+        f'  <p class="summary">{_e(summary)}</p>\n'
+        f'  <div class="meta">\n    <span>{rating}</span>\n'
+        f'    <span class="price">{_price(entry)}</span>\n  </div>\n'
+        "</article>"
+    )
+
+
+@register.simple_tag(takes_context=True)
+def category_tree(context, nodes, current=None) -> SafeString:
+    """The facet's category tree: each category with its count, linked with the current
+    filters kept (and the page dropped); empty categories are left out unless current."""
+    suffix = _e(query_with(context, page=None))
+    current_pk = current.pk if current is not None else None
+
+    def branch(level) -> str:
+        items = []
+        for node in level:
+            category = node.category
+            is_current = category.pk == current_pk
+            if not (node.count or is_current):
+                continue
+            url = _e(url_for("catalog-category", "path", category.path))
+            mark = _CURRENT if is_current else ""
+            items.append(
+                f'  <li><a href="{url}{suffix}"{mark}>'
+                f'{_e(category.name)}</a> <span class="count">{node.count:d}</span>'
+                f"{branch(node.children) if node.children else ''}</li>\n"
+            )
+        return "<ul>\n" + "".join(items) + "</ul>"
+
+    return SafeString(branch(nodes))
+
+
+@register.simple_tag(takes_context=True)
+def tag_pills(context, tags, selected) -> SafeString:
+    """Popular tags as toggles: each link adds its tag to the ``tag`` filter or removes it."""
+    params = context["request"].GET.copy()
+    params.pop("page", None)
+    params.pop("tag", None)
+    base = params.urlencode()
+    pills = []
+    for slug, name, count in tags:
+        is_selected = slug in selected
+        chosen = [t for t in selected if t != slug] if is_selected else [*selected, slug]
+        tag = f"tag={quote(','.join(chosen), safe=',')}" if chosen else ""
+        query = _e("&".join(part for part in (base, tag) if part))
+        css, mark = (" info", _PRESSED) if is_selected else ("", "")
+        pills.append(
+            f'<a class="badge{css}" href="?{query}"{mark}>'
+            f'{_e(name)} <span class="count">{count:d}</span></a>'
+        )
+    return SafeString('<div class="pill-row">' + "".join(pills) + "</div>")

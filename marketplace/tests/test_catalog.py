@@ -280,3 +280,57 @@ def test_catalog_filters_keep_the_chosen_values_with_their_labels(client):
     assert '<option value="4" selected>4★ and up</option>' in html
     assert '<option value="" selected>Any platform</option>' in html
     assert 'name="certified" id="f-certified" checked' in html
+
+
+def test_cards_facets_and_tag_pills_escape_hostile_text_and_link_right(client):
+    hostile = '"><script>alert(1)</script>'
+    Category.objects.create(name=f"Cat {hostile}", slug="evil")
+    creator = CreatorFactory(display_name=f"Maker {hostile}")
+    package = listed(
+        owner=creator.user,
+        name=f"Pump {hostile}",
+        summary=f"Moves water {hostile}",
+        category="evil",
+        tags=[f"tag {hostile}", "fluids"],
+        is_free=False,
+    )
+    published_version(package, fmi="3.0", cs=True, me=True, certified=True)
+    ListingFactory(package=package, price_amount=4900, currency="EUR")
+    catalog.invalidate_facets()
+
+    html = client.get("/catalog/?q=pump&tag=fluids&page=2").content.decode()
+
+    assert "<script>" not in html
+    assert html.count("&lt;script&gt;alert(1)&lt;/script&gt;") >= 5  # title, summary, by, cat, tag
+    card = html[html.index('<article class="package-card">') : html.index("</article>")]
+    assert f'<a href="/packages/{package.slug}/">Pump &quot;&gt;&lt;script&gt;' in card
+    assert '<a href="/catalog/c/evil/">Cat &quot;&gt;' in card
+    assert '<span class="badge ok">Certified</span>' in card
+    assert '<span class="badge">FMI 3.0</span>' in card
+    assert '<span class="badge">CS</span> <span class="badge">ME</span>' in card
+    assert "from €49.00" in card
+    # Category links keep the search and filters, never the page.
+    assert '<a href="/catalog/c/evil/?q=pump&amp;tag=fluids">Cat &quot;' in html
+    # Tag pills toggle: the selected tag removes itself, another tag is added to the filter.
+    assert '<a class="badge info" href="?q=pump" aria-pressed="true">fluids' in html
+    other = PackageTag.objects.exclude(tag__slug="fluids").get(package=package).tag
+    assert f'href="?q=pump&amp;tag=fluids,{other.slug}">tag &quot;&gt;&lt;script&gt;' in html
+
+
+def test_category_tree_marks_the_current_category_and_hides_empty_ones(client):
+    parent = Category.objects.create(name="Mechanics", slug="mechanics")
+    Category.objects.create(name="Vehicles", slug="vehicles", parent=parent)
+    Category.objects.create(name="Empty", slug="empty")
+    listed(name="Car", category="mechanics/vehicles")
+    catalog.invalidate_facets()
+
+    html = client.get("/catalog/c/mechanics/vehicles/?price=free").content.decode()
+
+    tree = html[html.index("<h2>Categories</h2>") :]
+    link = '<a href="/catalog/c/mechanics/?price=free">Mechanics</a>'
+    assert f'{link} <span class="count">1</span>' in tree
+    assert (
+        '<a href="/catalog/c/mechanics/vehicles/?price=free" aria-current="true">Vehicles</a>'
+        in tree
+    )
+    assert ">Empty<" not in tree
