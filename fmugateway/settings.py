@@ -17,6 +17,7 @@ from fmugateway.env import (
     dev_secret,
     env_bool,
     env_choice,
+    env_float,
     env_int,
     env_list,
     env_secret,
@@ -420,6 +421,9 @@ CELERY_BEAT_SCHEDULE["billing-bill-overage"] = {
 # --- Marketplace ---------------------------------------------------------------------------
 # The platform's cut of each sale in basis points (1500 = 15%); a listing may give the creator
 # less than 10000 - PLATFORM_FEE_BPS, never more. Sales stay pending this long before payout.
+# Seconds each web process reuses the catalog facets (category tree, tags) it read from the
+# cache before asking again; 0 reads them on every page.
+FACET_LOCAL_SECONDS = env_float("FACET_LOCAL_SECONDS", 5.0, minimum=0)
 PLATFORM_FEE_BPS = env_int("PLATFORM_FEE_BPS", 1500, minimum=0)
 if PLATFORM_FEE_BPS > 10000:
     raise ImproperlyConfigured("PLATFORM_FEE_BPS must be between 0 and 10000.")
