@@ -412,7 +412,7 @@ class CatalogQuery:
 
 @dataclass
 class CatalogPage:
-    results: list[PackageSearch]
+    results: list[PackageSearch] | list[CatalogCard]
     total: int
     capped: bool
     page: int
@@ -487,6 +487,86 @@ CARD_FIELDS = (
 def card_entries() -> QuerySet[PackageSearch]:
     """``listed_entries`` narrowed to the columns of a result card."""
     return listed_entries().only(*CARD_FIELDS)
+
+
+@dataclass(slots=True)
+class CardPackage:
+    slug: str
+    summary: str
+    owner_id: int
+
+
+@dataclass(slots=True)
+class CardCreator:
+    slug: str
+    display_name: str
+
+
+@dataclass(slots=True)
+class CardCategory:
+    name: str
+    path: str
+
+
+@dataclass(slots=True)
+class CatalogCard:
+    """What a result card shows (``CARD_FIELDS``), read without the ORM: building the
+    select_related query for 20 rows cost ~2.5 ms of Python, reading them ~0.3 ms."""
+
+    pk: int
+    title: str
+    summary: str
+    fmi_version: str
+    supports_cs: bool
+    supports_me: bool
+    certified: bool
+    validated: bool
+    has_free: bool
+    has_paid: bool
+    has_subscription: bool
+    has_trial: bool
+    min_price_amount: int | None
+    currency: str
+    rating_count: int
+    rating_avg: float
+    package: CardPackage
+    creator_id: int | None
+    creator: CardCreator | None
+    category_id: int | None
+    category: CardCategory | None
+
+    @property
+    def kinds(self) -> list[str]:
+        return [kind for kind, on in (("CS", self.supports_cs), ("ME", self.supports_me)) if on]
+
+
+_CARDS_SQL = """
+SELECT s.package_id, s.title, s.summary, s.fmi_version, s.supports_cs, s.supports_me,
+       s.certified, s.validated, s.has_free, s.has_paid, s.has_subscription, s.has_trial,
+       s.min_price_amount, s.currency, s.rating_count, s.rating_avg,
+       p.slug, p.summary, p.owner_id, s.creator_id, c.slug, c.display_name,
+       s.category_id, g.name, g.path
+  FROM marketplace_packagesearch s
+  JOIN registry_package p ON p.id = s.package_id
+  LEFT JOIN marketplace_creator c ON c.id = s.creator_id
+  LEFT JOIN marketplace_category g ON g.id = s.category_id
+ WHERE s.package_id = ANY(%s) AND p.status = %s
+"""
+
+
+def cards(ids: list[int]) -> dict[int, CatalogCard]:
+    """The listed packages among ``ids`` as result cards, by package id (PostgreSQL)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_CARDS_SQL, [ids, Package.Status.LISTED.value])
+        rows = cursor.fetchall()
+    found = {}
+    for row in rows:
+        creator = CardCreator(row[20], row[21]) if row[19] is not None else None
+        category = CardCategory(row[23], row[24]) if row[22] is not None else None
+        found[row[0]] = CatalogCard(
+            *row[:16], CardPackage(*row[16:19]), row[19], creator, row[22], category
+        )
+    return found
 
 
 def category_subtree(category: Category) -> QuerySet:
@@ -633,7 +713,7 @@ def search(query: CatalogQuery) -> CatalogPage:
         if not ids and counted and page > 1:  # past the last page: show the last one
             page = _clamp_page(page, min(counted, COUNT_CAP))
             counted, ids = _ranked_page(query, page)
-        rows = {entry.pk: entry for entry in card_entries().filter(pk__in=ids).order_by()}
+        rows = cards(ids)
         results = [rows[pk] for pk in ids if pk in rows]
         total = min(counted, COUNT_CAP)
         return CatalogPage(results=results, total=total, capped=counted > COUNT_CAP, page=page)
