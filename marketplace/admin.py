@@ -458,6 +458,7 @@ class PayoutItemInline(admin.TabularInline):
         "skip_reason",
         "destination",
         "stripe_transfer_id",
+        "amount_reversed",
         "failure_code",
         "failure_message",
         "paid_at",
@@ -537,6 +538,7 @@ class PayoutItemAdmin(ReadOnlyMixin, admin.ModelAdmin):
         "skip_reason",
         "failure_code",
         "stripe_transfer_id",
+        "amount_reversed",
         "paid_at",
     )
     list_filter = ("status", "skip_reason", "currency")

@@ -800,6 +800,7 @@ class CreatorEarning(models.Model):
         CHARGEBACK = "chargeback", "Chargeback"
         PAYOUT = "payout", "Payout"
         PAYOUT_RETURN = "payout_return", "Payout returned"
+        PAYOUT_REVERSAL = "payout_reversal", "Payout transfer reversed"
 
     creator = models.ForeignKey(Creator, on_delete=models.PROTECT, related_name="earnings")
     order_line = models.ForeignKey(
@@ -841,7 +842,10 @@ class CreatorEarning(models.Model):
                 name="mkt_earning_payout_once_per_item",
             ),
             models.CheckConstraint(
-                condition=Q(kind__in=["payout", "payout_return"], payout_item__isnull=False)
+                condition=Q(
+                    kind__in=["payout", "payout_return", "payout_reversal"],
+                    payout_item__isnull=False,
+                )
                 | Q(kind__in=["sale", "refund", "chargeback"], order_line__isnull=False),
                 name="mkt_earning_kind_has_its_reference",
             ),
@@ -1298,7 +1302,9 @@ class PayoutItemQuerySet(models.QuerySet):
 class PayoutItem(models.Model):
     """One creator's payout in one currency within a batch: a Stripe Connect transfer.
 
-    ``scheduled → processing → paid | failed``; ``skipped`` (no usable Connect account, nothing
+    ``scheduled → processing → paid | failed``, and ``paid → reversed`` when the platform takes
+    the whole transfer back in Stripe (a partial reversal keeps ``paid`` and counts
+    ``amount_reversed``); ``skipped`` (no usable Connect account, nothing
     debited) and ``cancelled`` (the batch was cancelled) end it too. A scheduled item has already
     debited the creator's balance; failure and cancellation credit it back.
     """
@@ -1307,6 +1313,7 @@ class PayoutItem(models.Model):
         SCHEDULED = "scheduled", "Scheduled"
         PROCESSING = "processing", "Transferring"
         PAID = "paid", "Paid"
+        REVERSED = "reversed", "Reversed"
         FAILED = "failed", "Failed"
         SKIPPED = "skipped", "Skipped"
         CANCELLED = "cancelled", "Cancelled"
@@ -1327,6 +1334,9 @@ class PayoutItem(models.Model):
     )
     destination = models.CharField(max_length=64, blank=True, help_text="Connect account id.")
     stripe_transfer_id = models.CharField(max_length=64, blank=True)
+    amount_reversed = models.PositiveBigIntegerField(
+        default=0, help_text="Minor units the platform took back from the transfer (Stripe)."
+    )
     failure_code = models.CharField(max_length=64, blank=True)
     failure_message = models.CharField(max_length=255, blank=True)
     attempts = models.PositiveIntegerField(default=0)

@@ -40,9 +40,9 @@ from billing.stripe.objects import (
 from fmugateway.core.audit import record
 from fmugateway.core.errors import DomainError
 from marketplace import payments
-from marketplace.models import Order, Refund
+from marketplace.models import Order, PayoutItem, Refund
 from marketplace.payments import is_order, order_of, pay_order, refund_from_charge
-from marketplace.services import refund_order
+from marketplace.services import payouts, refund_order
 
 logger = logging.getLogger(__name__)
 
@@ -184,6 +184,18 @@ def on_account_updated(event: Event) -> None:
     payments.sync_connect_account(data)
 
 
+@handler
+def on_transfer_changed(event: Event) -> None:
+    """A payout's Connect transfer was (partly) reversed by the platform, in the Dashboard or
+    through the API: re-read the transfer and credit what came back to the creator."""
+    transfer_id = _object(event).get("id")
+    if not transfer_id or not PayoutItem.objects.filter(stripe_transfer_id=transfer_id).exists():
+        return
+    with provider_errors():
+        transfer = as_dict(stripe.Transfer.retrieve(transfer_id, api_key=api_key()))
+    payouts.apply_transfer_reversal(transfer)
+
+
 HANDLERS = {
     "payment_intent.succeeded": on_payment_intent_succeeded,
     "payment_intent.payment_failed": on_payment_intent_failed,
@@ -198,6 +210,8 @@ HANDLERS = {
     "checkout.session.completed": on_checkout_session_completed,
     "checkout.session.async_payment_succeeded": on_checkout_session_completed,
     "account.updated": on_account_updated,
+    "transfer.reversed": on_transfer_changed,
+    "transfer.updated": on_transfer_changed,
 }
 
 

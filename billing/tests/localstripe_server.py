@@ -14,7 +14,8 @@ subscriptions, invoices and signed webhook deliveries) it adds:
   numbers, hosted invoice pages and PDF links (placeholders under ``.invalid``);
 * Connect Express accounts (``/v1/accounts``) and account links (``/v1/account_links``);
 * transfers to connected accounts (``/v1/transfers``), refused like Stripe when the account
-  cannot receive them, with ``Idempotency-Key`` replay (the first answer, for the same body);
+  cannot receive them, with ``Idempotency-Key`` replay (the first answer, for the same body),
+  and their reversals (``/v1/transfers/{id}/reversals``, with ``transfer.reversed``);
 * Checkout Sessions (``/v1/checkout/sessions``) and disputes (``/v1/disputes``), read-only, made
   and moved by the test-only routes under ``/_config/test/`` (what a buyer, Stripe's hosted page
   or a bank would do);
@@ -388,8 +389,44 @@ class Transfer(StripeObject):
         self.description = description
         self.metadata = metadata or {}
         self.reversed = False
+        self.reversals = {
+            "object": "list",
+            "data": [],
+            "has_more": False,
+            "total_count": 0,
+            "url": f"/v1/transfers/{self.id}/reversals",
+        }
         self.balance_transaction = None
         self.source_transaction = None
+
+
+async def reverse_transfer(request):
+    """``POST /v1/transfers/{id}/reversals``: take (part of) a transfer back, as the platform
+    may in the Dashboard; sends ``transfer.reversed`` like Stripe."""
+    transfer = Transfer._api_retrieve(request.match_info["id"])
+    data = await ls.get_post_data(request) or {}
+    left = transfer.amount - transfer.amount_reversed
+    amount = resources.try_convert_to_int(data.get("amount", left))
+    if not isinstance(amount, int) or amount <= 0 or amount > left:
+        raise UserError(400, "Bad request", {"code": "parameter_invalid_integer"})
+    transfer.amount_reversed += amount
+    transfer.reversed = transfer.amount_reversed == transfer.amount
+    reversal = {
+        "id": "trr_" + resources.random_id(14),
+        "object": "transfer_reversal",
+        "amount": amount,
+        "currency": transfer.currency,
+        "transfer": transfer.id,
+        "created": int(time.time()),
+        "metadata": {},
+        "balance_transaction": None,
+        "destination_payment_refund": None,
+        "source_refund": None,
+    }
+    transfer.reversals["data"].insert(0, reversal)
+    transfer.reversals["total_count"] += 1
+    schedule_webhook(Event("transfer.reversed", transfer))
+    return ls.json_response(reversal)
 
 
 def list_transfers(request):
@@ -771,6 +808,7 @@ for _method, _url, _view in (
     ("POST", "/v1/transfers", ls.api_create(Transfer, "/v1/transfers")),
     ("GET", "/v1/transfers/{id}", ls.api_retrieve(Transfer, "/v1/transfers/{id}")),
     ("GET", "/v1/transfers", list_transfers),
+    ("POST", "/v1/transfers/{id}/reversals", reverse_transfer),
     ("POST", "/_config/test/accounts/{id}/complete_onboarding", complete_onboarding),
     ("POST", "/_config/test/checkout/sessions/{id}/complete", complete_session),
     ("POST", "/_config/test/disputes", create_dispute),

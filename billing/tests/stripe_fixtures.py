@@ -50,6 +50,7 @@ DELIVERED_EVENTS = [
     "payment_intent.succeeded",
     "payment_intent.payment_failed",
     "charge.refunded",
+    "transfer.reversed",
 ]
 
 

@@ -116,7 +116,13 @@ def net_earnings(creator: Creator) -> dict[str, int]:
     chargebacks (payouts left out)."""
     rows = (
         CreatorEarning.objects.filter(creator=creator)
-        .exclude(kind__in=[CreatorEarning.Kind.PAYOUT, CreatorEarning.Kind.PAYOUT_RETURN])
+        .exclude(
+            kind__in=[
+                CreatorEarning.Kind.PAYOUT,
+                CreatorEarning.Kind.PAYOUT_RETURN,
+                CreatorEarning.Kind.PAYOUT_REVERSAL,
+            ]
+        )
         .values("currency")
         .annotate(net=Sum("net_amount"))
         .order_by("currency")
@@ -167,6 +173,21 @@ def record_payout_return(item: PayoutItem) -> CreatorEarning:
         return CreatorEarning.objects.get(payout_item=item, kind=kind)
 
 
+def record_payout_reversal(item: PayoutItem, amount: int) -> CreatorEarning:
+    """Credit money the platform took back from a paid transfer to available again (the
+    caller holds the item's row lock and writes one line per newly reversed amount)."""
+    return CreatorEarning.objects.create(
+        creator_id=item.creator_id,
+        payout_item=item,
+        kind=CreatorEarning.Kind.PAYOUT_REVERSAL,
+        currency=item.currency,
+        gross_amount=amount,
+        platform_fee_amount=0,
+        net_amount=amount,
+        available_at=timezone.now(),
+    )
+
+
 @dataclass(frozen=True)
 class Balance:
     """A creator's money in one currency, in minor units. ``available`` may be negative (a
@@ -192,6 +213,11 @@ def balances(creator: Creator, now: datetime | None = None) -> list[Balance]:
     now = now or timezone.now()
     payout = Q(kind=CreatorEarning.Kind.PAYOUT)
     open_statuses = [PayoutItem.Status.SCHEDULED, PayoutItem.Status.PROCESSING]
+    transferred = [PayoutItem.Status.PAID, PayoutItem.Status.REVERSED]
+    # Paid: what the transfers moved, less what the platform took back from them.
+    paid_or_taken_back = (payout & Q(payout_item__status__in=transferred)) | Q(
+        kind=CreatorEarning.Kind.PAYOUT_REVERSAL
+    )
     rows = (
         CreatorEarning.objects.filter(creator=creator)
         .values("currency")
@@ -199,7 +225,7 @@ def balances(creator: Creator, now: datetime | None = None) -> list[Balance]:
             pending=Sum("net_amount", filter=Q(available_at__gt=now)),
             available=Sum("net_amount", filter=Q(available_at__lte=now)),
             in_payout=Sum("net_amount", filter=payout & Q(payout_item__status__in=open_statuses)),
-            paid=Sum("net_amount", filter=payout & Q(payout_item__status=PayoutItem.Status.PAID)),
+            paid=Sum("net_amount", filter=paid_or_taken_back),
         )
         .order_by("currency")
     )

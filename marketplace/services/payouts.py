@@ -293,6 +293,46 @@ def _fail(item: PayoutItem, exc: stripe.StripeError) -> PayoutItem:
     return item
 
 
+def apply_transfer_reversal(transfer: dict) -> PayoutItem | None:
+    """The platform took (part of) a payout's transfer back in Stripe: credit what was newly
+    reversed back to the creator's available balance; ``reversed`` once all of it is back.
+
+    ``transfer`` is Stripe's current transfer (its ``amount_reversed`` only grows), so a
+    replayed or late event finds nothing new and changes nothing. Unknown transfers (not a
+    payout of ours) are ignored.
+    """
+    if not transfer.get("id"):
+        return None
+    with transaction.atomic():
+        item = (
+            PayoutItem.objects.select_for_update(of=("self",))
+            .filter(stripe_transfer_id=transfer["id"])
+            .first()
+        )
+        if item is None:
+            return None
+        reversed_total = min(int(transfer.get("amount_reversed") or 0), item.amount)
+        newly = reversed_total - item.amount_reversed
+        if newly <= 0:
+            return item
+        item.amount_reversed = reversed_total
+        if reversed_total == item.amount:
+            item.status = PayoutItem.Status.REVERSED
+        item.save(update_fields=["amount_reversed", "status", "updated_at"])
+        earnings.record_payout_reversal(item, newly)
+        record(
+            "marketplace.payout_item.reversed",
+            target=item,
+            after={
+                "transfer": item.stripe_transfer_id,
+                "reversed": newly,
+                "amount_reversed": item.amount_reversed,
+                "currency": item.currency,
+            },
+        )
+        return item
+
+
 def schedule_payouts(now: datetime | None = None) -> PayoutBatch | None:
     """Beat's hourly call: a new batch once ``PAYOUT_INTERVAL_DAYS`` have passed since the
     last one, and approved batches whose transfers stalled (a lost worker) queued again."""
