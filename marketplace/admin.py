@@ -20,6 +20,7 @@ from marketplace.models import (
     Order,
     OrderLine,
     Organisation,
+    OrganisationInvitation,
     PackageSearch,
     PayoutBatch,
     PayoutItem,
@@ -312,13 +313,26 @@ class MembershipInline(admin.TabularInline):
         return False
 
 
+class InvitationInline(admin.TabularInline):
+    """Read-only, like members: invitations are made and withdrawn through the API."""
+
+    model = OrganisationInvitation
+    fields = ("email", "role", "invited_by", "created_at", "accepted_at", "cancelled_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Organisation)
 class OrganisationAdmin(admin.ModelAdmin):
     list_display = ("name", "slug", "owner", "created_at")
     search_fields = ("name", "slug", "owner__email")
     list_select_related = ("owner",)
     raw_id_fields = ("owner",)
-    inlines = [MembershipInline]
+    inlines = [MembershipInline, InvitationInline]
 
 
 @admin.register(License)

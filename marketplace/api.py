@@ -26,6 +26,7 @@ from marketplace.models import (
     Order,
     OrderLine,
     Organisation,
+    OrganisationInvitation,
     SeatAssignment,
 )
 from marketplace.serializers import (
@@ -43,6 +44,7 @@ from marketplace.serializers import (
     ListingSerializer,
     MembershipSerializer,
     OrderSerializer,
+    OrganisationInvitationSerializer,
     OrganisationSerializer,
     SeatLicenseSerializer,
     SeatSerializer,
@@ -498,23 +500,45 @@ class OrganisationListView(APIView):
 
 @extend_schema(tags=["marketplace"], responses=MembershipSerializer)
 class OrganisationMembersView(APIView):
-    """Members of one of your organisations; admins POST ``{"email", "role"?}`` to add an
-    existing account (400 ``unknown_user``, 403 ``not_org_admin``, 409 ``already_member``)."""
+    """Members of one of your organisations (admins also see the open ``invitations``). Admins
+    POST ``{"email", "role"?}``: an existing account becomes a member (201); any other address
+    is invited by email (202, an invitation its owner takes by signing up and confirming it).
+    403 ``not_org_admin``, 409 ``already_member`` / ``already_invited``."""
 
     permission_classes = [IsAuthenticated]
 
     def get(self, request: Request, slug: str) -> Response:
         organisation = _my_organisation(request, slug)
         rows = Membership.objects.filter(organisation=organisation).select_related("user")
-        return Response({"results": MembershipSerializer(rows, many=True).data})
+        body = {"results": MembershipSerializer(rows, many=True).data}
+        if organisations.is_admin(organisation, request.user):
+            invitations = OrganisationInvitation.objects.open().filter(organisation=organisation)
+            body["invitations"] = OrganisationInvitationSerializer(invitations, many=True).data
+        return Response(body)
 
     def post(self, request: Request, slug: str) -> Response:
         organisation = _my_organisation(request, slug)
         data = _body(request)
-        membership = organisations.add_member(
+        added = organisations.add_member(
             organisation, data.get("email"), role=data.get("role"), actor=request.user
         )
-        return Response(MembershipSerializer(membership).data, status=status.HTTP_201_CREATED)
+        if isinstance(added, OrganisationInvitation):
+            return Response(
+                OrganisationInvitationSerializer(added).data, status=status.HTTP_202_ACCEPTED
+            )
+        return Response(MembershipSerializer(added).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(tags=["marketplace"], responses={204: None})
+class OrganisationInvitationView(APIView):
+    """DELETE: an admin withdraws an open invitation."""
+
+    permission_classes = [IsAuthenticated]
+
+    def delete(self, request: Request, slug: str, invitation_id: int) -> Response:
+        organisation = _my_organisation(request, slug)
+        organisations.cancel_invitation(organisation, invitation_id, actor=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 @extend_schema(tags=["marketplace"], responses={204: None})

@@ -56,6 +56,11 @@ urlpatterns = [
         name="api-org-member",
     ),
     path("orgs/<slug:slug>/leave", api.OrganisationLeaveView.as_view(), name="api-org-leave"),
+    path(
+        "orgs/<slug:slug>/invitations/<int:invitation_id>",
+        api.OrganisationInvitationView.as_view(),
+        name="api-org-invitation",
+    ),
     path(f"{L}/offline", api.OfflineLicenseView.as_view(), name="api-license-offline"),
     path("dmca/complaints", api_compliance.ComplaintListView.as_view(), name="api-dmca-list"),
     path(

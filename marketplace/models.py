@@ -409,6 +409,51 @@ class Membership(models.Model):
         return f"{self.user_id} in {self.organisation_id} ({self.role})"
 
 
+class OrganisationInvitationQuerySet(models.QuerySet):
+    def open(self) -> OrganisationInvitationQuerySet:
+        return self.filter(accepted_at__isnull=True, cancelled_at__isnull=True)
+
+
+class OrganisationInvitation(models.Model):
+    """An admin's invitation of an address that has no account yet: whoever signs up with it and
+    confirms it becomes a member with ``role``. Accepted or cancelled invitations keep their row."""
+
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.CASCADE, related_name="invitations"
+    )
+    email = models.EmailField()
+    role = models.CharField(max_length=10, choices=Membership.Role.choices)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = OrganisationInvitationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["organisation", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organisation", "email"],
+                condition=Q(accepted_at__isnull=True, cancelled_at__isnull=True),
+                name="mkt_org_invitation_open_once",
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["email"],
+                condition=Q(accepted_at__isnull=True, cancelled_at__isnull=True),
+                name="mkt_org_invitation_open_idx",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email} to {self.organisation_id} ({self.role})"
+
+
 def _org_license_q(user) -> Q:
     """Org licenses ``user`` enjoys as a member: of their organisations, and within the seat
     cap when the license has one (the first ``seats`` members by join order)."""

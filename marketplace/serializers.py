@@ -13,6 +13,7 @@ from marketplace.models import (
     Order,
     OrderLine,
     Organisation,
+    OrganisationInvitation,
     SeatAssignment,
 )
 
@@ -351,6 +352,18 @@ class OrganisationSerializer(serializers.ModelSerializer):
 
     def get_owner(self, organisation: Organisation) -> str:
         return organisation.owner.email
+
+
+class OrganisationInvitationSerializer(serializers.ModelSerializer):
+    pending = serializers.SerializerMethodField()
+
+    class Meta:
+        model = OrganisationInvitation
+        fields = ["id", "email", "role", "pending", "created_at"]
+        read_only_fields = fields
+
+    def get_pending(self, invitation: OrganisationInvitation) -> bool:
+        return invitation.accepted_at is None and invitation.cancelled_at is None
 
 
 class MembershipSerializer(serializers.ModelSerializer):

@@ -44,9 +44,11 @@ def _category_saved(sender, instance: Category, raw=False, **kwargs) -> None:
 
 
 def _email_verified(sender, user, **kwargs) -> None:
+    from marketplace.services.organisations import accept_invitations
     from marketplace.services.seats import bind_pending_seats
 
     bind_pending_seats(user)
+    accept_invitations(user)
 
 
 def connect() -> None:

@@ -1,22 +1,33 @@
 """Organisations: teams whose members enjoy the org licenses attached to them.
 
 An organisation has an owner (always an admin member, who cannot leave) and members with the
-role ``admin`` or ``member``. Admins add existing accounts by email and remove members; anyone
-may leave. An org license's owner (the buyer) attaches it to an organisation they administer;
-from then on its members get its entitlements through ``LicenseQuerySet.held_by`` — the first
-``license.seats`` members by join order when the license has a seat cap — and lose them the
-moment they leave. Every change is audited.
+role ``admin`` or ``member``. Admins add members by email — an existing account at once, any
+other address by an invitation that its owner takes by signing up and confirming it — and remove
+members; anyone may leave. An org license's owner (the buyer) attaches it to an organisation they
+administer; from then on its members get its entitlements through ``LicenseQuerySet.held_by``
+— the first ``license.seats`` members by join order when the license has a seat cap — and lose
+them the moment they leave. Every change is audited.
 """
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
+from django.urls import reverse
+from django.utils import timezone
 from django.utils.text import slugify
 
 from fmugateway.core.audit import record
 from fmugateway.core.errors import ConflictError, DomainError, ForbiddenError, NotFoundError
-from marketplace.models import License, Listing, Membership, Organisation
+from marketplace.models import (
+    License,
+    Listing,
+    Membership,
+    Organisation,
+    OrganisationInvitation,
+)
 from marketplace.services.seats import clean_email
 
 
@@ -69,19 +80,18 @@ def create_organisation(owner, *, name, slug=None) -> Organisation:
 
 
 @transaction.atomic
-def add_member(organisation: Organisation, email, *, role=None, actor) -> Membership:
-    """An admin adds an existing, verified account by email. 403 ``not_org_admin``, 400
-    ``unknown_user`` (no such account), 409 ``already_member``."""
+def add_member(
+    organisation: Organisation, email, *, role=None, actor
+) -> Membership | OrganisationInvitation:
+    """An admin adds a member by email: an existing account becomes a member at once; any other
+    address gets an invitation (mailed) that makes its owner a member once they sign up and
+    confirm it. 403 ``not_org_admin``, 409 ``already_member`` / ``already_invited``."""
     _require_admin(organisation, actor)
     email = clean_email(email)
     role = _role(role)
     user = get_user_model().objects.filter(email__iexact=email, is_active=True).first()
     if user is None:
-        raise DomainError(
-            "No account uses this email address; ask them to sign up first.",
-            code="unknown_user",
-            fields={"email": [{"code": "unknown_user", "detail": "No account with this email."}]},
-        )
+        return _invite(organisation, email, role, actor)
     try:
         with transaction.atomic():
             membership = Membership.objects.create(organisation=organisation, user=user, role=role)
@@ -94,6 +104,91 @@ def add_member(organisation: Organisation, email, *, role=None, actor) -> Member
         after={"user": user.pk, "email": email, "role": role},
     )
     return membership
+
+
+def _invite(organisation: Organisation, email: str, role: str, actor) -> OrganisationInvitation:
+    try:
+        with transaction.atomic():
+            invitation = OrganisationInvitation.objects.create(
+                organisation=organisation, email=email, role=role, invited_by=actor
+            )
+    except IntegrityError:
+        raise ConflictError("This address is already invited.", code="already_invited") from None
+    record(
+        "marketplace.organisation.member_invited",
+        actor=actor,
+        target=organisation,
+        after={"invitation": invitation.pk, "email": email, "role": role},
+    )
+    body = (
+        f"{actor.get_full_name()} invited you to join {organisation.name} on FMU Gateway, "
+        "where its members share the organisation's model licenses.\n\n"
+        f"Sign up with this address ({email}) at {settings.SITE_URL}{reverse('signup')} and "
+        "confirm it; you are a member from then on.\n"
+    )
+    subject = f"Join {organisation.name} on FMU Gateway"
+    transaction.on_commit(lambda: send_mail(subject, body, None, [email]))
+    return invitation
+
+
+@transaction.atomic
+def cancel_invitation(
+    organisation: Organisation, invitation_id: int, *, actor
+) -> OrganisationInvitation:
+    """An admin withdraws an open invitation (404 when there is none with this id)."""
+    _require_admin(organisation, actor)
+    invitation = (
+        OrganisationInvitation.objects.open()
+        .select_for_update()
+        .filter(organisation=organisation, pk=invitation_id)
+        .first()
+    )
+    if invitation is None:
+        raise NotFoundError("No open invitation with this id in this organisation.")
+    invitation.cancelled_at = timezone.now()
+    invitation.save(update_fields=["cancelled_at", "updated_at"])
+    record(
+        "marketplace.organisation.invitation_cancelled",
+        actor=actor,
+        target=organisation,
+        before={"invitation": invitation.pk, "email": invitation.email},
+    )
+    return invitation
+
+
+@transaction.atomic
+def accept_invitations(user) -> int:
+    """Make ``user`` (whose address was just confirmed) a member of every organisation that
+    invited that address; returns how many memberships it gained."""
+    if not user.is_active:
+        return 0
+    invitations = list(
+        OrganisationInvitation.objects.open()
+        .select_for_update()
+        .filter(email=user.email.lower())
+        .select_related("organisation")
+    )
+    now = timezone.now()
+    joined = 0
+    for invitation in invitations:
+        _, created = Membership.objects.get_or_create(
+            organisation=invitation.organisation, user=user, defaults={"role": invitation.role}
+        )
+        invitation.accepted_at = now
+        invitation.save(update_fields=["accepted_at", "updated_at"])
+        joined += created
+        record(
+            "marketplace.organisation.member_added",
+            actor=user,
+            target=invitation.organisation,
+            after={
+                "user": user.pk,
+                "email": invitation.email,
+                "role": invitation.role,
+                "invitation": invitation.pk,
+            },
+        )
+    return joined
 
 
 @transaction.atomic

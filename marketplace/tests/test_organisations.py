@@ -2,13 +2,16 @@
 
 import pytest
 from django.test import Client
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
 
 from accounts.factories import UserFactory
+from accounts.services import sign_up, verification_tokens, verify_email
 from execution.services import may_run
 from fmugateway.core.models import AuditEntry
 from marketplace import services
 from marketplace.factories import ListingFactory
-from marketplace.models import Listing, Membership
+from marketplace.models import Listing, Membership, OrganisationInvitation
 from marketplace.services import organisations
 from marketplace.tests.conftest import client_for, issue
 from registry.models import PackageVersion
@@ -200,14 +203,16 @@ def test_a_member_who_is_not_admin_cannot_attach_a_license(acme, member, org_lis
     assert (response.status_code, response.json()["code"]) == (403, "not_org_admin")
 
 
-def test_unknown_and_duplicate_members_get_clear_codes(acme, user, member):
+def test_duplicate_members_and_invitations_get_clear_codes(acme, user, member):
     api = client_for(user)
 
-    unknown = api.post("/api/v1/orgs/acme-labs/members", {"email": "nobody@example.com"})
+    invited = api.post("/api/v1/orgs/acme-labs/members", {"email": "nobody@example.com"})
+    invited_again = api.post("/api/v1/orgs/acme-labs/members", {"email": "Nobody@example.com"})
     again = api.post("/api/v1/orgs/acme-labs/members", {"email": member.email})
     bad_role = api.post("/api/v1/orgs/acme-labs/members", {"email": member.email, "role": "king"})
 
-    assert (unknown.status_code, unknown.json()["code"]) == (400, "unknown_user")
+    assert invited.status_code == 202
+    assert (invited_again.status_code, invited_again.json()["code"]) == (409, "already_invited")
     assert (again.status_code, again.json()["code"]) == (409, "already_member")
     assert (bad_role.status_code, bad_role.json()["code"]) == (400, "invalid")
     assert "role" in bad_role.json()["fields"]
@@ -265,3 +270,61 @@ def test_owner_shares_an_org_license_from_its_page(user, acme, org_listing, memb
     assert shared.status_code == 302
     assert may_run(member, version)
     assert "Shared with the members of" in page.get(url).content.decode()
+
+
+def test_an_invited_address_joins_when_its_owner_signs_up_and_confirms_it(
+    acme, user, member, org_license, version, mailoutbox, django_capture_on_commit_callbacks
+):
+    # Given an admin invites an address that has no account yet
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client_for(user).post(
+            "/api/v1/orgs/acme-labs/members", {"email": "New@Example.com", "role": "admin"}
+        )
+    assert response.status_code == 202
+    assert (response.json()["email"], response.json()["role"]) == ("new@example.com", "admin")
+    [mail] = mailoutbox
+    assert mail.to == ["new@example.com"] and "/signup/" in mail.body
+    assert "Acme Labs" in mail.subject
+    # Admins see the open invitation; plain members do not see invited addresses
+    listed = client_for(user).get("/api/v1/orgs/acme-labs/members").json()
+    assert [i["email"] for i in listed["invitations"]] == ["new@example.com"]
+    assert "invitations" not in client_for(member).get("/api/v1/orgs/acme-labs/members").json()
+
+    # When its owner signs up, nothing is shared before the address is confirmed
+    newcomer = sign_up(email="new@example.com", password="correct horse battery staple")
+    assert not may_run(newcomer, version)
+    verify_email(
+        urlsafe_base64_encode(force_bytes(newcomer.pk)), verification_tokens.make_token(newcomer)
+    )
+
+    # Then they are a member with the invited role and enjoy the org license
+    membership = Membership.objects.get(organisation=acme, user=newcomer)
+    assert membership.role == "admin"
+    assert may_run(newcomer, version)
+    assert client_for(newcomer).post(DOWNLOAD).status_code == 201
+    invitation = OrganisationInvitation.objects.get(email="new@example.com")
+    assert invitation.accepted_at is not None
+    assert "invitations" in client_for(newcomer).get("/api/v1/orgs/acme-labs/members").json()
+    assert AuditEntry.objects.filter(action="marketplace.organisation.member_invited").exists()
+
+
+def test_a_withdrawn_invitation_gives_nothing_and_only_admins_withdraw(
+    acme, user, member, other_user, org_license, version
+):
+    invited = client_for(user).post("/api/v1/orgs/acme-labs/members", {"email": "x@example.com"})
+    url = f"/api/v1/orgs/acme-labs/invitations/{invited.json()['id']}"
+
+    assert client_for(member).delete(url).json()["code"] == "not_org_admin"
+    assert client_for(other_user).delete(url).status_code == 404
+    assert client_for(user).delete(url).status_code == 204
+    assert client_for(user).delete(url).status_code == 404
+
+    newcomer = sign_up(email="x@example.com", password="correct horse battery staple")
+    verify_email(
+        urlsafe_base64_encode(force_bytes(newcomer.pk)), verification_tokens.make_token(newcomer)
+    )
+    assert not Membership.objects.filter(user=newcomer).exists()
+    assert not may_run(newcomer, version)
+    # The address may be invited again after a withdrawal
+    again = client_for(user).post("/api/v1/orgs/acme-labs/members", {"email": "y@example.com"})
+    assert again.status_code == 202
