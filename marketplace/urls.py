@@ -28,6 +28,12 @@ urlpatterns = [
     path("account/billing/", views.account_billing, name="account-billing"),
     path("account/api-keys/", views.account_api_keys, name="account-api-keys"),
     path("account/wishlist/", views.account_wishlist, name="account-wishlist"),
+    path("account/organisations/", views.account_organisations, name="account-organisations"),
+    path(
+        "account/organisations/<slug:slug>/",
+        views.account_organisation,
+        name="account-organisation",
+    ),
     path("console/packages/<slug:slug>/listings/", views.console_listings, name="console-listings"),
     path("console/sales/", views.console_sales, name="console-sales"),
     path("console/reviews/", views.console_reviews, name="console-reviews"),

@@ -566,6 +566,98 @@ def account_api_keys(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+def account_organisations(request: HttpRequest) -> HttpResponse:
+    """Your organisations, and a form to create one."""
+    if request.method == "POST":
+        try:
+            organisation = organisations.create_organisation(
+                request.user, name=request.POST.get("name", "")
+            )
+        except DomainError as exc:
+            messages.error(request, exc.detail)
+        else:
+            messages.success(request, f"{organisation.name} is created; you are its admin.")
+            return redirect("account-organisation", slug=organisation.slug)
+    rows = (
+        Membership.objects.filter(user=request.user)
+        .select_related("organisation__owner")
+        .annotate(members=Count("organisation__memberships", distinct=True))
+        .order_by("organisation__name")
+    )
+    return render(request, "account/organisations.html", {"memberships": rows})
+
+
+_ORG_ACTIONS = {
+    "add": lambda org, post, user: organisations.add_member(
+        org, post.get("email"), role=post.get("role"), actor=user
+    ),
+    "remove": lambda org, post, user: organisations.remove_member(
+        org, _int(post.get("member")), actor=user
+    ),
+    "withdraw": lambda org, post, user: organisations.cancel_invitation(
+        org, _int(post.get("invitation")), actor=user
+    ),
+    "leave": lambda org, post, user: organisations.leave(org, user),
+}
+
+
+def _int(value) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
+
+
+@login_required
+def account_organisation(request: HttpRequest, slug: str) -> HttpResponse:
+    """One of your organisations: members, invitations (admins) and the licenses it shares."""
+    organisation = get_object_or_404(
+        Organisation.objects.for_user(request.user).select_related("owner"), slug=slug
+    )
+    if request.method == "POST":
+        action = request.POST.get("action", "")
+        try:
+            done = _ORG_ACTIONS[action](organisation, request.POST, request.user)
+        except KeyError:
+            messages.error(request, "Unknown action.")
+        except DomainError as exc:
+            messages.error(request, exc.detail)
+        else:
+            messages.success(request, _org_message(action, done))
+            if action == "leave":
+                return redirect("account-organisations")
+        return redirect("account-organisation", slug=organisation.slug)
+    is_admin = organisations.is_admin(organisation, request.user)
+    members = Membership.objects.filter(organisation=organisation).select_related("user")
+    return render(
+        request,
+        "account/organisation.html",
+        {
+            "organisation": organisation,
+            "is_admin": is_admin,
+            "members": members,
+            "invitations": organisation.invitations.open() if is_admin else [],
+            "licenses": License.objects.filter(organisation=organisation).select_related(
+                "package", "listing"
+            ),
+            "roles": Membership.Role.choices,
+        },
+    )
+
+
+def _org_message(action: str, done) -> str:
+    if action == "add":
+        if isinstance(done, Membership):
+            return f"{done.user.email} is a member now."
+        return f"{done.email} is invited; they join once they sign up and confirm the address."
+    return {
+        "remove": "The member is removed.",
+        "withdraw": "The invitation is withdrawn.",
+        "leave": "You left the organisation.",
+    }[action]
+
+
+@login_required
 def account_wishlist(request: HttpRequest) -> HttpResponse:
     package_ids = WishlistItem.objects.filter(user=request.user).values("package_id")
     entries = list(

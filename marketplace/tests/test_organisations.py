@@ -328,3 +328,59 @@ def test_a_withdrawn_invitation_gives_nothing_and_only_admins_withdraw(
     # The address may be invited again after a withdrawal
     again = client_for(user).post("/api/v1/orgs/acme-labs/members", {"email": "y@example.com"})
     assert again.status_code == 202
+
+
+def test_organisation_pages_create_add_invite_remove_and_leave(
+    user, other_user, org_license, member, mailoutbox, django_capture_on_commit_callbacks
+):
+    admin = Client()
+    admin.force_login(user)
+    page = "/account/organisations/acme-labs/"
+
+    # The list links the organisation; creating another one makes you its admin
+    assert page in admin.get("/account/organisations/").content.decode()
+    created = admin.post("/account/organisations/", {"name": "Beta Works"})
+    assert created.status_code == 302 and created["Location"].endswith("/beta-works/")
+    assert Membership.objects.get(organisation__slug="beta-works", user=user).role == "admin"
+
+    # The admin sees members and the shared license, adds an account and invites an address
+    html = admin.get(page).content.decode()
+    assert member.email in html and org_license.license.package.name in html
+    colleague = UserFactory(email="bob@example.com")
+    admin.post(page, {"action": "add", "email": "bob@example.com", "role": "member"})
+    with django_capture_on_commit_callbacks(execute=True):
+        admin.post(page, {"action": "add", "email": "carol@example.com"})
+    html = admin.get(page).content.decode()
+    assert "bob@example.com is a member now." in html
+    assert "carol@example.com is invited" in html
+    assert Membership.objects.filter(organisation__slug="acme-labs", user=colleague).exists()
+    assert [m.to for m in mailoutbox] == [["carol@example.com"]]
+    invitation = OrganisationInvitation.objects.get(email="carol@example.com")
+    assert 'value="withdraw"' in html
+
+    # A plain member sees the members but no invitations and cannot add anyone
+    plain = Client()
+    plain.force_login(member)
+    html = plain.get(page).content.decode()
+    assert "carol@example.com" not in html and 'value="add"' not in html
+    refused = plain.post(page, {"action": "add", "email": "dan@example.com"}, follow=True)
+    assert "Only the organisation&#x27;s admins" in refused.content.decode()
+    assert not OrganisationInvitation.objects.filter(email="dan@example.com").exists()
+
+    # The admin withdraws the invitation and removes a member; the member leaves
+    admin.post(page, {"action": "withdraw", "invitation": invitation.pk})
+    bob = Membership.objects.get(organisation__slug="acme-labs", user=colleague)
+    admin.post(page, {"action": "remove", "member": bob.pk})
+    left = plain.post(page, {"action": "leave"})
+    assert left["Location"].endswith("/account/organisations/")
+    assert set(
+        Membership.objects.filter(organisation__slug="acme-labs").values_list("user", flat=True)
+    ) == {user.pk}
+    assert OrganisationInvitation.objects.open().count() == 0
+
+    # Someone outside sees nothing
+    outsider = Client()
+    outsider.force_login(other_user)
+    assert outsider.get(page).status_code == 404
+    assert outsider.post(page, {"action": "add", "email": "x@example.com"}).status_code == 404
+    assert "Acme Labs" not in outsider.get("/account/organisations/").content.decode()
