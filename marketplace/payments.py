@@ -486,6 +486,36 @@ def follow_subscription(license: License, data: dict, *, actor=None) -> License:
     return subscriptions.apply_subscription_status(license, status, actor=actor)
 
 
+def sync_subscription_pause(license_id: int) -> str:
+    """Make the license's Stripe subscription follow its status: a suspended license's billing
+    is paused (invoices of periods that pass meanwhile are voided, nothing is charged); a
+    reinstated one's resumes, and the license runs to the end of the current period, which the
+    pause left unbilled. Reads the license now, so a repeated or late call does the right thing.
+    Returns ``paused``, ``resumed`` or ``""`` (no subscription to follow)."""
+    license = (
+        License.objects.filter(pk=license_id, pricing_model=Listing.PricingModel.SUBSCRIPTION)
+        .exclude(subscription_id="")
+        .first()
+    )
+    if license is None or license.status not in (License.Status.SUSPENDED, License.Status.ACTIVE):
+        return ""  # revoked or expired subscriptions are cancelled, not paused
+    suspended = license.status == License.Status.SUSPENDED
+    with provider_errors():
+        changed = as_dict(
+            stripe.Subscription.modify(
+                license.subscription_id,
+                pause_collection={"behavior": "void"} if suspended else "",
+                api_key=api_key(),
+            )
+        )
+    if suspended:
+        return "paused"
+    period_end = changed.get("current_period_end")
+    if period_end:
+        subscriptions.extend_after_pause(license, datetime.fromtimestamp(int(period_end), tz=UTC))
+    return "resumed"
+
+
 def end_subscriptions_of_revoked(order: Order) -> None:
     """A refund or chargeback revoked subscription licenses: stop billing for them."""
     revoked = License.objects.filter(

@@ -48,3 +48,16 @@ def expire_licenses() -> int:
         except Exception:
             logger.warning("Could not cancel subscription %s at Stripe", license.subscription_id)
     return len(expired)
+
+
+@shared_task(bind=True, name="marketplace.sync_subscription_pause", acks_late=True, max_retries=10)
+def sync_subscription_pause_task(self, license_id: int) -> str:
+    """Pause or resume a subscription license's billing at Stripe after a suspension or a
+    reinstatement; Stripe outages are retried with backoff."""
+    from billing.stripe.client import PaymentProviderError
+    from marketplace.payments import sync_subscription_pause
+
+    try:
+        return sync_subscription_pause(license_id)
+    except PaymentProviderError as exc:
+        raise self.retry(exc=exc, countdown=min(3600, 30 * 2**self.request.retries)) from exc

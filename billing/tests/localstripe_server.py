@@ -21,7 +21,8 @@ subscriptions, invoices and signed webhook deliveries) it adds:
   or a bank would do);
 * subscriptions that start with a free period (``trial_end``: ``trialing``, no invoice) and pay
   with their own ``default_payment_method``, PaymentIntents that take ``setup_future_usage``, and
-  a test-only route that bills a subscription's next period, as Stripe's clock would.
+  a test-only route that bills a subscription's next period, as Stripe's clock would (a void
+  invoice and no charge while its collection is paused with ``pause_collection``).
 
 Its store lives in memory only (localstripe's pickle file in /tmp is not written).
 """
@@ -716,6 +717,28 @@ def _subscription_init_with_trial(self, *args, default_payment_method=None, **kw
 
 
 Subscription.__init__ = _subscription_init_with_trial
+_subscription_update = Subscription._update
+
+
+def _subscription_update_pausing(self, *args, pause_collection=None, **kwargs):
+    """``pause_collection``: ``{"behavior": "void"}`` pauses billing (renewals make void
+    invoices, nothing is charged); ``""`` resumes it."""
+    if pause_collection is not None:
+        if pause_collection == "":
+            self.pause_collection = None
+        elif isinstance(pause_collection, dict) and pause_collection.get("behavior") in (
+            "void",
+            "keep_as_draft",
+            "mark_uncollectible",
+        ):
+            self.pause_collection = {"behavior": pause_collection["behavior"], "resumes_at": None}
+        else:
+            raise UserError(400, "Bad request", {"param": "pause_collection"})
+    return _subscription_update(self, *args, **kwargs)
+
+
+Subscription._update = _subscription_update_pausing
+Subscription.pause_collection = None  # read by _export like the other attributes
 _payment_intent_init = PaymentIntent.__init__
 
 
@@ -744,6 +767,12 @@ async def renew_subscription(request):
     invoice = Invoice(customer=sub.customer, subscription=sub.id, items=[sub.items._list[0]])
     invoice.billing_reason = "subscription_cycle"
     invoice._finalize()
+    if sub.pause_collection:  # paused: the period's invoice is voided, nothing is charged
+        invoice._voided = True
+        sub.status = "active"
+        schedule_webhook(Event("invoice.voided", invoice))
+        schedule_webhook(Event("customer.subscription.updated", sub))
+        return ls.json_response(invoice._export())
     method = data.get("payment_method") or sub.default_payment_method  # a card declined now
     if method is None:
         default = Customer._api_retrieve(sub.customer)._get_default_payment_method_or_source()

@@ -19,6 +19,7 @@ from fmugateway.core.audit import record
 from fmugateway.core.db import prepared_cursor
 from fmugateway.core.errors import ConflictError, DomainError, NotFoundError
 from fmugateway.core.signing import sign_document
+from fmugateway.core.tasks import dispatch_after_commit
 from marketplace import keys
 from marketplace.models import Activation, License, Listing, OrderLine
 
@@ -281,13 +282,15 @@ def suspend_license(license: License, *, actor=None, reason: str = "") -> Licens
         raise ConflictError("A revoked license cannot be suspended.", code="license_revoked")
     if license.status == License.Status.SUSPENDED:
         return license
-    return _set_status(
+    license = _set_status(
         license,
         License.Status.SUSPENDED,
         actor=actor,
         reason=reason,
         action="marketplace.license.suspended",
     )
+    _follow_in_billing(license)
+    return license
 
 
 @transaction.atomic
@@ -297,13 +300,23 @@ def reinstate_license(license: License, *, actor=None, reason: str = "") -> Lice
         raise ConflictError(
             "Only a suspended license can be reinstated.", code="license_not_suspended"
         )
-    return _set_status(
+    license = _set_status(
         license,
         License.Status.ACTIVE,
         actor=actor,
         reason=reason,
         action="marketplace.license.reinstated",
     )
+    _follow_in_billing(license)
+    return license
+
+
+def _follow_in_billing(license: License) -> None:
+    """A subscription license stops (or resumes) being billed with its suspension."""
+    if license.subscription_id:
+        from marketplace.tasks import sync_subscription_pause_task
+
+        dispatch_after_commit(sync_subscription_pause_task, license.pk)
 
 
 # --- Verification, activation ---------------------------------------------------------------

@@ -165,3 +165,24 @@ def apply_subscription_status(license: License, status: str, *, actor=None) -> L
         after=_snapshot(license),
     )
     return license
+
+
+@transaction.atomic
+def extend_after_pause(license: License, period_end: datetime) -> License:
+    """Billing resumed after a suspension: the license runs to ``period_end``, the end of the
+    current period that the pause left unbilled (never moved back; audited when it moves)."""
+    license = License.objects.select_for_update().get(pk=license.pk)
+    if license.status != License.Status.ACTIVE or (
+        license.expires_at is not None and license.expires_at >= period_end
+    ):
+        return license
+    before = _snapshot(license)
+    license.expires_at = period_end
+    license.save(update_fields=["expires_at", "updated_at"])
+    record(
+        "marketplace.license.billing_resumed",
+        target=license,
+        before=before,
+        after=_snapshot(license),
+    )
+    return license

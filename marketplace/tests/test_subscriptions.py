@@ -243,3 +243,44 @@ def test_a_refunded_renewal_gives_back_its_order_and_earnings(stripe_live, user,
     )["s"]
     assert net == 0
     assert Order.objects.get(pk=license.order_id).status == "paid"
+
+
+def test_a_suspended_subscription_license_is_not_billed_until_reinstated(
+    stripe_live, user, seller, monthly
+):
+    # Given a monthly license whose subscription renews it
+    license = _subscribed(stripe_live, user, monthly)
+    first_end = license.expires_at
+    charges_before = len(stripe_live.call("GET", "/v1/charges?limit=100")["data"])
+
+    # When a moderator suspends it (a takedown), billing is paused at Stripe
+    services.suspend_license(license, reason="package taken down")
+    assert payments.sync_subscription_pause(license.pk) == "paused"
+    subscription = stripe_live.call("GET", f"/v1/subscriptions/{license.subscription_id}")
+    assert subscription["pause_collection"]["behavior"] == "void"
+
+    # Then a period that passes meanwhile is voided: nothing charged, nothing renewed
+    invoice = stripe_live.renew(license.subscription_id)
+    assert invoice["status"] == "void"
+    stripe_live.settle()
+    assert len(stripe_live.call("GET", "/v1/charges?limit=100")["data"]) == charges_before
+    assert not LicenseRenewal.objects.filter(license=license).exists()
+    assert _verify(services.claim_key(license, user).key) == "SUSPENDED"
+
+    # When it is reinstated, billing resumes and the license runs to the unbilled period's end
+    services.reinstate_license(license, reason="restored")
+    assert payments.sync_subscription_pause(license.pk) == "resumed"
+    assert payments.sync_subscription_pause(license.pk) == "resumed"  # a repeat moves nothing
+    subscription = stripe_live.call("GET", f"/v1/subscriptions/{license.subscription_id}")
+    assert subscription["pause_collection"] is None
+    reinstated = _fresh(license)
+    assert reinstated.expires_at == datetime.fromtimestamp(
+        subscription["current_period_end"], tz=UTC
+    )
+    assert reinstated.expires_at > first_end + timedelta(days=27)
+    assert AuditEntry.objects.filter(action="marketplace.license.billing_resumed").count() == 1
+
+    # And the next period is billed and renews it as usual
+    paid = stripe_live.renew(license.subscription_id)
+    assert paid["status"] == "paid"
+    wait_for(lambda: LicenseRenewal.objects.filter(license=license).exists(), what="the renewal")
