@@ -60,6 +60,20 @@ class ReadOnlyMixin:
         return False
 
 
+class RecordInline(admin.TabularInline):
+    """Rows the admin shows beside their parent but never edits there: they change through the
+    services, which check and audit them. Subclasses name their ``fields``."""
+
+    extra = 0
+    can_delete = False
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Creator)
 class CreatorAdmin(admin.ModelAdmin):
     list_display = (
@@ -149,7 +163,7 @@ class CouponAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
 
 
-class OrderLineInline(admin.TabularInline):
+class OrderLineInline(RecordInline):
     model = OrderLine
     fields = (
         "description",
@@ -161,23 +175,11 @@ class OrderLineInline(admin.TabularInline):
         "refunded_amount",
         "platform_fee_bps",
     )
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
-class RefundInline(admin.TabularInline):
+class RefundInline(RecordInline):
     model = Refund
     fields = ("kind", "amount", "currency", "reason", "reference", "actor", "created_at")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Order)
@@ -275,55 +277,31 @@ class OrderLineAdmin(ReadOnlyMixin, admin.ModelAdmin):
         )
 
 
-class ActivationInline(admin.TabularInline):
+class ActivationInline(RecordInline):
     model = Activation
     fields = ("fingerprint", "label", "ip", "activated_at", "last_seen_at", "deactivated_at")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
-class SeatAssignmentInline(admin.TabularInline):
+class SeatAssignmentInline(RecordInline):
     """Read-only: seats change through the owner's API and pages (audited there)."""
 
     model = SeatAssignment
     fk_name = "license"
     fields = ("email", "user", "assigned_by", "created_at", "bound_at", "removed_at")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
-class MembershipInline(admin.TabularInline):
+class MembershipInline(RecordInline):
     """Read-only: members change through the organisation's API, which audits them."""
 
     model = Membership
     fields = ("user", "role", "created_at")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
-class InvitationInline(admin.TabularInline):
+class InvitationInline(RecordInline):
     """Read-only, like members: invitations are made and withdrawn through the API."""
 
     model = OrganisationInvitation
     fields = ("email", "role", "invited_by", "created_at", "accepted_at", "cancelled_at")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Organisation)
@@ -462,7 +440,7 @@ class CreatorEarningAdmin(ReadOnlyMixin, admin.ModelAdmin):
 # --- Payouts ----------------------------------------------------------------------------------
 
 
-class PayoutItemInline(admin.TabularInline):
+class PayoutItemInline(RecordInline):
     model = PayoutItem
     fields = (
         "creator",
@@ -477,12 +455,6 @@ class PayoutItemInline(admin.TabularInline):
         "failure_message",
         "paid_at",
     )
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("creator")
@@ -611,15 +583,9 @@ class PackageSearchAdmin(admin.ModelAdmin):
         self.message_user(request, f"{done} re-indexed.", messages.SUCCESS)
 
 
-class ReviewReportInline(admin.TabularInline):
+class ReviewReportInline(RecordInline):
     model = ReviewReport
-    extra = 0
     fields = ("reporter", "reason", "details", "status", "created_at")
-    readonly_fields = fields
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Review)

@@ -384,3 +384,15 @@ def test_organisation_pages_create_add_invite_remove_and_leave(
     assert outsider.get(page).status_code == 404
     assert outsider.post(page, {"action": "add", "email": "x@example.com"}).status_code == 404
     assert "Acme Labs" not in outsider.get("/account/organisations/").content.decode()
+
+
+def test_the_admin_shows_members_and_invitations_read_only(admin_client, acme, user, member):
+    organisations.add_member(acme, "later@example.com", actor=user)
+
+    html = admin_client.get(f"/admin/marketplace/organisation/{acme.pk}/change/").content.decode()
+
+    assert member.email in html or str(member.pk) in html
+    assert "later@example.com" in html
+    assert 'name="invitations-0-email"' not in html  # shown, not editable
+    for prefix in ("memberships", "invitations"):  # and no row may be added
+        assert f'name="{prefix}-MAX_NUM_FORMS" value="0"' in html
