@@ -778,6 +778,9 @@ class LicenseRenewal(models.Model):
     order = models.OneToOneField(Order, on_delete=models.PROTECT, related_name="renewal")
     invoice_id = models.CharField(max_length=255, unique=True)
     period_end = models.DateTimeField()
+    paid_from = models.DateTimeField(
+        null=True, blank=True, help_text="The license's paid_until before this renewal."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

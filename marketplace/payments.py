@@ -517,11 +517,15 @@ def sync_subscription_pause(license_id: int) -> str:
 
 
 def end_subscriptions_of_revoked(order: Order) -> None:
-    """A refund or chargeback revoked subscription licenses: stop billing for them."""
+    """A refund or chargeback revoked subscription licenses, or took a renewal back in full:
+    stop billing for them (the buyer asked for the money back)."""
     revoked = License.objects.filter(
         order=order, status=License.Status.REVOKED, pricing_model=Listing.PricingModel.SUBSCRIPTION
     ).exclude(subscription_id="")
-    for license in revoked:
+    taken_back = License.objects.filter(
+        renewals__order=order, renewals__order__status=Order.Status.REFUNDED
+    ).exclude(subscription_id="")
+    for license in (*revoked, *taken_back):
         cancel_license_subscription(license)
 
 

@@ -17,7 +17,17 @@ from django.utils import timezone
 
 from fmugateway.core.audit import record
 from fmugateway.core.errors import ConflictError, DomainError, NotFoundError
-from marketplace.models import Cart, CartItem, Coupon, License, Listing, Order, OrderLine, Refund
+from marketplace.models import (
+    Cart,
+    CartItem,
+    Coupon,
+    License,
+    LicenseRenewal,
+    Listing,
+    Order,
+    OrderLine,
+    Refund,
+)
 from marketplace.services import earnings
 from marketplace.services.licenses import IssuedKey, issue_license, revoke_license
 from marketplace.services.listings import creator_share_bps
@@ -479,6 +489,11 @@ def refund_order(
     order.save(
         update_fields=["refunded_amount", "status", "status_reason", "closed_at", "updated_at"]
     )
+    renewal = LicenseRenewal.objects.filter(order=order).first()
+    if renewal is not None and order.status == Order.Status.REFUNDED:
+        from marketplace.services.subscriptions import take_back_renewal
+
+        take_back_renewal(renewal, actor=actor)
     record(
         f"marketplace.order.{'chargeback' if kind == Refund.Kind.CHARGEBACK else 'refunded'}",
         actor=actor,

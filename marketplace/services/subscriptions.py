@@ -5,6 +5,9 @@ ones. What Stripe reports lands here, re-read and idempotent:
 
 * ``renew_license``: an invoice paid the next period → a renewal order (its money is the
   creator's sale), ``paid_until`` and ``expires_at`` moved to the period's end; once per invoice.
+* ``take_back_renewal``: a renewal refunded in full (or charged back) no longer pays its
+  period: the license falls back to the end of the period paid before it (and, through
+  ``marketplace.payments``, its subscription is cancelled: the buyer asked for the money back).
 * ``apply_subscription_status``: ``past_due`` (a renewal payment failed) keeps the license for
   ``BILLING_GRACE_DAYS`` past the paid period, as billing keeps Pro; ``canceled`` / ``unpaid`` /
   ``incomplete_expired`` and ``ending`` (cancelled at the period end) end it at the paid
@@ -112,7 +115,11 @@ def renew_license(
     )
     earnings.record_sale(line)
     renewal = LicenseRenewal.objects.create(
-        license=license, order=order, invoice_id=invoice_id, period_end=period_end
+        license=license,
+        order=order,
+        invoice_id=invoice_id,
+        period_end=period_end,
+        paid_from=license.paid_until,
     )
     before = _snapshot(license)
     license.paid_until = max(filter(None, (license.paid_until, period_end)))
@@ -184,5 +191,35 @@ def extend_after_pause(license: License, period_end: datetime) -> License:
         target=license,
         before=before,
         after=_snapshot(license),
+    )
+    return license
+
+
+@transaction.atomic
+def take_back_renewal(renewal: LicenseRenewal, *, actor=None) -> License:
+    """The renewal's order was refunded in full: the license is paid only up to what the other
+    renewals (not refunded) and the first order paid, and expires there. Idempotent."""
+    license = License.objects.select_for_update().get(pk=renewal.license_id)
+    if renewal.paid_from is None:  # recorded before paid_from existed: leave it to a moderator
+        return license
+    still_paid = [
+        other.period_end
+        for other in license.renewals.exclude(pk=renewal.pk).exclude(
+            order__status=Order.Status.REFUNDED
+        )
+    ]
+    paid_until = max([renewal.paid_from, *still_paid])
+    if license.paid_until is not None and license.paid_until <= paid_until:
+        return license
+    before = _snapshot(license)
+    license.paid_until = paid_until
+    license.expires_at = min(filter(None, (license.expires_at, paid_until)))
+    license.save(update_fields=["paid_until", "expires_at", "updated_at"])
+    record(
+        "marketplace.license.renewal_taken_back",
+        actor=actor,
+        target=license,
+        before=before,
+        after={**_snapshot(license), "invoice": renewal.invoice_id, "order": renewal.order_id},
     )
     return license

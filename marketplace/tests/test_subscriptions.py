@@ -284,3 +284,35 @@ def test_a_suspended_subscription_license_is_not_billed_until_reinstated(
     paid = stripe_live.renew(license.subscription_id)
     assert paid["status"] == "paid"
     wait_for(lambda: LicenseRenewal.objects.filter(license=license).exists(), what="the renewal")
+
+
+def test_a_refunded_renewal_no_longer_pays_its_period_and_ends_the_subscription(
+    stripe_live, user, seller, monthly
+):
+    # Given a license renewed once by its subscription
+    license = _subscribed(stripe_live, user, monthly)
+    first_end = license.expires_at
+    stripe_live.renew(license.subscription_id)
+    renewal = wait_for(
+        lambda: LicenseRenewal.objects.filter(license=license).first(), what="the renewal"
+    )
+    assert renewal.paid_from == first_end
+    key = services.claim_key(license, user).key
+
+    # When the renewal's payment is refunded in full at Stripe
+    stripe_live.refund(renewal.order.payment_reference)
+
+    # Then the license is paid, and runs, only up to the first period's end; no more renewals
+    wait_for(lambda: _fresh(license).subscription_status == "canceled", what="the cancellation")
+    taken_back = _fresh(license)
+    assert taken_back.paid_until == taken_back.expires_at == first_end
+    assert taken_back.status == "active" and _verify(key) == "VALID"  # the first period is paid
+    renewal.order.refresh_from_db()
+    assert renewal.order.status == "refunded"
+    at_stripe = stripe_live.call("GET", f"/v1/subscriptions/{license.subscription_id}")
+    assert at_stripe["status"] == "canceled"
+    # And the creator's sale of that renewal is reversed; the first sale stands
+    earned = CreatorEarning.objects.filter(creator=seller).aggregate(s=Sum("net_amount"))["s"]
+    first_sale = CreatorEarning.objects.get(order_line__order=license.order, kind="sale")
+    assert earned == first_sale.net_amount
+    assert AuditEntry.objects.filter(action="marketplace.license.renewal_taken_back").count() == 1
