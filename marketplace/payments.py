@@ -497,8 +497,12 @@ def sync_subscription_pause(license_id: int) -> str:
         .exclude(subscription_id="")
         .first()
     )
-    if license is None or license.status not in (License.Status.SUSPENDED, License.Status.ACTIVE):
-        return ""  # revoked or expired subscriptions are cancelled, not paused
+    if (
+        license is None
+        or license.status not in (License.Status.SUSPENDED, License.Status.ACTIVE)
+        or license.subscription_status in subscriptions.ENDED
+    ):
+        return ""  # revoked, expired or ended: nothing bills any more
     suspended = license.status == License.Status.SUSPENDED
     with provider_errors():
         changed = as_dict(
