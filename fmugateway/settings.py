@@ -272,6 +272,15 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": 600.0},
     },
 }
+# Seconds between writes of the analytics events pages buffer in Redis (views, searches); 0,
+# or no Redis cache, writes each request's events right after its response.
+ANALYTICS_FLUSH_SECONDS = env_int("ANALYTICS_FLUSH_SECONDS", 10, minimum=0)
+if ANALYTICS_FLUSH_SECONDS and REDIS_URL:
+    CELERY_BEAT_SCHEDULE["marketplace-flush-analytics"] = {
+        "task": "marketplace.flush_analytics",
+        "schedule": float(ANALYTICS_FLUSH_SECONDS),
+        "options": {"expires": float(ANALYTICS_FLUSH_SECONDS)},
+    }
 HEALTHZ_HEARTBEAT_MAX_AGE = env_int("HEALTHZ_HEARTBEAT_MAX_AGE", 60, minimum=5)
 
 # --- FMU sandbox and simulations --------------------------------------------------------

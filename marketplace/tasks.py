@@ -13,6 +13,14 @@ def refresh_catalog_stats() -> int:
     return refresh()
 
 
+@shared_task(name="marketplace.flush_analytics", acks_late=True)
+def flush_analytics() -> int:
+    """Write the analytics events buffered in Redis (Celery beat, every ANALYTICS_FLUSH_SECONDS)."""
+    from marketplace.services.analytics import drain
+
+    return drain()
+
+
 @shared_task(name="marketplace.schedule_payouts", acks_late=True)
 def schedule_payouts() -> int | None:
     """Make the next payout batch when it is due (Celery beat, hourly)."""

@@ -1,8 +1,12 @@
 """Analytics events (views, searches, purchases...) and the catalog's activity counters.
 
 Recording must not slow pages: ``track(request, ...)`` only appends an unsaved event to the
-request; ``AnalyticsMiddleware`` writes a request's events in one INSERT when the response is
-closed, i.e. after the WSGI server has sent it. A failure to record is logged, never raised.
+request; ``AnalyticsMiddleware`` hands a request's events over when the response is closed,
+i.e. after the WSGI server has sent it. With Redis as the cache and ``ANALYTICS_FLUSH_SECONDS``
+set, they are pushed onto a Redis list (one round trip) and ``drain`` — Celery beat, every
+``ANALYTICS_FLUSH_SECONDS`` — writes them in batches of one INSERT each; otherwise (or when Redis
+is unreachable) they are written at once. A failure to record is logged, never raised; events
+still in Redis are lost if Redis is, which analytics can afford.
 
 The counters the catalog sorts by (downloads, runs, purchases, views, trending) are recomputed
 from the activity tables by ``refresh_catalog_stats`` (Celery beat, every few minutes), so no
@@ -12,15 +16,21 @@ page or API call pays for them.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from collections import defaultdict
 from datetime import timedelta
 
 from django.apps import apps
+from django.conf import settings
+from django.core.cache import caches
+from django.core.cache.backends.redis import RedisCache
 from django.db.models import Count, Sum
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from fmugateway.core.models import AuditEntry
+from fmugateway.core.ratelimit import redis_client
 from marketplace.models import AnalyticsEvent, Order, OrderLine, PackageSearch
 from registry.models import PackageVersion
 
@@ -68,16 +78,83 @@ def track(
 
 def record_now(kind: str, **fields) -> None:
     """Write one event at once (for tasks and services without a request)."""
-    flush([AnalyticsEvent(kind=kind, **fields)])
+    _write([AnalyticsEvent(kind=kind, **fields)])
+
+
+BUFFER_KEY = "analytics:events"
+_FIELDS = ("kind", "package_id", "user_id", "session", "query", "result_count", "data", "referrer")
+
+
+def _buffer():
+    """The Redis client events are pushed to, or None to write them at once."""
+    cache = caches["default"]
+    if settings.ANALYTICS_FLUSH_SECONDS <= 0 or not isinstance(cache, RedisCache):
+        return None
+    return redis_client(cache)
 
 
 def flush(events: list[AnalyticsEvent]) -> None:
+    """Record ``events``: onto the Redis buffer when there is one, else (or if Redis fails)
+    straight into the table."""
     if not events:
         return
+    client = _buffer()
+    if client is not None:
+        rows = [
+            json.dumps(
+                {name: getattr(event, name) for name in _FIELDS}
+                | {"created_at": event.created_at.isoformat()}
+            )
+            for event in events
+        ]
+        try:
+            client.rpush(BUFFER_KEY, *rows)
+            return
+        except Exception:
+            logger.warning("Redis unreachable; writing %d analytics events directly", len(events))
+    _write(events)
+
+
+def _write(events: list[AnalyticsEvent]) -> None:
     try:
         AnalyticsEvent.objects.bulk_create(events)
     except Exception:  # analytics must never break a page
         logger.exception("Could not record %d analytics events", len(events))
+
+
+def drain(batch: int = 1000, max_batches: int = 100) -> int:
+    """Write the events waiting in Redis, ``batch`` per INSERT; returns how many were written.
+    Events of packages deleted meanwhile are kept without their package."""
+    client = _buffer()
+    if client is None:
+        return 0
+    written = 0
+    for _ in range(max_batches):
+        rows = client.lpop(BUFFER_KEY, batch) or []
+        if not rows:
+            break
+        events = []
+        for raw in rows:
+            try:
+                fields = json.loads(raw)
+                fields["created_at"] = parse_datetime(fields["created_at"])
+                events.append(AnalyticsEvent(**fields))
+            except (ValueError, TypeError, KeyError):
+                logger.warning("Dropped a malformed buffered analytics event: %.200r", raw)
+        package_ids = {event.package_id for event in events if event.package_id}
+        existing = set(
+            apps.get_model("registry", "Package")
+            .objects.filter(pk__in=package_ids)
+            .values_list("pk", flat=True)
+        )
+        for event in events:
+            if event.package_id and event.package_id not in existing:
+                event.package_id = None
+        _write(events)
+        written += len(events)
+        if len(rows) < batch:
+            break
+    return written
 
 
 class AnalyticsMiddleware:
@@ -104,6 +181,7 @@ def refresh_catalog_stats(now=None) -> int:
     lines), views (events). Trending: the same activity in the last ``TRENDING_DAYS`` days,
     weighted by ``WEIGHTS``.
     """
+    drain()  # views still waiting in Redis count too
     now = now or timezone.now()
     since = now - timedelta(days=TRENDING_DAYS)
     job_model = apps.get_model("execution", "SimulationJob")

@@ -7,7 +7,8 @@ from django.core.management import call_command
 
 from marketplace.factories import CreatorFactory, ListingFactory
 from marketplace.models import AnalyticsEvent, Category, PackageSearch, PackageTag
-from marketplace.services import catalog
+from marketplace.services import analytics, catalog
+from marketplace.tasks import flush_analytics
 from marketplace.tests.catalog_helpers import published_version
 from registry.factories import PackageFactory
 from registry.models import Package, PackageVersion
@@ -252,12 +253,48 @@ def test_fallback_search_without_postgres(monkeypatch):
 
 def test_catalog_page_records_searches_including_zero_results(client):
     listed(name="Heat pump")
+    analytics.drain()  # whatever earlier tests left in the buffer
+    AnalyticsEvent.objects.all().delete()
 
     client.get("/catalog/?q=heat")
     client.get("/catalog/?q=nothingmatchesthis")
 
+    # Buffered in Redis after the responses, written by beat's flush
+    assert not AnalyticsEvent.objects.filter(kind="search.query").exists()
+    assert flush_analytics() == 2
     events = {e.query: e.result_count for e in AnalyticsEvent.objects.filter(kind="search.query")}
     assert events == {"heat": 1, "nothingmatchesthis": 0}
+    assert flush_analytics() == 0
+
+
+def test_searches_are_written_at_once_without_the_buffer_or_when_redis_fails(
+    client, settings, monkeypatch
+):
+    import redis
+
+    listed(name="Heat pump")
+    settings.ANALYTICS_FLUSH_SECONDS = 0
+    client.get("/catalog/?q=heat")
+    assert AnalyticsEvent.objects.filter(query="heat").count() == 1
+
+    settings.ANALYTICS_FLUSH_SECONDS = 10
+    dead = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
+    monkeypatch.setattr(analytics, "_buffer", lambda: dead)  # Redis down: nothing is lost
+    assert client.get("/catalog/?q=pump").status_code == 200
+    assert AnalyticsEvent.objects.filter(query="pump").count() == 1
+
+
+def test_buffered_events_of_a_deleted_package_keep_their_other_fields(client):
+    package = listed(name="Short lived")
+    analytics.drain()
+    AnalyticsEvent.objects.all().delete()
+    client.get(f"/packages/{package.slug}/")
+    PackageSearch.objects.filter(pk=package.pk).delete()
+    package.delete()
+
+    assert analytics.drain() == 1
+    [event] = AnalyticsEvent.objects.filter(kind="package.view")
+    assert event.package_id is None and event.created_at is not None
 
 
 def test_catalog_page_filters_and_escapes(client):
