@@ -19,7 +19,12 @@ _connection: psycopg.Connection | None = None
 def _conn() -> psycopg.Connection:
     global _connection
     if _connection is None or _connection.closed:
-        _connection = psycopg.connect(os.environ["BENCH_SEARCH_DSN"], autocommit=True)
+        # The site's session settings (random_page_cost...): the same plans for the same SQL.
+        _connection = psycopg.connect(
+            os.environ["BENCH_SEARCH_DSN"],
+            autocommit=True,
+            options=os.environ.get("BENCH_SEARCH_PG_OPTIONS", ""),
+        )
     return _connection
 
 

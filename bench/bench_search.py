@@ -236,7 +236,7 @@ def search_statements(paths: list[str]) -> list[list[str]]:
     return statements
 
 
-def run_direct(dsn: str, statements: list[list[str]], seconds: float) -> dict:
+def run_direct(dsn: str, statements: list[list[str]], seconds: float, options: str = "") -> dict:
     """For reference only: each call runs one search's statements by psycopg on the thread's
     own connection, 16 threads at once, no HTTP (not the ratio's baseline; see the docstring)."""
     import psycopg
@@ -246,7 +246,9 @@ def run_direct(dsn: str, statements: list[list[str]], seconds: float) -> dict:
             conn.execute(sql).fetchall()
         return True
 
-    return run_threads(work, seconds, connect=lambda: psycopg.connect(dsn, autocommit=True))
+    return run_threads(
+        work, seconds, connect=lambda: psycopg.connect(dsn, autocommit=True, options=options)
+    )
 
 
 def main() -> int:
@@ -280,7 +282,15 @@ def main() -> int:
     requests = [("GET", path, None) for path in paths]
     script = write_wrk_script(var_dir / "search.lua", requests, seed=11)
     results: dict[str, list[dict]] = {"raw psycopg": [], "catalog page": [], "direct psycopg": []}
-    baseline_env = {**env, "BENCH_SEARCH_DSN": dsn, "BENCH_SEARCH_STATEMENTS": str(statements_file)}
+    from django.conf import settings
+
+    pg_options = settings.DATABASES["default"].get("OPTIONS", {}).get("options", "")
+    baseline_env = {
+        **env,
+        "BENCH_SEARCH_DSN": dsn,
+        "BENCH_SEARCH_STATEMENTS": str(statements_file),
+        "BENCH_SEARCH_PG_OPTIONS": pg_options,
+    }
     server = baseline = None
     try:
         server = Gunicorn(env, workers=args.workers)
@@ -304,7 +314,7 @@ def main() -> int:
         for _ in range(args.rounds):
             results["raw psycopg"].append(measure(baseline.port, args.seconds))
             results["catalog page"].append(measure(server.port, args.seconds))
-            results["direct psycopg"].append(run_direct(dsn, statements, args.seconds))
+            results["direct psycopg"].append(run_direct(dsn, statements, args.seconds, pg_options))
     finally:
         for process in (server, baseline):
             if process is not None:
