@@ -587,18 +587,25 @@ def account_organisations(request: HttpRequest) -> HttpResponse:
     return render(request, "account/organisations.html", {"memberships": rows})
 
 
-_ORG_ACTIONS = {
-    "add": lambda org, post, user: organisations.add_member(
-        org, post.get("email"), role=post.get("role"), actor=user
-    ),
-    "remove": lambda org, post, user: organisations.remove_member(
-        org, _int(post.get("member")), actor=user
-    ),
-    "withdraw": lambda org, post, user: organisations.cancel_invitation(
-        org, _int(post.get("invitation")), actor=user
-    ),
-    "leave": lambda org, post, user: organisations.leave(org, user),
-}
+def _org_action(organisation, action: str, post, user) -> str:
+    """Do one of the organisation page's form actions through the service; the message to show."""
+    if action == "add":
+        added = organisations.add_member(
+            organisation, post.get("email"), role=post.get("role"), actor=user
+        )
+        if isinstance(added, Membership):
+            return f"{added.user.email} is a member now."
+        return f"{added.email} is invited; they join once they sign up and confirm the address."
+    if action == "remove":
+        organisations.remove_member(organisation, _int(post.get("member")), actor=user)
+        return "The member is removed."
+    if action == "withdraw":
+        organisations.cancel_invitation(organisation, _int(post.get("invitation")), actor=user)
+        return "The invitation is withdrawn."
+    if action == "leave":
+        organisations.leave(organisation, user)
+        return "You left the organisation."
+    raise DomainError("Unknown action.", code="invalid")
 
 
 def _int(value) -> int:
@@ -617,13 +624,11 @@ def account_organisation(request: HttpRequest, slug: str) -> HttpResponse:
     if request.method == "POST":
         action = request.POST.get("action", "")
         try:
-            done = _ORG_ACTIONS[action](organisation, request.POST, request.user)
-        except KeyError:
-            messages.error(request, "Unknown action.")
+            message = _org_action(organisation, action, request.POST, request.user)
         except DomainError as exc:
             messages.error(request, exc.detail)
         else:
-            messages.success(request, _org_message(action, done))
+            messages.success(request, message)
             if action == "leave":
                 return redirect("account-organisations")
         return redirect("account-organisation", slug=organisation.slug)
@@ -643,18 +648,6 @@ def account_organisation(request: HttpRequest, slug: str) -> HttpResponse:
             "roles": Membership.Role.choices,
         },
     )
-
-
-def _org_message(action: str, done) -> str:
-    if action == "add":
-        if isinstance(done, Membership):
-            return f"{done.user.email} is a member now."
-        return f"{done.email} is invited; they join once they sign up and confirm the address."
-    return {
-        "remove": "The member is removed.",
-        "withdraw": "The invitation is withdrawn.",
-        "leave": "You left the organisation.",
-    }[action]
 
 
 @login_required

@@ -32,7 +32,7 @@ from django.utils.dateparse import parse_datetime
 from fmugateway.core.models import AuditEntry
 from fmugateway.core.ratelimit import redis_client
 from marketplace.models import AnalyticsEvent, Order, OrderLine, PackageSearch
-from registry.models import PackageVersion
+from registry.models import Package, PackageVersion
 
 logger = logging.getLogger(__name__)
 
@@ -142,11 +142,7 @@ def drain(batch: int = 1000, max_batches: int = 100) -> int:
             except (ValueError, TypeError, KeyError):
                 logger.warning("Dropped a malformed buffered analytics event: %.200r", raw)
         package_ids = {event.package_id for event in events if event.package_id}
-        existing = set(
-            apps.get_model("registry", "Package")
-            .objects.filter(pk__in=package_ids)
-            .values_list("pk", flat=True)
-        )
+        existing = set(Package.objects.filter(pk__in=package_ids).values_list("pk", flat=True))
         for event in events:
             if event.package_id and event.package_id not in existing:
                 event.package_id = None
