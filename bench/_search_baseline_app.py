@@ -12,7 +12,7 @@ import os
 
 import psycopg
 
-_statements: dict[str, list[str]] | None = None
+_statements: dict[str, list[dict]] | None = None
 _connection: psycopg.Connection | None = None
 
 
@@ -26,6 +26,14 @@ def _conn() -> psycopg.Connection:
             options=os.environ.get("BENCH_SEARCH_PG_OPTIONS", ""),
         )
     return _connection
+
+
+def execute_statement(conn: psycopg.Connection, statement: dict) -> psycopg.Cursor:
+    """Run one recorded statement the way the page sent it: its literal text, or its text and
+    parameters as a prepared statement."""
+    if "params" in statement:
+        return conn.execute(statement["sql"], statement["params"], prepare=True)
+    return conn.execute(statement["sql"])
 
 
 def application(environ, start_response):
@@ -42,8 +50,8 @@ def application(environ, start_response):
         return [b"unknown query\n"]
     conn = _conn()
     rows = []
-    for sql in statements:
-        rows = conn.execute(sql).fetchall()
+    for statement in statements:
+        rows = execute_statement(conn, statement).fetchall()
     # The last statement reads the cards: answer with their ids (the first column).
     body = json.dumps([row[0] for row in rows]).encode()
     start_response("200 OK", [("Content-Type", "application/json")])

@@ -44,6 +44,7 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _search_baseline_app import execute_statement
 from _server import (
     CONCURRENCY,
     REPO,
@@ -217,33 +218,46 @@ def page_paths(pairs: list[tuple[str, str]]) -> list[str]:
 # --- the raw psycopg baseline ---------------------------------------------------------------
 
 
-def search_statements(paths: list[str]) -> list[list[str]]:
+def search_statements(paths: list[str]) -> list[list[dict]]:
     """The SQL the catalog page's search runs for each path, as sent to PostgreSQL: the page's
-    own form parses the query string and ``catalog.search`` runs under a query capture."""
+    own form parses the query string and ``catalog.search`` runs with every statement recorded,
+    as its literal text when Django bound the parameters client-side (its default) or as text,
+    parameters and ``prepare`` when the page sent it as a prepared statement
+    (``fmugateway.core.db.prepared_cursor``), so that the baseline sends it the same way."""
     from django.db import connection
     from django.http import QueryDict
-    from django.test.utils import CaptureQueriesContext
+    from psycopg import ClientCursor
 
     from marketplace.forms import CatalogFilterForm
     from marketplace.services import catalog
 
+    def record(execute, sql, params, many, context):
+        result = execute(sql, params, many, context)
+        cursor = context["cursor"]
+        if isinstance(cursor.cursor, ClientCursor):
+            captured.append({"sql": connection.ops.last_executed_query(cursor, sql, params)})
+        else:
+            captured.append({"sql": sql, "params": list(params or []), "prepare": True})
+        return result
+
     statements = []
     for path in paths:
         form = CatalogFilterForm(QueryDict(path.split("?", 1)[1]), auto_id="f-%s")
-        with CaptureQueriesContext(connection) as captured:
+        captured: list[dict] = []
+        with connection.execute_wrapper(record):
             catalog.search(form.to_query())
-        statements.append([query["sql"] for query in captured.captured_queries])
+        statements.append(captured)
     return statements
 
 
-def run_direct(dsn: str, statements: list[list[str]], seconds: float, options: str = "") -> dict:
+def run_direct(dsn: str, statements: list[list[dict]], seconds: float, options: str = "") -> dict:
     """For reference only: each call runs one search's statements by psycopg on the thread's
     own connection, 16 threads at once, no HTTP (not the ratio's baseline; see the docstring)."""
     import psycopg
 
     def work(conn, rng) -> bool:
-        for sql in statements[rng.randrange(len(statements))]:
-            conn.execute(sql).fetchall()
+        for statement in statements[rng.randrange(len(statements))]:
+            execute_statement(conn, statement).fetchall()
         return True
 
     return run_threads(

@@ -10,9 +10,7 @@ from urllib.parse import quote
 
 from django import template
 from django.urls import get_script_prefix, get_urlconf, reverse
-from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
-from django.utils.text import Truncator
 
 register = template.Library()
 
@@ -33,21 +31,22 @@ def money(amount, currency: str = "EUR") -> str:
     return f"{symbol}{value}" if symbol else f"{value} {currency}"
 
 
-@register.simple_tag
-def stars(rating, count=None):
-    """Five stars filled to the rating, with a text alternative for screen readers."""
+def _stars_html(rating, count=None) -> str:
     rating = float(rating or 0)
     full = int(rating + 0.25)
     label = f"Rated {rating:.1f} out of 5" if rating else "Not rated yet"
     if count is not None:
         label += f" ({count} review{'s' if count != 1 else ''})"
-    return format_html(
-        '<span class="stars" role="img" aria-label="{}"><span aria-hidden="true">{}'
-        '<span class="off">{}</span></span></span>',
-        label,
-        "★" * full,
-        "★" * (5 - full),
+    return (
+        f'<span class="stars" role="img" aria-label="{_e(label)}"><span aria-hidden="true">'
+        f'{"★" * full}<span class="off">{"★" * (5 - full)}</span></span></span>'
     )
+
+
+@register.simple_tag
+def stars(rating, count=None) -> SafeString:
+    """Five stars filled to the rating, with a text alternative for screen readers."""
+    return SafeString(_stars_html(rating, count))
 
 
 @register.simple_tag(takes_context=True)
@@ -89,25 +88,32 @@ def get_item(mapping, key):
 
 
 @register.simple_tag
-def filter_select(bound_field):
+def filter_select(bound_field) -> SafeString:
     """A filter's ``<select>``, written here rather than through the widget templates: those
     render a template per option, the largest share of a catalog page's time."""
     current = bound_field.value()
     current = "" if current is None else str(current)
-    options = format_html_join(
-        "",
-        '<option value="{}"{}>{}</option>',
-        (
-            (value, " selected" if str(value) == current else "", label)
-            for value, label in bound_field.field.choices
-        ),
+    options = "".join(
+        f'<option value="{_e(value)}"{" selected" if str(value) == current else ""}>'
+        f"{_e(label)}</option>"
+        for value, label in bound_field.field.choices
     )
-    return format_html(
-        '<select name="{}" id="{}">{}</select>',
-        bound_field.html_name,
-        bound_field.id_for_label,
-        options,
+    return SafeString(
+        f'<select name="{_e(bound_field.html_name)}" id="{_e(bound_field.id_for_label)}">'
+        f"{options}</select>"
     )
+
+
+@functools.lru_cache(maxsize=128)
+def _route(name: str, prefix: str, urlconf) -> str:
+    return reverse(name, urlconf=urlconf)
+
+
+@register.simple_tag
+def route(name: str) -> str:
+    """``{% url name %}`` for a route without arguments, resolved once per process: the site's
+    header and footer link a dozen of them on every page."""
+    return _route(name, get_script_prefix(), get_urlconf())
 
 
 # --- repeated pieces of catalog pages --------------------------------------------------------
@@ -122,11 +128,11 @@ def _url_shape(name: str, kwarg: str, prefix: str, urlconf) -> tuple[str, str]:
     return before, after
 
 
-def url_for(name: str, kwarg: str, value: str) -> str:
-    """``reverse(name, kwargs={kwarg: value})`` for a one-argument route, without resolving
-    the pattern each time (a page of cards reverses ~60 URLs)."""
+def url_builder(name: str, kwarg: str):
+    """A function ``value -> reverse(name, kwargs={kwarg: value})`` for a one-argument route
+    that resolves the pattern once: a page of cards reverses ~60 URLs."""
     before, after = _url_shape(name, kwarg, get_script_prefix(), get_urlconf())
-    return before + quote(str(value), safe=_URL_SAFE) + after
+    return lambda value: before + quote(str(value), safe=_URL_SAFE) + after
 
 
 def _e(value) -> str:
@@ -170,27 +176,37 @@ def _badges(entry) -> str:
     return " ".join(badges)
 
 
-@register.simple_tag
-def package_card(entry) -> SafeString:
-    """A catalog entry (``PackageSearch`` with package, creator and category) as a result card."""
+def _shorten(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` characters, an ellipsis marking the cut."""
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+class _CardLinks:
+    """The three routes a card links to, each resolved once per grid."""
+
+    def __init__(self):
+        self.package = url_builder("package-detail", "slug")
+        self.creator = url_builder("creator-profile", "slug")
+        self.category = url_builder("catalog-category", "path")
+
+
+def _card(entry, links: _CardLinks) -> str:
     if entry.creator_id:
         creator = entry.creator
-        url = url_for("creator-profile", "slug", creator.slug)
-        by = f'<a href="{_e(url)}">{_e(creator.display_name)}</a>'
+        by = f'<a href="{_e(links.creator(creator.slug))}">{_e(creator.display_name)}</a>'
     else:
         by = "a creator"
     if entry.category_id:
         category = entry.category
-        url = url_for("catalog-category", "path", category.path)
-        by += f' · <a href="{_e(url)}">{_e(category.name)}</a>'
+        by += f' · <a href="{_e(links.category(category.path))}">{_e(category.name)}</a>'
     if entry.rating_count:
         count = f'<span class="muted small">({entry.rating_count:d})</span>'
-        rating = f"{stars(entry.rating_avg)} {count}"
+        rating = f"{_stars_html(entry.rating_avg)} {count}"
     else:
         rating = '<span class="muted small">No reviews yet</span>'
-    summary = Truncator(entry.summary or entry.package.summary).chars(150)
-    url = url_for("package-detail", "slug", entry.package.slug)
-    return SafeString(
+    summary = _shorten(entry.summary or entry.package.summary, 150)
+    url = links.package(entry.package.slug)
+    return (
         '<article class="package-card">\n'
         f'  <h3><a href="{_e(url)}">{_e(entry.title)}</a></h3>\n'
         f'  <p class="by">by {by}</p>\n'
@@ -202,12 +218,22 @@ def package_card(entry) -> SafeString:
     )
 
 
+@register.simple_tag
+def package_grid(entries, id=None) -> SafeString:
+    """Catalog entries (``PackageSearch`` rows or ``CatalogCard``) as a list of result cards."""
+    links = _CardLinks()
+    attrs = f' id="{_e(id)}"' if id else ""
+    items = "".join(f"<li>{_card(entry, links)}</li>" for entry in entries)
+    return SafeString(f'<ul class="package-grid"{attrs}>{items}</ul>')
+
+
 @register.simple_tag(takes_context=True)
 def category_tree(context, nodes, current=None) -> SafeString:
     """The facet's category tree: each category with its count, linked with the current
     filters kept (and the page dropped); empty categories are left out unless current."""
     suffix = _e(query_with(context, page=None))
     current_pk = current.pk if current is not None else None
+    category_url = url_builder("catalog-category", "path")
 
     def branch(level) -> str:
         items = []
@@ -216,7 +242,7 @@ def category_tree(context, nodes, current=None) -> SafeString:
             is_current = category.pk == current_pk
             if not (node.count or is_current):
                 continue
-            url = _e(url_for("catalog-category", "path", category.path))
+            url = _e(category_url(category.path))
             mark = _CURRENT if is_current else ""
             items.append(
                 f'  <li><a href="{url}{suffix}"{mark}>'

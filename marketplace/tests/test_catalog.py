@@ -133,40 +133,60 @@ def test_drafts_and_unlisted_packages_are_never_found():
     assert draft.slug not in slugs(catalog.CatalogQuery())
 
 
-def test_filters_combine():
+def test_filters_combine_when_browsing_and_when_ranking_a_search():
     mechanics = Category.objects.create(name="Mechanics", slug="mechanics")
     vehicles = Category.objects.create(name="Vehicles", slug="vehicles", parent=mechanics)
     thermal = Category.objects.create(name="Thermal", slug="thermal")
-    a = listed(name="Car A", category="mechanics/vehicles", tags=["car", "ev"])
+    # "_" is a LIKE wildcard: the subtree of heat_pumps must not take in heatxpumps/...
+    heat_pumps = Category.objects.create(name="Heat pumps", slug="heat_pumps", parent=thermal)
+    lookalike = Category.objects.create(name="Lookalike", slug="heatxpumps", parent=thermal)
+    Category.objects.create(name="Lookalike child", slug="inner", parent=lookalike)
+    maker = CreatorFactory()
+    a = listed(name="Car A", category="mechanics/vehicles", tags=["car", "ev"], summary="gizmo")
     published_version(a, fmi="3.0", cs=True, me=True, platforms=["x86_64-linux"], certified=True)
-    b = listed(name="Car B", category="Vehicles", tags=["car"])
+    b = listed(owner=maker.user, name="Car B", category="Vehicles", tags=["car"], summary="gizmo")
     published_version(b, fmi="2.0", cs=True, platforms=["win64"])
-    c = listed(name="Pump C", category="thermal", tags=["ev"], is_free=False)
+    c = listed(name="Pump C", category="thermal", tags=["ev"], is_free=False, summary="gizmo")
     published_version(c, fmi="3.0", me=True, cs=False, platforms=["linux64", "darwin64"])
     ListingFactory(package=c, pricing_model="trial", price_amount=0, trial_days=7)
     ListingFactory(package=b, price_amount=1000)
-    d = listed(name="Spring D", category="mechanics", is_free=True)
+    d = listed(owner=maker.user, name="Spring D", category="mechanics", is_free=True)
+    d.summary = "gizmo"
+    d.save()
     published_version(d, fmi="2.0")
+    e = listed(name="Heat pump E", category="thermal/heat_pumps", summary="gizmo")
+    f = listed(name="Lookalike F", category="thermal/heatxpumps/inner", summary="gizmo")
+    PackageSearch.objects.filter(pk=a.pk).update(rating_avg=4.5, rating_count=3)
 
-    every = {a.slug, b.slug, c.slug, d.slug}
-    assert {e.package.slug for e in catalog.search(catalog.CatalogQuery()).results} == every
-    assert set(slugs(catalog.CatalogQuery(category=mechanics))) == {a.slug, b.slug, d.slug}
-    assert set(slugs(catalog.CatalogQuery(category=vehicles))) == {a.slug, b.slug}
-    assert set(slugs(catalog.CatalogQuery(category=thermal))) == {c.slug}
-    assert set(slugs(catalog.CatalogQuery(fmi="3.0"))) == {a.slug, c.slug}
-    assert set(slugs(catalog.CatalogQuery(fmi="3.0", kind="cs"))) == {a.slug}
-    assert set(slugs(catalog.CatalogQuery(kind="me"))) == {a.slug, c.slug}
-    assert set(slugs(catalog.CatalogQuery(platform="windows"))) == {b.slug}
-    assert set(slugs(catalog.CatalogQuery(platform="linux"))) == {a.slug, c.slug, d.slug}
-    assert set(slugs(catalog.CatalogQuery(platform="macos"))) == {c.slug}
-    assert set(slugs(catalog.CatalogQuery(certified=True))) == {a.slug}
-    assert set(slugs(catalog.CatalogQuery(tags=["car"]))) == {a.slug, b.slug}
-    assert set(slugs(catalog.CatalogQuery(tags=["car", "ev"]))) == {a.slug}
-    assert set(slugs(catalog.CatalogQuery(price="trial"))) == {c.slug}
-    assert set(slugs(catalog.CatalogQuery(price="paid"))) == {b.slug}
+    cases = [
+        ({}, {a, b, c, d, e, f}),
+        ({"category": mechanics}, {a, b, d}),
+        ({"category": vehicles}, {a, b}),
+        ({"category": thermal}, {c, e, f}),
+        ({"category": heat_pumps}, {e}),
+        ({"creator": maker}, {b, d}),
+        ({"fmi": "3.0"}, {a, c}),
+        ({"fmi": "3.0", "kind": "cs"}, {a}),
+        ({"kind": "me"}, {a, c}),
+        ({"platform": "windows"}, {b}),
+        ({"platform": "macos"}, {c}),
+        ({"certified": True}, {a}),
+        ({"tags": ["car"]}, {a, b}),
+        ({"tags": ["car", "ev"]}, {a}),
+        ({"price": "trial"}, {c}),
+        ({"price": "paid"}, {b}),
+        ({"min_rating": 4}, {a}),
+        ({"category": mechanics, "fmi": "2.0", "price": "paid"}, {b}),
+        ({"category": thermal, "tags": ["car"]}, set()),
+    ]
+    for filters, expected in cases:
+        want = {package.slug for package in expected}
+        # Browsing (ORM) and a ranked search (one SQL statement) apply the same filters.
+        assert set(slugs(catalog.CatalogQuery(**filters))) == want, filters
+        assert set(slugs(catalog.CatalogQuery(q="gizmo", **filters))) == want, filters
+    linux = set(slugs(catalog.CatalogQuery(platform="linux")))
+    assert {a.slug, c.slug, d.slug} <= linux and b.slug not in linux
     assert d.slug in slugs(catalog.CatalogQuery(price="free"))
-    assert set(slugs(catalog.CatalogQuery(category=mechanics, fmi="2.0", price="paid"))) == {b.slug}
-    assert slugs(catalog.CatalogQuery(q="car", category=thermal)) == []
     assert set(slugs(catalog.CatalogQuery(q="car", tags=["ev"]))) == {a.slug}
 
 
