@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import functools
 import html
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from django import template
 from django.urls import get_script_prefix, get_urlconf, reverse
@@ -49,37 +49,114 @@ def stars(rating, count=None) -> SafeString:
     return SafeString(_stars_html(rating, count))
 
 
+def _query_with(query, changes: dict) -> str:
+    """``query`` (a QueryDict) as a query string with ``changes`` applied: a key keeps its place
+    with its new value, None/"" removes it, a new key goes last; ``page`` is dropped unless
+    changed. Built from pairs: ``QueryDict.copy()`` deep-copies, and a catalog page builds
+    dozens of these links."""
+    if "page" not in changes:
+        changes = {**changes, "page": None}
+    pairs = []
+    for key, values in query.lists():
+        if key in changes:
+            value = changes[key]
+            if value not in (None, ""):
+                pairs.append((key, str(value)))
+        else:
+            pairs.extend((key, value) for value in values)
+    pairs.extend(
+        (key, str(value))
+        for key, value in changes.items()
+        if key not in query and value not in (None, "")
+    )
+    return "?" + urlencode(pairs)
+
+
 @register.simple_tag(takes_context=True)
 def query_with(context, **changes) -> str:
     """The current query string with some parameters changed (None/"" removes them);
     changing anything but ``page`` starts again at page 1."""
-    request = context["request"]
-    params = request.GET.copy()
-    if "page" not in changes:
-        params.pop("page", None)
-    for key, value in changes.items():
-        if value in (None, ""):
-            params.pop(key, None)
-        else:
-            params[key] = str(value)
-    encoded = params.urlencode()
-    return f"?{encoded}" if encoded else "?"
+    return _query_with(context["request"].GET, changes)
+
+
+def _toggled(selected: list[str], slug: str) -> str:
+    return ",".join([t for t in selected if t != slug] if slug in selected else [*selected, slug])
 
 
 @register.simple_tag(takes_context=True)
-def tag_toggle(context, slug: str) -> str:
-    """The query string with ``slug`` added to or removed from the ``tag`` filter."""
-    request = context["request"]
-    params = request.GET.copy()
-    params.pop("page", None)
-    tags = [t for t in params.get("tag", "").split(",") if t]
-    tags = [t for t in tags if t != slug] if slug in tags else [*tags, slug]
-    if tags:
-        params["tag"] = ",".join(tags)
-    else:
-        params.pop("tag", None)
-    encoded = params.urlencode()
-    return f"?{encoded}" if encoded else "?"
+def active_filters(context, query) -> SafeString:
+    """The active filters of a catalog query (``CatalogQuery``), each a link that removes it."""
+    params = context["request"].GET
+    chips = []
+
+    def chip(changes: dict, text: str, label: str = "") -> None:
+        aria = f' aria-label="{_e(label)}"' if label else ""
+        chips.append(f'<a href="{_e(_query_with(params, changes))}"{aria}>{_e(text)}</a>')
+
+    if query.q:
+        chip({"q": None}, f"“{query.q}”", f"Remove search {query.q}")
+    for slug in query.tags:
+        chip({"tag": _toggled(query.tags, slug)}, f"#{slug}", f"Remove tag {slug}")
+    if query.price:
+        chip({"price": None}, query.price.capitalize())
+    if query.fmi:
+        chip({"fmi": None}, f"FMI {query.fmi}")
+    if query.kind:
+        chip({"kind": None}, query.kind.upper())
+    if query.platform:
+        chip({"platform": None}, query.platform.capitalize())
+    if query.certified:
+        chip({"certified": None}, "Certified")
+    if query.min_rating:
+        chip({"rating": None}, f"{query.min_rating}★ and up")
+    return SafeString("\n  ".join(chips))
+
+
+@register.simple_tag(takes_context=True)
+def pager(context, page) -> SafeString:
+    """Previous / current / next links of a ``CatalogPage`` with more than one page."""
+    if page.num_pages <= 1:
+        return SafeString("")
+    params = context["request"].GET
+    links = []
+    if page.has_previous:
+        url = _e(_query_with(params, {"page": page.page - 1}))
+        links.append(f'<a href="{url}" rel="prev">← Previous</a>')
+    more = "+" if page.capped else ""
+    links.append(
+        f'<span class="current" aria-current="page">Page {page.page:d} of {page.num_pages:d}'
+        f"{more}</span>"
+    )
+    if page.has_next:
+        url = _e(_query_with(params, {"page": page.page + 1}))
+        links.append(f'<a href="{url}" rel="next">Next →</a>')
+    body = "\n  ".join(links)
+    return SafeString(f'<nav class="pager" aria-label="Pages">\n  {body}\n</nav>')
+
+
+@register.simple_tag(takes_context=True)
+def hidden_inputs(context, *skip) -> SafeString:
+    """The current query's parameters (but ``skip``'s) as hidden inputs, for a form that
+    changes one of them."""
+    return SafeString(
+        "".join(
+            f'<input type="hidden" name="{_e(key)}" value="{_e(value)}">'
+            for key, value in context["request"].GET.items()
+            if key not in skip
+        )
+    )
+
+
+@register.simple_tag
+def sort_options(sorts: dict, current: str, searching: bool) -> SafeString:
+    """The sort ``<option>``s, "relevance" only for a text search."""
+    return SafeString(
+        "".join(
+            f'<option value="{_e(key)}"{" selected" if key == current else ""}>{_e(label)}</option>'
+            for key, label in sorts.items()
+            if key != "relevance" or searching
+        )
+    )
 
 
 @register.filter
@@ -257,15 +334,12 @@ def category_tree(context, nodes, current=None) -> SafeString:
 @register.simple_tag(takes_context=True)
 def tag_pills(context, tags, selected) -> SafeString:
     """Popular tags as toggles: each link adds its tag to the ``tag`` filter or removes it."""
-    params = context["request"].GET.copy()
-    params.pop("page", None)
-    params.pop("tag", None)
-    base = params.urlencode()
+    base = _query_with(context["request"].GET, {"tag": None})[1:]
     pills = []
     for slug, name, count in tags:
         is_selected = slug in selected
-        chosen = [t for t in selected if t != slug] if is_selected else [*selected, slug]
-        tag = f"tag={quote(','.join(chosen), safe=',')}" if chosen else ""
+        chosen = _toggled(selected, slug)
+        tag = f"tag={quote(chosen, safe=',')}" if chosen else ""
         query = _e("&".join(part for part in (base, tag) if part))
         css, mark = (" info", _PRESSED) if is_selected else ("", "")
         pills.append(

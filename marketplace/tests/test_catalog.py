@@ -391,3 +391,48 @@ def test_category_tree_marks_the_current_category_and_hides_empty_ones(client):
         in tree
     )
     assert ">Empty<" not in tree
+
+
+def test_query_links_keep_the_other_parameters_and_drop_the_page(rf):
+    from django.template import Context, Template
+
+    request = rf.get("/catalog/?q=heat+pump&page=3&tag=a&tag=b&sort=name&x=%22%3E")
+    rendered = Template(
+        "{% load storefront %}{% query_with sort='rating' %}|{% query_with page=4 %}|"
+        "{% query_with q=None new='v w' %}|{% hidden_inputs 'page' 'tag' %}|"
+        "{% sort_options sorts 'name' '' %}"
+    ).render(Context({"request": request, "sorts": catalog.SORTS}))
+    with_sort, paged, without_q, hidden, options = rendered.split("|")
+
+    assert with_sort == "?q=heat+pump&amp;tag=a&amp;tag=b&amp;sort=rating&amp;x=%22%3E"
+    assert paged == "?q=heat+pump&amp;page=4&amp;tag=a&amp;tag=b&amp;sort=name&amp;x=%22%3E"
+    assert without_q == "?tag=a&amp;tag=b&amp;sort=name&amp;x=%22%3E&amp;new=v+w"
+    assert hidden == (
+        '<input type="hidden" name="q" value="heat pump">'
+        '<input type="hidden" name="sort" value="name">'
+        '<input type="hidden" name="x" value="&quot;&gt;">'
+    )
+    assert 'value="relevance"' not in options  # no text search: nothing to rank by
+    assert '<option value="name" selected>Name</option>' in options
+
+
+def test_active_filters_and_pager_link_to_the_same_search_without_one_filter(client):
+    for i in range(catalog.PAGE_SIZE * 2 + 1):
+        package = listed(name=f"Pump {i}", tags=["fluids", "hydraulic"])
+        published_version(package, fmi="2.0", me=True)
+
+    html = client.get("/catalog/?q=pump&tag=fluids,hydraulic&fmi=2.0&kind=me&page=2").content
+    html = html.decode()
+
+    filters = html[html.index('class="active-filters"') : html.index('class="package-grid"')]
+    search = "q=pump&amp;tag=fluids%2Chydraulic&amp;fmi=2.0&amp;kind=me"
+    assert f'<a href="?{search.removeprefix("q=pump&amp;")}" aria-label="Remove ' in filters
+    one_tag = search.replace("fluids%2C", "")
+    assert f'<a href="?{one_tag}" aria-label="Remove tag fluids">#fluids</a>' in filters
+    assert f'<a href="?{search.replace("&amp;fmi=2.0", "")}">FMI 2.0</a>' in filters
+    assert f'<a href="?{search.replace("&amp;kind=me", "")}">ME</a>' in filters
+    pager = html[html.index('<nav class="pager"') :]
+    assert f'<a href="?{search}&amp;page=1" rel="prev">' in pager
+    assert f'<a href="?{search}&amp;page=3" rel="next">' in pager
+    assert "Page 2 of 3</span>" in pager
+    assert '&amp;page=3" rel="next"' in pager
