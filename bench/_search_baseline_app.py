@@ -1,31 +1,33 @@
 """The search benchmark's baseline: a minimal WSGI app (no Django) that gunicorn serves like the
 site, answering ``GET /catalog/?q=...`` by running the statements the catalog page's search sends
 for that URL (captured by ``bench_search.py`` into ``BENCH_SEARCH_STATEMENTS``, a JSON object of
-path -> statements) with ``psycopg`` on one persistent connection per worker, and returning the
-ids. What the page costs above this is what Django and our code add.
+path -> statements, each sent the way the page sent it) with ``psycopg`` on one persistent
+connection per worker thread, and returning the ids. What the page costs above this is what
+Django and our code add.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import threading
 
 import psycopg
 
 _statements: dict[str, list[dict]] | None = None
-_connection: psycopg.Connection | None = None
+_local = threading.local()  # one connection per thread, as Django keeps them
 
 
 def _conn() -> psycopg.Connection:
-    global _connection
-    if _connection is None or _connection.closed:
+    connection = getattr(_local, "connection", None)
+    if connection is None or connection.closed:
         # The site's session settings (random_page_cost...): the same plans for the same SQL.
-        _connection = psycopg.connect(
+        connection = _local.connection = psycopg.connect(
             os.environ["BENCH_SEARCH_DSN"],
             autocommit=True,
             options=os.environ.get("BENCH_SEARCH_PG_OPTIONS", ""),
         )
-    return _connection
+    return connection
 
 
 def execute_statement(conn: psycopg.Connection, statement: dict) -> psycopg.Cursor:

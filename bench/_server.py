@@ -83,6 +83,7 @@ class Gunicorn:
         workers: int = 1,
         port: int | None = None,
         *,
+        threads: int = 1,
         app: str = "fmugateway.wsgi:application",
         ready_path: str = "/api/v1/",
     ):
@@ -97,6 +98,8 @@ class Gunicorn:
                 f"127.0.0.1:{self.port}",
                 "--workers",
                 str(workers),
+                "--threads",
+                str(threads),
                 "--timeout",
                 "300",
                 "--log-level",

@@ -22,7 +22,10 @@ The queries are a fixed mix drawn from the catalog's own vocabulary (rare and co
 word queries, a few with filters), the same list for both sides.
 
 Usage: .venv/bin/python bench/bench_search.py [--packages 100000] [--seconds 10] [--rounds 3]
-       [--client auto|wrk|python] [--strict]
+       [--workers 2] [--threads 1] [--client auto|wrk|python] [--strict]
+``--threads 8`` measures both sides as ``make web`` runs them (gthread workers): on these two
+cores it serves about as many pages, with a far longer tail (threads of one process take turns
+at the interpreter).
 Needs PostgreSQL (DATABASE_URL's server; a database ``fmugw_bench_search`` is created and seeded
 once) and Redis (REDIS_URL) for the cache.
 """
@@ -270,7 +273,10 @@ def main() -> int:
     parser.add_argument("--packages", type=int, default=100_000)
     parser.add_argument("--seconds", type=int, default=10, help="per round and side")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="threads per worker (1: sync workers)"
+    )
     parser.add_argument("--client", choices=["auto", "wrk", "python"], default="auto")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     args = parser.parse_args()
@@ -307,10 +313,11 @@ def main() -> int:
     }
     server = baseline = None
     try:
-        server = Gunicorn(env, workers=args.workers)
+        server = Gunicorn(env, workers=args.workers, threads=args.threads)
         baseline = Gunicorn(
             baseline_env,
             workers=args.workers,
+            threads=args.threads,
             app="bench._search_baseline_app:application",
             ready_path=paths[0],
         )
@@ -336,7 +343,8 @@ def main() -> int:
         shutil.rmtree(var_dir, ignore_errors=True)
 
     print(
-        f"\nGET /catalog/?q=... over {args.packages:,} packages, gunicorn sync x{args.workers}, "
+        f"\nGET /catalog/?q=... over {args.packages:,} packages, gunicorn x{args.workers} "
+        f"({'sync' if args.threads == 1 else f'{args.threads} threads each'}), "
         f"{CONCURRENCY} connections, client {client}, {len(paths)} queries, "
         f"{args.rounds} rounds of {args.seconds} s; medians"
     )
