@@ -54,7 +54,7 @@ def application(environ, start_response):
     rows = []
     for statement in statements:
         rows = execute_statement(conn, statement).fetchall()
-    # The last statement reads the cards: answer with their ids (the first column).
-    body = json.dumps([row[0] for row in rows]).encode()
+    # The statement's rows are (capped count, card columns...): answer with the cards' ids.
+    body = json.dumps([row[1] for row in rows if row[1] is not None]).encode()
     start_response("200 OK", [("Content-Type", "application/json")])
     return [body]

@@ -4,9 +4,9 @@ Drives ``GET /catalog/?q=...`` (the storefront's search page: the stored ``tsvec
 through its GIN index, a capped count, at most 1,000 matches ranked, the HTML page rendered, the
 search recorded for analytics) at 16 connections (``wrk`` when installed, else a Python client)
 and, in the same run and with the same client, the baseline "raw psycopg": the very statements
-the page's search sends for each URL (captured from ``catalog.search`` in this process: the
-ranked page of ids with its capped count, then the cards' rows), run by ``psycopg`` on one
-persistent connection per worker in a minimal WSGI app (``_search_baseline_app``, no Django)
+the page's search sends for each URL (captured from ``catalog.search`` in this process: one
+statement, the capped count and one ranked page of cards), run by ``psycopg`` on one
+persistent connection per worker thread in a minimal WSGI app (``_search_baseline_app``, no Django)
 served by the same gunicorn with the same number of workers, answering the ids. Reports
 requests/s, p50 and p99 of both, the ratio page / raw (target >= 0.5) and the page's p99
 (target < 100 ms).
@@ -158,6 +158,7 @@ def seed(env: dict[str, str], packages: int) -> None:
         PackageSearch.objects.bulk_create(
             PackageSearch(
                 package=p,
+                listed=True,
                 creator=creators[p.pk % len(creators)],
                 category=categories[p.pk % len(categories)],
                 title=p.name,

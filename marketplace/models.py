@@ -1022,6 +1022,9 @@ class PackageSearch(models.Model):
         null=True, blank=True, help_text="Title, keywords, summary: what ranks the matches."
     )
     # Facets of the latest validated version.
+    listed = models.BooleanField(
+        default=False, help_text="The package is listed: a ranked search reads this, not a join."
+    )
     fmi_version = models.CharField(max_length=8, blank=True)
     supports_cs = models.BooleanField(default=False)
     supports_me = models.BooleanField(default=False)

@@ -21,6 +21,10 @@ def _package_saved(sender, instance: Package, raw=False, **kwargs) -> None:
         catalog.index_packages([instance.pk])
 
 
+def _package_status_changed(sender, package: Package, **kwargs) -> None:
+    catalog.index_packages([package.pk])
+
+
 def _version_saved(sender, instance: PackageVersion, raw=False, created=False, **kwargs) -> None:
     # A new version is pending validation: nothing the catalog shows changes until it passes.
     if not raw and not created:
@@ -53,8 +57,10 @@ def _email_verified(sender, user, **kwargs) -> None:
 
 def connect() -> None:
     from accounts.signals import email_verified
+    from registry.signals import package_status_changed
 
     email_verified.connect(_email_verified, dispatch_uid="mkt-bind-seats")
+    package_status_changed.connect(_package_status_changed, dispatch_uid="mkt-index-status")
     post_save.connect(_package_saved, sender=Package, dispatch_uid="mkt-index-package")
     post_save.connect(_version_saved, sender=PackageVersion, dispatch_uid="mkt-index-version")
     post_save.connect(_listing_changed, sender=Listing, dispatch_uid="mkt-index-listing")

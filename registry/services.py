@@ -25,6 +25,7 @@ from registry import scan as fmu_scan
 from registry import vectors
 from registry.access import listing_hold
 from registry.models import Package, PackageVersion, TestVector, Variable, is_moderator
+from registry.signals import package_status_changed
 
 logger = logging.getLogger(__name__)
 
@@ -323,6 +324,7 @@ def _transition(package: Package, allowed: set[str], new: str, **changes) -> Non
             code="invalid_status",
         )
     package.refresh_from_db()
+    package_status_changed.send(sender=Package, package=package)
 
 
 def submit_for_review(package: Package, user) -> Package:

@@ -31,7 +31,6 @@ from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django.utils.text import slugify
 
-from fmugateway.core.db import prepared_cursor
 from marketplace.models import (
     Category,
     Creator,
@@ -178,6 +177,7 @@ def _pricing(listings: list[dict], package_is_free: bool) -> dict:
 
 
 FACET_FIELDS = [
+    "listed",
     "creator",
     "category",
     "latest_version",
@@ -253,6 +253,7 @@ def _index_chunk(ids: list[int], lookup: dict[str, Category]) -> int:
             "category",
             "tags",
             "is_free",
+            "status",
             "owner__display_name",
             "owner__email",
         )
@@ -330,6 +331,7 @@ def _index_chunk(ids: list[int], lookup: dict[str, Category]) -> int:
                 creator=creator,
                 category=category,
                 latest_version=version,
+                listed=package.status == Package.Status.LISTED,
                 title=package.name[:255],
                 keywords="\n".join(part for part in keywords if part),
                 variables=variables,
@@ -542,36 +544,11 @@ class CatalogCard:
         return [kind for kind, on in (("CS", self.supports_cs), ("ME", self.supports_me)) if on]
 
 
-_CARDS_SQL = """
-SELECT s.package_id, s.title, s.summary, s.fmi_version, s.supports_cs, s.supports_me,
-       s.certified, s.validated, s.has_free, s.has_paid, s.has_subscription, s.has_trial,
-       s.min_price_amount, s.currency, s.rating_count, s.rating_avg,
-       p.slug, p.summary, p.owner_id, s.creator_id, c.slug, c.display_name,
-       s.category_id, g.name, g.path
-  FROM marketplace_packagesearch s
-  JOIN registry_package p ON p.id = s.package_id
-  LEFT JOIN marketplace_creator c ON c.id = s.creator_id
-  LEFT JOIN marketplace_category g ON g.id = s.category_id
- WHERE s.package_id = ANY(%s) AND p.status = %s
-"""
-
-
-def cards(ids: list[int]) -> dict[int, CatalogCard]:
-    """The listed packages among ``ids`` as result cards, by package id (PostgreSQL). The
-    statement is prepared: planning its joins cost more than running it."""
-    if not ids:
-        return {}
-    with prepared_cursor() as cursor:
-        cursor.execute(_CARDS_SQL, [ids, Package.Status.LISTED.value])
-        rows = cursor.fetchall()
-    found = {}
-    for row in rows:
-        creator = CardCreator(row[20], row[21]) if row[19] is not None else None
-        category = CardCategory(row[23], row[24]) if row[22] is not None else None
-        found[row[0]] = CatalogCard(
-            *row[:16], CardPackage(*row[16:19]), row[19], creator, row[22], category
-        )
-    return found
+def _card(row) -> CatalogCard:
+    """A result card from the ranked statement's card columns."""
+    creator = CardCreator(row[20], row[21]) if row[19] is not None else None
+    category = CardCategory(row[23], row[24]) if row[22] is not None else None
+    return CatalogCard(*row[:16], CardPackage(*row[16:19]), row[19], creator, row[22], category)
 
 
 def _filtered(query: CatalogQuery) -> QuerySet[PackageSearch]:
@@ -590,9 +567,8 @@ def _like_prefix(text: str) -> str:
 
 
 def _filter_conditions(query: CatalogQuery) -> tuple[list[str], list]:
-    """``query``'s filters (not its text) as SQL conditions and their parameters; the row's
-    package must be joined as ``registry_package`` (``listed_entries`` and the ranked statement
-    both join it)."""
+    """``query``'s filters (not its text) as SQL conditions on the catalog row alone, and their
+    parameters."""
     conditions: list[str] = []
     params: list = []
     if query.category is not None:
@@ -602,8 +578,8 @@ def _filter_conditions(query: CatalogQuery) -> tuple[list[str], list]:
         )
         params += [query.category.pk, _like_prefix(query.category.path + "/")]
     if query.creator is not None:
-        conditions.append('"registry_package"."owner_id" = %s')
-        params.append(query.creator.user_id)
+        conditions.append(f'{_ROW}."creator_id" = %s')
+        params.append(query.creator.pk)
     for slug in query.tags:
         conditions.append(
             '"marketplace_packagesearch"."package_id" IN (SELECT pt."package_id"'
@@ -671,8 +647,9 @@ def _filtered_count(query: CatalogQuery) -> int:
 
 # The matches straight from the GIN index (up to COUNT_CAP + 1: the capped count), each ranked
 # by its small rank vector while the scan has the row in hand, the first RANK_CANDIDATES of them
-# sorted, one page of their ids: one statement, only 20 ids come back. The count comes through
-# the LEFT JOIN even when the page is past the end.
+# sorted, and one page of them read as cards: one statement, one round trip. The count comes
+# through the LEFT JOIN even when the page is past the end (no card). A card is shown only if
+# its package is listed now, whatever the catalog row says.
 _RANKED_SQL = """
 WITH matches (package_id, rank, popularity) AS MATERIALIZED (
     SELECT "marketplace_packagesearch"."package_id",
@@ -680,31 +657,42 @@ WITH matches (package_id, rank, popularity) AS MATERIALIZED (
                    websearch_to_tsquery(%s::regconfig, %s)),
            "marketplace_packagesearch"."popularity"
       FROM "marketplace_packagesearch"
-      JOIN "registry_package" ON "registry_package"."id" = "marketplace_packagesearch"."package_id"
-     WHERE "registry_package"."status" = %s
+     WHERE "marketplace_packagesearch"."listed"
        AND "marketplace_packagesearch"."document"
            @@ websearch_to_tsquery(%s::regconfig, %s){filters}
      LIMIT %s
 )
-SELECT counted.total, ranked.package_id
+SELECT counted.total, card.*
   FROM (SELECT count(*) AS total FROM matches) AS counted
   LEFT JOIN LATERAL (
-      SELECT candidates.package_id
-        FROM (SELECT * FROM matches LIMIT %s) AS candidates
-       ORDER BY candidates.rank DESC, candidates.popularity DESC, candidates.package_id
-       LIMIT %s OFFSET %s
-  ) AS ranked ON true
+      SELECT s.package_id, s.title, s.summary, s.fmi_version, s.supports_cs, s.supports_me,
+             s.certified, s.validated, s.has_free, s.has_paid, s.has_subscription, s.has_trial,
+             s.min_price_amount, s.currency, s.rating_count, s.rating_avg,
+             p.slug, p.summary, p.owner_id, s.creator_id, c.slug, c.display_name,
+             s.category_id, g.name, g.path,
+             ranked.rank, ranked.popularity
+        FROM (SELECT candidates.package_id, candidates.rank, candidates.popularity
+                FROM (SELECT * FROM matches LIMIT %s) AS candidates
+               ORDER BY candidates.rank DESC, candidates.popularity DESC, candidates.package_id
+               LIMIT %s OFFSET %s) AS ranked
+        JOIN marketplace_packagesearch s ON s.package_id = ranked.package_id
+        JOIN registry_package p ON p.id = s.package_id
+        LEFT JOIN marketplace_creator c ON c.id = s.creator_id
+        LEFT JOIN marketplace_category g ON g.id = s.category_id
+       WHERE p.status = %s
+  ) AS card ON true
+ ORDER BY card.rank DESC, card.popularity DESC, card.package_id
 """
 
 
 def ranked_page_sql(query: CatalogQuery, page: int) -> tuple[str, list]:
-    """The statement of a ranked search (PostgreSQL): rows of (capped count, package id)."""
+    """The statement of a ranked search (PostgreSQL): rows of (capped count, card columns...),
+    one row with the count alone when the page has no card."""
     conditions, filter_params = _filter_conditions(query)
     filters = "".join(f"\n       AND ({condition})" for condition in conditions)
     params = [
         SEARCH_CONFIG,
         query.q,
-        Package.Status.LISTED.value,
         SEARCH_CONFIG,
         query.q,
         *filter_params,
@@ -712,15 +700,16 @@ def ranked_page_sql(query: CatalogQuery, page: int) -> tuple[str, list]:
         RANK_CANDIDATES,
         PAGE_SIZE,
         (page - 1) * PAGE_SIZE,
+        Package.Status.LISTED.value,
     ]
     return _RANKED_SQL.format(filters=filters), params
 
 
-def _ranked_page(query: CatalogQuery, page: int) -> tuple[int, list[int]]:
+def _ranked_page(query: CatalogQuery, page: int) -> tuple[int, list[CatalogCard]]:
     with connection.cursor() as cursor:
         cursor.execute(*ranked_page_sql(query, page))
         rows = cursor.fetchall()
-    return rows[0][0], [pk for _, pk in rows if pk is not None]
+    return rows[0][0], [_card(row[1:]) for row in rows if row[1] is not None]
 
 
 def _clamp_page(requested: int, total: int) -> int:
@@ -738,27 +727,25 @@ _ORDERINGS = {
 
 
 def search(query: CatalogQuery) -> CatalogPage:
-    """One page of the catalog for ``query``, in two queries whatever the catalog's size.
+    """One page of the catalog for ``query``, in one or two queries whatever the catalog's size.
 
     Ranked searches (PostgreSQL): one statement takes the first ``COUNT_CAP + 1`` matches
     straight from the GIN index (they are the capped count too), ranks only those candidates
     by the small rank vector (name A, tags/creator/category B, summary C; a match only in the
-    description or the variable names ranks by popularity) and returns one page of ids; a
-    second query reads those 20 rows for the cards. Ranking is
-    the cost of full-text search (a word in most packages would rank them all), so a very
-    common word is ranked among its first ``RANK_CANDIDATES`` matches; a specific query (fewer
-    matches) has every match ranked. Browsing and sorted searches: a count capped at
-    ``COUNT_CAP`` (a bounded scan), then the page.
+    description or the variable names ranks by popularity) and reads one page of them as
+    cards. Ranking is the cost of full-text search (a word in most packages would rank them
+    all), so a very common word is ranked among its first ``RANK_CANDIDATES`` matches; a
+    specific query (fewer matches) has every match ranked. Browsing and sorted searches: a
+    count capped at ``COUNT_CAP`` (a bounded scan), then the page.
     """
     sort = query.effective_sort
     if sort == "relevance" and query.q and is_postgres():
         page = max(1, min(query.page, MAX_PAGE))
-        counted, ids = _ranked_page(query, page)
-        if not ids and counted and page > 1:  # past the last page: show the last one
-            page = _clamp_page(page, min(counted, COUNT_CAP))
-            counted, ids = _ranked_page(query, page)
-        rows = cards(ids)
-        results = [rows[pk] for pk in ids if pk in rows]
+        counted, results = _ranked_page(query, page)
+        ranked = min(counted, RANK_CANDIDATES)
+        if not results and page > 1 and (page - 1) * PAGE_SIZE >= ranked:
+            page = _clamp_page(page, ranked)  # past the last page: show the last one
+            counted, results = _ranked_page(query, page)
         total = min(counted, COUNT_CAP)
         return CatalogPage(results=results, total=total, capped=counted > COUNT_CAP, page=page)
     qs = _filtered(query)

@@ -133,6 +133,26 @@ def test_drafts_and_unlisted_packages_are_never_found():
     assert draft.slug not in slugs(catalog.CatalogQuery())
 
 
+def test_review_transitions_show_and_hide_a_package_in_searches(moderator):
+    from registry import services as registry
+
+    owner = CreatorFactory().user
+    package = PackageFactory(owner=owner, name="Tidal turbine", status=Package.Status.DRAFT)
+    published_version(package)
+    assert slugs(catalog.CatalogQuery(q="turbine")) == []
+
+    registry.submit_for_review(package, owner)
+    assert slugs(catalog.CatalogQuery(q="turbine")) == []
+    # Approving is an UPDATE (no post_save): the registry's signal re-indexes the row.
+    registry.approve_package(package, moderator)
+    assert slugs(catalog.CatalogQuery(q="turbine")) == [package.slug]
+    assert catalog.search(catalog.CatalogQuery(q="turbine")).total == 1
+
+    Package.objects.filter(pk=package.pk).update(status=Package.Status.UNLISTED)
+    # Even a row not re-indexed yet never shows an unlisted package's card.
+    assert slugs(catalog.CatalogQuery(q="turbine")) == []
+
+
 def test_filters_combine_when_browsing_and_when_ranking_a_search():
     mechanics = Category.objects.create(name="Mechanics", slug="mechanics")
     vehicles = Category.objects.create(name="Vehicles", slug="vehicles", parent=mechanics)

@@ -117,6 +117,7 @@ def seed(n: int = N_PACKAGES) -> dict:
     PackageSearch.objects.bulk_create(
         PackageSearch(
             package=p,
+            listed=True,
             creator=creators[i % len(creators)],
             category=categories[i % len(categories)],
             title=p.name,
