@@ -112,8 +112,6 @@ def _catalog_page(
                 if key not in {"q", "page"} and value
             },
         )
-    params = request.GET.copy()
-    params.pop("page", None)
     return render(
         request,
         template,
@@ -126,7 +124,6 @@ def _catalog_page(
             "categories": catalog.category_tree(),
             "tags": catalog.popular_tags(),
             "selected_tags": query.tags,
-            "querystring": params.urlencode(),
             "category": category,
             **(extra or {}),
         },
