@@ -613,12 +613,11 @@ def _filtered_query(qs: QuerySet[PackageSearch], query: CatalogQuery) -> QuerySe
     return qs.filter(RawSQL(where, params, output_field=BooleanField()))  # noqa: S611
 
 
-def _text_filter(qs: QuerySet[PackageSearch], text: str) -> tuple[QuerySet, SearchQuery | None]:
-    """Match ``text``: the stored document on PostgreSQL (returns the tsquery to rank with),
-    ``icontains`` on every word elsewhere."""
+def _text_filter(qs: QuerySet[PackageSearch], text: str) -> QuerySet:
+    """Match ``text``: the stored document on PostgreSQL, ``icontains`` on every word
+    elsewhere."""
     if is_postgres():
-        tsquery = SearchQuery(text, search_type="websearch", config=SEARCH_CONFIG)
-        return qs.filter(document=tsquery), tsquery
+        return qs.filter(document=SearchQuery(text, search_type="websearch", config=SEARCH_CONFIG))
     for word in text.split()[:8]:
         qs = qs.filter(
             Q(title__icontains=word)
@@ -627,7 +626,7 @@ def _text_filter(qs: QuerySet[PackageSearch], text: str) -> tuple[QuerySet, Sear
             | Q(summary__icontains=word)
             | Q(body__icontains=word)
         )
-    return qs, None
+    return qs
 
 
 def _matching(query: CatalogQuery) -> QuerySet[PackageSearch]:
@@ -636,7 +635,7 @@ def _matching(query: CatalogQuery) -> QuerySet[PackageSearch]:
         PackageSearch.objects.filter(package__status=Package.Status.LISTED), query
     ).order_by()
     if query.q:
-        qs, _ = _text_filter(qs, query.q)
+        qs = _text_filter(qs, query.q)
     return qs
 
 
@@ -750,7 +749,7 @@ def search(query: CatalogQuery) -> CatalogPage:
         return CatalogPage(results=results, total=total, capped=counted > COUNT_CAP, page=page)
     qs = _filtered(query)
     if query.q:
-        qs, _ = _text_filter(qs, query.q)
+        qs = _text_filter(qs, query.q)
     ordering = _ORDERINGS["popular" if sort == "relevance" else sort]
     counted = _filtered_count(query)
     total = min(counted, COUNT_CAP)

@@ -1,6 +1,7 @@
 """Template helpers of the storefront: money, stars, query strings, and the pieces a catalog
-page repeats (result cards, the category tree, tag pills), written here in Python: through the
-template engine they were most of a search page's time (a card ~0.5 ms, the tree ~6 ms)."""
+page repeats (result cards, the category tree, tag pills, filter and sort options, active
+filters, the pager), written here in Python: through the template engine they were most of a
+search page's time (a card ~0.5 ms, the tree ~6 ms)."""
 
 from __future__ import annotations
 
