@@ -1078,10 +1078,6 @@ class PackageSearch(models.Model):
         return self.title
 
     @property
-    def kinds(self) -> list[str]:
-        return [kind for kind, on in (("CS", self.supports_cs), ("ME", self.supports_me)) if on]
-
-    @property
     def distribution(self) -> list[tuple[int, int, int]]:
         """(stars, count, percent of reviews) from 5 down to 1."""
         total = self.rating_count or 1

@@ -539,10 +539,6 @@ class CatalogCard:
     category_id: int | None
     category: CardCategory | None
 
-    @property
-    def kinds(self) -> list[str]:
-        return [kind for kind, on in (("CS", self.supports_cs), ("ME", self.supports_me)) if on]
-
 
 def _card(row) -> CatalogCard:
     """A result card from the ranked statement's card columns."""

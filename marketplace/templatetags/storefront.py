@@ -148,14 +148,22 @@ def hidden_inputs(context, *skip) -> SafeString:
     )
 
 
+def _options(choices, current: str) -> str:
+    """``<option>``s of (value, label) pairs, the one whose value is ``current`` selected."""
+    return "".join(
+        f'<option value="{_e(value)}"{" selected" if str(value) == current else ""}>'
+        f"{_e(label)}</option>"
+        for value, label in choices
+    )
+
+
 @register.simple_tag
 def sort_options(sorts: dict, current: str, searching: bool) -> SafeString:
     """The sort ``<option>``s, "relevance" only for a text search."""
     return SafeString(
-        "".join(
-            f'<option value="{_e(key)}"{" selected" if key == current else ""}>{_e(label)}</option>'
-            for key, label in sorts.items()
-            if key != "relevance" or searching
+        _options(
+            ((key, label) for key, label in sorts.items() if key != "relevance" or searching),
+            current,
         )
     )
 
@@ -170,12 +178,7 @@ def filter_select(bound_field) -> SafeString:
     """A filter's ``<select>``, written here rather than through the widget templates: those
     render a template per option, the largest share of a catalog page's time."""
     current = bound_field.value()
-    current = "" if current is None else str(current)
-    options = "".join(
-        f'<option value="{_e(value)}"{" selected" if str(value) == current else ""}>'
-        f"{_e(label)}</option>"
-        for value, label in bound_field.field.choices
-    )
+    options = _options(bound_field.field.choices, "" if current is None else str(current))
     return SafeString(
         f'<select name="{_e(bound_field.html_name)}" id="{_e(bound_field.id_for_label)}">'
         f"{options}</select>"
@@ -248,7 +251,10 @@ def _badges(entry) -> str:
         badges.append('<span class="badge ok">Validated</span>')
     if entry.fmi_version:
         badges.append(f'<span class="badge">FMI {_e(entry.fmi_version)}</span>')
-    badges.extend(f'<span class="badge">{kind}</span>' for kind in entry.kinds)
+    if entry.supports_cs:
+        badges.append('<span class="badge">CS</span>')
+    if entry.supports_me:
+        badges.append('<span class="badge">ME</span>')
     if entry.has_trial:
         badges.append('<span class="badge info">Trial</span>')
     return " ".join(badges)
