@@ -203,6 +203,7 @@ def pay_order(intent: dict) -> Order | None:
         logger.warning("PaymentIntent %s names no order of ours", intent["id"])
         return None
     amount = intent.get("amount_received") or intent.get("amount")
+    started = order.payment_reference
     try:
         order = mark_order_paid(
             order, intent["id"], amount=amount, currency=(intent.get("currency") or "").upper()
@@ -217,8 +218,22 @@ def pay_order(intent: dict) -> Order | None:
             after={"payment_intent": intent["id"], "code": exc.code, "detail": exc.detail},
         )
         raise
+    if started and started != intent["id"]:
+        _cancel_superseded(order, started)
     start_license_subscriptions(order, intent)
     return order
+
+
+def _cancel_superseded(order: Order, reference: str) -> None:
+    """The order was paid another way (Stripe's hosted page after the card page): cancel the
+    payment started before, so that its client secret can no longer charge the buyer. Should
+    it have succeeded meanwhile, its own webhook refunds it (the order is paid)."""
+    try:
+        stripe.PaymentIntent.cancel(reference, api_key=api_key())
+    except stripe.StripeError as exc:  # already cancelled or succeeded: nothing to stop
+        logger.info("Superseded payment %s not cancelled: %s", reference, exc)
+    else:
+        record("marketplace.order.payment_superseded", target=order, after={"cancelled": reference})
 
 
 def refund_from_charge(charge: dict, intent: dict) -> list[Refund]:

@@ -310,19 +310,16 @@ def mark_order_paid(
     Idempotent: the order row is locked, and a call for an order already paid with the same
     reference returns it unchanged (10 webhook deliveries → licenses issued once). Licenses are
     issued without keys; the buyer claims each key once (``POST /licenses/{id}/key``).
-    Raises ``order_not_payable`` (409) for cancelled or failed orders (refund the payment),
-    ``payment_reference_mismatch`` (409) when the order was paid or started with another
-    reference, ``payment_amount_mismatch`` (400) when ``amount``/``currency`` are given and
-    differ from the order's total.
+    A pending order is paid by the first of its payments to succeed, whichever the buyer
+    started last (the card page, then Stripe's hosted page): its reference replaces the one
+    started before. Raises ``order_not_payable`` (409) for cancelled or failed orders (refund
+    the payment), ``payment_reference_mismatch`` (409) when the order was already paid with
+    another payment (refund this one), ``payment_amount_mismatch`` (400) when
+    ``amount``/``currency`` are given and differ from the order's total.
     """
     order = Order.objects.select_for_update().get(pk=getattr(order, "pk", order))
-    reference_differs = bool(
-        payment_reference
-        and order.payment_reference
-        and order.payment_reference != payment_reference
-    )
     if order.status in (Order.Status.PAID, Order.Status.PARTIALLY_REFUNDED, Order.Status.REFUNDED):
-        if reference_differs:
+        if payment_reference and order.payment_reference != payment_reference:
             raise ConflictError(
                 "This order was paid with another payment.", code="payment_reference_mismatch"
             )
@@ -330,11 +327,6 @@ def mark_order_paid(
     if order.status != Order.Status.PENDING:
         raise ConflictError(
             f"This order is {order.status}; it cannot be paid.", code="order_not_payable"
-        )
-    if reference_differs:
-        raise ConflictError(
-            "This order's payment was started with another reference.",
-            code="payment_reference_mismatch",
         )
     if (amount is not None and amount != order.total_amount) or (
         currency is not None and currency.upper() != order.currency

@@ -160,6 +160,34 @@ def test_stripe_checkout_completed_pays_the_order_once(
     assert License.objects.filter(order=order).count() == 1
 
 
+def test_stripe_checkout_after_the_card_page_pays_the_order_and_cancels_the_card_payment(
+    stripe_live, user, buyer_client, download_listing
+):
+    # Given a pending order whose card page was opened (it started a PaymentIntent), the buyer
+    # then choosing Stripe's hosted page instead (the path without JavaScript)
+    order = _checkout(buyer_client, download_listing)
+    card_intent = buyer_client.post(f"/api/v1/orders/{order.pk}/pay").json()["payment_intent"]
+    response = buyer_client.post(f"/api/v1/orders/{order.pk}/pay", {"checkout": True})
+    assert response.status_code == 201, response.json()
+
+    # When the buyer pays on the hosted page
+    session = stripe_live.complete_checkout(response.json()["session"])
+    completed = stripe_event("checkout.session.completed", session)
+    assert stripe_live.deliver(completed).status_code == 200
+
+    # Then the order is paid by the hosted page's payment, which is kept (not refunded)
+    wait_for(lambda: _status(order) == "paid", what="the order to be paid")
+    assert Order.objects.get(pk=order.pk).payment_reference == session["payment_intent"]
+    assert License.objects.filter(order=order).count() == 1
+    assert not Refund.objects.filter(order=order).exists()
+    assert not stripe_live.call("GET", f"/v1/refunds?payment_intent={session['payment_intent']}")[
+        "data"
+    ]
+    # And the card page's PaymentIntent can no longer take the buyer's money twice
+    card = stripe_live.call("GET", f"/v1/payment_intents/{card_intent}")
+    assert card["status"] == "canceled"
+
+
 def test_a_lost_dispute_is_a_chargeback_that_revokes_the_license(
     stripe_live, user, buyer_client, execute_listing
 ):
