@@ -230,8 +230,11 @@ class CheckoutView(APIView):
 class OrderPayView(APIView):
     """Pay a pending order with Stripe: the PaymentIntent's ``client_secret`` for Stripe.js
     (the same one each time while it can be paid), or with ``{"checkout": true}`` a Stripe
-    Checkout URL. The order is paid, and its licenses issued, when Stripe confirms the payment.
-    503 ``payments_unavailable`` without Stripe. Honours ``Idempotency-Key``."""
+    Checkout URL. An order with nothing to pay now whose subscription renews at a price (a
+    coupon paid the first period) answers a SetupIntent (``setup_intent``, for Stripe.js's
+    ``confirmCardSetup``) that keeps the card for the renewals. The order is paid, and its
+    licenses issued, when Stripe confirms the payment (or the card). 503 ``payments_unavailable``
+    without Stripe. Honours ``Idempotency-Key``."""
 
     permission_classes = [IsAuthenticated]
 

@@ -13,6 +13,7 @@ from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 from django.db.models import Count, F, OuterRef, Q, Subquery
 from django.utils import timezone
+from django.utils.functional import cached_property
 
 from registry.models import Package
 
@@ -315,6 +316,20 @@ class Order(models.Model):
     @property
     def refundable_amount(self) -> int:
         return self.total_amount - self.refunded_amount
+
+    @cached_property
+    def renews(self) -> bool:
+        """A subscription SKU on the order renews at a price: the card that pays the order (or,
+        with nothing to pay now, the card the buyer gives) is kept to pay the renewals."""
+        return self.lines.filter(
+            pricing_model=Listing.PricingModel.SUBSCRIPTION, unit_amount__gt=0
+        ).exists()
+
+    @property
+    def awaits_payment(self) -> bool:
+        """Pending with money to take, or (a subscription fully discounted for its first
+        period) a card to keep for its renewals."""
+        return self.status == self.Status.PENDING and (self.total_amount > 0 or self.renews)
 
 
 class OrderLine(models.Model):

@@ -43,14 +43,18 @@ _PAYABLE = {
 }
 
 
+def _is_setup(intent: dict) -> bool:
+    return intent.get("object") == "setup_intent" or intent.get("id", "").startswith("seti_")
+
+
 def _intent_answer(order: Order, intent: dict) -> dict:
     return {
         "order": order.pk,
         "number": order.number,
-        "payment_intent": intent["id"],
+        "setup_intent" if _is_setup(intent) else "payment_intent": intent["id"],
         "client_secret": intent.get("client_secret"),
         "status": intent.get("status"),
-        "amount": intent.get("amount"),
+        "amount": intent.get("amount", 0),
         "currency": (intent.get("currency") or "").upper(),
         "publishable_key": settings.STRIPE_PUBLISHABLE_KEY,
     }
@@ -67,43 +71,54 @@ def _metadata(order: Order, user) -> dict:
 
 def _saving_card(order: Order) -> dict:
     """Subscription SKUs renew off-session: the card that pays the order is kept for them."""
-    renews = order.lines.filter(pricing_model=Listing.PricingModel.SUBSCRIPTION).exists()
-    return {"setup_future_usage": "off_session"} if renews else {}
+    return {"setup_future_usage": "off_session"} if order.renews else {}
 
 
 def start_checkout(order: Order, user) -> dict:
-    """A Stripe Checkout page that pays ``order`` (production's hosted payment page).
+    """A Stripe Checkout page that pays ``order`` (production's hosted payment page), or, with
+    nothing to pay now but renewals to charge, that takes the card for them (setup mode).
 
-    Its PaymentIntent carries the order in its metadata, like ``start_payment``'s, so the same
-    webhooks pay it (``checkout.session.completed`` or ``payment_intent.succeeded``).
+    Its PaymentIntent (SetupIntent) carries the order in its metadata, like ``start_payment``'s,
+    so the same webhooks pay it (``checkout.session.completed``, ``payment_intent.succeeded``
+    or ``setup_intent.succeeded``).
     """
     _check_payable(order, user)
     key = api_key()
     customer = customer_for(user)
-    lines = [
-        {
-            "price_data": {
-                "currency": order.currency.lower(),
-                "unit_amount": line.amount,
-                "product_data": {"name": line.description},
-            },
-            "quantity": 1,
+    if order.total_amount == 0:
+        mode = {
+            "mode": "setup",
+            "currency": order.currency.lower(),
+            "setup_intent_data": {"metadata": _metadata(order, user)},
         }
-        for line in order.lines.order_by("id")
-        if line.amount > 0
-    ]
+    else:
+        mode = {
+            "mode": "payment",
+            "line_items": [
+                {
+                    "price_data": {
+                        "currency": order.currency.lower(),
+                        "unit_amount": line.amount,
+                        "product_data": {"name": line.description},
+                    },
+                    "quantity": 1,
+                }
+                for line in order.lines.order_by("id")
+                if line.amount > 0
+            ],
+            "payment_intent_data": {"metadata": _metadata(order, user), **_saving_card(order)},
+        }
+    back = f"{settings.SITE_URL}{reverse('order-pay', args=[order.number])}"
     with provider_errors():
         session = stripe.checkout.Session.create(
-            mode="payment",
             customer=customer.id,
-            line_items=lines,
             client_reference_id=str(order.pk),
             metadata=_metadata(order, user),
-            payment_intent_data={"metadata": _metadata(order, user), **_saving_card(order)},
             # Back to the order's payment page, which follows the payment until it is paid.
-            success_url=f"{settings.SITE_URL}{reverse('order-pay', args=[order.number])}",
-            cancel_url=f"{settings.SITE_URL}{reverse('order-pay', args=[order.number])}",
+            success_url=back,
+            cancel_url=back,
             api_key=key,
+            **mode,
         )
     record(
         "marketplace.order.checkout_started",
@@ -125,26 +140,42 @@ def _check_payable(order: Order, user) -> None:
     api_key()
     if order.status != Order.Status.PENDING:
         raise ConflictError(f"This order is {order.status}.", code="order_not_pending")
-    if order.total_amount <= 0:
+    if not order.awaits_payment:
         raise ConflictError("This order has nothing to pay.", code="nothing_to_pay")
 
 
 def start_payment(order: Order, user) -> dict:
-    """The PaymentIntent that pays ``order`` (created on first call, then reused).
+    """The PaymentIntent that pays ``order`` (created on first call, then reused), or, for an
+    order with nothing to pay now whose subscription renews at a price (a coupon paid its first
+    period), the SetupIntent that keeps the buyer's card for the renewals.
 
     Only the buyer's own pending order with something to pay (404 / 409 ``order_not_pending``,
-    ``nothing_to_pay``). A PaymentIntent that can no longer be paid (cancelled) is replaced.
+    ``nothing_to_pay``). An intent that can no longer be confirmed (cancelled) is replaced.
     503 ``payments_unavailable`` without Stripe.
     """
     _check_payable(order, user)
     key = api_key()
+    setup = order.total_amount == 0
+    intents = stripe.SetupIntent if setup else stripe.PaymentIntent
     previous = order.payment_reference
-    if previous.startswith("pi_"):
+    if previous.startswith("seti_" if setup else "pi_"):
         with provider_errors():
-            existing = stripe.PaymentIntent.retrieve(previous, api_key=key)
+            existing = intents.retrieve(previous, api_key=key)
         if existing.status in _PAYABLE or existing.status == "succeeded":
             return _intent_answer(order, as_dict(existing))
     customer = customer_for(user)
+    if setup:
+        with provider_errors():
+            intent = stripe.SetupIntent.create(
+                customer=customer.id,
+                usage="off_session",
+                payment_method_types=["card"],
+                metadata=_metadata(order, user),
+                idempotency_key=f"fmugw-order-setup-{order.pk}-{previous or 'first'}",
+                api_key=key,
+            )
+        order = set_payment_reference(order, intent.id, actor=user)
+        return _intent_answer(order, as_dict(intent))
     with provider_errors():
         intent = stripe.PaymentIntent.create(
             amount=order.total_amount,
@@ -195,21 +226,27 @@ def _refund_stray_payment(intent: dict, order: Order | None, why: str) -> None:
 
 
 def pay_order(intent: dict) -> Order | None:
-    """Mark the order paid if ``intent`` (re-read from Stripe) succeeded; idempotent."""
+    """Mark the order paid if ``intent`` (re-read from Stripe) succeeded; idempotent.
+
+    ``intent`` is a PaymentIntent, or a SetupIntent for an order with nothing to pay now (it
+    pays only a zero total: it keeps the card that the renewals charge)."""
     if not is_order(intent) or intent.get("status") != "succeeded":
         return None
     order = order_of(intent)
     if order is None:
-        logger.warning("PaymentIntent %s names no order of ours", intent["id"])
+        logger.warning("Intent %s names no order of ours", intent["id"])
         return None
-    amount = intent.get("amount_received") or intent.get("amount")
+    setup = _is_setup(intent)
+    if setup:
+        amount, currency = 0, None
+    else:
+        amount = intent.get("amount_received") or intent.get("amount")
+        currency = (intent.get("currency") or "").upper()
     started = order.payment_reference
     try:
-        order = mark_order_paid(
-            order, intent["id"], amount=amount, currency=(intent.get("currency") or "").upper()
-        )
+        order = mark_order_paid(order, intent["id"], amount=amount, currency=currency)
     except DomainError as exc:
-        if exc.code in ("order_not_payable", "payment_reference_mismatch"):
+        if exc.code in ("order_not_payable", "payment_reference_mismatch") and not setup:
             _refund_stray_payment(intent, order, f"{exc.code}: {exc.detail}")
             return None
         record(
@@ -228,8 +265,9 @@ def _cancel_superseded(order: Order, reference: str) -> None:
     """The order was paid another way (Stripe's hosted page after the card page): cancel the
     payment started before, so that its client secret can no longer charge the buyer. Should
     it have succeeded meanwhile, its own webhook refunds it (the order is paid)."""
+    intents = stripe.SetupIntent if reference.startswith("seti_") else stripe.PaymentIntent
     try:
-        stripe.PaymentIntent.cancel(reference, api_key=api_key())
+        intents.cancel(reference, api_key=api_key())
     except stripe.StripeError as exc:  # already cancelled or succeeded: nothing to stop
         logger.info("Superseded payment %s not cancelled: %s", reference, exc)
     else:
@@ -311,7 +349,9 @@ def refund_payment(
     left = sum(line.amount - line.refunded_amount for line in targets)
     amount = min(left, order.refundable_amount)
     if order.total_amount == 0 or (amount == 0 and all(line.amount == 0 for line in targets)):
-        return refund_order(order, 0, reason=reason, actor=actor, lines=wanted)
+        refund = refund_order(order, 0, reason=reason, actor=actor, lines=wanted)
+        end_subscriptions_of_revoked(order)  # a coupon paid the first period; the card renews
+        return refund
     if order.status not in (Order.Status.PAID, Order.Status.PARTIALLY_REFUNDED) or amount <= 0:
         raise ConflictError(
             f"This order is {order.status}; nothing to refund.", code="order_not_refundable"

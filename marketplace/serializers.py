@@ -154,6 +154,11 @@ class OrderLineSerializer(serializers.ModelSerializer):
 
 class OrderSerializer(serializers.ModelSerializer):
     lines = OrderLineSerializer(many=True, read_only=True)
+    awaits_payment = serializers.BooleanField(
+        read_only=True,
+        help_text="Pending with money to take, or a card to give for a subscription's renewals "
+        "(a coupon paid its first period): pay it with POST /orders/{id}/pay.",
+    )
 
     class Meta:
         model = Order
@@ -167,6 +172,7 @@ class OrderSerializer(serializers.ModelSerializer):
             "total_amount",
             "refunded_amount",
             "coupon_code",
+            "awaits_payment",
             "payment_reference",
             "paid_at",
             "closed_at",

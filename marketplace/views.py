@@ -255,7 +255,7 @@ def _checkout(request: HttpRequest) -> HttpResponse:
     order = result.order
     for line in order.lines.all():
         analytics.track(request, "package.purchase", package_id=line.package_id, order=order.number)
-    if order.status == Order.Status.PENDING and order.total_amount > 0:
+    if order.awaits_payment:
         return redirect("order-pay", number=order.number)
     # Rendered, not redirected: a free order's keys are shown this once and never stored.
     return render(
@@ -291,7 +291,7 @@ def order_pay(request: HttpRequest, number: str) -> HttpResponse:
             return redirect("order-pay", number=number)
         return redirect(session["checkout_url"])
     payment, problem, state = None, "", order.status
-    if order.status == Order.Status.PENDING and order.total_amount > 0:
+    if order.awaits_payment:
         try:
             payment = payments.start_payment(order, user)
         except DomainError as exc:
@@ -303,10 +303,11 @@ def order_pay(request: HttpRequest, number: str) -> HttpResponse:
         "marketplace/order_pay.html",
         {
             "order": order,
-            "lines": list(order.lines.select_related("package").order_by("id")),
+            "lines": list(order.lines.select_related("package", "listing").order_by("id")),
             "payment": payment,
             "problem": problem,
             "state": state,
+            "setup": bool(payment and "setup_intent" in payment),
             "stripe_js_url": settings.STRIPE_JS_URL,
             "publishable_key": settings.STRIPE_PUBLISHABLE_KEY,
         },

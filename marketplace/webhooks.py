@@ -34,6 +34,7 @@ from billing.stripe.objects import (
     fresh_checkout_session,
     fresh_invoice,
     fresh_payment_intent,
+    fresh_setup_intent,
     fresh_subscription,
     stored,
 )
@@ -169,6 +170,15 @@ def on_checkout_session_completed(event: Event) -> None:
         return
     if session.get("payment_status") == "paid" and session.get("payment_intent"):
         pay_order(fresh_payment_intent(object_id(session["payment_intent"])))
+    elif session.get("mode") == "setup" and session.get("setup_intent"):
+        pay_order(fresh_setup_intent(object_id(session["setup_intent"])))
+
+
+@handler
+def on_setup_intent_succeeded(event: Event) -> None:
+    """The buyer gave the card that pays an order's renewals (nothing to pay now)."""
+    if is_order(_object(event)):
+        pay_order(fresh_setup_intent(_object(event)["id"]))
 
 
 @handler
@@ -199,6 +209,7 @@ def on_transfer_changed(event: Event) -> None:
 HANDLERS = {
     "payment_intent.succeeded": on_payment_intent_succeeded,
     "payment_intent.payment_failed": on_payment_intent_failed,
+    "setup_intent.succeeded": on_setup_intent_succeeded,
     "charge.refunded": on_charge_refunded,
     "charge.dispute.created": on_dispute,
     "charge.dispute.closed": on_dispute,

@@ -25,6 +25,10 @@ def fresh_payment_intent(payment_intent_id: str) -> dict:
     return _fresh(djstripe_models.PaymentIntent, stripe.PaymentIntent, payment_intent_id)
 
 
+def fresh_setup_intent(setup_intent_id: str) -> dict:
+    return _fresh(djstripe_models.SetupIntent, stripe.SetupIntent, setup_intent_id)
+
+
 def fresh_charge(charge_id: str) -> dict:
     """The charge with its refunds listed (newer API versions leave them out unless asked)."""
     return _fresh(djstripe_models.Charge, stripe.Charge, charge_id, expand=["refunds"])

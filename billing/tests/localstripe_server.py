@@ -8,17 +8,18 @@ subscriptions, invoices and signed webhook deliveries) it adds:
 * ``GET /v1/account``: the platform account dj-stripe asks for when it sees an API key;
 * prices (``/v1/prices``) as thin aliases of legacy plans, and ``items[][price]`` on subscriptions;
 * ``charge.refunded`` events when a refund is created (localstripe sends none);
-* a mock Stripe.js whose ``confirmCardPayment`` takes a card Element and confirms the intent with
-  the publishable key and client secret, as the browser does at Stripe;
+* a mock Stripe.js whose ``confirmCardPayment`` and ``confirmCardSetup`` take a card Element and
+  confirm the intent with the publishable key and client secret, as the browser does at Stripe;
+* ``setup_intent.succeeded`` events when a SetupIntent is confirmed with a card;
 * invoices without a subscription (they collect the customer's pending invoice items), with
   numbers, hosted invoice pages and PDF links (placeholders under ``.invalid``);
 * Connect Express accounts (``/v1/accounts``) and account links (``/v1/account_links``);
 * transfers to connected accounts (``/v1/transfers``), refused like Stripe when the account
   cannot receive them, with ``Idempotency-Key`` replay (the first answer, for the same body),
   and their reversals (``/v1/transfers/{id}/reversals``, with ``transfer.reversed``);
-* Checkout Sessions (``/v1/checkout/sessions``) and disputes (``/v1/disputes``), read-only, made
-  and moved by the test-only routes under ``/_config/test/`` (what a buyer, Stripe's hosted page
-  or a bank would do);
+* Checkout Sessions (``/v1/checkout/sessions``: payment, subscription and setup modes) and
+  disputes (``/v1/disputes``), read-only, made and moved by the test-only routes under
+  ``/_config/test/`` (what a buyer, Stripe's hosted page or a bank would do);
 * subscriptions that start with a free period (``trial_end``: ``trialing``, no invoice) and pay
   with their own ``default_payment_method``, PaymentIntents that take ``setup_future_usage``, and
   a test-only route that bills a subscription's next period, as Stripe's clock would (a void
@@ -53,6 +54,7 @@ from localstripe.resources import (
     PaymentMethod,
     Plan,
     Refund,
+    SetupIntent,
     StripeObject,
     Subscription,
     SubscriptionItem,
@@ -505,9 +507,13 @@ class Session(StripeObject):
         client_reference_id=None,
         payment_intent_data=None,
         subscription_data=None,
+        setup_intent_data=None,
+        currency=None,
         **kwargs,
     ):
-        if mode not in ("payment", "subscription") or not success_url or not line_items:
+        if mode not in ("payment", "subscription", "setup") or not success_url:
+            raise UserError(400, "Bad request")
+        if (mode == "setup") != (not line_items) or (mode == "setup" and not currency):
             raise UserError(400, "Bad request")
         if customer is not None:
             Customer._api_retrieve(customer)
@@ -521,14 +527,16 @@ class Session(StripeObject):
         self.status = "open"
         self.payment_status = "unpaid"
         self.payment_intent = None
+        self.setup_intent = None
         self.subscription = None
         self.invoice = None
-        self.currency = None
+        self.currency = currency
         self.amount_total = 0
-        self._line_items = line_items
+        self._line_items = line_items or []
         self._payment_intent_data = payment_intent_data or {}
         self._subscription_data = subscription_data or {}
-        for item in line_items:
+        self._setup_intent_data = setup_intent_data or {}
+        for item in self._line_items:
             quantity = int(item.get("quantity", 1))
             if item.get("price"):
                 plan = Plan._api_retrieve(item["price"])
@@ -576,6 +584,13 @@ async def complete_session(request):
         )
         intent._confirm(on_failure_now=lambda: None)
         session.payment_intent = intent.id
+    elif session.mode == "setup":
+        setup = SetupIntent(
+            customer=session.customer,
+            metadata=session._setup_intent_data.get("metadata") or session.metadata,
+        )
+        setup._attach_pm(method)
+        session.setup_intent = setup.id
     else:
         Customer._api_update(
             session.customer, invoice_settings={"default_payment_method": method.id}
@@ -589,7 +604,7 @@ async def complete_session(request):
         session.subscription = subscription.id
         session.invoice = subscription.latest_invoice
     session.status = "complete"
-    session.payment_status = "paid"
+    session.payment_status = "no_payment_required" if session.mode == "setup" else "paid"
     return ls.json_response(session._export())
 
 
@@ -634,7 +649,7 @@ async def close_dispute(request):
     return ls.json_response(dispute._export())
 
 
-# --- Stripe.js confirming a PaymentIntent with a card ----------------------------------------
+# --- Stripe.js confirming a PaymentIntent or a SetupIntent with a card -----------------------
 # localstripe's mock Stripe.js only authenticates (3-D Secure) an intent that already has a card.
 # Real Stripe.js sends the card Element's data to /v1/payment_intents/:id/confirm with the
 # publishable key and the intent's client secret; this does the same on both sides.
@@ -644,15 +659,15 @@ CONFIRM_CARD_PAYMENT_JS = r"""
   Stripe = (apiKey) => {
     const stripe = mock(apiKey);
     const authenticate = stripe.confirmCardPayment;
-    stripe.confirmCardPayment = async (clientSecret, data) => {
-      const element = data && data.payment_method && data.payment_method.card;
-      if (!(element instanceof Element)) return authenticate(clientSecret, data);
+    // Confirm a PaymentIntent ('payment_intents') or a SetupIntent ('setup_intents') with the
+    // card typed in the Element: the body of the intent, or {error}.
+    const confirmWithCard = async (intents, clientSecret, element) => {
       const card = (element.value || {}).card || {};
       if (!card.number || !card.exp_month || !card.cvc) {
         return {error: {type: 'validation_error', message: 'Your card details are incomplete.'}};
       }
-      const pi = clientSecret.match(/^(pi_\w+)_secret_/)[1];
-      const response = await fetch(`${LOCALSTRIPE_BASE_API}/v1/payment_intents/${pi}/confirm`, {
+      const id = clientSecret.match(/^((?:pi|seti)_\w+)_secret_/)[1];
+      const response = await fetch(`${LOCALSTRIPE_BASE_API}/v1/${intents}/${id}/confirm`, {
         method: 'POST',
         body: JSON.stringify({
           key: apiKey, client_secret: clientSecret,
@@ -661,10 +676,22 @@ CONFIRM_CARD_PAYMENT_JS = r"""
       });
       const body = await response.json().catch(() => ({}));
       if (response.status !== 200 || body.error) {
-        return {error: body.error || {message: 'The payment failed.'}};
+        return {error: body.error || {message: 'The card was not accepted.'}};
       }
+      return body;
+    };
+    stripe.confirmCardPayment = async (clientSecret, data) => {
+      const element = data && data.payment_method && data.payment_method.card;
+      if (!(element instanceof Element)) return authenticate(clientSecret, data);
+      const body = await confirmWithCard('payment_intents', clientSecret, element);
+      if (body.error) return body;
       if (body.status === 'requires_action') return authenticate(clientSecret, data);
       return {paymentIntent: body};
+    };
+    stripe.confirmCardSetup = async (clientSecret, data) => {
+      const element = data && data.payment_method && data.payment_method.card;
+      const body = await confirmWithCard('setup_intents', clientSecret, element || {});
+      return body.error ? body : {setupIntent: body};
     };
     return stripe;
   };
@@ -674,22 +701,27 @@ CONFIRM_CARD_PAYMENT_JS = r"""
 
 @web.middleware
 async def confirm_with_client_secret(request, handler):
-    """``POST /v1/payment_intents/:id/confirm`` from a browser: the publishable key and the
-    intent's client secret authorise it, ``payment_method_data`` is the card (as at Stripe)."""
-    match = re.fullmatch(r"/v1/payment_intents/(pi_\w+)/confirm", request.path)
+    """``POST /v1/payment_intents/:id/confirm`` (or ``/v1/setup_intents/:id/confirm``) from a
+    browser: the publishable key and the intent's client secret authorise it,
+    ``payment_method_data`` is the card (as at Stripe)."""
+    match = re.fullmatch(r"/v1/(payment|setup)_intents/((?:pi|seti)_\w+)/confirm", request.path)
     if request.method != "POST" or not match or ls.get_api_key(request):
         return await handler(request)
     data = await ls.get_post_data(request, remove_auth=False) or {}
     if not str(data.get("key", "")).startswith("pk_"):
         return await handler(request)  # localstripe's own checks refuse it
-    intent = PaymentIntent._api_retrieve(match.group(1))
+    setup = match.group(1) == "setup"
+    intent = (SetupIntent if setup else PaymentIntent)._api_retrieve(match.group(2))
     if data.get("client_secret") != intent.client_secret:
         raise UserError(401, "Unauthorized")
     if intent.status not in ("requires_payment_method", "requires_confirmation"):
-        raise UserError(400, f"This PaymentIntent is {intent.status}.")
+        raise UserError(400, f"This intent is {intent.status}.")
     method = PaymentMethod(**(data.get("payment_method_data") or {}))
-    intent.payment_method = method.id
-    intent._confirm(on_failure_now=intent._report_failure)
+    if setup:
+        intent._attach_pm(method)
+    else:
+        intent.payment_method = method.id
+        intent._confirm(on_failure_now=intent._report_failure)
     return ls.json_response(intent._export())
 
 
@@ -748,6 +780,17 @@ def _payment_intent_init_saving_cards(self, *args, setup_future_usage=None, **kw
 
 
 PaymentIntent.__init__ = _payment_intent_init_saving_cards
+_setup_intent_attach = SetupIntent._attach_pm
+
+
+def _setup_intent_attach_reporting(self, pm):
+    """A SetupIntent that succeeds sends ``setup_intent.succeeded`` (localstripe sends none)."""
+    _setup_intent_attach(self, pm)
+    if self.status == "succeeded":
+        schedule_webhook(Event("setup_intent.succeeded", self))
+
+
+SetupIntent._attach_pm = _setup_intent_attach_reporting
 
 
 async def renew_subscription(request):

@@ -49,6 +49,7 @@ DELIVERED_EVENTS = [
     "invoice.payment_succeeded",
     "payment_intent.succeeded",
     "payment_intent.payment_failed",
+    "setup_intent.succeeded",
     "charge.refunded",
     "transfer.reversed",
 ]
@@ -138,6 +139,12 @@ class StripeTestbed:
         """What Stripe.js does with the client secret: attach a card, confirm."""
         self.call("POST", f"/v1/payment_intents/{payment_intent}", payment_method=self.card(number))
         return self.call("POST", f"/v1/payment_intents/{payment_intent}/confirm")
+
+    def save_card(self, setup_intent: str, number: str = "4242424242424242") -> dict:
+        """What Stripe.js does with a SetupIntent's client secret: confirm it with a card."""
+        return self.call(
+            "POST", f"/v1/setup_intents/{setup_intent}/confirm", payment_method=self.card(number)
+        )
 
     def refund(self, payment_intent: str, amount: int | None = None) -> dict:
         data = {"payment_intent": payment_intent}

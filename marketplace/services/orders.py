@@ -186,7 +186,8 @@ def checkout(user) -> CheckoutResult:
     Guarantees: prices, terms and the platform fee are snapshotted on the lines; one currency
     per order (``mixed_currencies``); the coupon's use is counted atomically (``coupon_exhausted``
     when another buyer took the last one); the cart is emptied; a free order is paid at once and
-    its licenses' keys are in the result (the only time they are shown).
+    its licenses' keys are in the result (the only time they are shown), unless a subscription
+    renews at a price: then the buyer still gives the card that pays the renewals.
     """
     cart = Cart.objects.select_for_update().filter(user=user).first()
     items = list(cart.items.select_related("listing__package")) if cart else []
@@ -244,7 +245,7 @@ def checkout(user) -> CheckoutResult:
     cart.coupon = None
     cart.save(update_fields=["coupon", "updated_at"])
     record("marketplace.order.created", actor=user, target=order, after=_order_snapshot(order))
-    if order.total_amount == 0:
+    if not order.awaits_payment:
         keys = _pay(order, payment_reference="", actor=user, with_keys=True)
         return CheckoutResult(order, keys)
     return CheckoutResult(order)

@@ -13,7 +13,7 @@ from accounts.factories import UserFactory
 from billing.models import ApiKey
 from execution.models import SimulationJob
 from marketplace import services
-from marketplace.factories import CreatorFactory, ListingFactory
+from marketplace.factories import CouponFactory, CreatorFactory, ListingFactory
 from marketplace.models import Category, License, Order, PackageSearch, Review, WishlistItem
 from marketplace.services import reviews
 from marketplace.tests.catalog_helpers import published_version
@@ -117,6 +117,43 @@ def test_paying_without_javascript_goes_to_stripes_payment_page(
     assert session["metadata"]["order_number"] == order.number
     assert session["amount_total"] == 4900
     assert session["success_url"].endswith(order_pay_url(order))
+
+
+def test_a_subscription_whose_first_period_a_coupon_pays_asks_for_the_card_of_its_renewals(
+    stripe_testbed, shop, package, user
+):
+    monthly = ListingFactory(
+        package=package,
+        name="Monthly",
+        pricing_model="subscription",
+        billing_interval="month",
+        price_amount=990,
+    )
+    client = logged_in(user)
+    client.post("/cart/add/", {"listing": monthly.pk})
+    client.post("/cart/coupon/", {"code": CouponFactory(percent_off=100).code})
+
+    response = client.post("/checkout/")
+
+    # No license yet: the order waits for the card that pays the renewals
+    order = Order.objects.get(buyer=user)
+    assert (order.status, order.total_amount) == ("pending", 0)
+    assert response.status_code == 302 and response["Location"] == order_pay_url(order)
+    assert not License.objects.filter(owner=user).exists()
+    html = client.get(order_pay_url(order)).content.decode()
+    order.refresh_from_db()
+    setup = stripe_testbed.call("GET", f"/v1/setup_intents/{order.payment_reference}")
+    assert setup["client_secret"] in html and 'data-mode="setup"' in html
+    assert "Save card" in html and "then €9.90 a month" in html
+    assert "Pay €0.00" not in html
+    # The account lists it as waiting; without JavaScript, Stripe's page takes the card
+    assert (
+        f'href="{order_pay_url(order)}">Pay now' in client.get("/account/orders/").content.decode()
+    )
+    response = client.post(order_pay_url(order))
+    session_id = response["Location"].rsplit("/", 1)[1]
+    session = stripe_testbed.call("GET", f"/v1/checkout/sessions/{session_id}")
+    assert (session["mode"], session["metadata"]["order_number"]) == ("setup", order.number)
 
 
 def test_the_payment_page_follows_the_payment_until_the_order_is_paid(

@@ -10,10 +10,10 @@ import pytest
 from django.db.models import Sum
 from djstripe.models import Event
 
-from billing.tests.stripe_fixtures import wait_for
+from billing.tests.stripe_fixtures import stripe_event, wait_for
 from fmugateway.core.models import AuditEntry
 from marketplace import payments, services
-from marketplace.factories import ListingFactory
+from marketplace.factories import CouponFactory, ListingFactory
 from marketplace.models import CreatorEarning, License, LicenseRenewal, Order
 from marketplace.services.licenses import expire_licenses
 from marketplace.tasks import expire_licenses as expire_licenses_task
@@ -316,3 +316,96 @@ def test_a_refunded_renewal_no_longer_pays_its_period_and_ends_the_subscription(
     first_sale = CreatorEarning.objects.get(order_line__order=license.order, kind="sale")
     assert earned == first_sale.net_amount
     assert AuditEntry.objects.filter(action="marketplace.license.renewal_taken_back").count() == 1
+
+
+def _free_first_period(user, listing) -> Order:
+    """Buy the SKU with a coupon that pays its whole first period."""
+    services.add_to_cart(user, listing.pk)
+    services.apply_coupon(user, CouponFactory(percent_off=100).code)
+    result = services.checkout(user)
+    return result.order
+
+
+def test_a_subscription_whose_first_period_a_coupon_pays_keeps_a_card_and_renews(
+    stripe_live, user, monthly
+):
+    # Given a monthly SKU bought with a 100 % coupon: nothing to pay now
+    order = _free_first_period(user, monthly)
+    assert (order.status, order.total_amount) == ("pending", 0)
+    assert not License.objects.filter(order=order).exists()
+
+    # When the buyer gives the card that pays the renewals (a SetupIntent, no charge)
+    answer = payments.start_payment(order, user)
+    assert "payment_intent" not in answer and answer["amount"] == 0
+    again = payments.start_payment(Order.objects.get(pk=order.pk), user)
+    assert again["setup_intent"] == answer["setup_intent"]
+    stripe_live.save_card(answer["setup_intent"])
+
+    # Then the order is paid with nothing charged, and a subscription renews its license
+    license = wait_for(
+        lambda: License.objects.filter(order=order).exclude(subscription_id="").first(),
+        what="the license's subscription",
+    )
+    paid = Order.objects.get(pk=order.pk)
+    assert (paid.status, paid.payment_reference) == ("paid", answer["setup_intent"])
+    setup = stripe_live.call("GET", f"/v1/setup_intents/{answer['setup_intent']}")
+    charges = stripe_live.call("GET", f"/v1/charges?customer={setup['customer']}&limit=100")
+    assert not [c for c in charges["data"] if c["customer"] == setup["customer"]]
+    subscription = stripe_live.call("GET", f"/v1/subscriptions/{license.subscription_id}")
+    assert subscription["trial_end"] == int(license.expires_at.timestamp())
+    assert subscription["default_payment_method"] == setup["payment_method"]
+
+    # When the period ends, the saved card pays the full price of the next one
+    invoice = stripe_live.renew(license.subscription_id)
+    assert invoice["amount_paid"] == 990
+    wait_for(lambda: LicenseRenewal.objects.filter(license=license).exists(), what="the renewal")
+    assert _fresh(license).expires_at > license.expires_at + timedelta(days=27)
+
+    # And the card's webhook delivered ten more times starts nothing more
+    event_id = wait_for(lambda: _events("setup_intent.succeeded", answer["setup_intent"]))
+    stripe_live.replay(event_id[-1], times=10)
+    assert License.objects.filter(order=order).count() == 1
+    assert _fresh(license).subscription_id == license.subscription_id
+
+
+def test_a_card_for_renewals_given_on_stripes_hosted_page(stripe_live, user, monthly):
+    # Given a monthly SKU whose first period a coupon paid, the card page opened first
+    order = _free_first_period(user, monthly)
+    card_page = payments.start_payment(order, user)["setup_intent"]
+
+    # When the buyer gives the card on Stripe's hosted page instead (setup mode)
+    session = payments.start_checkout(order, user)
+    completed = stripe_live.complete_checkout(session["session"])
+    assert (completed["mode"], completed["payment_status"]) == ("setup", "no_payment_required")
+    stripe_live.mute()
+    assert stripe_live.deliver(stripe_event("checkout.session.completed", completed)).ok
+
+    # Then the order is paid by that card, and the card page's SetupIntent is cancelled
+    license = wait_for(
+        lambda: License.objects.filter(order=order).exclude(subscription_id="").first(),
+        what="the license's subscription",
+    )
+    assert Order.objects.get(pk=order.pk).payment_reference == completed["setup_intent"]
+    assert stripe_live.call("GET", f"/v1/setup_intents/{card_page}")["status"] == "canceled"
+    subscription = stripe_live.call("GET", f"/v1/subscriptions/{license.subscription_id}")
+    assert subscription["default_payment_method"]
+
+
+def test_refunding_an_order_whose_first_period_a_coupon_paid_stops_its_renewals(
+    stripe_live, user, monthly, admin_user
+):
+    # Given a subscription started on a saved card, its first period paid by a coupon
+    order = _free_first_period(user, monthly)
+    stripe_live.save_card(payments.start_payment(order, user)["setup_intent"])
+    license = wait_for(
+        lambda: License.objects.filter(order=order).exclude(subscription_id="").first(),
+        what="the license's subscription",
+    )
+
+    # When an administrator refunds the order (nothing was paid: its license is revoked)
+    payments.refund_payment(Order.objects.get(pk=order.pk), actor=admin_user)
+
+    # Then the saved card is never charged for it: the subscription is cancelled at Stripe
+    assert _fresh(license).status == "revoked"
+    subscription = stripe_live.call("GET", f"/v1/subscriptions/{license.subscription_id}")
+    assert subscription["status"] == "canceled"

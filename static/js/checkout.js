@@ -1,5 +1,6 @@
 // The order payment page's card form: Stripe.js takes the card in the browser and confirms the
-// order's PaymentIntent with its client secret; the card never reaches our server. The order is
+// order's PaymentIntent (or, with nothing to pay now, the SetupIntent that keeps the card for a
+// subscription's renewals) with its client secret; the card never reaches our server. The order is
 // paid when Stripe's webhook says so: on success the page reloads to follow that. Without
 // JavaScript, or if Stripe.js cannot load, the page's "Stripe's payment page" button remains.
 (function () {
@@ -21,11 +22,12 @@
     event.preventDefault();
     button.disabled = true;
     errors.textContent = "";
-    stripe
-      .confirmCardPayment(form.dataset.clientSecret, { payment_method: { card: card } })
+    var confirm = form.dataset.mode === "setup" ? stripe.confirmCardSetup : stripe.confirmCardPayment;
+    confirm
+      .call(stripe, form.dataset.clientSecret, { payment_method: { card: card } })
       .then(function (result) {
         if (result.error) {
-          errors.textContent = result.error.message || "The payment did not go through.";
+          errors.textContent = result.error.message || "The card was not accepted.";
           button.disabled = false;
           return;
         }

@@ -14,7 +14,7 @@ import re
 import pytest
 
 from accounts.factories import UserFactory
-from marketplace.factories import CreatorFactory, ListingFactory
+from marketplace.factories import CouponFactory, CreatorFactory, ListingFactory
 from marketplace.models import License, Order, PackageSearch
 from marketplace.services import catalog, reviews
 from marketplace.services.demo import seed_categories
@@ -32,6 +32,15 @@ pytestmark = [
 ]
 PASSWORD = "correct horse battery staple"
 KEY = re.compile(r"FMUL(?:-[0-9A-Z]{4}){6}")
+
+
+def fill_card(page) -> None:
+    """Type a test card into Stripe.js's card Element (the local mock's fields)."""
+    card = page.locator("#card-element")
+    card.get_by_placeholder("number").fill("4242424242424242")
+    card.get_by_placeholder("exp_month").fill("12")
+    card.get_by_placeholder("exp_year").fill("34")
+    card.get_by_placeholder("cvc").fill("123")
 
 
 @pytest.fixture
@@ -114,7 +123,7 @@ def test_buyer_searches_buys_free_and_paid_licenses_runs_the_model_and_sees_the_
 
     page.locator("#results").get_by_role("link", name="Bouncing Ball").click()
     page.wait_for_url(re.compile(r"/packages/bouncing-ball/$"))
-    assert page.get_by_role("heading", name="Variables (8)").is_visible()
+    page.get_by_role("heading", name="Variables (8)").wait_for()  # waits until visible
     shot(page, "03-package-page")
 
     page.get_by_role("button", name="Get it free").click()
@@ -126,7 +135,7 @@ def test_buyer_searches_buys_free_and_paid_licenses_runs_the_model_and_sees_the_
     assert license.listing.name == "Community license"
 
     page.get_by_role("link", name="Go to my licenses").click()
-    assert page.get_by_role("cell", name=license.key_hint).is_visible()
+    page.get_by_role("cell", name=license.key_hint).wait_for()
     assert KEY.search(page.content()) is None  # never shown again
     shot(page, "05-account-licenses")
 
@@ -138,11 +147,7 @@ def test_buyer_searches_buys_free_and_paid_licenses_runs_the_model_and_sees_the_
     page.wait_for_url(re.compile(r"/account/orders/[^/]+/pay/$"))
     order = Order.objects.get(buyer=buyer, status=Order.Status.PENDING)
     assert order.total_amount == 4900
-    card = page.locator("#card-element")
-    card.get_by_placeholder("number").fill("4242424242424242")
-    card.get_by_placeholder("exp_month").fill("12")
-    card.get_by_placeholder("exp_year").fill("34")
-    card.get_by_placeholder("cvc").fill("123")
+    fill_card(page)
     shot(page, "06-card-payment")
     page.get_by_role("button", name="Pay €49.00").click()
     page.get_by_role("heading", name="Thank you — your order is paid").wait_for(timeout=30_000)
@@ -173,6 +178,42 @@ def test_buyer_searches_buys_free_and_paid_licenses_runs_the_model_and_sees_the_
 
     page.goto("/account/")
     shot(page, "10-account-overview")
+
+
+def test_buyer_subscribes_with_a_coupon_for_the_first_period_and_gives_a_card_for_renewals(
+    stripe_live, storefront, page
+):
+    buyer = UserFactory(email="subscriber@example.com")
+    ListingFactory(
+        package=storefront,
+        name="Team subscription",
+        pricing_model="subscription",
+        billing_interval="month",
+        price_amount=990,
+    )
+    coupon = CouponFactory(code="LAUNCH100", percent_off=100)
+    log_in(page, buyer.email, PASSWORD)
+    page.goto("/packages/bouncing-ball/")
+    page.locator(".sku", has_text="Team subscription").get_by_role(
+        "button", name="Add to cart"
+    ).click()
+    page.wait_for_url(re.compile(r"/cart/$"))
+    page.get_by_label("Coupon code").fill(coupon.code)
+    page.get_by_role("button", name="Apply").click()
+    page.get_by_role("button", name="Place order").click()
+
+    # Nothing to pay now, but the renewals need a card: Stripe.js saves it (a SetupIntent)
+    page.wait_for_url(re.compile(r"/account/orders/[^/]+/pay/$"))
+    page.get_by_role("heading", name="Add the card for your renewals").wait_for()
+    page.get_by_text("Bouncing Ball — Team subscription: then €9.90 a month").wait_for()
+    order = Order.objects.get(buyer=buyer, status=Order.Status.PENDING)
+    assert order.total_amount == 0 and order.payment_reference.startswith("seti_")
+    fill_card(page)
+    shot(page, "11-card-for-renewals")
+    page.get_by_role("button", name="Save card").click()
+    page.get_by_role("heading", name="Thank you — your order is paid").wait_for(timeout=30_000)
+    license = License.objects.get(owner=buyer, order=order)
+    assert license.subscription_id, "a subscription renews the license with the saved card"
 
 
 def test_creator_uploads_a_version_and_sees_it_validate(
