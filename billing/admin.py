@@ -84,6 +84,7 @@ class AccountPlanForm(forms.ModelForm):
             "rate_limit_per_minute_override",
             "included_credits_override",
             "overage_limit_credits_override",
+            "overage_rate_override_usd",
         )
 
     def __init__(self, *args, **kwargs):
@@ -126,6 +127,7 @@ class AccountPlanAdmin(admin.ModelAdmin):
             rate_limit_per_minute_override=data["rate_limit_per_minute_override"],
             included_credits_override=data["included_credits_override"],
             overage_limit_credits_override=data["overage_limit_credits_override"],
+            overage_rate_override_usd=data["overage_rate_override_usd"],
         )
         obj.pk = saved.pk
 

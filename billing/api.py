@@ -173,6 +173,7 @@ class BalanceView(APIView):
                     "rate_limit_per_minute": plan.rate_limit_per_minute,
                     "included_credits": plan.included_credits,
                     "overage_limit_credits": plan.overage_limit_credits,
+                    "overage_rate_per_credit_usd": plan.overage_rate_per_credit_usd,
                 },
                 "cycle": credits.current_cycle(),
                 "recent_entries": CreditEntrySerializer(recent, many=True).data,

@@ -6,7 +6,10 @@ one row (is this key usable? is this ledger consistent?).
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.conf import settings
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q, Sum
 from django.utils import timezone
@@ -127,6 +130,15 @@ class AccountPlan(models.Model):
     rate_limit_per_minute_override = models.PositiveIntegerField(null=True, blank=True)
     included_credits_override = models.PositiveIntegerField(null=True, blank=True)
     overage_limit_credits_override = models.PositiveIntegerField(null=True, blank=True)
+    overage_rate_override_usd = models.DecimalField(
+        max_digits=12,
+        decimal_places=6,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0.000001"))],
+        help_text="The price of an overdrawn credit in USD agreed with this account (Enterprise's "
+        "negotiated rate); empty: the tier's rate. Overage and credit packs are priced at it.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

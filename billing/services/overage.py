@@ -11,6 +11,7 @@ zero and no credit is ever billed twice. ``billing.stripe.overage`` sends the ch
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
@@ -67,9 +68,10 @@ def close_cycle(
 
     Returns the cycle's charge (the existing one on a second call), or ``None`` when nothing is
     billable: no debt at the cycle's end, a plan without overage (Free: its debts, e.g. from a
-    refunded credit pack, come out of later grants) or a rate that is not a number (negotiated
-    Enterprise terms are invoiced by hand). The charge, its ledger entry clearing the debt and
-    their audit entry commit together under the account's row lock.
+    refunded credit pack, come out of later grants) or a rate that is not a number (Enterprise's
+    "negotiated" until staff set the account's agreed rate, ``overage_rate_override_usd``).
+    The charge, its ledger entry clearing the debt and their audit entry commit together under
+    the account's row lock.
     """
     _, end = cycle_bounds(cycle)
     if end > (now or timezone.now()):
@@ -81,7 +83,7 @@ def close_cycle(
             return existing
         due = debt_at(locked, end)
         plan = plans.plan_for(locked.user)
-        amount = plans.price_of_credits(plan.tier, due) if due else None
+        amount = plans.price_of_credits(plan.overage_rate_per_credit_usd, due) if due else None
         if not due or plan.overage_limit_credits == 0 or amount is None:
             return None
         charge = OverageCharge.objects.create(
@@ -90,7 +92,7 @@ def close_cycle(
             credits=due,
             amount=amount,
             currency=settings.STRIPE_CURRENCY,
-            rate=str(plan.tier.overage_rate_per_credit_usd),
+            rate=format(Decimal(str(plan.overage_rate_per_credit_usd)).normalize(), "f"),
             plan=plan.code,
         )
         entry = credits._append(

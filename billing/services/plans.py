@@ -123,11 +123,10 @@ def get_tier(code: str) -> PlanTier:
         raise DomainError(f"There is no plan {code!r}.", code="unknown_plan") from None
 
 
-def price_of_credits(tier: PlanTier, number: int) -> int | None:
-    """``number`` credits at ``tier``'s overage rate in cents, rounded up; ``None`` when the
-    rate is not a number (e.g. Enterprise's "negotiated")."""
-    rate = tier.overage_rate_per_credit_usd
-    if not isinstance(rate, (int, float)) or isinstance(rate, bool) or rate <= 0:
+def price_of_credits(rate: Decimal | float | str, number: int) -> int | None:
+    """``number`` credits at an overage ``rate`` (USD per credit) in cents, rounded up; ``None``
+    when the rate is not a number (e.g. Enterprise's "negotiated" without an agreed rate)."""
+    if not isinstance(rate, (int, float, Decimal)) or isinstance(rate, bool) or rate <= 0:
         return None
     return math.ceil(Decimal(str(rate)) * number * 100)
 
@@ -145,6 +144,7 @@ class EffectivePlan:
     rate_limit_per_minute: int
     included_credits: int
     overage_limit_credits: int
+    overage_rate_per_credit_usd: Decimal | float | str
 
     @property
     def code(self) -> str:
@@ -174,7 +174,7 @@ def effective_plan(row: AccountPlan | None) -> EffectivePlan:
     else:
         tier = tiers().by_code[row.plan]
 
-    def pick(override: int | None, base: int) -> int:
+    def pick(override, base):
         return base if override is None else override
 
     return EffectivePlan(
@@ -185,6 +185,9 @@ def effective_plan(row: AccountPlan | None) -> EffectivePlan:
         included_credits=pick(row and row.included_credits_override, tier.included_credits),
         overage_limit_credits=pick(
             row and row.overage_limit_credits_override, tier.overage_limit_credits
+        ),
+        overage_rate_per_credit_usd=pick(
+            row and row.overage_rate_override_usd, tier.overage_rate_per_credit_usd
         ),
     )
 
@@ -237,7 +240,7 @@ def change_plan(
     current_period_start=None,
     current_period_end=None,
     grace_until=None,
-    **overrides: int | None,
+    **overrides: int | Decimal | None,
 ) -> AccountPlan:
     """Put ``user`` on ``plan`` (a tier code) with optional per-account overrides; audited.
 
@@ -251,6 +254,7 @@ def change_plan(
         "rate_limit_per_minute_override",
         "included_credits_override",
         "overage_limit_credits_override",
+        "overage_rate_override_usd",
     }
     unknown = set(overrides) - allowed
     if unknown:

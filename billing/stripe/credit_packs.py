@@ -40,8 +40,9 @@ def price_pack(user, number: int) -> PackPrice:
             code="credit_pack_size",
             fields={"credits": [{"code": "out_of_range", "detail": f"{low}..{high}"}]},
         )
-    for tier in (plans.plan_for(user).tier, plans.default_tier()):
-        amount = plans.price_of_credits(tier, number)
+    own = plans.plan_for(user).overage_rate_per_credit_usd
+    for rate in (own, plans.default_tier().overage_rate_per_credit_usd):
+        amount = plans.price_of_credits(rate, number)
         if amount is not None:
             return PackPrice(credits=number, amount=amount, currency=settings.STRIPE_CURRENCY)
     raise DomainError("Credit packs have no price on this server.", code="credit_pack_unpriced")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from django.db import connection
@@ -12,6 +13,7 @@ from django.utils import timezone
 from billing.models import CreditEntry, OverageCharge
 from billing.services import credits, overage, plans
 from billing.stripe import subscriptions
+from billing.stripe.credit_packs import price_pack
 from billing.stripe.customers import customer_for
 from billing.tasks import bill_overage
 from fmugateway.core.models import AuditEntry
@@ -162,3 +164,31 @@ def test_a_cycle_that_has_not_ended_cannot_be_billed(user):
     with pytest.raises(overage.DomainError) as error:
         overage.close_cycle(credits.get_account(user), credits.current_cycle())
     assert error.value.code == "cycle_not_ended"
+
+
+@pytest.mark.django_db
+def test_enterprise_overage_is_billed_at_the_accounts_negotiated_rate(
+    stripe_testbed, user, other_user, monkeypatch
+):
+    # Given two Enterprise accounts that each overdrew 2,000 credits: one with the rate agreed
+    # with it (0.012 USD a credit), one still on the tier's "negotiated" placeholder
+    plans.change_plan(user, "enterprise", overage_rate_override_usd=Decimal("0.012"))
+    plans.change_plan(other_user, "enterprise")
+    for account in (credits.get_account(user), credits.get_account(other_user)):
+        credits.settle(credits.reserve(account, 1_002_000, "job:big"), 1_002_000)
+    cycle = credits.current_cycle()
+
+    # When the cycle is billed
+    _month_later(monkeypatch)
+    assert bill_overage(cycle) == 1
+    monkeypatch.undo()
+
+    # Then the agreed rate prices it ($24.00), and the other account's debt waits for staff
+    charge = OverageCharge.objects.get()
+    assert (charge.account.user_id, charge.credits, charge.amount) == (user.pk, 2_000, 2_400)
+    assert charge.rate == "0.012"
+    invoice = stripe_testbed.call("GET", f"/v1/invoices/{charge.stripe_invoice}")
+    assert invoice["total"] == 2_400
+    assert credits.balance_of(user) == 0 and credits.balance_of(other_user) == -2_000
+    # And credit packs are priced at the agreed rate too
+    assert price_pack(user, 1_000).amount == 1_200
