@@ -114,8 +114,9 @@ def start_checkout(order: Order, user) -> dict:
             customer=customer.id,
             client_reference_id=str(order.pk),
             metadata=_metadata(order, user),
-            # Back to the order's payment page, which follows the payment until it is paid.
-            success_url=back,
+            # Back to the order's payment page, which follows the payment until it is paid
+            # (Stripe puts the session's id in place of the placeholder).
+            success_url=f"{back}?checkout={{CHECKOUT_SESSION_ID}}",
             cancel_url=back,
             api_key=key,
             **mode,
@@ -132,6 +133,21 @@ def start_checkout(order: Order, user) -> dict:
         "checkout_url": session.url,
         "session": session.id,
     }
+
+
+def checkout_completed(order: Order, session_id: str) -> bool:
+    """Whether ``session_id`` is a Stripe Checkout session of ``order`` that the buyer completed
+    (re-read from Stripe: the buyer came back from the hosted page; its webhook pays the order)."""
+    if not session_id.startswith("cs_"):
+        return False
+    try:
+        with provider_errors():
+            session = as_dict(stripe.checkout.Session.retrieve(session_id, api_key=api_key()))
+    except DomainError:
+        return False
+    return (session.get("metadata") or {}).get("order_id") == str(order.pk) and session.get(
+        "status"
+    ) == "complete"
 
 
 def _check_payable(order: Order, user) -> None:

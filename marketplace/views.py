@@ -291,7 +291,9 @@ def order_pay(request: HttpRequest, number: str) -> HttpResponse:
             return redirect("order-pay", number=number)
         return redirect(session["checkout_url"])
     payment, problem, state = None, "", order.status
-    if order.awaits_payment:
+    if order.awaits_payment and payments.checkout_completed(order, request.GET.get("checkout", "")):
+        state = "confirming"  # back from Stripe's hosted page: its webhook pays the order
+    elif order.awaits_payment:
         try:
             payment = payments.start_payment(order, user)
         except DomainError as exc:
@@ -307,7 +309,7 @@ def order_pay(request: HttpRequest, number: str) -> HttpResponse:
             "payment": payment,
             "problem": problem,
             "state": state,
-            "setup": bool(payment and "setup_intent" in payment),
+            "setup": order.total_amount == 0,  # a card for renewals, nothing to pay now
             "stripe_js_url": settings.STRIPE_JS_URL,
             "publishable_key": settings.STRIPE_PUBLISHABLE_KEY,
         },

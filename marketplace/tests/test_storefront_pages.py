@@ -116,7 +116,38 @@ def test_paying_without_javascript_goes_to_stripes_payment_page(
     session = stripe_testbed.call("GET", f"/v1/checkout/sessions/{session_id}")
     assert session["metadata"]["order_number"] == order.number
     assert session["amount_total"] == 4900
-    assert session["success_url"].endswith(order_pay_url(order))
+    assert session["success_url"].endswith(
+        f"{order_pay_url(order)}?checkout={{CHECKOUT_SESSION_ID}}"
+    )
+
+
+def test_back_from_stripes_payment_page_the_order_is_confirming_not_payable_again(
+    stripe_testbed, shop, download_listing, user
+):
+    # Given a buyer who paid on Stripe's hosted page; its webhook has not arrived yet
+    client = logged_in(user)
+    client.post("/cart/add/", {"listing": download_listing.pk, "buy_now": "1"})
+    order = Order.objects.get(buyer=user)
+    client.get(order_pay_url(order))  # the card page was opened first
+    session_id = client.post(order_pay_url(order))["Location"].rsplit("/", 1)[1]
+    stripe_testbed.complete_checkout(session_id)
+
+    # When Stripe sends the buyer back to the order's page
+    html = client.get(f"{order_pay_url(order)}?checkout={session_id}").content.decode()
+
+    # Then the page follows the payment (it refreshes until the webhook pays the order) and
+    # offers no card form to pay again
+    assert "Payment received: confirming" in html and 'http-equiv="refresh"' in html
+    assert 'id="card-form"' not in html
+    assert Order.objects.get(pk=order.pk).status == "pending"
+    # And another order's session, or one not completed, does not count
+    client.post("/cart/add/", {"listing": download_listing.pk, "buy_now": "1"})
+    second = Order.objects.filter(buyer=user).exclude(pk=order.pk).get()
+    html = client.get(f"{order_pay_url(second)}?checkout={session_id}").content.decode()
+    assert "Pay for your order" in html and 'id="card-form"' in html
+    open_session = client.post(order_pay_url(second))["Location"].rsplit("/", 1)[1]
+    html = client.get(f"{order_pay_url(second)}?checkout={open_session}").content.decode()
+    assert "Pay for your order" in html
 
 
 def test_a_subscription_whose_first_period_a_coupon_pays_asks_for_the_card_of_its_renewals(
