@@ -26,7 +26,7 @@ from django.conf import settings
 from django.contrib.postgres.search import SearchQuery, SearchVector
 from django.core.cache import cache
 from django.db import connection, transaction
-from django.db.models import BooleanField, Count, F, Q, QuerySet
+from django.db.models import BooleanField, Count, F, Q, QuerySet, Value
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django.utils.text import slugify
@@ -204,24 +204,36 @@ FACET_FIELDS = [
 ]
 
 
-def document_expression():
-    """The weighted document, computed from the row's own text columns (by the database)."""
-    return (
-        SearchVector("title", weight="A", config=SEARCH_CONFIG)
-        + SearchVector("keywords", weight="B", config=SEARCH_CONFIG)
-        + SearchVector("variables", weight="B", config=SEARCH_CONFIG)
-        + SearchVector("summary", weight="C", config=SEARCH_CONFIG)
-        + SearchVector("body", weight="D", config=SEARCH_CONFIG)
-    )
+_DOCUMENT_WEIGHTS = (
+    ("title", "A"),
+    ("keywords", "B"),
+    ("variables", "B"),
+    ("summary", "C"),
+    ("body", "D"),
+)
+_RANK_WEIGHTS = (("title", "A"), ("keywords", "B"), ("summary", "C"))
 
 
-def rank_document_expression():
+def _weighted_vector(weights, row: PackageSearch | None):
+    """The text columns' vectors with their weights, read from the table's own columns, or,
+    given an unsaved ``row``, from its values (written by the INSERT itself)."""
+    vector = None
+    for column, weight in weights:
+        source = column if row is None else Value(getattr(row, column) or "")
+        part = SearchVector(source, weight=weight, config=SEARCH_CONFIG)
+        vector = part if vector is None else vector + part
+    return vector
+
+
+def document_expression(row: PackageSearch | None = None):
+    """The weighted document (A: name, B: tags, creator, category, variable names, C: summary,
+    D: description), from the row's columns or, given ``row``, from its values."""
+    return _weighted_vector(_DOCUMENT_WEIGHTS, row)
+
+
+def rank_document_expression(row: PackageSearch | None = None):
     """The rank vector: the short fields relevance is about, with the document's weights."""
-    return (
-        SearchVector("title", weight="A", config=SEARCH_CONFIG)
-        + SearchVector("keywords", weight="B", config=SEARCH_CONFIG)
-        + SearchVector("summary", weight="C", config=SEARCH_CONFIG)
-    )
+    return _weighted_vector(_RANK_WEIGHTS, row)
 
 
 def index_packages(package_ids: Iterable[int], *, chunk_size: int = 500) -> int:
@@ -342,16 +354,20 @@ def _index_chunk(ids: list[int], lookup: dict[str, Category]) -> int:
                 **_pricing(listings[package.pk], package.is_free),
             )
         )
+    vectors = []
+    if is_postgres():
+        # Computed by the upsert itself: an UPDATE afterwards wrote every row twice (two dead
+        # tuples per re-index; a rebuild left the table half empty).
+        for row in rows:
+            row.document = document_expression(row)
+            row.rank_document = rank_document_expression(row)
+        vectors = ["document", "rank_document"]
     PackageSearch.objects.bulk_create(
         rows,
         update_conflicts=True,
         unique_fields=["package"],
-        update_fields=[name for name in FACET_FIELDS if name != "package"],
+        update_fields=[name for name in FACET_FIELDS if name != "package"] + vectors,
     )
-    if is_postgres():
-        PackageSearch.objects.filter(pk__in=found).update(
-            document=document_expression(), rank_document=rank_document_expression()
-        )
     return len(rows)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
 
 from marketplace.factories import CreatorFactory, ListingFactory
 from marketplace.models import AnalyticsEvent, Category, PackageSearch, PackageTag
@@ -269,6 +270,31 @@ def test_index_follows_versions_listings_and_tags():
     assert set(PackageTag.objects.filter(package=package).values_list("tag__slug", flat=True)) == {
         "fluids"
     }
+
+
+def test_reindexing_writes_each_row_once_with_the_vectors_of_its_columns():
+    package = listed(name="Heat pump", summary="A reversible heat pump", tags=["thermal"])
+    published_version(package, variables=("T_evaporator", "compressor.speed"))
+
+    def row_writes() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT n_tup_ins + n_tup_upd FROM pg_stat_xact_user_tables WHERE relname = %s",
+                [PackageSearch._meta.db_table],
+            )
+            return cursor.fetchone()[0]
+
+    before = row_writes()
+    catalog.index_packages([package.pk])
+
+    # One row version per re-index (the upsert computes the vectors; no UPDATE after it)
+    assert row_writes() - before == 1
+    # And the stored vectors are those the table's own columns give
+    row = PackageSearch.objects.annotate(
+        expected=catalog.document_expression(), expected_rank=catalog.rank_document_expression()
+    ).get(pk=package.pk)
+    assert row.document == row.expected and row.rank_document == row.expected_rank
+    assert "'evapor':" in row.document and "'pump':" in row.rank_document
 
 
 def test_rebuild_search_index_recreates_rows():
