@@ -24,7 +24,12 @@ from djstripe import models as djstripe_models
 
 from billing.stripe.client import api_key, as_dict, object_id, provider_errors
 from billing.stripe.customers import customer_for
-from billing.stripe.objects import fresh_charge, fresh_payment_intent, fresh_subscription
+from billing.stripe.objects import (
+    fresh_charge,
+    fresh_checkout_session,
+    fresh_payment_intent,
+    fresh_subscription,
+)
 from billing.stripe.subscriptions import period_of
 from fmugateway.core.audit import record
 from fmugateway.core.errors import ConflictError, DomainError, ForbiddenError, NotFoundError
@@ -141,8 +146,7 @@ def checkout_completed(order: Order, session_id: str) -> bool:
     if not session_id.startswith("cs_"):
         return False
     try:
-        with provider_errors():
-            session = as_dict(stripe.checkout.Session.retrieve(session_id, api_key=api_key()))
+        session = fresh_checkout_session(session_id)
     except DomainError:
         return False
     return (session.get("metadata") or {}).get("order_id") == str(order.pk) and session.get(
@@ -179,31 +183,27 @@ def start_payment(order: Order, user) -> dict:
             existing = intents.retrieve(previous, api_key=key)
         if existing.status in _PAYABLE or existing.status == "succeeded":
             return _intent_answer(order, as_dict(existing))
-    customer = customer_for(user)
     if setup:
-        with provider_errors():
-            intent = stripe.SetupIntent.create(
-                customer=customer.id,
-                usage="off_session",
-                payment_method_types=["card"],
-                metadata=_metadata(order, user),
-                idempotency_key=f"fmugw-order-setup-{order.pk}-{previous or 'first'}",
-                api_key=key,
-            )
-        order = set_payment_reference(order, intent.id, actor=user)
-        return _intent_answer(order, as_dict(intent))
+        kind, terms = "setup-", {"usage": "off_session"}
+    else:
+        kind = ""
+        terms = {
+            "amount": order.total_amount,
+            "currency": order.currency.lower(),
+            **_saving_card(order),
+        }
+    customer = customer_for(user)
     with provider_errors():
-        intent = stripe.PaymentIntent.create(
-            amount=order.total_amount,
-            currency=order.currency.lower(),
+        intent = intents.create(
             customer=customer.id,
             payment_method_types=["card"],
             metadata=_metadata(order, user),
-            **_saving_card(order),
-            idempotency_key=f"fmugw-order-{order.pk}-{previous or 'first'}",
+            idempotency_key=f"fmugw-order-{kind}{order.pk}-{previous or 'first'}",
             api_key=key,
+            **terms,
         )
-        djstripe_models.PaymentIntent.sync_from_stripe_data(intent, api_key=key)
+        stored_as = djstripe_models.SetupIntent if setup else djstripe_models.PaymentIntent
+        stored_as.sync_from_stripe_data(intent, api_key=key)
     order = set_payment_reference(order, intent.id, actor=user)
     return _intent_answer(order, as_dict(intent))
 
