@@ -57,6 +57,17 @@ def _database_url() -> str:
     return f"postgres://{auth}{host}:{port}/{params['NAME']}"
 
 
+class _Worker:
+    """Whether this session's worker runs, and how many tasks this process has sent."""
+
+    running = False
+    published = 0
+
+
+def _count_published(**kwargs) -> None:
+    _Worker.published += 1
+
+
 @pytest.fixture(scope="session")
 def celery_worker_process(django_db_setup, django_db_blocker, localstripe_url):
     """A real ``celery worker`` process on the Redis broker, using the test database.
@@ -127,7 +138,12 @@ def celery_worker_process(django_db_setup, django_db_blocker, localstripe_url):
     else:
         process.kill()
         pytest.fail(f"celery worker did not answer a ping within 60 s; see {log_path}")
+    from celery.signals import after_task_publish
+
+    after_task_publish.connect(_count_published, weak=False)
+    _Worker.running = True
     yield process
+    _Worker.running = False
     process.terminate()
     try:
         process.wait(timeout=20)
@@ -138,15 +154,23 @@ def celery_worker_process(django_db_setup, django_db_blocker, localstripe_url):
 
 @pytest.fixture(autouse=True)
 def _worker_idle_after_test(request):
-    """After a test that used the real worker, wait until the worker has nothing in hand, so the
-    test database is not flushed under a task that is still writing (a deadlock otherwise)."""
+    """After a test that used the real worker, or that sent tasks while this session's worker
+    runs (an upload queues its validation, which the worker then takes), wait until the worker
+    has nothing in hand, so the test database is not flushed under a task that is still
+    writing (a deadlock otherwise)."""
+    published = _Worker.published
     yield
-    if "celery_worker_process" not in request.fixturenames:
+    sent = _Worker.running and _Worker.published != published
+    if "celery_worker_process" not in request.fixturenames and not sent:
         return
     from fmugateway.celery import app
 
+    if sent:
+        time.sleep(0.3)  # a task just sent may not have reached the worker yet
+
     deadline = time.monotonic() + 60
-    inspector = app.control.inspect(timeout=1.0)
+    # limit=1: the one worker's reply ends the wait (without it each call waits the timeout).
+    inspector = app.control.inspect(timeout=1.0, limit=1)
     while time.monotonic() < deadline:
         active = inspector.active()
         reserved = inspector.reserved()
