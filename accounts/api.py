@@ -9,6 +9,7 @@ from fmugateway.core.audit import record
 class MeView(RetrieveUpdateAPIView):
     """The authenticated user's own profile."""
 
+    required_scopes = {"GET": "read", "PATCH": "account"}
     serializer_class = MeSerializer
     http_method_names = ["get", "patch", "head", "options"]
 

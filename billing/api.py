@@ -7,7 +7,6 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.generics import ListAPIView, ListCreateAPIView
 from rest_framework.pagination import CursorPagination
-from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -15,7 +14,6 @@ from rest_framework.views import APIView
 from billing import signing
 from billing.authentication import ApiKeyAuthentication
 from billing.models import ApiKey, CreditEntry
-from billing.permissions import HasScope, scopes_of
 from billing.serializers import (
     ApiKeySerializer,
     CreditEntrySerializer,
@@ -31,6 +29,7 @@ from billing.stripe import invoices as stripe_invoices
 from billing.stripe import subscriptions as stripe_subscriptions
 from fmugateway.core.errors import DomainError, NotFoundError
 from fmugateway.core.idempotency import idempotent
+from fmugateway.core.scopes import public, scopes_of, signed_in
 
 RECENT_ENTRIES = 10
 
@@ -47,7 +46,7 @@ def _insufficient_scope(missing) -> DomainError:
 class ApiKeyListCreateView(ListCreateAPIView):
     """Your API keys (never their secrets). POST creates one and shows its key once."""
 
-    permission_classes = [HasScope("read")]
+    required_scopes = {"GET": "read", "POST": "account"}
     serializer_class = ApiKeySerializer
 
     def get_queryset(self):
@@ -78,7 +77,7 @@ class ApiKeyListCreateView(ListCreateAPIView):
 class ApiKeyDetailView(APIView):
     """One of your API keys; DELETE revokes it (at once, and every token minted from it)."""
 
-    permission_classes = [HasScope("read")]
+    required_scopes = {"GET": "read", "DELETE": "account"}
 
     def _get(self, request: Request, pk: int) -> ApiKey:
         key = ApiKey.objects.owned_by(request.user).filter(pk=pk).first()
@@ -101,7 +100,7 @@ class TokenView(APIView):
     """Exchange an API key (``X-API-Key`` or ``Authorization: Bearer``) for a short-lived JWT."""
 
     authentication_classes = [ApiKeyAuthentication]
-    permission_classes = [IsAuthenticated]
+    required_scopes = {"POST": signed_in()}
 
     @extend_schema(request=TokenRequestSerializer, responses=TokenSerializer)
     def post(self, request: Request) -> Response:
@@ -131,7 +130,7 @@ class JwksView(APIView):
     """The public keys that verify API tokens (JSON Web Key Set)."""
 
     authentication_classes = []
-    permission_classes = [AllowAny]
+    required_scopes = {"GET": public()}
 
     @extend_schema(responses={200: dict})
     def get(self, request: Request) -> Response:
@@ -142,7 +141,7 @@ class JwksView(APIView):
 class PlanListView(APIView):
     """The pricing tiers (public)."""
 
-    permission_classes = [AllowAny]
+    required_scopes = {"GET": public()}
 
     @extend_schema(responses=PlanSerializer(many=True))
     def get(self, request: Request) -> Response:
@@ -155,7 +154,7 @@ class PlanListView(APIView):
 class BalanceView(APIView):
     """Your balance, plan and most recent ledger entries."""
 
-    permission_classes = [HasScope("read")]
+    required_scopes = {"GET": "read"}
 
     @extend_schema(responses={200: dict})
     def get(self, request: Request) -> Response:
@@ -193,7 +192,7 @@ class LedgerPagination(CursorPagination):
 class LedgerView(ListAPIView):
     """Your credit ledger, newest first."""
 
-    permission_classes = [HasScope("read")]
+    required_scopes = {"GET": "read"}
     serializer_class = CreditEntrySerializer
     pagination_class = LedgerPagination
 
@@ -205,7 +204,7 @@ class LedgerView(ListAPIView):
 class QuoteView(APIView):
     """What a run with these resources (or a job with these limits) would cost you."""
 
-    permission_classes = [HasScope("read")]
+    required_scopes = {"POST": "read"}
 
     @extend_schema(request=QuoteRequestSerializer, responses={200: dict})
     def post(self, request: Request) -> Response:
@@ -253,7 +252,7 @@ class SubscribeView(APIView):
     is a Stripe Checkout URL. The plan changes when Stripe confirms the payment (webhook).
     503 ``payments_unavailable`` without Stripe. Honours ``Idempotency-Key``."""
 
-    permission_classes = [IsAuthenticated]
+    required_scopes = {"POST": "orders"}
 
     @extend_schema(request=SubscribeSerializer, responses={201: dict})
     @idempotent
@@ -272,7 +271,7 @@ class CancelSubscriptionView(APIView):
     """Cancel your subscription at the end of the paid period (or now, ``at_period_end``
     false). 404 ``no_subscription`` when you have none."""
 
-    permission_classes = [IsAuthenticated]
+    required_scopes = {"POST": "orders"}
 
     @extend_schema(request=CancelSerializer, responses={200: dict})
     def post(self, request: Request) -> Response:
@@ -290,7 +289,7 @@ class CreditPackView(APIView):
     PaymentIntent's ``client_secret`` for Stripe.js (or, with a saved ``payment_method``, pays
     now); the credits arrive with Stripe's confirmation. Honours ``Idempotency-Key``."""
 
-    permission_classes = [IsAuthenticated]
+    required_scopes = {"POST": "orders"}
 
     @extend_schema(request=CreditPackSerializer, responses={201: dict})
     @idempotent
@@ -310,7 +309,7 @@ class CreditPackView(APIView):
 class InvoiceListView(APIView):
     """Your Stripe invoices (Pro renewals and overage), newest first."""
 
-    permission_classes = [HasScope("read")]
+    required_scopes = {"GET": "read"}
 
     @extend_schema(responses={200: dict})
     def get(self, request: Request) -> Response:

@@ -6,7 +6,7 @@
   ``TokenAuthentication``
 
 ``request.auth`` is then the ``ApiKey`` or a ``TokenCredentials``; both carry ``scopes`` for
-``billing.permissions.HasScope``. A presented but bad credential is a 401 with a stable code
+``fmugateway.core.scopes.ScopeRequired``. A presented but bad credential is a 401 with a stable code
 (``api_key_malformed``, ``api_key_unknown``, ``api_key_revoked``, ``api_key_expired``,
 ``token_invalid``, ``token_expired``, ``account_disabled``), never a silent fallback to anonymous.
 """
@@ -47,12 +47,10 @@ def _reject(error: keys.CredentialRejected) -> exceptions.AuthenticationFailed:
 
 
 class _CredentialAuthentication(BaseAuthentication):
-    def authenticate_header(self, request: Request) -> str | None:
-        # 401 + WWW-Authenticate when a credential was presented and refused. Without any
-        # credential DRF answers 403 not_authenticated (the project's convention, unchanged).
-        if request.META.get("HTTP_X_API_KEY") is not None or _bearer(request) is not None:
-            return WWW_AUTHENTICATE
-        return None
+    def authenticate_header(self, request: Request) -> str:
+        # Missing or refused credentials are 401 with a challenge (RFC 9110), so HTTP clients
+        # know to authenticate; 403 is for a credential that may not do this.
+        return WWW_AUTHENTICATE
 
 
 class ApiKeyAuthentication(_CredentialAuthentication):

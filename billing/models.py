@@ -17,16 +17,6 @@ from django.utils import timezone
 KEY_PREFIX = "fmugw_live_"
 
 
-class Scope(models.TextChoices):
-    READ = "read", "Read (catalog, jobs, results, balance)"
-    RUN = "run", "Run simulations"
-    PUBLISH = "publish", "Publish FMU packages"
-    LICENSES = "licenses", "Manage and verify licenses"
-
-
-SCOPES: tuple[str, ...] = tuple(Scope.values)
-
-
 class ApiKeyQuerySet(models.QuerySet):
     def owned_by(self, user) -> ApiKeyQuerySet:
         return self.filter(owner=user) if getattr(user, "is_authenticated", False) else self.none()
@@ -52,7 +42,7 @@ class ApiKey(models.Model):
     public_id = models.CharField(max_length=24, unique=True)
     # Hex HMAC-SHA256; varchar, not char: a char(n) column compared with text skips its index.
     secret_hash = models.CharField(max_length=64)
-    scopes = models.JSONField(default=list, help_text="Subset of read, run, publish, licenses.")
+    scopes = models.JSONField(default=list, help_text="Subset of fmugateway.core.scopes.SCOPES.")
     expires_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)

@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from billing.models import SCOPES, ApiKey, CreditEntry
+from billing.models import ApiKey, CreditEntry
 from billing.services.costs import ModelSizeClass
+from fmugateway.core.scopes import SCOPES
 
 
 class ApiKeySerializer(serializers.ModelSerializer):

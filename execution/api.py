@@ -17,7 +17,6 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
-from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -87,7 +86,7 @@ class JobListView(APIView):
     """Your jobs (newest first; ``?status=``, ``?package=``, ``?version_id=``, ``?batch=``);
     POST runs a model (honours ``Idempotency-Key``)."""
 
-    permission_classes = [IsAuthenticated]
+    required_scopes = {"GET": "read", "POST": "run"}
     parser_classes = [JSONParser, MultiPartParser, FormParser]
 
     @extend_schema(responses=OpenApiTypes.OBJECT)
@@ -164,7 +163,7 @@ class JobDetailView(APIView):
     """A job. With ``?wait=N`` an unfinished job's answer is held until it ends (woken through
     Redis, no polling) or N seconds pass; the status then tells which."""
 
-    permission_classes = [IsAuthenticated]
+    required_scopes = {"GET": "read"}
 
     def get(self, request: Request, pk) -> Response:
         # Another user's job is a 404 at the first read, before any waiting.
@@ -195,7 +194,7 @@ def _units(job_or_batch) -> dict[str, str]:
 class JobResultsView(APIView):
     """The result as JSON columns (``time`` first), with units and a signed CSV link."""
 
-    permission_classes = [IsAuthenticated]
+    required_scopes = {"GET": "read"}
 
     def get(self, request: Request, pk) -> Response:
         job = _finished_job(request, pk)
@@ -223,7 +222,7 @@ class JobResultsView(APIView):
 class JobResultsCsvView(APIView):
     """Redirects to a short-lived signed URL of the result CSV."""
 
-    permission_classes = [IsAuthenticated]
+    required_scopes = {"GET": "read"}
 
     def get(self, request: Request, pk) -> HttpResponse:
         job = _finished_job(request, pk)
@@ -233,21 +232,23 @@ class JobResultsCsvView(APIView):
 
 @extend_schema(tags=["execution"])
 class ResultFileView(APIView):
-    """Serve a signed result link (a bearer link: valid without credentials until it expires)."""
+    """Serve a signed result link to the user it was issued to, while they may still see the
+    job or batch (403 ``result_link_not_yours`` for anyone else)."""
 
-    permission_classes = [AllowAny]
-    authentication_classes: list = []
+    required_scopes = {"GET": "read"}
 
     def get(self, request: Request, token: str):
         claims = results.unsign_link(token)
+        if claims["u"] != request.user.pk:
+            raise results.LinkNotYours()
         if claims["k"] == "job" and claims["n"] == "csv":
-            job = SimulationJob.objects.filter(pk=claims["o"]).first()
+            job = visible_jobs(request).filter(pk=claims["o"]).first()
             if job is None or not job.result_npy_key:
                 raise results.LinkInvalid()
             key = job.result_csv_key or _write_csv(job)
             filename = f"job-{job.pk}.csv"
         elif claims["k"] == "batch" and claims["n"] in ("summary.csv", "summary.json"):
-            batch = SimulationBatch.objects.filter(pk=claims["o"]).first()
+            batch = SimulationBatch.objects.visible_to(request.user).filter(pk=claims["o"]).first()
             if batch is None or not batch.summary_csv_key:
                 raise results.LinkInvalid()
             key = batch.summary_csv_key if claims["n"] == "summary.csv" else batch.summary_json_key
@@ -284,7 +285,7 @@ def _write_csv(job: SimulationJob) -> str:
 class JobPlotView(APIView):
     """The result plotted against time (PNG or SVG), one panel per unit."""
 
-    permission_classes = [IsAuthenticated]
+    required_scopes = {"GET": "read"}
 
     def get(self, request: Request, pk) -> HttpResponse:
         job = _finished_job(request, pk)
@@ -304,7 +305,7 @@ class JobPlotView(APIView):
 
 @extend_schema(tags=["execution"], request=None, responses=OpenApiTypes.OBJECT)
 class JobCancelView(APIView):
-    permission_classes = [IsAuthenticated]
+    required_scopes = {"POST": "run"}
 
     def post(self, request: Request, pk) -> Response:
         job = job_services.cancel_job(visible_job(request, pk), request.user)
@@ -315,7 +316,7 @@ class JobCancelView(APIView):
 class JobRerunView(APIView):
     """Run the same FMU again with this job's recorded settings and inputs."""
 
-    permission_classes = [IsAuthenticated]
+    required_scopes = {"POST": "run"}
 
     @idempotent
     def post(self, request: Request, pk) -> Response:
@@ -331,7 +332,7 @@ class BatchListView(APIView):
     """Your batches; POST starts a parameter sweep: the job settings plus ``grid`` (name ->
     values, every combination) or ``runs`` (a list of start-value objects)."""
 
-    permission_classes = [IsAuthenticated]
+    required_scopes = {"GET": "read", "POST": "run"}
     parser_classes = [JSONParser, MultiPartParser, FormParser]
 
     @extend_schema(responses=OpenApiTypes.OBJECT)
@@ -356,7 +357,7 @@ class BatchListView(APIView):
 class BatchDetailView(APIView):
     """Progress; once finished, the summary table inline (``summary``) and links."""
 
-    permission_classes = [IsAuthenticated]
+    required_scopes = {"GET": "read"}
 
     def get(self, request: Request, pk) -> Response:
         batch = visible_batch(request, pk)
@@ -381,7 +382,7 @@ def _finished_batch(request: Request, pk) -> SimulationBatch:
 
 @extend_schema(tags=["execution"], responses={302: None})
 class BatchSummaryCsvView(APIView):
-    permission_classes = [IsAuthenticated]
+    required_scopes = {"GET": "read"}
 
     def get(self, request: Request, pk) -> HttpResponse:
         batch = _finished_batch(request, pk)
@@ -404,7 +405,7 @@ class BatchPlotView(APIView):
     """Each output's final (or min/max) value per run, against the swept parameter when one
     numeric parameter was swept, else against the run number."""
 
-    permission_classes = [IsAuthenticated]
+    required_scopes = {"GET": "read"}
 
     def get(self, request: Request, pk) -> HttpResponse:
         batch = _finished_batch(request, pk)
@@ -441,7 +442,7 @@ class BatchPlotView(APIView):
 
 @extend_schema(tags=["execution"], request=None, responses=OpenApiTypes.OBJECT)
 class BatchCancelView(APIView):
-    permission_classes = [IsAuthenticated]
+    required_scopes = {"POST": "run"}
 
     def post(self, request: Request, pk) -> Response:
         batch = batch_services.cancel_batch(visible_batch(request, pk), request.user)

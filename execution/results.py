@@ -36,6 +36,12 @@ class LinkInvalid(DomainError):
     detail = "This result link is not valid."
 
 
+class LinkNotYours(DomainError):
+    status_code = 403
+    code = "result_link_not_yours"
+    detail = "This result link was issued to someone else; ask for your own."
+
+
 class LinkExpired(DomainError):
     status_code = 410
     code = "result_link_expired"
@@ -186,10 +192,12 @@ def json_columns(array: np.ndarray, names: list[str] | None = None) -> dict[str,
 def issue_link(request, *, kind: str, object_id: str, name: str) -> dict[str, str]:
     """A signed, expiring URL for one stored file of a job or batch (``kind`` job|batch).
 
-    The URL is a bearer capability (it works without credentials, e.g. with curl) valid for
-    ``SIGNED_URL_TTL_SECONDS``; callers check access before issuing it.
+    The URL is bound to the user it is issued to (like download links): it serves them, with
+    their credentials, for ``SIGNED_URL_TTL_SECONDS``, and nobody else. Callers check access
+    before issuing it; redeeming it checks access again.
     """
-    token = signing.TimestampSigner(salt=SALT).sign_object({"k": kind, "o": object_id, "n": name})
+    claims = {"k": kind, "o": object_id, "n": name, "u": request.user.pk}
+    token = signing.TimestampSigner(salt=SALT).sign_object(claims)
     ttl = settings.SIGNED_URL_TTL_SECONDS
     return {
         "url": request.build_absolute_uri(reverse("api-result-file", kwargs={"token": token})),
@@ -206,7 +214,7 @@ def unsign_link(token: str) -> dict[str, str]:
         raise LinkExpired() from exc
     except (signing.BadSignature, ValueError, TypeError) as exc:
         raise LinkInvalid() from exc
-    if not isinstance(claims, dict) or not {"k", "o", "n"} <= set(claims):
+    if not isinstance(claims, dict) or not {"k", "o", "n", "u"} <= set(claims):
         raise LinkInvalid()
     return claims
 

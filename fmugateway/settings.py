@@ -335,7 +335,8 @@ REST_FRAMEWORK = {
     ],
     # Per-account rates come from the plan (pricing_tiers.json); this is per IP, no credentials.
     "DEFAULT_THROTTLE_RATES": {"anon": env_str("API_ANON_THROTTLE_RATE", "300/min")},
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # Every view declares what each method needs (fmugateway.core.scopes).
+    "DEFAULT_PERMISSION_CLASSES": ["fmugateway.core.scopes.ScopeRequired"],
     "DEFAULT_PAGINATION_CLASS": "fmugateway.core.api.Pagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

@@ -6,7 +6,6 @@ from django.db.models import Prefetch, Q
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
-from rest_framework.permissions import AllowAny, IsAuthenticated, IsAuthenticatedOrReadOnly
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -15,6 +14,7 @@ from rest_framework.views import APIView
 from fmugateway.core.errors import DomainError
 from fmugateway.core.idempotency import idempotent
 from fmugateway.core.middleware import client_ip
+from fmugateway.core.scopes import public
 from marketplace import payments, services
 from marketplace.models import (
     Activation,
@@ -62,7 +62,7 @@ from registry.models import Package
     tags=["marketplace"], request=CreatorApplySerializer, responses={201: CreatorPrivateSerializer}
 )
 class CreatorApplyView(APIView):
-    permission_classes = [IsAuthenticated]
+    required_scopes = {"POST": "publish"}
 
     def post(self, request: Request) -> Response:
         form = CreatorApplySerializer(data=request.data)
@@ -73,7 +73,7 @@ class CreatorApplyView(APIView):
 
 @extend_schema(tags=["marketplace"], responses=CreatorPrivateSerializer)
 class CreatorMeView(APIView):
-    permission_classes = [IsAuthenticated]
+    required_scopes = {"GET": "read"}
 
     def get(self, request: Request) -> Response:
         creator = get_object_or_404(Creator, user=request.user)
@@ -84,7 +84,7 @@ class CreatorMeView(APIView):
 class CreatorDetailView(APIView):
     """An approved creator's public profile (your own at any status)."""
 
-    permission_classes = [AllowAny]
+    required_scopes = {"GET": public("read")}
 
     def get(self, request: Request, slug: str) -> Response:
         visible = Q(status=Creator.Status.APPROVED)
@@ -113,7 +113,7 @@ class ListingListView(generics.ListCreateAPIView):
     """A package's listings (SKUs): active ones for everyone, all for its owner, who may add."""
 
     serializer_class = ListingSerializer
-    permission_classes = [IsAuthenticatedOrReadOnly]
+    required_scopes = {"GET": public("read"), "POST": "publish"}
 
     def get_queryset(self):
         return _listings_for(self.request, _package(self.request, self.kwargs["slug"]))
@@ -130,7 +130,7 @@ class ListingDetailView(generics.RetrieveUpdateDestroyAPIView):
     """One listing; its owner may change it, and DELETE stops selling it (never deleted)."""
 
     serializer_class = ListingSerializer
-    permission_classes = [IsAuthenticatedOrReadOnly]
+    required_scopes = {"GET": public("read"), "PATCH": "publish", "DELETE": "publish"}
     http_method_names = ["get", "patch", "delete", "head", "options"]
 
     def get_object(self):
@@ -162,7 +162,7 @@ def _cart_response(user, code=status.HTTP_200_OK) -> Response:
 
 @extend_schema(tags=["marketplace"], responses=CartSerializer)
 class CartView(APIView):
-    permission_classes = [IsAuthenticated]
+    required_scopes = {"GET": "read"}
 
     def get(self, request: Request) -> Response:
         return _cart_response(request.user)
@@ -170,7 +170,7 @@ class CartView(APIView):
 
 @extend_schema(tags=["marketplace"], request=AddToCartSerializer, responses={201: CartSerializer})
 class CartItemsView(APIView):
-    permission_classes = [IsAuthenticated]
+    required_scopes = {"POST": "orders"}
 
     def post(self, request: Request) -> Response:
         form = AddToCartSerializer(data=request.data)
@@ -181,7 +181,7 @@ class CartItemsView(APIView):
 
 @extend_schema(tags=["marketplace"], responses={204: None})
 class CartItemView(APIView):
-    permission_classes = [IsAuthenticated]
+    required_scopes = {"DELETE": "orders"}
 
     def delete(self, request: Request, pk: int) -> Response:
         services.remove_from_cart(request.user, pk)
@@ -190,7 +190,7 @@ class CartItemView(APIView):
 
 @extend_schema(tags=["marketplace"], request=CouponSerializer, responses=CartSerializer)
 class CartCouponView(APIView):
-    permission_classes = [IsAuthenticated]
+    required_scopes = {"POST": "orders"}
 
     def post(self, request: Request) -> Response:
         form = CouponSerializer(data=request.data)
@@ -211,7 +211,7 @@ class CheckoutView(APIView):
     licenses' keys (shown this once); paid orders stay ``pending`` until the payment succeeds.
     Honours ``Idempotency-Key``."""
 
-    permission_classes = [IsAuthenticated]
+    required_scopes = {"POST": "orders"}
 
     @idempotent
     def post(self, request: Request) -> Response:
@@ -236,7 +236,7 @@ class OrderPayView(APIView):
     licenses issued, when Stripe confirms the payment (or the card). 503 ``payments_unavailable``
     without Stripe. Honours ``Idempotency-Key``."""
 
-    permission_classes = [IsAuthenticated]
+    required_scopes = {"POST": "orders"}
 
     @idempotent
     def post(self, request: Request, pk: int) -> Response:
@@ -254,7 +254,7 @@ class CreatorConnectView(APIView):
     """Your Stripe Connect (Express) onboarding link; the account is created on first call.
     Its state (charges and payouts enabled) follows Stripe's ``account.updated`` events."""
 
-    permission_classes = [IsAuthenticated]
+    required_scopes = {"POST": "publish"}
 
     def post(self, request: Request) -> Response:
         return Response(
@@ -268,7 +268,7 @@ class CreatorConnectView(APIView):
 @extend_schema(tags=["marketplace"])
 class OrderListView(generics.ListAPIView):
     serializer_class = OrderSerializer
-    permission_classes = [IsAuthenticated]
+    required_scopes = {"GET": "read"}
 
     def get_queryset(self):
         return _orders(self.request.user)
@@ -277,7 +277,7 @@ class OrderListView(generics.ListAPIView):
 @extend_schema(tags=["marketplace"])
 class OrderDetailView(generics.RetrieveAPIView):
     serializer_class = OrderSerializer
-    permission_classes = [IsAuthenticated]
+    required_scopes = {"GET": "read"}
 
     def get_queryset(self):
         return _orders(self.request.user)
@@ -287,7 +287,7 @@ class OrderDetailView(generics.RetrieveAPIView):
 class OrderCancelView(APIView):
     """The buyer abandons a pending order."""
 
-    permission_classes = [IsAuthenticated]
+    required_scopes = {"POST": "orders"}
 
     def post(self, request: Request, pk: int) -> Response:
         order = get_object_or_404(Order.objects.owned_by(request.user), pk=pk)
@@ -311,7 +311,7 @@ class LicenseListView(generics.ListAPIView):
     """Your licenses (keys are never shown again; ``key_hint`` helps you recognise them)."""
 
     serializer_class = LicenseSerializer
-    permission_classes = [IsAuthenticated]
+    required_scopes = {"GET": "read"}
 
     def get_queryset(self):
         queryset = _licenses(self.request.user)
@@ -323,7 +323,7 @@ class LicenseListView(generics.ListAPIView):
 @extend_schema(tags=["marketplace"])
 class LicenseDetailView(generics.RetrieveAPIView):
     serializer_class = LicenseSerializer
-    permission_classes = [IsAuthenticated]
+    required_scopes = {"GET": "read"}
 
     def get_queryset(self):
         return _licenses(self.request.user)
@@ -339,7 +339,7 @@ def _with_key(issued: services.IssuedKey, code=status.HTTP_200_OK) -> Response:
 class LicenseRotateView(APIView):
     """A new key for the license: the old one stops working now; the new one is shown once."""
 
-    permission_classes = [IsAuthenticated]
+    required_scopes = {"POST": "licenses"}
 
     def post(self, request: Request, pk: int) -> Response:
         return _with_key(services.rotate_key(_my_license(request, pk), request.user))
@@ -349,7 +349,7 @@ class LicenseRotateView(APIView):
 class LicenseStopRenewingView(APIView):
     """Stop a subscription license's renewals; it lapses when the paid period ends."""
 
-    permission_classes = [IsAuthenticated]
+    required_scopes = {"POST": "licenses"}
 
     def post(self, request: Request, pk: int) -> Response:
         license = payments.stop_renewing(_my_license(request, pk), request.user)
@@ -360,7 +360,7 @@ class LicenseStopRenewingView(APIView):
 class LicenseClaimKeyView(APIView):
     """The first key of a license issued after a payment (shown once; then only rotation)."""
 
-    permission_classes = [IsAuthenticated]
+    required_scopes = {"POST": "licenses"}
 
     def post(self, request: Request, pk: int) -> Response:
         issued = services.claim_key(_my_license(request, pk), request.user)
@@ -372,7 +372,7 @@ class ActivationListView(generics.ListAPIView):
     """The machines a license of yours is (or was) activated on; ``?active=1`` for current."""
 
     serializer_class = ActivationSerializer
-    permission_classes = [IsAuthenticated]
+    required_scopes = {"GET": "read"}
 
     def get_queryset(self):
         license = _my_license(self.request, self.kwargs["pk"])
@@ -386,7 +386,7 @@ class ActivationListView(generics.ListAPIView):
 class ActivationDetailView(APIView):
     """DELETE frees the machine's activation slot."""
 
-    permission_classes = [IsAuthenticated]
+    required_scopes = {"DELETE": "licenses"}
 
     def delete(self, request: Request, pk: int, activation_id: int) -> Response:
         activation = services.deactivate_activation(
@@ -403,7 +403,7 @@ class ActivationDetailView(APIView):
 class OfflineLicenseView(APIView):
     """A signed offline license file for one activated machine (Ed25519, platform key)."""
 
-    permission_classes = [IsAuthenticated]
+    required_scopes = {"GET": "licenses"}
 
     def get(self, request: Request, pk: int) -> Response:
         license = _my_license(request, pk)
@@ -424,7 +424,7 @@ class LicenseSeatsView(APIView):
     bound when it is verified); 409 ``no_seats_left``, ``seat_already_assigned``,
     ``owner_holds_seat``, ``not_a_seat_license`` or ``license_<status>``."""
 
-    permission_classes = [IsAuthenticated]
+    required_scopes = {"GET": "read", "POST": "licenses"}
 
     def get(self, request: Request, pk: int) -> Response:
         license = _my_license(request, pk)
@@ -448,7 +448,7 @@ class LicenseSeatsView(APIView):
 class LicenseSeatView(APIView):
     """DELETE takes the seat back; its user loses access at once."""
 
-    permission_classes = [IsAuthenticated]
+    required_scopes = {"DELETE": "licenses"}
 
     def delete(self, request: Request, pk: int, seat_id: int) -> Response:
         seats.remove_seat(_my_license(request, pk), seat_id, actor=request.user)
@@ -461,7 +461,7 @@ class HeldSeatListView(generics.ListAPIView):
     you belong to (``via: organisation``): entitlements and status, never a key."""
 
     serializer_class = SeatLicenseSerializer
-    permission_classes = [IsAuthenticated]
+    required_scopes = {"GET": "read"}
 
     def get_queryset(self):
         user = self.request.user
@@ -487,7 +487,7 @@ def _my_organisation(request: Request, slug: str) -> Organisation:
 class OrganisationListView(APIView):
     """Your organisations; POST ``{"name", "slug"?}`` creates one with you as owner and admin."""
 
-    permission_classes = [IsAuthenticated]
+    required_scopes = {"GET": "read", "POST": "licenses"}
 
     def get(self, request: Request) -> Response:
         rows = Organisation.objects.for_user(request.user).select_related("owner")
@@ -508,7 +508,7 @@ class OrganisationMembersView(APIView):
     is invited by email (202, an invitation its owner takes by signing up and confirming it).
     403 ``not_org_admin``, 409 ``already_member`` / ``already_invited``."""
 
-    permission_classes = [IsAuthenticated]
+    required_scopes = {"GET": "read", "POST": "licenses"}
 
     def get(self, request: Request, slug: str) -> Response:
         organisation = _my_organisation(request, slug)
@@ -536,7 +536,7 @@ class OrganisationMembersView(APIView):
 class OrganisationInvitationView(APIView):
     """DELETE: an admin withdraws an open invitation."""
 
-    permission_classes = [IsAuthenticated]
+    required_scopes = {"DELETE": "licenses"}
 
     def delete(self, request: Request, slug: str, invitation_id: int) -> Response:
         organisation = _my_organisation(request, slug)
@@ -548,7 +548,7 @@ class OrganisationInvitationView(APIView):
 class OrganisationMemberView(APIView):
     """DELETE: an admin removes a member, or a member removes themselves (leaves)."""
 
-    permission_classes = [IsAuthenticated]
+    required_scopes = {"DELETE": "licenses"}
 
     def delete(self, request: Request, slug: str, member_id: int) -> Response:
         organisation = _my_organisation(request, slug)
@@ -560,7 +560,7 @@ class OrganisationMemberView(APIView):
 class OrganisationLeaveView(APIView):
     """Leave the organisation; its licenses stop entitling you at once."""
 
-    permission_classes = [IsAuthenticated]
+    required_scopes = {"POST": "licenses"}
 
     def post(self, request: Request, slug: str) -> Response:
         organisations.leave(_my_organisation(request, slug), request.user)
@@ -571,7 +571,7 @@ class OrganisationLeaveView(APIView):
 class LicenseOrganisationView(APIView):
     """POST ``{"organisation": slug}`` gives your org license to an organisation you administer."""
 
-    permission_classes = [IsAuthenticated]
+    required_scopes = {"POST": "licenses"}
 
     def post(self, request: Request, pk: int) -> Response:
         license = _my_license(request, pk)
@@ -624,7 +624,7 @@ def _check_input(request: Request) -> dict:
 
 class _LicenseCheckView(APIView):
     authentication_classes = []
-    permission_classes = [AllowAny]
+    required_scopes = {"POST": public()}
     throttle_classes = [LicenseIpThrottle, LicenseKeyThrottle]
     renderer_classes = [JSONRenderer]
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
-from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from fmugateway.core.errors import NotFoundError
 from fmugateway.core.middleware import client_ip
+from fmugateway.core.scopes import public
 from marketplace.models import CounterNotice, Creator, PayoutItem, TakedownComplaint
 from marketplace.services import earnings, takedowns
 
@@ -63,7 +63,7 @@ class CreatorPayoutsView(APIView):
     """Your balances per currency (minor units: pending, available, in payout, paid) and your
     latest 100 payouts. 404 ``not_a_creator`` without a creator profile."""
 
-    permission_classes = [IsAuthenticated]
+    required_scopes = {"GET": "read"}
 
     def get(self, request: Request) -> Response:
         creator = Creator.objects.filter(user=request.user).first()
@@ -153,10 +153,8 @@ def _complaints(user):
 class ComplaintListView(generics.ListAPIView):
     """POST: file a DMCA complaint (anyone; rate-limited per IP). GET: yours (signed in)."""
 
+    required_scopes = {"GET": "read", "POST": public()}
     serializer_class = ComplaintSerializer
-
-    def get_permissions(self):
-        return [AllowAny()] if self.request.method == "POST" else [IsAuthenticated()]
 
     def get_queryset(self):
         return _complaints(self.request.user)
@@ -171,7 +169,7 @@ class ComplaintListView(generics.ListAPIView):
 @extend_schema(tags=["marketplace"])
 class ComplaintDetailView(generics.RetrieveAPIView):
     serializer_class = ComplaintSerializer
-    permission_classes = [IsAuthenticated]
+    required_scopes = {"GET": "read"}
 
     def get_queryset(self):
         return _complaints(self.request.user)
@@ -183,7 +181,7 @@ class ComplaintDetailView(generics.RetrieveAPIView):
 class CounterNoticeView(APIView):
     """The package owner's counter-notice (404 for anyone else; 409 unless taken down)."""
 
-    permission_classes = [IsAuthenticated]
+    required_scopes = {"POST": "publish"}
 
     def post(self, request: Request, pk: int) -> Response:
         data = request.data if hasattr(request.data, "get") else {}

@@ -7,6 +7,7 @@ from decimal import Decimal
 from django import forms
 from django.utils.text import slugify
 
+from fmugateway.core.scopes import Scope
 from marketplace.models import Category, Listing, ReviewReport
 from marketplace.services import catalog
 
@@ -156,12 +157,7 @@ class ListingForm(forms.ModelForm):
 class ApiKeyForm(forms.Form):
     name = forms.CharField(max_length=100)
     scopes = forms.MultipleChoiceField(
-        choices=[
-            ("read", "read"),
-            ("run", "run"),
-            ("publish", "publish"),
-            ("licenses", "licenses"),
-        ],
+        choices=Scope.choices,
         widget=forms.CheckboxSelectMultiple,
         initial=["read", "run"],
     )

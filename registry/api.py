@@ -11,12 +11,12 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.parsers import FormParser, MultiPartParser
-from rest_framework.permissions import AllowAny, IsAuthenticated, IsAuthenticatedOrReadOnly
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from fmugateway.core.errors import DomainError, NotFoundError
+from fmugateway.core.scopes import public
 from fmugateway.core.signing import public_keys_document
 from registry import downloads, services, signatures
 from registry.models import Package, PackageVersion, PublisherKey, ValidationRun, VersionSignature
@@ -73,7 +73,7 @@ class PackageListView(generics.ListCreateAPIView):
     """Packages you may see: listed ones, your own, all for moderators. ``?mine=1`` for yours."""
 
     serializer_class = PackageSerializer
-    permission_classes = [IsAuthenticatedOrReadOnly]
+    required_scopes = {"GET": public("read"), "POST": "publish"}
 
     def get_queryset(self):
         queryset = (
@@ -96,7 +96,7 @@ class PackageListView(generics.ListCreateAPIView):
 @extend_schema(tags=["registry"])
 class PackageDetailView(generics.RetrieveUpdateAPIView):
     serializer_class = PackageSerializer
-    permission_classes = [IsAuthenticatedOrReadOnly]
+    required_scopes = {"GET": public("read"), "PATCH": "publish"}
     http_method_names = ["get", "patch", "head", "options"]
 
     def get_object(self):
@@ -113,7 +113,7 @@ class PackageDetailView(generics.RetrieveUpdateAPIView):
 
 @extend_schema(tags=["registry"], request=None, responses=PackageSerializer)
 class PackageSubmitView(APIView):
-    permission_classes = [IsAuthenticated]
+    required_scopes = {"POST": "publish"}
 
     def post(self, request: Request, slug: str) -> Response:
         package = services.submit_for_review(owned_package(request, slug), request.user)
@@ -126,7 +126,7 @@ class VersionListView(generics.ListCreateAPIView):
     ``changelog``, optional test vector ``reference_csv`` + ``rtol``/``atol``/``columns``), or the
     raw file as ``application/octet-stream`` with ``?version=`` (fastest for large files)."""
 
-    permission_classes = [IsAuthenticatedOrReadOnly]
+    required_scopes = {"GET": public("read"), "POST": "publish"}
     parser_classes = [MultiPartParser, FormParser, RawFmuParser]
 
     def initial(self, request, *args, **kwargs):
@@ -189,7 +189,7 @@ class VersionDetailView(generics.RetrieveAPIView):
     """A version's model card."""
 
     serializer_class = VersionDetailSerializer
-    permission_classes = [AllowAny]
+    required_scopes = {"GET": public("read")}
 
     def get_object(self):
         return visible_version(self.request, self.kwargs["slug"], self.kwargs["version"])
@@ -200,7 +200,7 @@ class VariableListView(generics.ListAPIView):
     """Variables of a version; filter with ``?causality=``, ``?variability=``, ``?q=`` (name)."""
 
     serializer_class = VariableSerializer
-    permission_classes = [AllowAny]
+    required_scopes = {"GET": public("read")}
 
     def get_queryset(self):
         version = visible_version(self.request, self.kwargs["slug"], self.kwargs["version"])
@@ -215,7 +215,7 @@ class VariableListView(generics.ListAPIView):
 
 
 class _VersionActionView(APIView):
-    permission_classes = [IsAuthenticated]
+    required_scopes = {"POST": "publish"}
     verb = None
 
     @extend_schema(tags=["registry"], request=ReasonSerializer, responses=VersionSerializer)
@@ -237,7 +237,7 @@ class VersionDeprecateView(_VersionActionView):
 
 @extend_schema(tags=["registry"])
 class ScanReportView(APIView):
-    permission_classes = [AllowAny]
+    required_scopes = {"GET": public("read")}
 
     def get(self, request: Request, slug: str, version: str) -> Response:
         target = visible_version(request, slug, version)
@@ -248,7 +248,7 @@ class ScanReportView(APIView):
 class ValidationView(APIView):
     """The latest validation run with its report; POST re-runs validation (owner, moderator)."""
 
-    permission_classes = [IsAuthenticatedOrReadOnly]
+    required_scopes = {"GET": public("read"), "POST": "publish"}
 
     @extend_schema(responses=ValidationRunSerializer)
     def get(self, request: Request, slug: str, version: str) -> Response:
@@ -276,7 +276,7 @@ class ValidationView(APIView):
 
 @extend_schema(tags=["registry"])
 class AttestationView(APIView):
-    permission_classes = [AllowAny]
+    required_scopes = {"GET": public("read")}
 
     def get(self, request: Request, slug: str, version: str) -> Response:
         target = visible_version(request, slug, version)
@@ -296,7 +296,7 @@ class AttestationVerifySerializer(serializers.Serializer):
 class AttestationVerifyView(APIView):
     """Check an attestation against an FMU file (nothing is stored)."""
 
-    permission_classes = [AllowAny]
+    required_scopes = {"POST": public()}
     parser_classes = [MultiPartParser]
 
     def initial(self, request, *args, **kwargs):
@@ -318,7 +318,7 @@ class AttestationVerifyView(APIView):
 class PlatformKeysView(APIView):
     """The platform's public verification keys (attestations, license files)."""
 
-    permission_classes = [AllowAny]
+    required_scopes = {"GET": public()}
 
     def get(self, request: Request) -> Response:
         return Response(public_keys_document())
@@ -328,7 +328,7 @@ class PlatformKeysView(APIView):
 class DownloadUrlView(APIView):
     """A short-lived signed URL for downloading the version's ``.fmu`` (authorised users)."""
 
-    permission_classes = [IsAuthenticated]
+    required_scopes = {"POST": "read"}
 
     def post(self, request: Request, slug: str, version: str) -> Response:
         try:
@@ -344,7 +344,7 @@ class DownloadUrlView(APIView):
 class DownloadView(APIView):
     """Serve a signed download link to the user it was issued to; every download is audited."""
 
-    permission_classes = [IsAuthenticated]
+    required_scopes = {"GET": "read"}
 
     def get(self, request: Request, token: str):
         version, target = downloads.redeem_download_link(request, token)
@@ -365,7 +365,7 @@ class PublisherKeyListView(generics.ListCreateAPIView):
     (its private key is in the response, shown once)."""
 
     serializer_class = PublisherKeySerializer
-    permission_classes = [IsAuthenticated]
+    required_scopes = {"GET": "read", "POST": "publish"}
 
     def get_queryset(self):
         return PublisherKey.objects.filter(owner=self.request.user)
@@ -386,7 +386,7 @@ class PublisherKeyListView(generics.ListCreateAPIView):
 
 @extend_schema(tags=["registry"], request=ReasonSerializer, responses=PublisherKeySerializer)
 class PublisherKeyRevokeView(APIView):
-    permission_classes = [IsAuthenticated]
+    required_scopes = {"POST": "publish"}
 
     def post(self, request: Request, pk: int) -> Response:
         key = get_object_or_404(PublisherKey, pk=pk, owner=request.user)
@@ -405,7 +405,7 @@ class SignatureInputSerializer(serializers.Serializer):
 class VersionSignatureView(APIView):
     """GET the manifest to sign and the signatures; POST a signature made with your key."""
 
-    permission_classes = [IsAuthenticatedOrReadOnly]
+    required_scopes = {"GET": public("read"), "POST": "publish"}
 
     def get(self, request: Request, slug: str, version: str) -> Response:
         target = visible_version(request, slug, version)

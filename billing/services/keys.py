@@ -22,10 +22,11 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from billing.models import KEY_PREFIX, SCOPES, AccountPlan, ApiKey
+from billing.models import KEY_PREFIX, AccountPlan, ApiKey
 from billing.services import key_cache
 from fmugateway.core.audit import record
 from fmugateway.core.errors import DomainError
+from fmugateway.core.scopes import SCOPES
 
 PUBLIC_ID_BYTES = 8
 SECRET_BYTES = 32

@@ -101,11 +101,12 @@ def test_key_of_a_disabled_account_is_rejected(user, api_key):
     assert response.json()["code"] == "account_disabled"
 
 
-def test_no_credentials_stays_403_not_authenticated(api_client):
+def test_no_credentials_is_401_with_a_challenge(api_client):
     response = api_client.get("/api/v1/billing/ledger")
 
-    assert response.status_code == 403
+    assert response.status_code == 401
     assert response.json()["code"] == "not_authenticated"
+    assert response["WWW-Authenticate"] == 'Bearer realm="api"'
 
 
 @pytest.mark.urls("billing.tests.urls")
@@ -279,3 +280,23 @@ def test_fast_key_lookup_matches_the_orm(user, with_plan):
     else:
         assert plans.plan_for(fast.owner).code == "free"
     assert keys.fetch_key("0" * 16) is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_keys_that_held_every_scope_keep_buying_and_managing_keys_after_the_migration(user):
+    from django.db.migrations.executor import MigrationExecutor
+
+    full, _ = make_api_key(user, scopes=("read", "run", "publish", "licenses"), name="full")
+    narrow, _ = make_api_key(user, scopes=("read",), name="narrow")
+    before = [("billing", "0005_account_plan_overage_rate_override")]
+    after = [("billing", "0006_api_keys_gain_orders_and_account_scopes")]
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    ApiKey.objects.filter(pk=full.pk).update(scopes=["read", "run", "publish", "licenses"])
+
+    MigrationExecutor(connection).migrate(after)
+
+    full.refresh_from_db()
+    narrow.refresh_from_db()
+    assert set(full.scopes) == {"read", "run", "publish", "licenses", "orders", "account"}
+    assert narrow.scopes == ["read"]

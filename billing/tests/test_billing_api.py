@@ -59,7 +59,7 @@ def test_ledger_is_mine_only_and_cursor_paginated(
 
 
 def test_ledger_needs_credentials(api_client):
-    assert api_client.get("/api/v1/billing/ledger").status_code == 403
+    assert api_client.get("/api/v1/billing/ledger").status_code == 401
 
 
 def test_quote(user, user_client):

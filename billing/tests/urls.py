@@ -5,11 +5,9 @@ from django.urls import include, path
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from billing.permissions import HasScope
-
 
 class RunProbeView(APIView):
-    permission_classes = [HasScope("run")]
+    required_scopes = {"POST": "run"}
 
     def post(self, request):
         return Response({"ran": True}, status=201)
@@ -18,6 +16,7 @@ class RunProbeView(APIView):
 class UnthrottledProbeView(APIView):
     """Authenticates like every API view, but counts nothing per account."""
 
+    required_scopes = {"GET": "read"}
     throttle_classes = []
 
     def get(self, request):

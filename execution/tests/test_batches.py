@@ -72,7 +72,7 @@ def test_grid_sweep_runs_every_combination_and_summarises(
     run_results = user_client.get(f"/api/v1/jobs/{run.pk}/results").json()
     assert run_results["rows"] == len(array)
 
-    csv_response = APIClient().get(body["summary_csv_url"])
+    csv_response = user_client.get(body["summary_csv_url"])
     parsed = list(csv.reader(io.StringIO(b"".join(csv_response.streaming_content).decode())))
     assert parsed[0] == header and len(parsed) == 7
     listing = user_client.get("/api/v1/jobs", {"batch": str(batch.pk)}).json()

@@ -67,14 +67,24 @@ def test_job_runs_and_matches_plain_fmpy(
 
 
 @pytest.mark.django_db
-def test_results_csv_link_is_signed_and_expires(
-    user_client, msd_version, eager_jobs, django_capture_on_commit_callbacks
+def test_results_csv_link_is_signed_bound_to_its_user_and_expires(
+    user_client, other_user, msd_version, eager_jobs, django_capture_on_commit_callbacks
 ):
     job_id = post_job(user_client, django_capture_on_commit_callbacks, msd_version).json()["id"]
     redirect = user_client.get(f"{JOBS}/{job_id}/results.csv")
     assert redirect.status_code == 302
     url = redirect["Location"]
-    download = APIClient().get(url)  # a bearer link: no credentials needed
+
+    anonymous = APIClient().get(url)
+    assert anonymous.status_code == 401
+    assert anonymous.json()["code"] == "not_authenticated"
+    stranger = APIClient()
+    stranger.force_authenticate(other_user)
+    refused = stranger.get(url)
+    assert refused.status_code == 403
+    assert refused.json()["code"] == "result_link_not_yours"
+
+    download = user_client.get(url)
     assert download.status_code == 200
     text = b"".join(download.streaming_content).decode()
     job = SimulationJob.objects.get(pk=job_id)
@@ -83,10 +93,10 @@ def test_results_csv_link_is_signed_and_expires(
 
     later = time.time() + 3600
     with mock.patch("django.core.signing.time.time", return_value=later):
-        expired = APIClient().get(url)
+        expired = user_client.get(url)
     assert expired.status_code == 410
     assert expired.json()["code"] == "result_link_expired"
-    assert APIClient().get(url[:-3] + "xyz").status_code == 404
+    assert user_client.get(url[:-3] + "xyz").status_code == 404
 
 
 @pytest.mark.django_db

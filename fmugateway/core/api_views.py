@@ -1,15 +1,17 @@
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema
-from rest_framework.permissions import AllowAny
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
+
+from fmugateway.core.scopes import ScopeRequired, public
 
 
 class ApiRootView(APIView):
     """Entry point of the API: its version and where the schema and docs live."""
 
-    permission_classes = [AllowAny]
+    required_scopes = {"GET": public()}
 
     @extend_schema(exclude=True)
     def get(self, request: Request) -> Response:
@@ -21,3 +23,17 @@ class ApiRootView(APIView):
                 "docs": request.build_absolute_uri(reverse("api-docs")),
             }
         )
+
+
+class SchemaView(SpectacularAPIView):
+    """The OpenAPI 3 document (public)."""
+
+    permission_classes = [ScopeRequired]
+    required_scopes = {"GET": public()}
+
+
+class DocsView(SpectacularSwaggerView):
+    """Swagger UI over the schema (public)."""
+
+    permission_classes = [ScopeRequired]
+    required_scopes = {"GET": public()}

@@ -40,8 +40,9 @@ def test_wrong_method_is_json_405(user_client):
 def test_unauthenticated_is_json_with_code(api_client):
     response = api_client.get("/api/v1/me")
 
-    assert response.status_code == 403
+    assert response.status_code == 401
     assert response.json()["code"] == "not_authenticated"
+    assert response["WWW-Authenticate"].startswith("Bearer")
 
 
 def test_validation_error_lists_fields_with_codes(user_client):

@@ -2,15 +2,15 @@
 
 from django.urls import include, path
 from rest_framework import serializers
-from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from fmugateway.core.idempotency import idempotent
+from fmugateway.core.scopes import public
 
 
 class ExplodingView(APIView):
-    permission_classes = [AllowAny]
+    required_scopes = {"GET": public()}
 
     def get(self, request):
         raise RuntimeError("secret internal detail that must not leak")
@@ -24,7 +24,7 @@ class ProbeInput(serializers.Serializer):
 class IdempotentProbeView(APIView):
     """Creates an audit entry per real execution, so tests can count executions."""
 
-    permission_classes = [IsAuthenticated]
+    required_scopes = {"POST": "run"}
     gate = None  # a threading.Event tests may set to hold the first request
 
     @idempotent

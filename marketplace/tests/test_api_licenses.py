@@ -60,7 +60,7 @@ def test_another_users_license_orders_and_activations_are_404(
 
 
 def test_anonymous_cannot_list_licenses(api_client):
-    assert api_client.get("/api/v1/licenses").status_code == 403
+    assert api_client.get("/api/v1/licenses").status_code == 401
 
 
 def test_rotate_shows_a_new_key_once_and_the_old_one_stops(buyer_client, mine):

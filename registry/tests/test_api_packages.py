@@ -34,7 +34,7 @@ def test_creator_creates_a_draft_package_with_a_generated_slug(creator_client, c
 def test_anonymous_cannot_create(api_client):
     response = api_client.post("/api/v1/packages", {"name": "X"}, format="json")
 
-    assert response.status_code == 403
+    assert response.status_code == 401
     assert response.json()["code"] == "not_authenticated"
 
 

@@ -123,4 +123,4 @@ def test_anonymous_cannot_get_links(published):
         f"/api/v1/packages/{published.package.slug}/versions/{published.version}/download-url"
     )
 
-    assert response.status_code == 403
+    assert response.status_code == 401
