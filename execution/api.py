@@ -16,7 +16,6 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -35,6 +34,7 @@ from execution.services.validation import SettingsInvalid, _Catalog, parse_input
 from fmugateway.core.api import Pagination
 from fmugateway.core.errors import ConflictError, DomainError, NotFoundError
 from fmugateway.core.idempotency import idempotent
+from fmugateway.core.parsers import FormParser, JSONParser, MultiPartParser
 
 JSON_FIELDS = ("start_values", "inputs", "outputs", "grid", "runs")
 VERSION_FIELDS = ("package", "version", "version_id")

@@ -14,5 +14,5 @@ urlpatterns = [
     path("", include("registry.api_urls")),
     path("", include("execution.api_urls")),
     path("", include("billing.api_urls")),
-    re_path(r"^.*$", api_not_found),
+    re_path(r"^[\s\S]*$", api_not_found),  # any path, newlines included
 ]

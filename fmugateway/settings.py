@@ -98,6 +98,7 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "fmugateway.urls"
+CSRF_FAILURE_VIEW = "fmugateway.core.api.csrf_failure"
 WSGI_APPLICATION = "fmugateway.wsgi.application"
 AUTH_USER_MODEL = "accounts.User"
 LOGIN_URL = "login"
@@ -337,6 +338,11 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {"anon": env_str("API_ANON_THROTTLE_RATE", "300/min")},
     # Every view declares what each method needs (fmugateway.core.scopes).
     "DEFAULT_PERMISSION_CLASSES": ["fmugateway.core.scopes.ScopeRequired"],
+    "DEFAULT_PARSER_CLASSES": [
+        "fmugateway.core.parsers.JSONParser",
+        "fmugateway.core.parsers.FormParser",
+        "fmugateway.core.parsers.MultiPartParser",
+    ],
     "DEFAULT_PAGINATION_CLASS": "fmugateway.core.api.Pagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

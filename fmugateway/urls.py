@@ -4,6 +4,8 @@ from django.urls import include, path
 
 from fmugateway.core.views import healthz
 
+handler400 = "fmugateway.core.api.handler400"
+handler403 = "fmugateway.core.api.handler403"
 handler404 = "fmugateway.core.api.handler404"
 handler500 = "fmugateway.core.api.handler500"
 

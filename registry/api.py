@@ -10,12 +10,12 @@ from django.http import FileResponse, Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
-from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from fmugateway.core.errors import DomainError, NotFoundError
+from fmugateway.core.parsers import FormParser, MultiPartParser
 from fmugateway.core.scopes import public
 from fmugateway.core.signing import public_keys_document
 from registry import downloads, services, signatures

@@ -8,15 +8,23 @@ from __future__ import annotations
 
 import logging
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import (
+    PermissionDenied,
+    RequestDataTooBig,
+    SuspiciousOperation,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+)
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404, HttpRequest, JsonResponse
+from django.http import Http404, HttpRequest, JsonResponse, UnreadablePostError
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
 from fmugateway.core.errors import DomainError
+from fmugateway.core.parsers import PayloadTooLarge
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +57,25 @@ def _validation_response(exc: exceptions.ValidationError) -> dict:
     return error_body(code, str(first), {"non_field_errors": _field_errors(items)})
 
 
+def client_error(exc: Exception) -> DomainError | None:
+    """Django's refusals of a request's body or headers, as the API's 4xx errors."""
+    if isinstance(exc, DomainError):
+        return exc
+    if isinstance(exc, RequestDataTooBig):
+        return PayloadTooLarge()
+    if isinstance(exc, (TooManyFieldsSent, TooManyFilesSent)):
+        return DomainError(
+            "The request has more fields or files than allowed.", code="too_many_fields"
+        )
+    if isinstance(exc, SuspiciousOperation):
+        return DomainError("The request was refused as malformed.", code="bad_request")
+    if isinstance(exc, UnreadablePostError):
+        return DomainError("The request body could not be read.", code="bad_request")
+    return None
+
+
 def exception_handler(exc: Exception, context: dict) -> Response:
+    exc = client_error(exc) or exc
     if isinstance(exc, DomainError):
         set_rollback()
         return Response(error_body(exc.code, exc.detail, exc.fields), status=exc.status_code)
@@ -91,9 +117,11 @@ def exception_handler(exc: Exception, context: dict) -> Response:
     return Response(body, status=exc.status_code, headers=headers)
 
 
+@csrf_exempt  # whatever the method: an unknown route is a 404, not a CSRF failure page
 def api_not_found(request: HttpRequest, *args, **kwargs) -> JsonResponse:
     """Fallback for unknown routes under ``/api/v1/`` (also in DEBUG, unlike handler404)."""
-    return JsonResponse(error_body("not_found", f"No API endpoint at {request.path}."), status=404)
+    path = request.path.encode("unicode_escape").decode("ascii")  # newlines shown, not sent
+    return JsonResponse(error_body("not_found", f"No API endpoint at {path}."), status=404)
 
 
 def handler404(request: HttpRequest, exception: Exception | None = None):
@@ -102,6 +130,41 @@ def handler404(request: HttpRequest, exception: Exception | None = None):
     from django.views.defaults import page_not_found
 
     return page_not_found(request, exception)
+
+
+def handler400(request: HttpRequest, exception: Exception | None = None):
+    if request.path.startswith("/api/"):
+        refused = client_error(exception) if exception is not None else None
+        refused = refused or DomainError(
+            "The request was refused as malformed.", code="bad_request"
+        )
+        return JsonResponse(
+            error_body(refused.code, refused.detail, refused.fields), status=refused.status_code
+        )
+    from django.views.defaults import bad_request
+
+    return bad_request(request, exception)
+
+
+def handler403(request: HttpRequest, exception: Exception | None = None):
+    if request.path.startswith("/api/"):
+        return JsonResponse(
+            error_body("permission_denied", "You do not have permission to do this."), status=403
+        )
+    from django.views.defaults import permission_denied
+
+    return permission_denied(request, exception)
+
+
+def csrf_failure(request: HttpRequest, reason: str = ""):
+    """``CSRF_FAILURE_VIEW``: JSON under ``/api/`` (DRF's own views check CSRF themselves)."""
+    if request.path.startswith("/api/"):
+        return JsonResponse(
+            error_body("csrf_failed", f"CSRF check failed: {reason or 'no token'}."), status=403
+        )
+    from django.views.csrf import csrf_failure as html_csrf_failure
+
+    return html_csrf_failure(request, reason)
 
 
 def handler500(request: HttpRequest):

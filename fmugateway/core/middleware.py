@@ -48,17 +48,26 @@ class RequestIdLogFilter(logging.Filter):
 
 
 class ApiErrorMiddleware:
-    """Unexpected exceptions under ``/api/`` become the JSON error format, never an HTML 500."""
+    """Under ``/api/``: unexpected exceptions become the JSON error format, never an HTML 500,
+    and a NUL character in the path or query string is refused (400) before any view runs."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        if is_api_request(request) and (refused := _nul_in_url(request)) is not None:
+            return refused
         return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if not is_api_request(request):
             return None
+        from fmugateway.core.api import client_error, error_body
+
+        refused = client_error(exception)
+        if refused is not None:
+            body = error_body(refused.code, refused.detail, refused.fields)
+            return JsonResponse(body, status=refused.status_code)
         logger.exception("Unhandled error on %s %s", request.method, request.path)
         return JsonResponse(
             {
@@ -69,3 +78,31 @@ class ApiErrorMiddleware:
             },
             status=500,
         )
+
+
+def _nul_in_url(request: HttpRequest) -> JsonResponse | None:
+    where = None
+    if "\x00" in request.path:
+        where = "path"
+    else:
+        for name, values in request.GET.lists():
+            if "\x00" in name or any("\x00" in value for value in values):
+                where = name.replace("\x00", "")
+                break
+    if where is None:
+        return None
+    return JsonResponse(
+        {
+            "code": "invalid",
+            "detail": "Some fields are invalid; see fields for each problem.",
+            "fields": {
+                where: [
+                    {
+                        "code": "null_characters_not_allowed",
+                        "detail": "Null characters are not allowed.",
+                    }
+                ]
+            },
+        },
+        status=400,
+    )

@@ -56,11 +56,9 @@ def api_operations() -> list[Operation]:
     root = get_resolver()
     operations = []
     for route, pattern in _walk(root, "/"):
-        if not route.startswith(API_PREFIX) or route.startswith(f"{API_PREFIX}^"):
-            continue  # the catch-all is a plain Django view answering JSON 404s
         view = getattr(pattern.callback, "cls", None)
-        if view is None:
-            continue
+        if not route.startswith(API_PREFIX) or view is None:
+            continue  # not the API, or the catch-all (a plain view answering JSON 404s)
         initkwargs = getattr(pattern.callback, "initkwargs", {}) or {}
         allowed = initkwargs.get("http_method_names", view.http_method_names)
         for method in METHODS:

@@ -55,13 +55,13 @@ def test_validation_error_lists_fields_with_codes(user_client):
     assert body["fields"]["display_name"][0]["code"] == "max_length"
 
 
-def test_malformed_json_is_a_parse_error(user_client):
+def test_malformed_json_is_malformed_json(user_client):
     response = user_client.generic(
         "PATCH", "/api/v1/me", "{not json", content_type="application/json"
     )
 
     assert response.status_code == 400
-    assert response.json()["code"] == "parse_error"
+    assert response.json()["code"] == "malformed_json"
 
 
 @pytest.mark.urls("fmugateway.tests.urls_probe")
