@@ -33,6 +33,25 @@ def moderator(db):
     return UserFactory(moderator=True)
 
 
+@pytest.fixture(autouse=True)
+def _no_lockout_counters():
+    """Reset-limit counters live in Redis, which tests do not roll back: each test starts with
+    none."""
+    from django.core.cache import caches
+    from django.core.cache.backends.redis import RedisCache
+
+    from accounts.lockout import RESET_LIMIT_KEY_PREFIX
+    from fmugateway.core.ratelimit import redis_client
+
+    cache = caches["default"]
+    if isinstance(cache, RedisCache):
+        client = redis_client(cache)
+        for prefix in (RESET_LIMIT_KEY_PREFIX,):
+            stale = list(client.scan_iter(match=f"*{prefix}:*", count=1000))
+            if stale:
+                client.delete(*stale)
+
+
 @pytest.fixture
 def api_client() -> APIClient:
     return APIClient()
