@@ -505,6 +505,12 @@ AXES_VERBOSE = False
 # Password reset emails: fixed windows per client IP and per address (429 page over a limit).
 PASSWORD_RESET_RATE_PER_IP = env_str("PASSWORD_RESET_RATE_PER_IP", "20/hour")
 PASSWORD_RESET_RATE_PER_ADDRESS = env_str("PASSWORD_RESET_RATE_PER_ADDRESS", "3/hour")
+# Failed API-key presentations (unknown id, wrong secret, malformed key), counted per key id from
+# one IP and per IP over API_KEY_LOCKOUT_MINUTES; at a limit that key id from that IP (or any key
+# from that IP) answers 429 too_many_attempts for API_KEY_LOCKOUT_MINUTES.
+API_KEY_FAILURE_LIMIT = env_int("API_KEY_FAILURE_LIMIT", 10, minimum=1)
+API_KEY_FAILURE_LIMIT_PER_IP = env_int("API_KEY_FAILURE_LIMIT_PER_IP", 50, minimum=1)
+API_KEY_LOCKOUT_MINUTES = env_int("API_KEY_LOCKOUT_MINUTES", 15, minimum=1)
 
 # --- Email ---------------------------------------------------------------------------------
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
