@@ -484,14 +484,14 @@ AUTH_PASSWORD_VALIDATORS = [
 # Password sign-ins (storefront and admin) are counted by django-axes in the database (staff see
 # and reset them in the admin), by three counters over the last LOGIN_COOLOFF_MINUTES: the
 # account from one IP, the account from anywhere, one IP whatever the account. A counter at its
-# limit refuses sign-ins it covers until its newest failure is LOGIN_COOLOFF_MINUTES old;
-# attempts refused meanwhile are not counted, so a stranger cannot keep an account locked.
+# limit refuses the sign-ins it covers until enough of its failures are LOGIN_COOLOFF_MINUTES
+# old; attempts refused meanwhile are not counted, so a stranger cannot keep an account locked.
 LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
 LOGIN_FAILURE_LIMIT_PER_ACCOUNT = env_int("LOGIN_FAILURE_LIMIT_PER_ACCOUNT", 20, minimum=1)
 LOGIN_FAILURE_LIMIT_PER_IP = env_int("LOGIN_FAILURE_LIMIT_PER_IP", 50, minimum=1)
 LOGIN_COOLOFF_MINUTES = env_int("LOGIN_COOLOFF_MINUTES", 15, minimum=1)
 AXES_HANDLER = "accounts.lockout.SignInAttemptHandler"
-AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT  # the handler scales the other two counters onto it
+AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT  # the scale the handler maps each counter's limit to
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "username", "ip_address"]
 AXES_COOLOFF_TIME = timedelta(minutes=LOGIN_COOLOFF_MINUTES)
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
@@ -502,6 +502,8 @@ AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
 # Successful sign-ins are not logged: that table would grow without end; lockouts are audited.
 AXES_DISABLE_ACCESS_LOG = True
 AXES_VERBOSE = False
+# Masked in the form data kept with each failure (the password always is).
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "csrfmiddlewaretoken"]
 # Password reset emails: fixed windows per client IP and per address (429 page over a limit).
 PASSWORD_RESET_RATE_PER_IP = env_str("PASSWORD_RESET_RATE_PER_IP", "20/hour")
 PASSWORD_RESET_RATE_PER_ADDRESS = env_str("PASSWORD_RESET_RATE_PER_ADDRESS", "3/hour")

@@ -116,6 +116,17 @@ def test_a_forged_x_forwarded_for_does_not_dodge_the_lock(client, user):
     assert set(AccessAttempt.objects.values_list("ip_address", flat=True)) == {"10.0.0.1"}
 
 
+def test_the_failures_kept_for_staff_hold_no_secrets(client, user):
+    client.get("/accounts/login/")  # sets the CSRF cookie the form posts back
+    sign_in(client, user.email, "my real password, mistyped")
+
+    attempt = AccessAttempt.objects.get()
+
+    assert attempt.username == user.email
+    assert "mistyped" not in attempt.post_data
+    assert client.cookies["csrftoken"].value not in attempt.post_data
+
+
 def test_the_address_is_counted_whatever_its_case(client, user):
     for n in range(5):
         sign_in(client, user.email.upper() if n % 2 else user.email, f"guess {n}")
