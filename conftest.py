@@ -33,6 +33,26 @@ def moderator(db):
     return UserFactory(moderator=True)
 
 
+@pytest.fixture(autouse=True)
+def _no_lockout_counters():
+    """Lockout and reset-limit counters live in Redis, which tests do not roll back: each test
+    starts with none (the suite presents many bad API keys, all from 127.0.0.1)."""
+    from django.core.cache import caches
+    from django.core.cache.backends.redis import RedisCache
+
+    from accounts.lockout import RESET_LIMIT_KEY_PREFIX
+    from billing.services.key_lockout import KEY_PREFIX
+    from fmugateway.core.ratelimit import redis_client
+
+    cache = caches["default"]
+    if isinstance(cache, RedisCache):
+        client = redis_client(cache)
+        for prefix in (RESET_LIMIT_KEY_PREFIX, KEY_PREFIX):
+            stale = list(client.scan_iter(match=f"*{prefix}:*", count=1000))
+            if stale:
+                client.delete(*stale)
+
+
 @pytest.fixture
 def api_client() -> APIClient:
     return APIClient()

@@ -1,6 +1,15 @@
+from datetime import timedelta
+
+from axes import admin as axes_admin
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.db.models import OuterRef, Q, Subquery, Sum
+from django.db.models.functions import Coalesce
+from django.utils import timezone
 
+from accounts import lockout
 from accounts.forms import UserChangeAdminForm, UserCreationAdminForm
 from accounts.models import User
 
@@ -22,3 +31,105 @@ class UserAdmin(BaseUserAdmin):
         ("Dates", {"fields": ("last_login", "date_joined")}),
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
+
+
+# --- Sign-in lockouts (django-axes) --------------------------------------------------------
+# Axes registers its own admin; ours adds which counters are locked and audited unlock actions.
+# Its access and failure logs are not kept (settings), so their empty lists are not shown.
+for _model in (AccessAttempt, AccessLog, AccessFailureLog):
+    if admin.site.is_registered(_model):
+        admin.site.unregister(_model)
+
+
+def _recent_failures(since, *fields: str):
+    """Failures within the cool-off summed over the rows sharing this row's ``fields``."""
+    sums = (
+        AccessAttempt.objects.filter(attempt_time__gte=since, **{f: OuterRef(f) for f in fields})
+        .order_by()
+        .values(*fields)
+        .annotate(total=Sum("failures_since_start"))
+        .values("total")
+    )
+    return Coalesce(Subquery(sums[:1]), 0)
+
+
+class LockedOutFilter(admin.SimpleListFilter):
+    title = "locked out"
+    parameter_name = "locked"
+
+    def lookups(self, request, model_admin):
+        return (("yes", "Yes"), ("no", "No"))
+
+    def queryset(self, request, queryset):
+        locked = (
+            Q(account_ip_failures__gte=settings.LOGIN_FAILURE_LIMIT)
+            | Q(account_failures__gte=settings.LOGIN_FAILURE_LIMIT_PER_ACCOUNT)
+            | Q(ip_failures__gte=settings.LOGIN_FAILURE_LIMIT_PER_IP)
+        )
+        if self.value() == "yes":
+            return queryset.filter(locked)
+        if self.value() == "no":
+            return queryset.exclude(locked)
+        return queryset
+
+
+@admin.register(AccessAttempt)
+class AccessAttemptAdmin(axes_admin.AccessAttemptAdmin):
+    """Failed sign-ins per account, IP and user agent; a row ages out ``LOGIN_COOLOFF_MINUTES``
+    after its last failure. "Locked out" lists the counters refusing sign-ins now."""
+
+    list_display = [
+        "attempt_time",
+        "username",
+        "ip_address",
+        "failures_since_start",
+        "locked_out",
+        "path_info",
+        "user_agent",
+    ]
+    list_filter = [LockedOutFilter, "attempt_time", "path_info"]
+    actions = ["unlock_accounts", "unlock_ip_addresses", "cleanup_expired_attempts"]
+
+    def get_queryset(self, request):
+        since = timezone.now() - timedelta(minutes=settings.LOGIN_COOLOFF_MINUTES)
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                account_ip_failures=_recent_failures(since, "username", "ip_address"),
+                account_failures=_recent_failures(since, "username"),
+                ip_failures=_recent_failures(since, "ip_address"),
+            )
+        )
+
+    @admin.display(description="Locked out")
+    def locked_out(self, obj) -> str:
+        locked = [
+            label
+            for label, failures, limit in (
+                ("account from this IP", obj.account_ip_failures, settings.LOGIN_FAILURE_LIMIT),
+                ("account", obj.account_failures, settings.LOGIN_FAILURE_LIMIT_PER_ACCOUNT),
+                ("IP", obj.ip_failures, settings.LOGIN_FAILURE_LIMIT_PER_IP),
+            )
+            if obj.username is not None or label == "IP"
+            if failures >= limit
+        ]
+        return ", ".join(locked) or "–"
+
+    @admin.action(
+        permissions=["delete"],
+        description="Unlock the selected accounts (their failures from every IP)",
+    )
+    def unlock_accounts(self, request, queryset):
+        usernames = set(queryset.values_list("username", flat=True))
+        removed = lockout.unlock(usernames=usernames, actor=request.user)
+        self.message_user(request, f"Unlocked {len(usernames)} account(s); {removed} row(s).")
+
+    @admin.action(
+        permissions=["delete"],
+        description="Unlock the selected IP addresses (their failures for every account)",
+    )
+    def unlock_ip_addresses(self, request, queryset):
+        addresses = set(queryset.values_list("ip_address", flat=True))
+        removed = lockout.unlock(ip_addresses=addresses, actor=request.user)
+        self.message_user(request, f"Unlocked {len(addresses)} IP address(es); {removed} row(s).")

@@ -1,17 +1,20 @@
 """Sign-up with email verification, and the profile page. Log-in, log-out, password change and
-reset are Django's own views (``accounts.urls``) with this project's templates."""
+reset are Django's own views (``accounts.urls``) with this project's templates; the reset form
+is limited per client IP and per address (``accounts.lockout``)."""
 
 from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
-from accounts import services
+from accounts import lockout, services
 from accounts.forms import ProfileForm, SignUpForm
 from fmugateway.core.errors import DomainError
+from fmugateway.core.middleware import client_ip
 
 
 def signup(request: HttpRequest) -> HttpResponse:
@@ -53,3 +56,27 @@ def profile(request: HttpRequest) -> HttpResponse:
         messages.success(request, "Profile saved.")
         return redirect("profile")
     return render(request, "registration/profile.html", {"form": form})
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    """Django's reset form, limited per client IP and per address (429 page over a limit).
+
+    Counted for every valid address, with or without an account, so the answer reveals nothing.
+    """
+
+    def form_valid(self, form):
+        refusal = lockout.count_password_reset(client_ip(self.request), form.cleaned_data["email"])
+        if refusal is not None:
+            return lockout.too_many_attempts_page(
+                self.request,
+                retry_at=refusal.retry_at,
+                heading="Too many password reset requests",
+                message=(
+                    "We have received too many reset requests from your network."
+                    if refusal.scope == "ip"
+                    else "We have received too many reset requests for this address. If it "
+                    "belongs to an account, a link is already on its way: check your inbox "
+                    "and your spam folder."
+                ),
+            )
+        return super().form_valid(form)

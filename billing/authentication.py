@@ -9,6 +9,8 @@
 ``fmugateway.core.scopes.ScopeRequired``. A presented but bad credential is a 401 with a stable code
 (``api_key_malformed``, ``api_key_unknown``, ``api_key_revoked``, ``api_key_expired``,
 ``token_invalid``, ``token_expired``, ``account_disabled``), never a silent fallback to anonymous.
+Too many failed API-key presentations from one client IP answer 429 ``too_many_attempts`` with
+``Retry-After`` instead (``billing.services.key_lockout``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from rest_framework.request import Request
 
 from billing.services import keys, tokens
 from billing.throttling import PrefetchedHits
+from fmugateway.core.middleware import client_ip
 
 API_KEY_MARKER = "fmugw_"
 WWW_AUTHENTICATE = 'Bearer realm="api"'
@@ -42,7 +45,9 @@ def presented_api_key(request: Request) -> str | None:
     return None
 
 
-def _reject(error: keys.CredentialRejected) -> exceptions.AuthenticationFailed:
+def _reject(error: keys.CredentialRejected) -> exceptions.APIException:
+    if isinstance(error, keys.TooManyAttempts):  # 429 with Retry-After, not a 401
+        return exceptions.Throttled(wait=error.retry_after, detail=error.detail, code=error.code)
     return exceptions.AuthenticationFailed(detail=error.detail, code=error.code)
 
 
@@ -62,7 +67,7 @@ class ApiKeyAuthentication(_CredentialAuthentication):
         if raw is None:
             return None
         try:
-            key = keys.authenticate_key(raw, counter=PrefetchedHits(request))
+            key = keys.authenticate_key(raw, counter=PrefetchedHits(request), ip=client_ip(request))
         except keys.CredentialRejected as error:
             raise _reject(error) from None
         return key.owner, key

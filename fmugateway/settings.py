@@ -8,6 +8,7 @@ local filesystem.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -75,6 +76,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "djstripe",
+    "axes",
     "fmugateway.core",
     "accounts",
     "registry",
@@ -95,6 +97,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "fmugateway.core.middleware.ApiErrorMiddleware",
     "marketplace.services.analytics.AnalyticsMiddleware",
+    # Last, as django-axes asks: turns a refused sign-in into the lockout page (429).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "fmugateway.urls"
@@ -471,12 +475,51 @@ CELERY_BEAT_SCHEDULE["marketplace-expire-licenses"] = {
 }
 
 # --- Auth ----------------------------------------------------------------------------------
+# django-axes first: it refuses a locked-out sign-in before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# --- Sign-in protection (README "Sign-in protection") --------------------------------------
+# Password sign-ins (storefront and admin) are counted by django-axes in the database (staff see
+# and reset them in the admin), by three counters over the last LOGIN_COOLOFF_MINUTES: the
+# account from one IP, the account from anywhere, one IP whatever the account. A counter at its
+# limit refuses the sign-ins it covers until enough of its failures are LOGIN_COOLOFF_MINUTES
+# old; attempts refused meanwhile are not counted, so a stranger cannot keep an account locked.
+LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+LOGIN_FAILURE_LIMIT_PER_ACCOUNT = env_int("LOGIN_FAILURE_LIMIT_PER_ACCOUNT", 20, minimum=1)
+LOGIN_FAILURE_LIMIT_PER_IP = env_int("LOGIN_FAILURE_LIMIT_PER_IP", 50, minimum=1)
+LOGIN_COOLOFF_MINUTES = env_int("LOGIN_COOLOFF_MINUTES", 15, minimum=1)
+AXES_HANDLER = "accounts.lockout.SignInAttemptHandler"
+AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT  # the scale the handler maps each counter's limit to
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "username", "ip_address"]
+AXES_COOLOFF_TIME = timedelta(minutes=LOGIN_COOLOFF_MINUTES)
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_USERNAME_FORM_FIELD = "username"  # the field name of Django's login forms
+AXES_USERNAME_CALLABLE = "accounts.lockout.attempted_username"
+AXES_CLIENT_IP_CALLABLE = "fmugateway.core.middleware.client_ip"  # REMOTE_ADDR, never XFF
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
+# Successful sign-ins are not logged: that table would grow without end; lockouts are audited.
+AXES_DISABLE_ACCESS_LOG = True
+AXES_VERBOSE = False
+# Masked in the form data kept with each failure (the password always is).
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "csrfmiddlewaretoken"]
+# Password reset emails: fixed windows per client IP and per address (429 page over a limit).
+PASSWORD_RESET_RATE_PER_IP = env_str("PASSWORD_RESET_RATE_PER_IP", "20/hour")
+PASSWORD_RESET_RATE_PER_ADDRESS = env_str("PASSWORD_RESET_RATE_PER_ADDRESS", "3/hour")
+# Failed API-key presentations (unknown id, wrong secret, malformed key), counted per key id from
+# one IP and per IP over API_KEY_LOCKOUT_MINUTES; at a limit that key id from that IP (or any key
+# from that IP) answers 429 too_many_attempts for API_KEY_LOCKOUT_MINUTES.
+API_KEY_FAILURE_LIMIT = env_int("API_KEY_FAILURE_LIMIT", 10, minimum=1)
+API_KEY_FAILURE_LIMIT_PER_IP = env_int("API_KEY_FAILURE_LIMIT_PER_IP", 50, minimum=1)
+API_KEY_LOCKOUT_MINUTES = env_int("API_KEY_LOCKOUT_MINUTES", 15, minimum=1)
 
 # --- Email ---------------------------------------------------------------------------------
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")

@@ -2,9 +2,10 @@
 
 Authenticating a key would otherwise cost a PostgreSQL round trip per request. Each process keeps
 the key's row (with its owner and plan) after one lookup; every request still reads the owner's
-*stamp* from Redis, in the same pipeline as the rate-limit counter, so the check costs no extra
-round trip. Anything that can change whether or how a key works (revoking or editing a key,
-saving or deleting its owner, changing the owner's plan) replaces the owner's stamp, before and
+*stamp* from Redis, in the same pipeline as the rate-limit counter and the presenting IP's
+API-key lockouts (``billing.services.key_lockout``), so the check costs no extra round trip.
+Anything that can change whether or how a key works (revoking or editing a key, saving or
+deleting its owner, changing the owner's plan) replaces the owner's stamp, before and
 after its transaction commits; a cached row whose stamp no longer matches is dropped and read
 again. A revoked key therefore stops working at the next request, in every process.
 
@@ -23,6 +24,7 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -72,18 +74,34 @@ def _stamp_key(backend: RedisCache, user_id: int) -> str:
 
 def read_stamp(user_id: int, counter: HitCounter | None = None, user=None) -> str | None:
     """The owner's current stamp; counts ``counter``'s window in the same round trip."""
+    return read_state(user_id, counter, user)[0]
+
+
+def read_state(
+    user_id: int,
+    counter: HitCounter | None = None,
+    user=None,
+    *,
+    lock_keys: Sequence[str] = (),
+) -> tuple[str | None, list]:
+    """The owner's current stamp and the raw values of ``lock_keys`` (cache keys, e.g. the
+    presenting IP's API-key lockouts), read in one round trip that also counts ``counter``'s
+    window."""
     backend = _backend()
     pipe = redis_client(backend).pipeline(transaction=False)
     pipe.get(_stamp_key(backend, user_id))
+    if lock_keys:
+        pipe.mget([backend.make_and_validate_key(key) for key in lock_keys])
     window = counter.window(user) if counter is not None and user is not None else None
     if window is not None:
         full_key = backend.make_and_validate_key(window[0])
         pipe.incr(full_key)
         pipe.expire(full_key, window[1] + 1)
     results = pipe.execute()
+    locks = results[1] if lock_keys else []
     if window is not None:
-        counter.record(window[0], int(results[1]))
-    return results[0].decode() if results[0] is not None else None
+        counter.record(window[0], int(results[2 if lock_keys else 1]))
+    return (results[0].decode() if results[0] is not None else None), locks
 
 
 def ensure_stamp(user_id: int) -> None:

@@ -23,7 +23,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from billing.models import KEY_PREFIX, AccountPlan, ApiKey
-from billing.services import key_cache
+from billing.services import key_cache, key_lockout
 from fmugateway.core.audit import record
 from fmugateway.core.errors import DomainError
 from fmugateway.core.scopes import SCOPES
@@ -69,6 +69,19 @@ class KeyExpired(CredentialRejected):
 class AccountDisabled(CredentialRejected):
     code = "account_disabled"
     detail = "The account that owns this credential is disabled."
+
+
+class TooManyAttempts(CredentialRejected):
+    """Too many failed presentations of this key id, or of any key, from this client IP
+    (``billing.services.key_lockout``); refused whatever the secret, for ``retry_after`` s."""
+
+    status_code = 429
+    code = "too_many_attempts"
+    detail = "Too many failed API key attempts from your address; try again later."
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__()
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -185,16 +198,43 @@ def check_usable(key: ApiKey, now: datetime | None = None) -> None:
 
 
 def authenticate_key(
-    raw_key: str, *, counter: key_cache.HitCounter | None = None, now: datetime | None = None
+    raw_key: str,
+    *,
+    counter: key_cache.HitCounter | None = None,
+    now: datetime | None = None,
+    ip: str | None = None,
 ) -> ApiKey:
-    """The usable key matching ``raw_key``, with its owner and plan loaded.
+    """The usable key matching ``raw_key`` presented from client ``ip``, with its owner and plan
+    loaded.
 
     Raises ``KeyMalformed``, ``KeyUnknown`` (no such id, or wrong secret: indistinguishable on
     purpose), ``KeyRevoked``, ``KeyExpired`` or ``AccountDisabled``. ``counter`` (a rate-limit
-    window) is counted in the same Redis round trip as the revocation check.
+    window) is counted in the same Redis round trip as the revocation check. Malformed and
+    unknown keys are counted as failures; past a limit this key id, or any key, from ``ip``
+    raises ``TooManyAttempts`` instead, right secret or not (``key_lockout``).
     """
-    public_id = parse_key(raw_key)
-    return usable_key(public_id, digest=hash_key(raw_key), counter=counter, now=now)
+    try:
+        public_id = parse_key(raw_key)
+    except KeyMalformed:
+        _count_failure(None, ip)
+        raise
+    try:
+        return usable_key(public_id, digest=hash_key(raw_key), counter=counter, now=now, ip=ip)
+    except KeyUnknown:
+        _count_failure(public_id, ip)
+        raise
+
+
+def _count_failure(public_id: str | None, ip: str | None) -> None:
+    wait = key_lockout.record_failure(public_id, ip)
+    if wait is not None:
+        raise TooManyAttempts(wait) from None
+
+
+def _refuse_if_locked(lock_values) -> None:
+    wait = key_lockout.wait_seconds(lock_values)
+    if wait is not None:
+        raise TooManyAttempts(wait)
 
 
 def usable_key(
@@ -203,17 +243,24 @@ def usable_key(
     digest: str | None = None,
     counter: key_cache.HitCounter | None = None,
     now: datetime | None = None,
+    ip: str | None = None,
 ) -> ApiKey:
     """The usable key ``public_id`` (its HMAC must equal ``digest`` when given); see above.
 
     With Redis, served from this process's memory while the owner's revocation stamp is
-    unchanged (``billing.services.key_cache``): no database query.
+    unchanged (``billing.services.key_cache``): no database query. A presented key (``digest``)
+    is refused with ``TooManyAttempts`` while it, or any key, is locked out for ``ip``; the
+    locks are read in the stamp's round trip.
     """
     now = now or timezone.now()
+    locks = key_lockout.lock_keys(public_id, ip) if digest is not None else ()
     if not key_cache.enabled():
         key = fetch_key(public_id)
         if key is None or (digest is not None and not hmac.compare_digest(key.secret_hash, digest)):
             raise KeyUnknown()
+        wait = key_lockout.locked_for(public_id, ip) if locks else None
+        if wait is not None:
+            raise TooManyAttempts(wait)
         check_usable(key, now)
         touch(key, now)
         return key
@@ -221,8 +268,9 @@ def usable_key(
     if entry is not None:
         key = _instances(entry.row)
         if digest is not None and not hmac.compare_digest(key.secret_hash, digest):
-            raise KeyUnknown()  # a wrong secret for a cached id: never consult Redis for it
-        stamp = key_cache.read_stamp(key.owner_id, counter, key.owner)
+            raise KeyUnknown()  # a wrong secret for a cached id: counted by authenticate_key
+        stamp, held = key_cache.read_state(key.owner_id, counter, key.owner, lock_keys=locks)
+        _refuse_if_locked(held)
         if stamp == entry.stamp:
             key.last_used_at = entry.last_used_at or key.last_used_at
             check_usable(key, now)
@@ -239,7 +287,8 @@ def usable_key(
         ):
             raise KeyUnknown()
         # Read the stamp, then the row again: a change between the two replaces the stamp.
-        stamp = key_cache.read_stamp(first.owner_id)
+        stamp, held = key_cache.read_state(first.owner_id, lock_keys=locks)
+        _refuse_if_locked(held)
         row = _fetch_row(public_id) if stamp is not None else row
     if row is None:
         raise KeyUnknown()
