@@ -7,7 +7,7 @@ widened only where a page needs it.
 * JSON responses get no policy: browsers never render them.
 * The Django admin and the API's HTML pages (DRF's browsable API, drf-spectacular's Swagger UI)
   come from third-party templates with ``style`` attributes and ``<style>`` elements: their
-  policy allows inline styles. Scripts stay nonce-only everywhere.
+  policy allows inline styles. Scripts stay 'self' and the nonce everywhere.
 """
 
 from __future__ import annotations
@@ -23,8 +23,10 @@ from django.http import HttpRequest, HttpResponseBase
 STRIPE_PAGES = frozenset({"order-pay"})
 # Paths served by third-party templates that carry inline styles.
 INLINE_STYLE_PREFIXES = ("/admin/", "/api/")
-# Stripe.js itself frames from js.stripe.com's subdomains and hooks.stripe.com (3-D Secure).
+# Stripe's own Stripe.js also loads from js.stripe.com's subdomains and frames hooks.stripe.com
+# (3-D Secure); a stand-in (tests) serves everything from its own origin.
 STRIPE_JS_ORIGIN = "https://js.stripe.com"
+STRIPE_JS_SCRIPTS = ("https://*.js.stripe.com",)
 STRIPE_JS_FRAMES = ("https://*.js.stripe.com", "https://hooks.stripe.com")
 
 
@@ -36,8 +38,12 @@ def _origin(url: str) -> str:
 def stripe_sources() -> dict[str, list[str]]:
     """What Stripe.js needs, from the current Stripe settings."""
     js, api = _origin(settings.STRIPE_JS_URL), _origin(settings.STRIPE_API_BASE)
-    frames = [js, *STRIPE_JS_FRAMES] if js == STRIPE_JS_ORIGIN else [js]
-    return {"script-src": [js], "frame-src": frames, "connect-src": ["'self'", api]}
+    stripes_own = js == STRIPE_JS_ORIGIN
+    return {
+        "script-src": [js, *STRIPE_JS_SCRIPTS] if stripes_own else [js],
+        "frame-src": [js, *STRIPE_JS_FRAMES] if stripes_own else [js],
+        "connect-src": ["'self'", api],
+    }
 
 
 class ContentSecurityPolicyMiddleware(CSPMiddleware):

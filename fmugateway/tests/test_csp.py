@@ -293,6 +293,19 @@ def test_the_pay_page_of_a_pending_order_allows_only_the_configured_stripe(world
     assert all(stripe_js not in sources for sources in other.values())
 
 
+def test_with_stripes_own_stripe_js_the_pay_page_trusts_stripes_origins(settings):
+    from fmugateway.core.csp import stripe_sources
+
+    settings.STRIPE_JS_URL = "https://js.stripe.com/v3/"
+    settings.STRIPE_API_BASE = "https://api.stripe.com"
+
+    sources = stripe_sources()
+
+    assert sources["script-src"] == ["https://js.stripe.com", "https://*.js.stripe.com"]
+    assert "https://hooks.stripe.com" in sources["frame-src"]  # 3-D Secure
+    assert sources["connect-src"] == ["'self'", "https://api.stripe.com"]
+
+
 def test_creator_console_pages_keep_to_the_policy(world):
     client, slug = logged_in(world["seller"].user), world["package"].slug
     urls = [
