@@ -12,6 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp import constants as csp_constants
 from django.core.exceptions import ImproperlyConfigured
 
 from fmugateway.env import (
@@ -75,6 +76,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "csp",
     "djstripe",
     "axes",
     "fmugateway.core",
@@ -88,6 +91,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "fmugateway.core.csp.ContentSecurityPolicyMiddleware",
     "fmugateway.core.middleware.RequestIdMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -363,6 +367,11 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
+    # Swagger UI from our static files (drf-spectacular-sidecar), never a CDN; no validator
+    # badge (it would load an image from validator.swagger.io).
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
 }
 IDEMPOTENCY_TTL_HOURS = env_int("IDEMPOTENCY_TTL_HOURS", 24, minimum=1)
 
@@ -472,6 +481,25 @@ CELERY_BEAT_SCHEDULE["marketplace-expire-licenses"] = {
     "task": "marketplace.expire_licenses",
     "schedule": 600.0,
     "options": {"expires": 600.0},
+}
+
+# --- Content-Security-Policy (django-csp) ---------------------------------------------------
+# Scripts run only from our origin or with the response's nonce (``request.csp_nonce``); no
+# inline handlers, no eval. fmugateway.core.csp widens it where a page needs more: Stripe's
+# origins on the payment page, inline styles in the admin and the API's HTML pages. No
+# form-action: Chrome applies it to the redirects after a POST, and our forms redirect to
+# Stripe Checkout, Stripe Connect onboarding and signed S3 download URLs.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'", csp_constants.NONCE],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "report-uri": env_str("CSP_REPORT_URI") or None,
+    }
 }
 
 # --- Auth ----------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -32,8 +32,9 @@ class SchemaView(SpectacularAPIView):
     required_scopes = {"GET": public()}
 
 
-class DocsView(SpectacularSwaggerView):
-    """Swagger UI over the schema (public)."""
+class DocsView(SpectacularSwaggerSplitView):
+    """Swagger UI over the schema, from our static files; its init script is a separate
+    request (``?script=``), so the page runs under the CSP without inline scripts (public)."""
 
     permission_classes = [ScopeRequired]
     required_scopes = {"GET": public()}

@@ -23,6 +23,17 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 SCREENSHOTS = Path(os.environ.get("SCREENSHOT_DIR", REPO / "var" / "screenshots"))
+# Each page records the Content-Security-Policy violations it sees (Playwright runs this before
+# the page's own scripts; the policy does not apply to it).
+CSP_LISTENER = """
+window.__cspViolations = [];
+document.addEventListener("securitypolicyviolation", (event) => {
+  window.__cspViolations.push(
+    `${event.effectiveDirective} refused ${event.blockedURI || "inline code"}` +
+    ` (${event.sourceFile || location.href}:${event.lineNumber})`
+  );
+});
+"""
 
 
 @pytest.fixture(scope="session")
@@ -55,9 +66,30 @@ def page(browser, live_server):
         base_url=live_server.url, viewport={"width": 1280, "height": 900}, locale="en-GB"
     )
     context.set_default_timeout(15_000)
+    context.add_init_script(CSP_LISTENER)
     page = context.new_page()
+    refused: list[str] = []
+    # Chromium also logs each violation to the console, which outlives page loads.
+    page.on(
+        "console",
+        lambda message: (
+            refused.append(f"{page.url}: {message.text}")
+            if "Content Security Policy" in message.text
+            else None
+        ),
+    )
+    page.csp_console = refused
     yield page
     context.close()
+    assert refused == [], "the Content-Security-Policy refused something on a page"
+
+
+def csp_violations(page) -> list[str]:
+    """The violations the current page reported, and any Chromium logged since the last call."""
+    reported = page.evaluate("window.__cspViolations || []")
+    logged = list(page.csp_console)
+    page.csp_console.clear()
+    return reported + logged
 
 
 def shot(page, name: str) -> Path:
