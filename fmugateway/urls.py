@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from billing.stripe.endpoint import WebhookView
 from fmugateway.core.views import healthz
 
 handler400 = "fmugateway.core.api.handler400"
@@ -16,6 +17,7 @@ urlpatterns = [
     path("api/v1/", include("fmugateway.api_urls")),  # first: the busiest prefix
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    path("stripe/webhook/<uuid:uuid>/", WebhookView.as_view()),  # before dj-stripe's own
     path("stripe/", include("djstripe.urls", namespace="djstripe")),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

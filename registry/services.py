@@ -46,8 +46,10 @@ def artifacts_storage():
 
 
 def require_owner(package: Package, user) -> None:
-    if package.owner_id != getattr(user, "pk", None) and not is_moderator(user):
-        raise ForbiddenError("Only the package's creator can change it.")
+    """The creator API and console act for the package's owner only. Moderators act through
+    the admin's moderation actions (approve, reject, revalidate, takedowns), audited as such."""
+    if package.owner_id != getattr(user, "pk", None):
+        raise ForbiddenError("Only the package's creator can change it.", code="not_package_owner")
 
 
 def unique_slug(name: str) -> str:
@@ -86,7 +88,7 @@ EDITABLE_PACKAGE_FIELDS = {
 
 @transaction.atomic
 def update_package(package: Package, user, **changes) -> Package:
-    """Change the package's descriptive fields (the owner, or a moderator)."""
+    """Change the package's descriptive fields (its owner only)."""
     require_owner(package, user)
     changes = {key: value for key, value in changes.items() if key in EDITABLE_PACKAGE_FIELDS}
     before = {key: getattr(package, key) for key in changes}

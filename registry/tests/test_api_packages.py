@@ -7,6 +7,7 @@ from fmugateway.core.models import AuditEntry
 from registry import services
 from registry.factories import PackageFactory
 from registry.models import Package
+from registry.tests.fixtures import upload_sample
 
 pytestmark = pytest.mark.django_db
 
@@ -148,3 +149,28 @@ def test_package_list_query_count_is_bounded(django_assert_max_num_queries, mode
 
     assert response.status_code == 200
     assert response.json()["count"] == 30
+
+
+def test_the_creator_api_is_the_creators_moderators_moderate_in_the_admin(
+    package, moderator, sample_fmus
+):
+    upload_sample(package, sample_fmus[("bouncing_ball", "2.0")])
+    mod = APIClient()
+    mod.force_authenticate(moderator)
+    base = f"/api/v1/packages/{package.slug}"
+
+    answers = {
+        "patch": mod.patch(base, {"name": "Hijacked"}, format="json"),
+        "submit": mod.post(f"{base}/submit"),
+        "yank": mod.post(f"{base}/versions/1.0.0/yank", {"reason": "x"}, format="json"),
+        "deprecate": mod.post(f"{base}/versions/1.0.0/deprecate", {"reason": "x"}),
+        "revalidate": mod.post(f"{base}/versions/1.0.0/validation"),
+    }
+
+    assert {name: r.status_code for name, r in answers.items()} == dict.fromkeys(answers, 403), {
+        name: r.json() for name, r in answers.items()
+    }
+    assert answers["patch"].json()["code"] == "not_package_owner"
+    package.refresh_from_db()
+    assert package.name == "Bouncing ball" and package.status == Package.Status.DRAFT
+    assert mod.get(base).status_code == 200  # moderators still see drafts
