@@ -135,6 +135,49 @@ def test_sibling_versions_validated_at_once_both_count_and_the_newest_is_shown(t
     assert tag_slugs(tagged) == TAG_SLUGS
 
 
+FAIL_CATALOG_WRITES = """
+CREATE FUNCTION test_refuse_catalog_write() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'catalog write refused by the test' USING ERRCODE = 'deadlock_detected';
+END $$;
+CREATE TRIGGER test_refuse_catalog_write BEFORE INSERT OR UPDATE ON marketplace_packagesearch
+    FOR EACH ROW EXECUTE FUNCTION test_refuse_catalog_write();
+"""
+
+
+@pytest.mark.django_db
+def test_a_failed_reindex_does_not_fail_the_validation_and_is_retried_after_it(
+    package, sample_fmus, artifacts_dir, django_capture_on_commit_callbacks
+):
+    if connection.vendor != "postgresql":
+        pytest.skip("needs a PostgreSQL trigger")
+    from fmugateway.celery import app
+    from registry.tests.fixtures import upload_sample
+    from registry.validation import run_validation
+
+    version = upload_sample(package, sample_fmus[("mass_spring_damper", "2.0")])
+    run = version.validation_runs.get()
+    with connection.cursor() as cursor:
+        cursor.execute(FAIL_CATALOG_WRITES)  # DDL: undone with the test's transaction
+
+    with django_capture_on_commit_callbacks() as after_commit:
+        run_validation(run.pk)
+
+    version.refresh_from_db()
+    assert version.validation_status == PackageVersion.ValidationStatus.PASSED
+    assert list(PackageVersion.objects.published()) == [version]
+    assert PackageSearch.objects.get(pk=package.pk).latest_version_id is None  # not yet
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TRIGGER test_refuse_catalog_write ON marketplace_packagesearch")
+    previous, app.conf.task_always_eager = app.conf.task_always_eager, True
+    try:
+        for callback in after_commit:  # what the commit would have run: the re-index task
+            callback()
+    finally:
+        app.conf.task_always_eager = previous
+    assert PackageSearch.objects.get(pk=package.pk).latest_version_id == version.pk
+
+
 def blocked_backends() -> int:
     """Backends of this database waiting for a lock another transaction holds."""
     with connection.cursor() as cursor:
