@@ -61,7 +61,8 @@ def clock() -> float | None:
 # Per limit: forget what left the period, count the rest; the request passes only if every log
 # has room, and is then logged in all of them (times in µs; a refused request is logged
 # nowhere). Answers [passed, wait of limit 1, ...]: µs until that limit has room again (0: now).
-# Numbers go to Redis as "%.0f" strings: Lua would print 16-digit µs as "1.7e+15".
+# Numbers go to Redis as "%.0f" strings: Lua would print 16-digit µs as "1.7e+15". Writing
+# after TIME needs Redis >= 5 (scripts replicate their effects, not their source).
 _SLIDING_LOG_SCRIPT = """
 local now = tonumber(ARGV[1])
 if not now then
@@ -124,7 +125,9 @@ def admit(limits: Sequence[SlidingLimit]) -> list[float]:
     return [wait / _US for wait in waits]
 
 
-def _admit_in_redis(backend: RedisCache, limits: Sequence[SlidingLimit], now_us: int | None):
+def _admit_in_redis(
+    backend: RedisCache, limits: Sequence[SlidingLimit], now_us: int | None
+) -> list[int]:
     keys = [backend.make_and_validate_key(limit.key) for limit in limits]
     # A member unique to this request: two requests logged in the same µs must both count.
     args = ["" if now_us is None else now_us, secrets.token_hex(8)]
