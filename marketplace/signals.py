@@ -5,42 +5,61 @@ package, version or listing re-indexes its package at once (inside the caller's 
 a rolled-back change leaves the old row). Versions count once validated: validation saves the
 version after its variables exist. Status changes the registry makes with ``update()`` need no
 re-index: the catalog filters on the package's status directly.
+
+The catalog is derived data: a re-index that fails (a deadlock, a lock or statement timeout)
+never fails the change that triggered it. Its savepoint is rolled back, the change commits, and
+``marketplace.reindex_packages`` re-indexes the packages after the commit, with retries.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterable
+
 from django.db.models.signals import post_delete, post_save
 
+from fmugateway.core.tasks import dispatch_after_commit
 from marketplace.models import Category, Creator, Listing
 from marketplace.services import catalog
 from registry.models import Package, PackageVersion
 
+logger = logging.getLogger(__name__)
+
+
+def _reindex(package_ids: Iterable[int]) -> None:
+    ids = list(package_ids)
+    try:
+        catalog.index_packages(ids)  # each chunk in its own savepoint
+    except Exception:
+        from marketplace.tasks import reindex_packages_task
+
+        logger.exception("Re-indexing packages %s failed; retrying after the commit", ids[:10])
+        dispatch_after_commit(reindex_packages_task, ids)
+
 
 def _package_saved(sender, instance: Package, raw=False, **kwargs) -> None:
     if not raw:
-        catalog.index_packages([instance.pk])
+        _reindex([instance.pk])
 
 
 def _package_status_changed(sender, package: Package, **kwargs) -> None:
-    catalog.index_packages([package.pk])
+    _reindex([package.pk])
 
 
 def _version_saved(sender, instance: PackageVersion, raw=False, created=False, **kwargs) -> None:
     # A new version is pending validation: nothing the catalog shows changes until it passes.
     if not raw and not created:
-        catalog.index_packages([instance.package_id])
+        _reindex([instance.package_id])
 
 
 def _listing_changed(sender, instance: Listing, raw=False, **kwargs) -> None:
     if not raw:
-        catalog.index_packages([instance.package_id])
+        _reindex([instance.package_id])
 
 
 def _creator_saved(sender, instance: Creator, raw=False, **kwargs) -> None:
     if not raw:
-        catalog.index_packages(
-            Package.objects.filter(owner_id=instance.user_id).values_list("pk", flat=True)
-        )
+        _reindex(Package.objects.filter(owner_id=instance.user_id).values_list("pk", flat=True))
 
 
 def _category_saved(sender, instance: Category, raw=False, **kwargs) -> None:

@@ -13,6 +13,20 @@ def refresh_catalog_stats() -> int:
     return refresh()
 
 
+@shared_task(bind=True, name="marketplace.reindex_packages", acks_late=True, max_retries=8)
+def reindex_packages_task(self, package_ids: list[int]) -> int:
+    """Re-index packages whose re-index failed inside the change that triggered it (the change
+    itself committed: ``marketplace.signals``); database errors are retried with backoff."""
+    from django.db import DatabaseError
+
+    from marketplace.services.catalog import index_packages
+
+    try:
+        return index_packages(package_ids)
+    except DatabaseError as exc:
+        raise self.retry(exc=exc, countdown=min(300, 2 * 2**self.request.retries)) from exc
+
+
 @shared_task(name="marketplace.flush_analytics", acks_late=True)
 def flush_analytics() -> int:
     """Write the analytics events buffered in Redis (Celery beat, every ANALYTICS_FLUSH_SECONDS)."""

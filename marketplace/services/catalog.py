@@ -253,8 +253,64 @@ def index_packages(package_ids: Iterable[int], *, chunk_size: int = 500) -> int:
     return written
 
 
+# pg_advisory_xact_lock's first key: the catalog index's lock space (the second: the package).
+_INDEX_LOCK_SPACE = 0x6361_7401
+
+
+def _lock_packages(ids: list[int]) -> None:
+    """Hold these packages' index locks until the transaction ends (PostgreSQL), taken in id order.
+
+    Two transactions re-indexing one package (sibling versions validated at once) then run one
+    after the other, and the second reads what the first committed: without it each wrote what
+    it alone saw (a stale newest version), and the second's tag rows collided with the first's.
+    Ids are folded into the lock's 32-bit key: two packages sharing a lock only wait for each
+    other."""
+    if not is_postgres():
+        return  # SQLite runs one writer at a time
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(%s, (id %% 2147483648)::int)"
+            " FROM unnest(%s::bigint[]) AS id ORDER BY id",
+            [_INDEX_LOCK_SPACE, ids],
+        )
+
+
+def _write_tags(tags_of: dict[int, dict[str, str]]) -> None:
+    """Make the packages' tag rows exactly ``tags_of`` ({package: {slug: name}}) by writing only
+    the difference; every insert is ``ON CONFLICT DO NOTHING``, so a row another transaction
+    wrote first is no error."""
+    wanted = {slug: name for tags in tags_of.values() for slug, name in tags.items()}
+    tag_ids = dict(Tag.objects.filter(slug__in=wanted).values_list("slug", "pk"))
+    if missing := [slug for slug in wanted if slug not in tag_ids]:
+        Tag.objects.bulk_create(
+            [Tag(slug=slug, name=wanted[slug]) for slug in missing], ignore_conflicts=True
+        )
+        tag_ids.update(Tag.objects.filter(slug__in=missing).values_list("slug", "pk"))
+    pairs = {
+        (package_id, tag_ids[slug])
+        for package_id, tags in tags_of.items()
+        for slug in tags
+        if slug in tag_ids
+    }
+    existing = PackageTag.objects.filter(package_id__in=list(tags_of))
+    stale = []
+    for row_id, package_id, tag_id in existing.values_list("pk", "package_id", "tag_id"):
+        if (package_id, tag_id) in pairs:
+            pairs.discard((package_id, tag_id))
+        else:
+            stale.append(row_id)
+    if stale:
+        PackageTag.objects.filter(pk__in=stale).delete()
+    if pairs:
+        PackageTag.objects.bulk_create(
+            [PackageTag(package_id=package_id, tag_id=tag_id) for package_id, tag_id in pairs],
+            ignore_conflicts=True,
+        )
+
+
 @transaction.atomic
 def _index_chunk(ids: list[int], lookup: dict[str, Category]) -> int:
+    _lock_packages(ids)
     packages = list(
         Package.objects.filter(pk__in=ids)
         .select_related("owner")
@@ -297,19 +353,7 @@ def _index_chunk(ids: list[int], lookup: dict[str, Category]) -> int:
         }
         for package in packages
     }
-    all_tags = {slug: name for tags in tags_of.values() for slug, name in tags.items()}
-    if all_tags:
-        Tag.objects.bulk_create(
-            [Tag(slug=slug, name=name) for slug, name in all_tags.items()], ignore_conflicts=True
-        )
-    tag_ids = dict(Tag.objects.filter(slug__in=all_tags).values_list("slug", "pk"))
-    PackageTag.objects.filter(package_id__in=found).delete()
-    PackageTag.objects.bulk_create(
-        PackageTag(package_id=pk, tag_id=tag_ids[slug])
-        for pk, tags in tags_of.items()
-        for slug in tags
-        if slug in tag_ids
-    )
+    _write_tags(tags_of)
     now = timezone.now()
     rows = []
     for package in packages:

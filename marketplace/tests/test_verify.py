@@ -1,6 +1,7 @@
 """POST /api/v1/licenses/verify, activate, deactivate: signed answers with stable codes."""
 
 import secrets
+import time
 from datetime import timedelta
 
 import pytest
@@ -234,14 +235,98 @@ def test_hand_written_lookup_matches_the_models():
     assert Package._meta.db_table == "registry_package"
 
 
-def test_both_limits_are_counted_in_one_cache_round_trip(api_client, licensed, settings):
+def test_both_limits_are_counted_in_one_redis_round_trip(api_client, licensed, settings):
     from unittest import mock
 
-    from marketplace import throttling
+    from django.core.cache import caches
 
-    with mock.patch.object(throttling, "count_hits", wraps=throttling.count_hits) as counted:
+    from fmugateway.core.ratelimit import redis_client
+
+    client = redis_client(caches["default"])
+    post(api_client, VERIFY, licensed.key, fingerprint="warm-up")  # the script is loaded
+
+    with mock.patch.object(client, "execute_command", wraps=client.execute_command) as sent:
         post(api_client, VERIFY, licensed.key)
 
-    (windows,) = counted.call_args.args
-    assert counted.call_count == 1
-    assert [key.split(":")[1] for key, _ in windows] == ["license_verify_ip", "license_verify_key"]
+    ((command, _sha, key_count, *args),) = [call.args for call in sent.call_args_list]
+    assert (command, key_count) == ("EVALSHA", 2)
+    assert [key.split(":")[-2] for key in args[:2]] == ["license_verify_ip", "license_verify_key"]
+
+
+# --- sliding windows: the time the throttles count on is pinned ---------------------------
+
+CACHE_BACKENDS = {
+    "redis": None,  # the test settings' cache
+    "locmem": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "t"},
+}
+
+
+@pytest.fixture(params=list(CACHE_BACKENDS))
+def throttle_cache(request, settings):
+    """Each sliding-window test runs on Redis (the Lua script) and on the cache fallback."""
+    if CACHE_BACKENDS[request.param]:
+        settings.CACHES = {"default": CACHE_BACKENDS[request.param]}
+    return request.param
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """Pins the throttles' clock; set ``clock.now`` (epoch seconds) before each request."""
+    from fmugateway.core import ratelimit
+
+    class Clock:
+        now = 0.0
+
+    pinned = Clock()
+    monkeypatch.setattr(ratelimit, "clock", lambda: pinned.now)
+    return pinned
+
+
+def fresh_ip() -> str:
+    return f"10.{secrets.randbelow(250)}.{secrets.randbelow(250)}.{secrets.randbelow(250)}"
+
+
+def test_a_burst_across_a_minute_boundary_passes_the_per_ip_limit_once(
+    api_client, settings, activated, clock, throttle_cache
+):
+    settings.LICENSE_VERIFY_RATE_PER_IP = "5/min"
+    settings.LICENSE_VERIFY_RATE_PER_KEY = ""
+    ip = fresh_ip()
+    body = {"key": activated.key, "package": "ball", "fingerprint": "machine-1"}
+    boundary = (int(time.time()) // 60 + 1) * 60  # the next minute boundary (epoch seconds)
+
+    responses = []
+    for at in [boundary - 0.5] * 5 + [boundary + 0.5] * 5:
+        clock.now = at
+        responses.append(api_client.post(VERIFY, body, format="json", REMOTE_ADDR=ip))
+
+    assert [r.status_code for r in responses] == [200] * 5 + [429] * 5
+    assert responses[-1].json()["code"] == "throttled"
+    # The first burst leaves the window 60 s after it came: 59 s after the second.
+    assert responses[-1]["Retry-After"] == "59"
+
+
+def test_a_request_passes_again_once_the_oldest_counted_one_leaves_the_window(
+    api_client, settings, licensed, clock, throttle_cache
+):
+    settings.LICENSE_VERIFY_RATE_PER_KEY = "3/min"
+    ip = fresh_ip()
+    body = {"key": licensed.key, "package": "ball", "fingerprint": "m"}
+    start = time.time()
+
+    def verify_at(offset: float):
+        clock.now = start + offset
+        return api_client.post(VERIFY, body, format="json", REMOTE_ADDR=ip)
+
+    passed = [verify_at(offset).status_code for offset in (0, 10, 20)]
+    full = verify_at(30)
+    still_full = verify_at(59.5)
+    again = verify_at(60)  # the request of 0 s has left the window
+    full_again = verify_at(60)
+
+    assert passed == [200, 200, 200]
+    assert (full.status_code, full["Retry-After"]) == (429, "30")
+    assert (still_full.status_code, still_full["Retry-After"]) == (429, "1")
+    # Refused requests were not counted: they did not push the wait further.
+    assert again.status_code == 200
+    assert (full_again.status_code, full_again["Retry-After"]) == (429, "10")
