@@ -353,7 +353,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PAGINATION_CLASS": "fmugateway.core.api.Pagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "fmugateway.core.schema.ApiAutoSchema",
     "EXCEPTION_HANDLER": "fmugateway.core.api.exception_handler",
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
@@ -367,6 +367,10 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "ENUM_NAME_OVERRIDES": {"ListingKindEnum": "marketplace.models.Listing.Kind"},
+    # Separate request and response components (read-only fields only in responses), as
+    # client generators expect. Errors, scopes and headers: fmugateway.core.schema.
+    "COMPONENT_SPLIT_REQUEST": True,
     # Swagger UI from our static files (drf-spectacular-sidecar), never a CDN; no validator
     # badge (it would load an image from validator.swagger.io).
     "SWAGGER_UI_DIST": "SIDECAR",

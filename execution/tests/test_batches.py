@@ -108,11 +108,11 @@ def test_bad_run_values_are_400_per_run(user, user_client, msd_path, storage_dir
         BATCHES, {"version_id": version.pk, "runs": [{"k": 1}, {"k": "soft"}]}, format="json"
     )
     assert response.status_code == 400
-    assert response.json()["fields"]["runs"]["1"][0]["code"] == "wrong_type"
+    assert response.json()["fields"]["runs.1"][0]["code"] == "wrong_type"
     response = user_client.post(
         BATCHES, {"version_id": version.pk, "grid": {"a": [1]}}, format="json"
     )
-    assert response.json()["fields"]["grid"]["a"][0]["code"] == "not_settable"
+    assert response.json()["fields"]["grid.a"][0]["code"] == "not_settable"
     assert not SimulationBatch.objects.exists()
 
 

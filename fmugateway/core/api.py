@@ -32,29 +32,46 @@ VALIDATION_DETAIL = "Some fields are invalid; see fields for each problem."
 
 
 def error_body(code: str, detail: str, fields: dict | None = None) -> dict:
-    return {"code": code, "detail": detail, "fields": fields or {}}
+    return {"code": code, "detail": detail, "fields": flat_field_errors(fields or {})}
 
 
-def _field_errors(detail) -> dict | list:
+def flat_field_errors(detail, prefix: str = "") -> dict[str, list[dict[str, str]]]:
+    """Field errors keyed by dotted path (``runs.1``, ``start_values.k``), each a list of
+    ``{"code", "detail"}``: one shape however deep the field sits, so clients and the schema
+    need no recursion."""
     if isinstance(detail, dict):
-        return {str(key): _field_errors(value) for key, value in detail.items()}
-    if isinstance(detail, list):
-        if all(isinstance(item, exceptions.ErrorDetail) for item in detail):
-            return [{"code": item.code, "detail": str(item)} for item in detail]
-        return [_field_errors(item) for item in detail]
-    if isinstance(detail, exceptions.ErrorDetail):
-        return [{"code": detail.code, "detail": str(detail)}]
-    return [{"code": "invalid", "detail": str(detail)}]
+        if set(detail) == {"code", "detail"} and all(isinstance(v, str) for v in detail.values()):
+            return {prefix or "non_field_errors": [dict(detail)]}
+        out: dict[str, list] = {}
+        for key, value in detail.items():
+            out.update(flat_field_errors(value, f"{prefix}.{key}" if prefix else str(key)))
+        return out
+    if isinstance(detail, (list, tuple)):
+        leaves = [item for item in detail if not isinstance(item, (dict, list, tuple))]
+        out = {}
+        if leaves:
+            out[prefix or "non_field_errors"] = [_one_error(item) for item in leaves]
+        for index, item in enumerate(detail):
+            if isinstance(item, dict) and set(item) == {"code", "detail"}:
+                out.setdefault(prefix or "non_field_errors", []).append(dict(item))
+            elif isinstance(item, (dict, list, tuple)) and item:
+                out.update(flat_field_errors(item, f"{prefix}.{index}" if prefix else str(index)))
+        return out
+    return {prefix or "non_field_errors": [_one_error(detail)]}
+
+
+def _one_error(item) -> dict[str, str]:
+    return {"code": getattr(item, "code", None) or "invalid", "detail": str(item)}
 
 
 def _validation_response(exc: exceptions.ValidationError) -> dict:
     detail = exc.detail
     if isinstance(detail, dict):
-        return error_body("invalid", VALIDATION_DETAIL, _field_errors(detail))
+        return error_body("invalid", VALIDATION_DETAIL, detail)
     items = detail if isinstance(detail, list) else [detail]
     first = items[0] if items else exceptions.ErrorDetail("Invalid input.", "invalid")
     code = getattr(first, "code", "invalid") or "invalid"
-    return error_body(code, str(first), {"non_field_errors": _field_errors(items)})
+    return error_body(code, str(first), {"non_field_errors": items})
 
 
 def client_error(exc: Exception) -> DomainError | None:
@@ -177,6 +194,23 @@ def handler500(request: HttpRequest):
     return server_error(request)
 
 
+MAX_PAGE = 1_000_000  # beyond the last page the answer is 404 anyway
+
+
+def bounded_paging_parameters(parameters: list[dict], max_page_size: int) -> list[dict]:
+    """The paging query parameters, with the ranges the paginators enforce."""
+    bounds = {"page": (1, MAX_PAGE), "page_size": (1, max_page_size)}
+    for parameter in parameters:
+        if parameter["name"] in bounds:
+            low, high = bounds[parameter["name"]]
+            parameter["schema"] = {"type": "integer", "minimum": low, "maximum": high}
+    return parameters
+
+
 class Pagination(PageNumberPagination):
     page_size_query_param = "page_size"
     max_page_size = 200
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        return bounded_paging_parameters(parameters, self.max_page_size)

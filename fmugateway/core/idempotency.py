@@ -118,6 +118,7 @@ def idempotent(view_method):
         )
         return response
 
+    wrapper.idempotent = True  # the schema documents the header and 422 from this
     return wrapper
 
 

@@ -27,8 +27,9 @@ class Operation:
 
     @property
     def schema_path(self) -> str:
-        """The OpenAPI path: ``/api/v1/jobs/{pk}``."""
-        return re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", self.route)
+        """The OpenAPI path: ``/api/v1/jobs/{id}`` (drf-spectacular names ``pk`` ``id``)."""
+        path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", self.route)
+        return path.replace("{pk}", "{id}")
 
     def __str__(self) -> str:
         return f"{self.method} {self.route}"
