@@ -27,7 +27,7 @@ from billing.services import credits, keys, plans, quotes, tokens
 from billing.stripe import credit_packs
 from billing.stripe import invoices as stripe_invoices
 from billing.stripe import subscriptions as stripe_subscriptions
-from fmugateway.core.api import bounded_paging_parameters
+from fmugateway.core.api import BoundedPageSize
 from fmugateway.core.errors import DomainError, NotFoundError
 from fmugateway.core.idempotency import idempotent
 from fmugateway.core.scopes import public, scopes_of, signed_in
@@ -181,16 +181,10 @@ class BalanceView(APIView):
         )
 
 
-class LedgerPagination(CursorPagination):
+class LedgerPagination(BoundedPageSize, CursorPagination):
     # Cursor pagination: stable while entries are appended, and no COUNT(*) per page.
     ordering = "-id"
     page_size = 50
-    page_size_query_param = "page_size"
-    max_page_size = 200
-
-    def get_schema_operation_parameters(self, view):
-        parameters = super().get_schema_operation_parameters(view)
-        return bounded_paging_parameters(parameters, self.max_page_size)
 
 
 @extend_schema(tags=["billing"])

@@ -130,7 +130,7 @@ def test_unknown_scope_is_a_field_error(user_client):
     response = user_client.post(URL, {"name": "x", "scopes": ["admin"]}, format="json")
 
     assert response.status_code == 400
-    assert response.json()["fields"]["scopes"]
+    assert response.json()["fields"]["scopes.0"][0]["code"] == "invalid_choice"
 
 
 def test_other_users_key_is_404_for_read_and_revoke(user_client, other_user):

@@ -207,10 +207,39 @@ def bounded_paging_parameters(parameters: list[dict], max_page_size: int) -> lis
     return parameters
 
 
-class Pagination(PageNumberPagination):
+def _bounded_int(request, name: str, low: int, high: int) -> int | None:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        value = low - 1
+    if not low <= value <= high:
+        raise exceptions.ValidationError(
+            {name: [exceptions.ErrorDetail(f"A whole number from {low} to {high}.", "invalid")]}
+        )
+    return value
+
+
+class BoundedPageSize:
+    """``page_size`` outside 1..``max_page_size`` is 400 ``invalid`` (never silently cut)."""
+
     page_size_query_param = "page_size"
     max_page_size = 200
+
+    def get_page_size(self, request):
+        size = _bounded_int(request, self.page_size_query_param, 1, self.max_page_size)
+        return self.page_size if size is None else size
 
     def get_schema_operation_parameters(self, view):
         parameters = super().get_schema_operation_parameters(view)
         return bounded_paging_parameters(parameters, self.max_page_size)
+
+
+class Pagination(BoundedPageSize, PageNumberPagination):
+    """Page numbers: ``page`` 1..``MAX_PAGE`` (400 outside; 404 past the last page)."""
+
+    def get_page_number(self, request, paginator):
+        number = _bounded_int(request, self.page_query_param, 1, MAX_PAGE)
+        return 1 if number is None else number

@@ -3,7 +3,7 @@
 * Every operation documents the errors it can answer, as the ``Error`` component (the JSON
   error format of ``fmugateway.core.api``): 400 always (fields, malformed JSON, NUL
   characters), 401 where credentials are read, 403 where a scope or an object check applies,
-  404 with path parameters or on writes, 409 on writes, 413 with a request body, 422 with
+  404 with path parameters or on writes, 409 on writes, 413 and 415 with a request body, 422 with
   ``Idempotency-Key``, 429 under a rate limit, plus what a view adds in ``error_statuses``.
 * Its required scope (``fmugateway.core.scopes``) is in the description and in
   ``x-required-scope``; operations open to anonymous callers list the empty security
@@ -29,12 +29,14 @@ ERROR_DESCRIPTIONS = {
     "being answered (`idempotency_in_progress`).",
     410: "The link has expired.",
     413: "The request body is larger than allowed (`payload_too_large`).",
+    415: "The body's content type is not one this operation reads (`unsupported_media_type`).",
     422: "The Idempotency-Key was used for a different request (`idempotency_key_reused`).",
     429: "Rate limited (`throttled`, `too_many_attempts`); see `Retry-After`.",
     451: "The package was taken down after a copyright complaint (`package_taken_down`).",
     503: "Payments are not configured or the payment provider is unreachable.",
 }
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
+BODIES = {"POST", "PUT", "PATCH"}
 
 
 class FieldErrorSerializer(serializers.Serializer):
@@ -113,10 +115,12 @@ class ApiAutoSchema(AutoSchema):
             statuses |= {401, 403}
         elif needed is None or needed.scope is not None or not needed.anonymous:
             statuses.add(403)
-        if "{" in self.path or method in WRITES:
-            statuses.add(404)
+        if "{" in self.path or method in WRITES or self._get_paginator() is not None:
+            statuses.add(404)  # an object not found, or a page past the last
         if method in WRITES:
             statuses |= {409, 413}
+        if method in BODIES:
+            statuses.add(415)
         if self._is_idempotent():
             statuses.add(422)
         if view.get_throttles():

@@ -108,3 +108,23 @@ def test_non_api_404_is_html(client):
 
     assert response.status_code == 404
     assert not response["Content-Type"].startswith("application/json")
+
+
+@pytest.mark.parametrize(
+    "query", ["page_size=201", "page_size=0", "page_size=x", "page=0", "page=x", "page=1000001"]
+)
+def test_paging_parameters_out_of_range_are_400_not_silently_cut(api_client, query):
+    response = api_client.get(f"/api/v1/packages?{query}")
+
+    assert response.status_code == 400
+    assert_error_shape(response.json())
+    assert list(response.json()["fields"]) == [query.split("=")[0]]
+
+
+def test_a_page_past_the_last_is_404(api_client):
+    assert api_client.get("/api/v1/packages?page=7").status_code == 404
+
+
+def test_the_ledger_bounds_its_page_size_too(user_client):
+    assert user_client.get("/api/v1/billing/ledger?page_size=500").status_code == 400
+    assert user_client.get("/api/v1/billing/ledger?page_size=200").status_code == 200
