@@ -168,3 +168,14 @@ def test_the_system_check_names_an_undeclared_operation():
 
     assert [error.id for error in errors] == ["fmugateway.E010"]
     assert "GET /api/v1/forgotten" in errors[0].msg
+
+
+def test_the_readme_lists_every_operations_scope():
+    from fmugateway.core.management.commands.api_scopes import scopes_table
+    from fmugateway.testing import REPO_ROOT
+
+    readme = (REPO_ROOT / "README.md").read_text()
+    start, end = "<!-- api-scopes:start -->\n", "\n<!-- api-scopes:end -->"
+    documented = readme.split(start, 1)[1].split(end, 1)[0]
+
+    assert documented == scopes_table(), "run manage.py api_scopes and paste it into README.md"
