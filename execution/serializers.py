@@ -346,6 +346,48 @@ class JobLinksSerializer(serializers.Serializer):
     plot = AbsoluteUrlField("api-job-plot")
 
 
+@extend_schema_field(SimulationSettingsSerializer)
+class StoredSettingsField(JsonValueField):
+    """The effective settings as the job stored them (validated when it was submitted)."""
+
+
+@extend_schema_field(JobUsageSerializer)
+class UsageField(JsonValueField):
+    pass
+
+
+class _LinksField(serializers.Field):
+    """Links to an object's related routes, only when ``ready``: otherwise the key is left out
+    (computed for the objects that have them only: lists are long)."""
+
+    links_serializer: type[serializers.Serializer]
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(source="*", required=False, **kwargs)
+
+    def ready(self, instance) -> bool:
+        raise NotImplementedError
+
+    def to_representation(self, instance) -> dict | None:
+        if not self.ready(instance):
+            return None
+        return self.links_serializer(instance, context=self.context).data
+
+
+@extend_schema_field(JobLinksSerializer)
+class JobLinksField(_LinksField):
+    links_serializer = JobLinksSerializer
+
+    def ready(self, job: SimulationJob) -> bool:
+        return job.status == JobStatus.SUCCEEDED
+
+
+def _without_absent_links(data: dict) -> dict:
+    if data.get("links") is None:
+        data.pop("links", None)
+    return data
+
+
 class ColumnStatsSerializer(serializers.Serializer):
     final = FinalValueField()
     min = serializers.FloatField(allow_null=True)
@@ -365,10 +407,10 @@ class SimulationJobSerializer(serializers.Serializer):
     batch = serializers.UUIDField(source="batch_id", read_only=True, allow_null=True)
     batch_index = serializers.IntegerField(read_only=True, allow_null=True)
     rerun_of = serializers.UUIDField(source="rerun_of_id", read_only=True, allow_null=True)
-    settings = SimulationSettingsSerializer(read_only=True)
+    settings = StoredSettingsField(read_only=True)
     error_code = BlankAsNullCharField()
     error_message = BlankAsNullCharField()
-    usage = JobUsageSerializer(read_only=True)
+    usage = UsageField(read_only=True)
     cost_credits = serializers.IntegerField(
         read_only=True, allow_null=True, help_text="null until the run is settled."
     )
@@ -378,17 +420,14 @@ class SimulationJobSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField(read_only=True)
     started_at = serializers.DateTimeField(read_only=True, allow_null=True)
     finished_at = serializers.DateTimeField(read_only=True, allow_null=True)
-    links = JobLinksSerializer(source="*", required=False)
+    links = JobLinksField()
 
     @extend_schema_field(ResultSummarySerializer(allow_null=True))
     def get_result(self, job: SimulationJob) -> dict | None:
         return ResultSummarySerializer(job).data if job.result_npy_key else None
 
     def to_representation(self, job: SimulationJob) -> dict:
-        data = super().to_representation(job)
-        if job.status != JobStatus.SUCCEEDED:
-            del data["links"]
-        return data
+        return _without_absent_links(super().to_representation(job))
 
 
 class SimulationJobDetailSerializer(SimulationJobSerializer):
@@ -430,6 +469,14 @@ class BatchLinksSerializer(serializers.Serializer):
     plot = AbsoluteUrlField("api-batch-plot")
 
 
+@extend_schema_field(BatchLinksSerializer)
+class BatchLinksField(_LinksField):
+    links_serializer = BatchLinksSerializer
+
+    def ready(self, batch: SimulationBatch) -> bool:
+        return bool(batch.summary_csv_key)
+
+
 class SimulationBatchSerializer(serializers.Serializer):
     """A parameter sweep; ``links`` once it has finished."""
 
@@ -440,7 +487,7 @@ class SimulationBatchSerializer(serializers.Serializer):
     version = serializers.CharField(source="version.version", read_only=True)
     version_id = serializers.IntegerField(read_only=True)
     sha256 = serializers.CharField(read_only=True)
-    settings = SimulationSettingsSerializer(read_only=True, help_text="Shared by every run.")
+    settings = StoredSettingsField(read_only=True, help_text="Shared by every run.")
     parameters = serializers.ListField(
         child=serializers.CharField(), read_only=True, help_text="The swept variables."
     )
@@ -456,13 +503,10 @@ class SimulationBatchSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField(read_only=True)
     started_at = serializers.DateTimeField(read_only=True, allow_null=True)
     finished_at = serializers.DateTimeField(read_only=True, allow_null=True)
-    links = BatchLinksSerializer(source="*", required=False)
+    links = BatchLinksField()
 
     def to_representation(self, batch: SimulationBatch) -> dict:
-        data = super().to_representation(batch)
-        if not batch.summary_csv_key:
-            del data["links"]
-        return data
+        return _without_absent_links(super().to_representation(batch))
 
 
 class SimulationBatchDetailSerializer(SimulationBatchSerializer):
