@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers, status
+from rest_framework import status
 from rest_framework.generics import ListAPIView, ListCreateAPIView
 from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
@@ -16,10 +16,20 @@ from billing.authentication import ApiKeyAuthentication
 from billing.models import ApiKey, CreditEntry
 from billing.serializers import (
     ApiKeySerializer,
+    CancelResultSerializer,
+    CancelSerializer,
+    CreditBalanceSerializer,
     CreditEntrySerializer,
+    CreditPackResultSerializer,
+    CreditPackSerializer,
+    InvoiceSerializer,
+    JwksSerializer,
     NewApiKeySerializer,
     PlanSerializer,
     QuoteRequestSerializer,
+    QuoteSerializer,
+    SubscribeResultSerializer,
+    SubscribeSerializer,
     TokenRequestSerializer,
     TokenSerializer,
 )
@@ -33,6 +43,7 @@ from fmugateway.core.idempotency import idempotent
 from fmugateway.core.scopes import public, scopes_of, signed_in
 
 RECENT_ENTRIES = 10
+PAYMENT_ERRORS = {402, 503}  # payment_declined; payments_unavailable
 
 
 def _insufficient_scope(missing) -> DomainError:
@@ -102,6 +113,7 @@ class TokenView(APIView):
 
     authentication_classes = [ApiKeyAuthentication]
     required_scopes = {"POST": signed_in()}
+    error_statuses = {503}  # token_signing_unavailable
 
     @extend_schema(request=TokenRequestSerializer, responses=TokenSerializer)
     def post(self, request: Request) -> Response:
@@ -114,16 +126,14 @@ class TokenView(APIView):
         serializer = TokenRequestSerializer(data=request.data or {})
         serializer.is_valid(raise_exception=True)
         issued = tokens.mint_token(request.auth, scopes=serializer.validated_data.get("scopes"))
-        return Response(
-            {
-                "access_token": issued.token,
-                "token_type": "Bearer",
-                "expires_in": issued.expires_at - issued.claims["iat"],
-                "expires_at": issued.expires_at,
-                "scope": " ".join(issued.claims["scopes"]),
-            },
-            headers={"Cache-Control": "no-store"},
-        )
+        body = {
+            "access_token": issued.token,
+            "token_type": "Bearer",
+            "expires_in": issued.expires_at - issued.claims["iat"],
+            "expires_at": issued.expires_at,
+            "scope": " ".join(issued.claims["scopes"]),
+        }
+        return Response(TokenSerializer(body).data, headers={"Cache-Control": "no-store"})
 
 
 @extend_schema(tags=["auth"])
@@ -133,22 +143,22 @@ class JwksView(APIView):
     authentication_classes = []
     required_scopes = {"GET": public()}
 
-    @extend_schema(responses={200: dict})
+    @extend_schema(responses=JwksSerializer)
     def get(self, request: Request) -> Response:
-        return Response(signing.jwks(), headers={"Cache-Control": "public, max-age=300"})
+        body = JwksSerializer(signing.jwks()).data
+        return Response(body, headers={"Cache-Control": "public, max-age=300"})
 
 
 @extend_schema(tags=["billing"])
-class PlanListView(APIView):
-    """The pricing tiers (public)."""
+class PlanListView(ListAPIView):
+    """The pricing tiers (public), paginated like every list."""
 
     required_scopes = {"GET": public()}
+    serializer_class = PlanSerializer
 
-    @extend_schema(responses=PlanSerializer(many=True))
-    def get(self, request: Request) -> Response:
+    def get_queryset(self) -> list[dict]:
         loaded = plans.tiers()
-        data = [{**tier.as_dict(), "is_default": tier.code == loaded.default} for tier in loaded]
-        return Response(data)
+        return [{**tier.as_dict(), "is_default": tier.code == loaded.default} for tier in loaded]
 
 
 @extend_schema(tags=["billing"])
@@ -157,28 +167,27 @@ class BalanceView(APIView):
 
     required_scopes = {"GET": "read"}
 
-    @extend_schema(responses={200: dict})
+    @extend_schema(responses=CreditBalanceSerializer)
     def get(self, request: Request) -> Response:
         account = credits.get_account(request.user)
         plan = plans.plan_for(request.user)
         recent = account.entries.order_by("-id")[:RECENT_ENTRIES]
         held = account.reservations.filter(status="held").values_list("amount", flat=True)
-        return Response(
-            {
-                "balance": account.balance,
-                "reserved": sum(held),
-                "available": account.balance + plan.overage_limit_credits,
-                "plan": {
-                    **plan.tier.as_dict(),
-                    "rate_limit_per_minute": plan.rate_limit_per_minute,
-                    "included_credits": plan.included_credits,
-                    "overage_limit_credits": plan.overage_limit_credits,
-                    "overage_rate_per_credit_usd": plan.overage_rate_per_credit_usd,
-                },
-                "cycle": credits.current_cycle(),
-                "recent_entries": CreditEntrySerializer(recent, many=True).data,
-            }
-        )
+        body = {
+            "balance": account.balance,
+            "reserved": sum(held),
+            "available": account.balance + plan.overage_limit_credits,
+            "plan": {
+                **plan.tier.as_dict(),
+                "rate_limit_per_minute": plan.rate_limit_per_minute,
+                "included_credits": plan.included_credits,
+                "overage_limit_credits": plan.overage_limit_credits,
+                "overage_rate_per_credit_usd": plan.overage_rate_per_credit_usd,
+            },
+            "cycle": credits.current_cycle(),
+            "recent_entries": recent,
+        }
+        return Response(CreditBalanceSerializer(body).data)
 
 
 class LedgerPagination(BoundedPageSize, CursorPagination):
@@ -205,7 +214,7 @@ class QuoteView(APIView):
 
     required_scopes = {"POST": "read"}
 
-    @extend_schema(request=QuoteRequestSerializer, responses={200: dict})
+    @extend_schema(request=QuoteRequestSerializer, responses=QuoteSerializer)
     def post(self, request: Request) -> Response:
         serializer = QuoteRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -216,32 +225,18 @@ class QuoteView(APIView):
             model_size_class=data["model_size_class"],
             premium=data["premium"],
         )
-        return Response(
-            {
-                "credits": result.credits,
-                "breakdown": result.breakdown.as_dict(),
-                "plan": result.plan,
-                "balance": result.balance,
-                "available": result.available,
-                "sufficient": result.sufficient,
-            }
-        )
+        body = {
+            "credits": result.credits,
+            "breakdown": result.breakdown.as_dict(),
+            "plan": result.plan,
+            "balance": result.balance,
+            "available": result.available,
+            "sufficient": result.sufficient,
+        }
+        return Response(QuoteSerializer(body).data)
 
 
 # --- Payments (Stripe) ------------------------------------------------------------------------
-
-
-class SubscribeSerializer(serializers.Serializer):
-    payment_method = serializers.CharField(required=False, allow_blank=True, max_length=255)
-
-
-class CreditPackSerializer(serializers.Serializer):
-    credits = serializers.IntegerField()
-    payment_method = serializers.CharField(required=False, allow_blank=True, max_length=255)
-
-
-class CancelSerializer(serializers.Serializer):
-    at_period_end = serializers.BooleanField(default=True)
 
 
 @extend_schema(tags=["billing"])
@@ -252,8 +247,9 @@ class SubscribeView(APIView):
     503 ``payments_unavailable`` without Stripe. Honours ``Idempotency-Key``."""
 
     required_scopes = {"POST": "orders"}
+    error_statuses = PAYMENT_ERRORS
 
-    @extend_schema(request=SubscribeSerializer, responses={201: dict})
+    @extend_schema(request=SubscribeSerializer, responses={201: SubscribeResultSerializer})
     @idempotent
     def post(self, request: Request) -> Response:
         form = SubscribeSerializer(data=request.data or {})
@@ -262,7 +258,7 @@ class SubscribeView(APIView):
             request.user, payment_method=form.validated_data.get("payment_method") or None
         )
         result["publishable_key"] = settings.STRIPE_PUBLISHABLE_KEY
-        return Response(result, status=status.HTTP_201_CREATED)
+        return Response(SubscribeResultSerializer(result).data, status=status.HTTP_201_CREATED)
 
 
 @extend_schema(tags=["billing"])
@@ -271,15 +267,16 @@ class CancelSubscriptionView(APIView):
     false). 404 ``no_subscription`` when you have none."""
 
     required_scopes = {"POST": "orders"}
+    error_statuses = {503}
 
-    @extend_schema(request=CancelSerializer, responses={200: dict})
+    @extend_schema(request=CancelSerializer, responses=CancelResultSerializer)
     def post(self, request: Request) -> Response:
         form = CancelSerializer(data=request.data or {})
         form.is_valid(raise_exception=True)
         result = stripe_subscriptions.cancel(
             request.user, at_period_end=form.validated_data["at_period_end"]
         )
-        return Response(result)
+        return Response(CancelResultSerializer(result).data)
 
 
 @extend_schema(tags=["billing"])
@@ -289,8 +286,9 @@ class CreditPackView(APIView):
     now); the credits arrive with Stripe's confirmation. Honours ``Idempotency-Key``."""
 
     required_scopes = {"POST": "orders"}
+    error_statuses = PAYMENT_ERRORS
 
-    @extend_schema(request=CreditPackSerializer, responses={201: dict})
+    @extend_schema(request=CreditPackSerializer, responses={201: CreditPackResultSerializer})
     @idempotent
     def post(self, request: Request) -> Response:
         form = CreditPackSerializer(data=request.data)
@@ -301,15 +299,15 @@ class CreditPackView(APIView):
             payment_method=form.validated_data.get("payment_method") or None,
         )
         result["publishable_key"] = settings.STRIPE_PUBLISHABLE_KEY
-        return Response(result, status=status.HTTP_201_CREATED)
+        return Response(CreditPackResultSerializer(result).data, status=status.HTTP_201_CREATED)
 
 
 @extend_schema(tags=["billing"])
-class InvoiceListView(APIView):
+class InvoiceListView(ListAPIView):
     """Your Stripe invoices (Pro renewals and overage), newest first."""
 
     required_scopes = {"GET": "read"}
+    serializer_class = InvoiceSerializer
 
-    @extend_schema(responses={200: dict})
-    def get(self, request: Request) -> Response:
-        return Response({"results": stripe_invoices.invoices_of(request.user)})
+    def get_queryset(self):
+        return stripe_invoices.invoices_for(self.request.user)

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from billing.models import ApiKey, CreditEntry
 from billing.services.costs import ModelSizeClass
+from billing.stripe.invoices import invoice_summary
 from fmugateway.core.scopes import SCOPES
 
 
@@ -49,11 +52,21 @@ class TokenRequestSerializer(serializers.Serializer):
 
 
 class TokenSerializer(serializers.Serializer):
-    access_token = serializers.CharField()
-    token_type = serializers.CharField()
-    expires_in = serializers.IntegerField()
-    expires_at = serializers.IntegerField()
-    scope = serializers.CharField()
+    access_token = serializers.CharField(help_text="A JWT (EdDSA).")
+    token_type = serializers.ChoiceField(choices=["Bearer"])
+    expires_in = serializers.IntegerField(help_text="Seconds.")
+    expires_at = serializers.IntegerField(help_text="Unix time.")
+    scope = serializers.CharField(help_text="Its scopes, separated by spaces.")
+
+
+@extend_schema_field(
+    {"type": "string", "format": "decimal", "pattern": r"^-?\d+(\.\d+)?([eE][-+]?\d+)?$"}
+)
+class DecimalTextField(serializers.Field):
+    """An exact decimal as text (Python's notation: ``1E-7`` for tiny amounts)."""
+
+    def to_representation(self, value):
+        return value
 
 
 class CreditEntrySerializer(serializers.ModelSerializer):
@@ -62,18 +75,54 @@ class CreditEntrySerializer(serializers.ModelSerializer):
         fields = ["id", "kind", "amount", "balance_after", "reference", "memo", "created_at"]
 
 
-class PlanSerializer(serializers.Serializer):
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "number", "minimum": 0},
+            {"type": "string", "description": 'A word such as "custom" or "negotiated".'},
+        ]
+    }
+)
+class UsdAmountField(serializers.Field):
+    """USD as a number, or a word when the price is not public."""
+
+    def to_representation(self, value):
+        return value  # Decimal overrides render as numbers
+
+
+class PlanTermsSerializer(serializers.Serializer):
     code = serializers.CharField()
     name = serializers.CharField()
-    monthly_price_usd = serializers.JSONField()
-    included_credits = serializers.IntegerField()
-    overage_rate_per_credit_usd = serializers.JSONField()
-    overage_limit_credits = serializers.IntegerField()
-    discount_bps = serializers.IntegerField()
+    monthly_price_usd = UsdAmountField()
+    included_credits = serializers.IntegerField(help_text="Granted each calendar month.")
+    overage_rate_per_credit_usd = UsdAmountField()
+    overage_limit_credits = serializers.IntegerField(
+        help_text="How far below zero the balance may go."
+    )
+    discount_bps = serializers.IntegerField(help_text="Discount on runs, in basis points.")
     rate_limit_per_minute = serializers.IntegerField()
     max_job_timeout_seconds = serializers.IntegerField()
     max_sweep_size = serializers.IntegerField()
     features = serializers.ListField(child=serializers.CharField())
+
+
+class PlanSerializer(PlanTermsSerializer):
+    """A pricing tier."""
+
+    is_default = serializers.BooleanField(help_text="New accounts are on it.")
+
+
+class AccountPlanSerializer(PlanTermsSerializer):
+    """Your plan: its tier with the terms negotiated for your account applied."""
+
+
+class CreditBalanceSerializer(serializers.Serializer):
+    balance = serializers.IntegerField(help_text="Credits (negative: overage).")
+    reserved = serializers.IntegerField(help_text="Held by unfinished jobs.")
+    available = serializers.IntegerField(help_text="Balance plus the plan's overage allowance.")
+    plan = AccountPlanSerializer()
+    cycle = serializers.RegexField(r"^\d{4}-\d{2}$", help_text="Billing month, UTC: YYYY-MM.")
+    recent_entries = CreditEntrySerializer(many=True)
 
 
 class QuoteRequestSerializer(serializers.Serializer):
@@ -84,3 +133,119 @@ class QuoteRequestSerializer(serializers.Serializer):
         choices=[c.value for c in ModelSizeClass], default=ModelSizeClass.SMALL.value
     )
     premium = serializers.BooleanField(default=False)
+
+
+class CostBreakdownSerializer(serializers.Serializer):
+    """Credits per component (exact decimals), and the rounded-up total."""
+
+    run = DecimalTextField()
+    cpu = DecimalTextField()
+    memory = DecimalTextField()
+    premium_surcharge = DecimalTextField()
+    discount = DecimalTextField()
+    total = serializers.IntegerField()
+
+
+class QuoteSerializer(serializers.Serializer):
+    credits = serializers.IntegerField()
+    breakdown = CostBreakdownSerializer()
+    plan = serializers.CharField(help_text="Your plan's code.")
+    balance = serializers.IntegerField()
+    available = serializers.IntegerField()
+    sufficient = serializers.BooleanField(help_text="Whether you can afford it now.")
+
+
+class JwkSerializer(serializers.Serializer):
+    """An Ed25519 public key (RFC 8037)."""
+
+    kty = serializers.CharField(help_text='"OKP".')
+    crv = serializers.CharField(help_text='"Ed25519".')
+    x = serializers.CharField(help_text="The public key, base64url.")
+    kid = serializers.CharField()
+    alg = serializers.CharField(help_text='"EdDSA".')
+    use = serializers.CharField(help_text='"sig".')
+
+
+class JwksSerializer(serializers.Serializer):
+    """A JSON Web Key Set (RFC 7517): the keys that verify API tokens, current first."""
+
+    keys = JwkSerializer(many=True)
+
+
+# --- payments --------------------------------------------------------------------------------
+
+
+class SubscribeSerializer(serializers.Serializer):
+    payment_method = serializers.CharField(required=False, allow_blank=True, max_length=255)
+
+
+class SubscribeResultSerializer(serializers.Serializer):
+    """Without a payment method: ``status`` "checkout", ``checkout_url`` and ``session``. With
+    one: the subscription's Stripe status, its id and, when the bank asks the buyer to
+    authenticate, ``client_secret``."""
+
+    status = serializers.CharField(
+        help_text='"checkout", or the subscription status ("active", "incomplete", ...).'
+    )
+    checkout_url = serializers.URLField(required=False, help_text="Stripe Checkout.")
+    session = serializers.CharField(required=False, help_text="The Checkout Session id.")
+    subscription = serializers.CharField(required=False)
+    client_secret = serializers.CharField(required=False, allow_null=True)
+    publishable_key = serializers.CharField(allow_blank=True, help_text="For Stripe.js.")
+
+
+class CancelSerializer(serializers.Serializer):
+    at_period_end = serializers.BooleanField(default=True)
+
+
+class CancelResultSerializer(serializers.Serializer):
+    status = serializers.CharField(help_text="The subscription's Stripe status.")
+    subscription = serializers.CharField()
+    cancel_at_period_end = serializers.BooleanField()
+    current_period_end = serializers.DateTimeField(allow_null=True)
+
+
+class CreditPackSerializer(serializers.Serializer):
+    credits = serializers.IntegerField(
+        help_text="Between CREDIT_PACK_MIN_CREDITS and CREDIT_PACK_MAX_CREDITS; outside them "
+        "400 credit_pack_size."
+    )
+    payment_method = serializers.CharField(required=False, allow_blank=True, max_length=255)
+
+    def get_fields(self):
+        fields = super().get_fields()
+        # Documents the settings' range; price_pack enforces it (400 credit_pack_size).
+        fields["credits"].min_value = settings.CREDIT_PACK_MIN_CREDITS
+        fields["credits"].max_value = settings.CREDIT_PACK_MAX_CREDITS
+        return fields
+
+
+class CreditPackResultSerializer(serializers.Serializer):
+    payment_intent = serializers.CharField()
+    client_secret = serializers.CharField(allow_null=True, help_text="For Stripe.js.")
+    status = serializers.CharField(help_text="The PaymentIntent's Stripe status.")
+    credits = serializers.IntegerField()
+    amount = serializers.IntegerField(help_text="Price in minor units (cents).")
+    currency = serializers.CharField()
+    publishable_key = serializers.CharField(allow_blank=True, help_text="For Stripe.js.")
+
+
+class InvoiceSerializer(serializers.Serializer):
+    """A Stripe invoice as dj-stripe last synced it (amounts in minor units)."""
+
+    id = serializers.CharField()
+    number = serializers.CharField(allow_null=True)
+    status = serializers.CharField(allow_null=True, help_text="draft, open, paid, void, ...")
+    currency = serializers.CharField(allow_null=True)
+    total = serializers.IntegerField(allow_null=True)
+    amount_due = serializers.IntegerField(allow_null=True)
+    amount_paid = serializers.IntegerField(allow_null=True)
+    created = serializers.DateTimeField(allow_null=True)
+    period_start = serializers.DateTimeField(allow_null=True)
+    period_end = serializers.DateTimeField(allow_null=True)
+    subscription = serializers.CharField(allow_null=True)
+    hosted_invoice_url = serializers.URLField(allow_null=True)
+    invoice_pdf = serializers.URLField(allow_null=True)
+
+    def to_representation(self, row) -> dict:
+        return super().to_representation(invoice_summary(row.stripe_data))

@@ -14,7 +14,7 @@ from django.db.models import QuerySet
 from django.http import FileResponse, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -23,22 +23,40 @@ from rest_framework.views import APIView
 from execution import notify, plots, results
 from execution.models import JobStatus, SimulationBatch, SimulationJob
 from execution.serializers import (
-    BatchRequestSerializer,
-    JobRequestSerializer,
-    batch_data,
-    job_data,
+    BatchCreateFormSerializer,
+    BatchCreateSerializer,
+    BatchSummarySerializer,
+    JobCreateFormSerializer,
+    JobCreateSerializer,
+    JobListQuerySerializer,
+    JobResultsSerializer,
+    SimulationBatchDetailSerializer,
+    SimulationBatchSerializer,
+    SimulationJobDetailSerializer,
+    SimulationJobSerializer,
 )
 from execution.services import batches as batch_services
 from execution.services import jobs as job_services
 from execution.services.validation import SettingsInvalid, _Catalog, parse_inputs_csv
 from fmugateway.core.api import Pagination
-from fmugateway.core.errors import ConflictError, DomainError, NotFoundError
+from fmugateway.core.errors import ConflictError, DomainError
 from fmugateway.core.idempotency import idempotent
 from fmugateway.core.parsers import FormParser, JSONParser, MultiPartParser
 
 JSON_FIELDS = ("start_values", "inputs", "outputs", "grid", "runs")
 VERSION_FIELDS = ("package", "version", "version_id")
 MAX_INPUT_CSV_BYTES = 10 * 1024 * 1024
+MAX_WAIT_SECONDS = 3600  # larger ?wait= is refused; JOB_WAIT_MAX_SECONDS then cuts the wait
+RUN_ERRORS = {402, 451}  # insufficient_credits / run_quota_exhausted, package_taken_down
+FILE = "A job's result (CSV) or a batch's summary (summary.csv or summary.json)."
+REDIRECT = OpenApiResponse(description="Found: a short-lived signed link, bound to you.")
+LOCATION = OpenApiParameter(
+    "Location",
+    OpenApiTypes.URI,
+    OpenApiParameter.HEADER,
+    response=[302],
+    description="Where the file is.",
+)
 
 
 def visible_jobs(request: Request) -> QuerySet[SimulationJob]:
@@ -51,6 +69,15 @@ def visible_job(request: Request, pk) -> SimulationJob:
 
 def visible_batch(request: Request, pk) -> SimulationBatch:
     return get_object_or_404(SimulationBatch.objects.visible_to(request.user).with_version(), pk=pk)
+
+
+def job_body(job: SimulationJob, request: Request) -> dict:
+    return SimulationJobDetailSerializer(job, context={"request": request}).data
+
+
+def batch_body(batch: SimulationBatch, request: Request, *, detail: bool = False) -> dict:
+    serializer = SimulationBatchDetailSerializer if detail else SimulationBatchSerializer
+    return serializer(batch, context={"request": request}).data
 
 
 def request_settings(request: Request) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -81,6 +108,14 @@ def request_settings(request: Request) -> tuple[dict[str, Any], dict[str, Any]]:
     return target, raw
 
 
+def _request_bodies(json_serializer, form_serializer) -> dict:
+    return {
+        "application/json": json_serializer,
+        "multipart/form-data": form_serializer,
+        "application/x-www-form-urlencoded": form_serializer,
+    }
+
+
 @extend_schema(tags=["execution"])
 class JobListView(APIView):
     """Your jobs (newest first; ``?status=``, ``?package=``, ``?version_id=``, ``?batch=``);
@@ -88,47 +123,49 @@ class JobListView(APIView):
 
     required_scopes = {"GET": "read", "POST": "run"}
     parser_classes = [JSONParser, MultiPartParser, FormParser]
+    pagination_class = Pagination
+    error_statuses = RUN_ERRORS
 
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(
+        parameters=[JobListQuerySerializer], responses=SimulationJobSerializer(many=True)
+    )
     def get(self, request: Request) -> Response:
+        given = {name: value for name, value in request.query_params.items() if value != ""}
+        filters = JobListQuerySerializer(data=given)
+        filters.is_valid(raise_exception=True)
+        wanted = filters.validated_data
         queryset = SimulationJob.objects.filter(owner=request.user).with_version()
-        params = request.query_params
-        if params.get("status"):
-            queryset = queryset.filter(status=params["status"])
-        if params.get("package"):
-            queryset = queryset.filter(version__package__slug=params["package"])
-        if params.get("version_id", "").isdigit():
-            queryset = queryset.filter(version_id=int(params["version_id"]))
-        if params.get("batch"):
-            queryset = queryset.filter(batch_id=_uuid_or_404(params["batch"])).order_by(
-                "batch_index"
-            )
+        if "status" in wanted:
+            queryset = queryset.filter(status=wanted["status"])
+        if "package" in wanted:
+            queryset = queryset.filter(version__package__slug=wanted["package"])
+        if "version_id" in wanted:
+            queryset = queryset.filter(version_id=wanted["version_id"])
+        if "batch" in wanted:
+            queryset = queryset.filter(batch_id=wanted["batch"]).order_by("batch_index")
         else:
             queryset = queryset.filter(batch__isnull=True)
-        paginator = Pagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(queryset.defer("log", "inputs"), request, view=self)
-        return paginator.get_paginated_response([job_data(job, request) for job in page])
+        return paginator.get_paginated_response(
+            SimulationJobSerializer(page, many=True, context={"request": request}).data
+        )
 
-    @extend_schema(request=JobRequestSerializer, responses={201: OpenApiTypes.OBJECT})
+    @extend_schema(
+        request=_request_bodies(JobCreateSerializer, JobCreateFormSerializer),
+        responses={201: SimulationJobDetailSerializer},
+    )
     @idempotent
     def post(self, request: Request) -> Response:
         target, data = request_settings(request)
         version = job_services.resolve_version(request.user, **target)
         job = job_services.submit_job(request.user, version, data)
-        return Response(job_data(job, request, detail=True), status=status.HTTP_201_CREATED)
-
-
-def _uuid_or_404(value: str) -> str:
-    import uuid
-
-    try:
-        return str(uuid.UUID(str(value)))
-    except ValueError:
-        raise NotFoundError() from None
+        return Response(job_body(job, request), status=status.HTTP_201_CREATED)
 
 
 def _wait_seconds(request: Request) -> float:
-    """``?wait=N``: seconds to hold the answer until the job ends (capped, 0 without Redis)."""
+    """``?wait=N``: seconds to hold the answer until the job ends (cut to
+    ``JOB_WAIT_MAX_SECONDS``; 0 without Redis)."""
     raw = request.query_params.get("wait")
     if raw in (None, ""):
         return 0.0
@@ -142,6 +179,12 @@ def _wait_seconds(request: Request) -> float:
             code="invalid_wait",
             fields={"wait": [{"code": "invalid_number", "detail": "Give seconds, at least 0."}]},
         )
+    if seconds > MAX_WAIT_SECONDS:
+        raise DomainError(
+            f"wait is at most {MAX_WAIT_SECONDS} seconds.",
+            code="invalid_wait",
+            fields={"wait": [{"code": "out_of_range", "detail": f"At most {MAX_WAIT_SECONDS}."}]},
+        )
     if not notify.available():
         return 0.0
     return min(seconds, float(settings.JOB_WAIT_MAX_SECONDS))
@@ -149,13 +192,14 @@ def _wait_seconds(request: Request) -> float:
 
 @extend_schema(
     tags=["execution"],
-    responses=OpenApiTypes.OBJECT,
+    responses=SimulationJobDetailSerializer,
     parameters=[
         OpenApiParameter(
             "wait",
-            float,
-            description="Long-poll: answer as soon as the job ends, or after this many seconds "
-            "(at most JOB_WAIT_MAX_SECONDS), whichever comes first.",
+            {"type": "number", "format": "double", "minimum": 0, "maximum": MAX_WAIT_SECONDS},
+            description="Long-poll: answer as soon as the job ends, or after this many seconds, "
+            "whichever comes first. Waits longer than the server's JOB_WAIT_MAX_SECONDS (30 by "
+            "default) are cut to it; without Redis the answer comes at once.",
         )
     ],
 )
@@ -168,7 +212,7 @@ class JobDetailView(APIView):
     def get(self, request: Request, pk) -> Response:
         # Another user's job is a 404 at the first read, before any waiting.
         job = notify.wait_for_end(pk, lambda: visible_job(request, pk), _wait_seconds(request))
-        return Response(job_data(job, request, detail=True))
+        return Response(job_body(job, request))
 
 
 def _finished_job(request: Request, pk) -> SimulationJob:
@@ -188,13 +232,15 @@ def _units(job_or_batch) -> dict[str, str]:
 
 @extend_schema(
     tags=["execution"],
-    responses=OpenApiTypes.OBJECT,
+    responses=JobResultsSerializer,
     parameters=[OpenApiParameter("columns", str, description="Comma-separated subset.")],
 )
 class JobResultsView(APIView):
-    """The result as JSON columns (``time`` first), with units and a signed CSV link."""
+    """The result as JSON columns (``time`` first), with units and a signed CSV link. 409
+    ``job_not_finished`` or ``no_results`` before it has succeeded."""
 
     required_scopes = {"GET": "read"}
+    error_statuses = {409}
 
     def get(self, request: Request, pk) -> Response:
         job = _finished_job(request, pk)
@@ -206,23 +252,23 @@ class JobResultsView(APIView):
             names = ["time", *[name for name in chosen if name != "time"]]
         units = _units(job)
         link = results.issue_link(request, kind="job", object_id=str(job.pk), name="csv")
-        return Response(
-            {
-                "job": str(job.pk),
-                "rows": len(array),
-                "columns": results.json_columns(array, names),
-                "units": {name: units.get(name, "s" if name == "time" else "") for name in names},
-                "csv_url": link["url"],
-                "csv_expires_at": link["expires_at"],
-            }
-        )
+        body = {
+            "job": job.pk,
+            "rows": len(array),
+            "columns": results.json_columns(array, names),
+            "units": {name: units.get(name, "s" if name == "time" else "") for name in names},
+            "csv_url": link["url"],
+            "csv_expires_at": link["expires_at"],
+        }
+        return Response(JobResultsSerializer(body).data)
 
 
-@extend_schema(tags=["execution"], responses={302: None})
+@extend_schema(tags=["execution"], responses={302: REDIRECT}, parameters=[LOCATION])
 class JobResultsCsvView(APIView):
     """Redirects to a short-lived signed URL of the result CSV."""
 
     required_scopes = {"GET": "read"}
+    error_statuses = {409}
 
     def get(self, request: Request, pk) -> HttpResponse:
         job = _finished_job(request, pk)
@@ -230,12 +276,22 @@ class JobResultsCsvView(APIView):
         return HttpResponseRedirect(link["url"])
 
 
-@extend_schema(tags=["execution"])
+@extend_schema(
+    tags=["execution"],
+    responses={
+        (200, "text/csv"): OpenApiResponse(OpenApiTypes.BINARY, description=FILE),
+        (200, "application/json"): OpenApiResponse(BatchSummarySerializer, description=FILE),
+        302: OpenApiResponse(description="Found: the file in remote storage (a presigned URL)."),
+    },
+    parameters=[LOCATION],
+)
 class ResultFileView(APIView):
     """Serve a signed result link to the user it was issued to, while they may still see the
-    job or batch (403 ``result_link_not_yours`` for anyone else)."""
+    job or batch (403 ``result_link_not_yours`` for anyone else, 410 ``result_link_expired``
+    once it has expired)."""
 
     required_scopes = {"GET": "read"}
+    error_statuses = {410}
 
     def get(self, request: Request, token: str):
         claims = results.unsign_link(token)
@@ -286,6 +342,7 @@ class JobPlotView(APIView):
     """The result plotted against time (PNG or SVG), one panel per unit."""
 
     required_scopes = {"GET": "read"}
+    error_statuses = {409}
 
     def get(self, request: Request, pk) -> HttpResponse:
         job = _finished_job(request, pk)
@@ -303,27 +360,27 @@ class JobPlotView(APIView):
         return HttpResponse(image, content_type=plots.FORMATS[fmt])
 
 
-@extend_schema(tags=["execution"], request=None, responses=OpenApiTypes.OBJECT)
+@extend_schema(tags=["execution"], request=None, responses=SimulationJobDetailSerializer)
 class JobCancelView(APIView):
     required_scopes = {"POST": "run"}
 
     def post(self, request: Request, pk) -> Response:
         job = job_services.cancel_job(visible_job(request, pk), request.user)
-        return Response(job_data(visible_job(request, job.pk), request, detail=True))
+        return Response(job_body(visible_job(request, job.pk), request))
 
 
-@extend_schema(tags=["execution"], request=None, responses={201: OpenApiTypes.OBJECT})
+@extend_schema(tags=["execution"], request=None, responses={201: SimulationJobDetailSerializer})
 class JobRerunView(APIView):
     """Run the same FMU again with this job's recorded settings and inputs."""
 
     required_scopes = {"POST": "run"}
+    error_statuses = RUN_ERRORS
 
     @idempotent
     def post(self, request: Request, pk) -> Response:
         new = job_services.rerun_job(visible_job(request, pk), request.user)
         return Response(
-            job_data(visible_job(request, new.pk), request, detail=True),
-            status=status.HTTP_201_CREATED,
+            job_body(visible_job(request, new.pk), request), status=status.HTTP_201_CREATED
         )
 
 
@@ -334,26 +391,33 @@ class BatchListView(APIView):
 
     required_scopes = {"GET": "read", "POST": "run"}
     parser_classes = [JSONParser, MultiPartParser, FormParser]
+    pagination_class = Pagination
+    error_statuses = RUN_ERRORS
 
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses=SimulationBatchSerializer(many=True))
     def get(self, request: Request) -> Response:
         queryset = SimulationBatch.objects.filter(owner=request.user).with_version()
-        paginator = Pagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(queryset, request, view=self)
-        return paginator.get_paginated_response([batch_data(batch, request) for batch in page])
+        return paginator.get_paginated_response(
+            SimulationBatchSerializer(page, many=True, context={"request": request}).data
+        )
 
-    @extend_schema(request=BatchRequestSerializer, responses={201: OpenApiTypes.OBJECT})
+    @extend_schema(
+        request=_request_bodies(BatchCreateSerializer, BatchCreateFormSerializer),
+        responses={201: SimulationBatchSerializer},
+    )
     @idempotent
     def post(self, request: Request) -> Response:
         target, data = request_settings(request)
         version = job_services.resolve_version(request.user, **target)
         batch = batch_services.submit_batch(request.user, version, data)
         return Response(
-            batch_data(visible_batch(request, batch.pk), request), status=status.HTTP_201_CREATED
+            batch_body(visible_batch(request, batch.pk), request), status=status.HTTP_201_CREATED
         )
 
 
-@extend_schema(tags=["execution"], responses=OpenApiTypes.OBJECT)
+@extend_schema(tags=["execution"], responses=SimulationBatchDetailSerializer)
 class BatchDetailView(APIView):
     """Progress; once finished, the summary table inline (``summary``) and links."""
 
@@ -361,16 +425,15 @@ class BatchDetailView(APIView):
 
     def get(self, request: Request, pk) -> Response:
         batch = visible_batch(request, pk)
-        data = batch_data(batch, request)
         if batch.summary_json_key:
             with results.results_storage().open(batch.summary_json_key, "rb") as handle:
-                data["summary"] = json.load(handle)
+                batch.summary = json.load(handle)
             link = results.issue_link(
                 request, kind="batch", object_id=str(batch.pk), name="summary.csv"
             )
-            data["summary_csv_url"] = link["url"]
-            data["summary_csv_expires_at"] = link["expires_at"]
-        return Response(data)
+            batch.summary_csv_url = link["url"]
+            batch.summary_csv_expires_at = link["expires_at"]
+        return Response(batch_body(batch, request, detail=True))
 
 
 def _finished_batch(request: Request, pk) -> SimulationBatch:
@@ -380,9 +443,12 @@ def _finished_batch(request: Request, pk) -> SimulationBatch:
     return batch
 
 
-@extend_schema(tags=["execution"], responses={302: None})
+@extend_schema(tags=["execution"], responses={302: REDIRECT}, parameters=[LOCATION])
 class BatchSummaryCsvView(APIView):
+    """Redirects to a short-lived signed URL of the summary CSV."""
+
     required_scopes = {"GET": "read"}
+    error_statuses = {409}
 
     def get(self, request: Request, pk) -> HttpResponse:
         batch = _finished_batch(request, pk)
@@ -406,6 +472,7 @@ class BatchPlotView(APIView):
     numeric parameter was swept, else against the run number."""
 
     required_scopes = {"GET": "read"}
+    error_statuses = {409}
 
     def get(self, request: Request, pk) -> HttpResponse:
         batch = _finished_batch(request, pk)
@@ -440,10 +507,10 @@ class BatchPlotView(APIView):
         return HttpResponse(image, content_type=plots.FORMATS[fmt])
 
 
-@extend_schema(tags=["execution"], request=None, responses=OpenApiTypes.OBJECT)
+@extend_schema(tags=["execution"], request=None, responses=SimulationBatchSerializer)
 class BatchCancelView(APIView):
     required_scopes = {"POST": "run"}
 
     def post(self, request: Request, pk) -> Response:
         batch = batch_services.cancel_batch(visible_batch(request, pk), request.user)
-        return Response(batch_data(visible_batch(request, batch.pk), request))
+        return Response(batch_body(visible_batch(request, batch.pk), request))

@@ -367,7 +367,12 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
-    "ENUM_NAME_OVERRIDES": {"ListingKindEnum": "marketplace.models.Listing.Kind"},
+    "ENUM_NAME_OVERRIDES": {
+        "ListingKindEnum": "marketplace.models.Listing.Kind",
+        "SimulationStatusEnum": "execution.models.JobStatus",
+        "FmiTypeEnum": "execution.services.validation.FMI_TYPES",
+        "FmiInterfaceEnum": "execution.serializers.FMI_INTERFACES",
+    },
     # Separate request and response components (read-only fields only in responses), as
     # client generators expect. Errors, scopes and headers: fmugateway.core.schema.
     "COMPONENT_SPLIT_REQUEST": True,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from django.db.models import QuerySet
 from djstripe import models as djstripe_models
 
 from billing.stripe.client import object_id
@@ -33,11 +34,15 @@ def invoice_summary(data: dict) -> dict:
     }
 
 
-def invoices_of(user, limit: int = 100) -> list[dict]:
-    """``user``'s invoices, newest first (no call to Stripe; webhooks keep them current)."""
-    rows = (
+def invoices_for(user) -> QuerySet:
+    """``user``'s invoice rows, newest first (no call to Stripe; webhooks keep them current)."""
+    return (
         djstripe_models.Invoice.objects.filter(customer__subscriber=user)
         .order_by("-created", "-djstripe_id")
-        .only("stripe_data")[:limit]
+        .only("stripe_data")
     )
-    return [invoice_summary(row.stripe_data) for row in rows]
+
+
+def invoices_of(user, limit: int = 100) -> list[dict]:
+    """``user``'s newest invoices, summarised."""
+    return [invoice_summary(row.stripe_data) for row in invoices_for(user)[:limit]]

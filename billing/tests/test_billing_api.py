@@ -9,14 +9,16 @@ from billing.services import credits
 pytestmark = pytest.mark.django_db
 
 
-def test_plans_are_public(api_client):
+def test_plans_are_public_in_the_standard_list_shape(api_client):
     response = api_client.get("/api/v1/billing/plans")
 
     assert response.status_code == 200
-    names = [plan["name"] for plan in response.json()]
+    body = response.json()
+    assert (body["count"], body["next"], body["previous"]) == (3, None, None)
+    names = [plan["name"] for plan in body["results"]]
     assert names == ["Free", "Pro", "Enterprise"]
-    assert response.json()[0]["is_default"] is True
-    assert {"rate_limit_per_minute", "max_sweep_size", "features"} <= set(response.json()[1])
+    assert body["results"][0]["is_default"] is True
+    assert {"rate_limit_per_minute", "max_sweep_size", "features"} <= set(body["results"][1])
 
 
 def test_balance_opens_the_account_with_its_grant(user_client):

@@ -59,6 +59,21 @@ def test_invoices_api_lists_only_mine(stripe_testbed, user, other_user, user_cli
     ]
 
 
+def test_invoices_api_is_paginated_like_every_list(stripe_testbed, user, user_client):
+    older = _invoice(stripe_testbed, user, 1_000, "First")
+    newer = _invoice(stripe_testbed, user, 2_000, "Second")
+
+    first = user_client.get("/api/v1/billing/invoices", {"page_size": 1}).json()
+    second = user_client.get(first["next"]).json()
+
+    assert first["count"] == 2 and first["previous"] is None
+    assert [row["id"] for row in first["results"] + second["results"]] == [
+        newer["id"],
+        older["id"],
+    ]
+    assert second["next"] is None
+
+
 def test_account_page_without_invoices_says_so(client, user):
     client.force_login(user)
 

@@ -37,7 +37,7 @@ def test_invoices_list_is_empty_without_stripe(user_client, settings):
     response = user_client.get("/api/v1/billing/invoices")
 
     assert response.status_code == 200
-    assert response.json() == {"results": []}
+    assert response.json() == {"count": 0, "next": None, "previous": None, "results": []}
 
 
 def test_the_stripe_checks_pass_without_keys_and_catch_contradictions(settings):
@@ -59,6 +59,22 @@ def test_credit_packs_have_a_size_range(stripe_settings, user_client):
 
     assert response.status_code == 400
     assert response.json()["code"] == "credit_pack_size"
+
+
+def test_the_documented_credit_pack_range_is_enforced(stripe_settings, settings, user_client):
+    from drf_spectacular.generators import SchemaGenerator
+
+    settings.CREDIT_PACK_MIN_CREDITS, settings.CREDIT_PACK_MAX_CREDITS = 500, 2000
+    schema = SchemaGenerator(api_version="v1").get_schema(request=None, public=True)
+    credits = schema["components"]["schemas"]["CreditPackRequest"]["properties"]["credits"]
+    assert (credits["minimum"], credits["maximum"]) == (500, 2000)
+
+    for outside in (499, 2001):
+        response = user_client.post(
+            "/api/v1/billing/credit-packs", {"credits": outside}, format="json"
+        )
+        assert response.status_code == 400
+        assert response.json()["code"] == "credit_pack_size"
 
 
 def test_credit_pack_price_follows_the_plan_rate(stripe_settings, user):

@@ -21,7 +21,12 @@ from execution import notify, results
 from execution.models import VERSION_BULK_FIELDS, JobStatus, SimulationBatch, SimulationJob
 from execution.services import charging
 from execution.services.access import may_run, run_block
-from execution.services.validation import EffectiveSettings, validate_settings
+from execution.services.validation import (
+    MAX_VERSION_ID,
+    EffectiveSettings,
+    SettingsInvalid,
+    validate_settings,
+)
 from fmugateway.core.audit import record
 from fmugateway.core.errors import ConflictError, DomainError, ForbiddenError, NotFoundError
 from fmugateway.core.tasks import dispatch_after_commit
@@ -61,10 +66,7 @@ def resolve_version(
     those the user may see; 404 otherwise, or a run block's own error (451
     ``package_taken_down``: the package is hidden, but its buyers are told why)."""
     if version_id not in (None, ""):
-        try:
-            lookup = {"pk": int(version_id)}
-        except (TypeError, ValueError):
-            lookup = None
+        lookup = {"pk": _version_pk(version_id)}
     elif package and version:
         lookup = {"package__slug": package, "version": version}
     else:
@@ -74,13 +76,28 @@ def resolve_version(
             fields={"version": [{"code": "required", "detail": "package + version required."}]},
         )
     queryset = PackageVersion.objects.select_related("package").defer(*VERSION_BULK_FIELDS)
-    found = queryset.visible_to(user).filter(**lookup).first() if lookup else None
+    found = queryset.visible_to(user).filter(**lookup).first()
     if found is None:
-        hidden = queryset.filter(**lookup).first() if lookup else None
+        hidden = queryset.filter(**lookup).first()
         if hidden is not None and (blocked := run_block(user, hidden)) is not None:
             raise blocked
         raise NotFoundError("No such model version.", code="version_not_found")
     return found
+
+
+def _version_pk(value: Any) -> int:
+    """``version_id`` as sent (a JSON integer, or digits in a form field), within bigint."""
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_VERSION_ID:
+        raise SettingsInvalid(
+            fields={
+                "version_id": [
+                    {"code": "invalid_number", "detail": "Give a version id: a whole number."}
+                ]
+            }
+        )
+    return value
 
 
 def require_may_run(user, version: PackageVersion) -> None:

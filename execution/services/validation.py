@@ -31,20 +31,22 @@ FMI_TYPES = {
 }
 SOLVERS = ("CVode", "Euler")
 REAL_TYPES = {"Real", "Float64", "Float32"}
-INTEGER_TYPES = {
-    "Integer",
-    "Enumeration",
-    "Int8",
-    "UInt8",
-    "Int16",
-    "UInt16",
-    "Int32",
-    "UInt32",
-    "Int64",
-    "UInt64",
+#: What each integer type holds: a larger value would wrap silently in the FMU's C integer.
+INTEGER_RANGES = {
+    "Integer": (-(2**31), 2**31 - 1),  # fmi2Integer / fmiInteger: a C int
+    "Enumeration": (-(2**31), 2**31 - 1),
+    **{f"Int{bits}": (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) for bits in (8, 16, 32, 64)},
+    **{f"UInt{bits}": (0, 2**bits - 1) for bits in (8, 16, 32, 64)},
 }
+INTEGER_TYPES = frozenset(INTEGER_RANGES)
 SETTABLE_CAUSALITIES = {"parameter", "input", "structuralParameter"}
+
+# Bounds of what a client sends, checked here and documented by ``execution.serializers``.
 MAX_OUTPUTS = 1000
+MAX_ABS_TIME = 1e12  # seconds (~31,700 years): start, stop, output interval and step size
+MIN_RELATIVE_TOLERANCE = 1e-15  # about double precision: no solver can meet a tighter one
+MAX_STRING_VALUE = 10_000
+MAX_VERSION_ID = 2**63 - 1  # bigint primary keys
 
 SETTING_FIELDS = (
     "start_time",
@@ -158,7 +160,10 @@ def _number(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def _float_field(data, name, errors, *, positive=False, default=None) -> float | None:
+def _float_field(
+    data, name, errors, *, positive=False, default=None, limit: float | None = MAX_ABS_TIME
+) -> float | None:
+    """A finite number, positive if asked, within ``limit`` of zero (seconds by default)."""
     raw = data.get(name)
     if raw is None or raw == "":
         return default
@@ -168,6 +173,9 @@ def _float_field(data, name, errors, *, positive=False, default=None) -> float |
         return default
     if positive and number <= 0:
         errors.add(name, "must_be_positive", "Must be greater than zero.")
+        return default
+    if limit is not None and abs(number) > limit:
+        errors.add(name, "out_of_range", f"Must be within {limit:g} of zero.")
         return default
     return number
 
@@ -216,6 +224,9 @@ def coerce_value(variable: VariableInfo, value: Any) -> tuple[Any, tuple[str, st
         if number is None or not float(number).is_integer():
             return None, ("wrong_type", f"{variable.name} is an {kind}: give a whole number.")
         result = int(number)
+        low, high = INTEGER_RANGES[kind]
+        if not low <= result <= high:
+            return None, ("out_of_range", f"{variable.name} is an {kind}: {low} to {high}.")
     elif kind == "Boolean":
         if isinstance(value, bool):
             result = value
@@ -229,8 +240,8 @@ def coerce_value(variable: VariableInfo, value: Any) -> tuple[Any, tuple[str, st
     elif kind == "String":
         if not isinstance(value, str):
             return None, ("wrong_type", f"{variable.name} is a String: give text.")
-        if len(value) > 10_000:
-            return None, ("too_long", "At most 10,000 characters.")
+        if len(value) > MAX_STRING_VALUE:
+            return None, ("too_long", f"At most {MAX_STRING_VALUE:,} characters.")
         return value, None
     else:
         return None, ("unsupported_type", f"Start values of type {kind} cannot be set.")
@@ -394,9 +405,13 @@ def validate_settings(
                 "too_many_output_points",
                 f"This gives {points:.0f} points; at most {settings.JOB_MAX_OUTPUT_POINTS}.",
             )
-    rtol = _float_field(data, "relative_tolerance", errors, positive=True)
-    if rtol is not None and rtol >= 1:
-        errors.add("relative_tolerance", "out_of_range", "Must be below 1.")
+    rtol = _float_field(data, "relative_tolerance", errors, positive=True, limit=None)
+    if rtol is not None and not MIN_RELATIVE_TOLERANCE <= rtol < 1:
+        errors.add(
+            "relative_tolerance",
+            "out_of_range",
+            f"Must be at least {MIN_RELATIVE_TOLERANCE:g} and below 1.",
+        )
         rtol = None
 
     # Timeout.

@@ -235,6 +235,23 @@ def test_waiting_get_validates_wait_and_answers_at_its_deadline(user_client, msd
 
 
 @pytest.mark.django_db
+def test_a_wait_over_an_hour_is_400_and_an_hour_is_cut_to_the_setting(
+    user_client, msd_version, settings
+):
+    job_id = user_client.post(JOBS, {"version_id": msd_version.pk}, format="json").json()["id"]
+    refused = user_client.get(f"{JOBS}/{job_id}?wait=3600.5")
+    assert refused.status_code == 400 and refused.json()["code"] == "invalid_wait"
+    assert refused.json()["fields"]["wait"][0]["code"] == "out_of_range"
+
+    settings.JOB_WAIT_MAX_SECONDS = 0
+    started = time.monotonic()
+    response = user_client.get(f"{JOBS}/{job_id}?wait=3600")
+
+    assert response.status_code == 200 and response.json()["status"] == "queued"
+    assert time.monotonic() - started < 5
+
+
+@pytest.mark.django_db
 def test_waiting_get_answers_at_once_when_redis_is_unreachable(user_client, msd_version, settings):
     job_id = user_client.post(JOBS, {"version_id": msd_version.pk}, format="json").json()["id"]
     settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
@@ -316,6 +333,23 @@ def test_job_list_is_mine_filterable_and_bounded_in_queries(
     assert listing["count"] == 3
     assert user_client.get(JOBS, {"status": "failed"}).json()["count"] == 1
     assert user_client.get(JOBS, {"package": msd_version.package.slug}).json()["count"] == 3
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("status=bogus", "status"),
+        ("version_id=99999999999999999999", "version_id"),
+        ("version_id=abc", "version_id"),
+        ("batch=not-a-uuid", "batch"),
+    ],
+)
+def test_job_list_filters_outside_their_documented_values_are_400(user_client, query, field):
+    response = user_client.get(f"{JOBS}?{query}")
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid" and field in response.json()["fields"]
 
 
 @pytest.mark.django_db

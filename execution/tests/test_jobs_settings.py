@@ -7,6 +7,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from execution.models import SimulationBatch, SimulationJob
 from execution.services import SettingsInvalid, validate_settings
+from execution.services.validation import VariableInfo, coerce_value
 from execution.tests.fixtures import make_version, sample_fmus, storage_dirs
 
 JOBS = "/api/v1/jobs"
@@ -53,7 +54,7 @@ def test_bad_variable_settings_are_400_per_variable(
     user_client, msd_version, given, field, key, code
 ):
     response = user_client.post(JOBS, {"version_id": msd_version.pk, **given}, format="json")
-    assert code in codes(field_codes(response, field)[key])
+    assert code in codes(field_codes(response, f"{field}.{key}"))
     assert not SimulationJob.objects.exists()
 
 
@@ -101,8 +102,7 @@ def test_all_problems_are_reported_at_once(user_client, msd_version):
         format="json",
     )
     fields = response.json()["fields"]
-    assert set(fields) == {"stop_time", "start_values"}
-    assert set(fields["start_values"]) == {"k", "nope"}
+    assert set(fields) == {"stop_time", "start_values.k", "start_values.nope"}
 
 
 @pytest.mark.django_db
@@ -138,7 +138,7 @@ def test_input_csv_for_a_non_input_is_400(user_client, msd_version):
     response = user_client.post(
         JOBS, {"version_id": msd_version.pk, "inputs_csv": csv_file}, format="multipart"
     )
-    assert codes(field_codes(response, "inputs")["k"]) == ["not_an_input"]
+    assert codes(field_codes(response, "inputs.k")) == ["not_an_input"]
 
 
 @pytest.mark.django_db
@@ -161,3 +161,65 @@ def test_unknown_version_is_404_and_missing_version_is_400(user_client):
 
 def test_settings_invalid_is_a_400_domain_error():
     assert SettingsInvalid.status_code == 400 and SettingsInvalid.code == "invalid_settings"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("given", "field"),
+    [
+        ({"start_time": -1e308, "stop_time": 1e308}, "start_time"),
+        ({"start_time": -1e308, "stop_time": 1e308}, "stop_time"),
+        ({"stop_time": 1e13}, "stop_time"),
+        ({"stop_time": 1e13, "output_interval": 1e13}, "output_interval"),
+        ({"step_size": 2e12}, "step_size"),
+    ],
+)
+def test_times_beyond_a_trillion_seconds_are_400(user_client, msd_version, given, field):
+    response = user_client.post(JOBS, {"version_id": msd_version.pk, **given}, format="json")
+    assert "out_of_range" in codes(field_codes(response, field))
+    assert not SimulationJob.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("rtol", [1e-320, 1e-16])
+def test_relative_tolerance_below_double_precision_is_400(user_client, msd_version, rtol):
+    response = user_client.post(
+        JOBS, {"version_id": msd_version.pk, "relative_tolerance": rtol}, format="json"
+    )
+    assert codes(field_codes(response, "relative_tolerance")) == ["out_of_range"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("version_id", [0, -5, 1.5, True, 2**63, 10**30, "abc", [1]])
+def test_a_version_id_that_is_no_bigint_id_is_400(user_client, msd_version, version_id):
+    response = user_client.post(JOBS, {"version_id": version_id}, format="json")
+    assert codes(field_codes(response, "version_id")) == ["invalid_number"]
+
+
+@pytest.mark.django_db
+def test_a_version_id_in_a_form_field_is_digits(user_client, msd_version):
+    response = user_client.post(JOBS, {"version_id": str(msd_version.pk)}, format="multipart")
+    assert response.status_code == 201, response.json()
+
+
+@pytest.mark.parametrize(
+    ("kind", "value", "ok"),
+    [
+        ("Integer", 2**31 - 1, True),
+        ("Integer", 2**31, False),
+        ("Integer", -1e20, False),
+        ("UInt8", 255, True),
+        ("UInt8", 256, False),
+        ("UInt16", -1, False),
+        ("Int64", 2**62, True),
+        ("Enumeration", 2**40, False),
+    ],
+)
+def test_integer_start_values_must_fit_their_type(kind, value, ok):
+    # A value beyond the C type would wrap silently inside the FMU: a wrong run, no error.
+    variable = VariableInfo("n", "parameter", "fixed", "exact", kind, "0", "", "", "")
+    coerced, error = coerce_value(variable, value)
+    if ok:
+        assert (coerced, error) == (int(value), None)
+    else:
+        assert coerced is None and error[0] == "out_of_range"
