@@ -43,7 +43,7 @@ from fmugateway.core.idempotency import idempotent
 from fmugateway.core.scopes import public, scopes_of, signed_in
 
 RECENT_ENTRIES = 10
-PAYMENT_ERRORS = {402, 503}  # payment_declined; payments_unavailable
+PAYMENT_ERRORS = {402, 502, 503}  # payment_declined; payment_provider_error; unavailable
 
 
 def _insufficient_scope(missing) -> DomainError:
@@ -267,7 +267,7 @@ class CancelSubscriptionView(APIView):
     false). 404 ``no_subscription`` when you have none."""
 
     required_scopes = {"POST": "orders"}
-    error_statuses = {503}
+    error_statuses = {502, 503}
 
     @extend_schema(request=CancelSerializer, responses=CancelResultSerializer)
     def post(self, request: Request) -> Response:

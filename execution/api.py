@@ -124,7 +124,7 @@ class JobListView(APIView):
     required_scopes = {"GET": "read", "POST": "run"}
     parser_classes = [JSONParser, MultiPartParser, FormParser]
     pagination_class = Pagination
-    error_statuses = RUN_ERRORS
+    error_statuses = {"POST": RUN_ERRORS}
 
     @extend_schema(
         parameters=[JobListQuerySerializer], responses=SimulationJobSerializer(many=True)
@@ -392,7 +392,7 @@ class BatchListView(APIView):
     required_scopes = {"GET": "read", "POST": "run"}
     parser_classes = [JSONParser, MultiPartParser, FormParser]
     pagination_class = Pagination
-    error_statuses = RUN_ERRORS
+    error_statuses = {"POST": RUN_ERRORS}
 
     @extend_schema(responses=SimulationBatchSerializer(many=True))
     def get(self, request: Request) -> Response:

@@ -4,7 +4,8 @@
   error format of ``fmugateway.core.api``): 400 always (fields, malformed JSON, NUL
   characters), 401 where credentials are read, 403 where a scope or an object check applies,
   404 with path parameters or on writes, 409 on writes, 413 and 415 with a request body, 422 with
-  ``Idempotency-Key``, 429 under a rate limit, plus what a view adds in ``error_statuses``.
+  ``Idempotency-Key``, 429 under a rate limit, plus what a view adds in ``error_statuses`` (a
+  set for every method, or a mapping of method to set).
 * Its required scope (``fmugateway.core.scopes``) is in the description and in
   ``x-required-scope``; operations open to anonymous callers list the empty security
   requirement.
@@ -22,7 +23,8 @@ from fmugateway.core.scopes import requirement
 ERROR_DESCRIPTIONS = {
     400: "Invalid request: `invalid` (see `fields`), `malformed_json`, or another stable code.",
     401: "No credential, or a refused one (`not_authenticated`, `api_key_*`, `token_*`).",
-    402: "Not enough credits or runs (`insufficient_credits`, `run_quota_exhausted`).",
+    402: "Payment required: not enough credits or runs (`insufficient_credits`, "
+    "`run_quota_exhausted`), or the card was declined (`payment_declined`).",
     403: "The credential lacks the scope (`insufficient_scope`) or may not act on this object.",
     404: "No such object, or one you may not see (`not_found`).",
     409: "The request conflicts with the object's state, or the same Idempotency-Key is still "
@@ -33,7 +35,9 @@ ERROR_DESCRIPTIONS = {
     422: "The Idempotency-Key was used for a different request (`idempotency_key_reused`).",
     429: "Rate limited (`throttled`, `too_many_attempts`); see `Retry-After`.",
     451: "The package was taken down after a copyright complaint (`package_taken_down`).",
-    503: "Payments are not configured or the payment provider is unreachable.",
+    502: "The payment provider answered with an error (`payment_provider_error`).",
+    503: "A service this operation needs is not configured or unreachable "
+    "(`payments_unavailable`, `token_signing_unavailable`).",
 }
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
 BODIES = {"POST", "PUT", "PATCH"}
@@ -125,7 +129,10 @@ class ApiAutoSchema(AutoSchema):
             statuses.add(422)
         if view.get_throttles():
             statuses.add(429)
-        return statuses | set(getattr(view, "error_statuses", ()))
+        extra = getattr(view, "error_statuses", ())
+        if isinstance(extra, dict):
+            extra = extra.get(method, ())
+        return statuses | set(extra)
 
     def _get_response_bodies(self, direction="response"):
         responses = super()._get_response_bodies(direction)
