@@ -367,7 +367,11 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
-    "ENUM_NAME_OVERRIDES": {"ListingKindEnum": "marketplace.models.Listing.Kind"},
+    "ENUM_NAME_OVERRIDES": {
+        "ListingKindEnum": "marketplace.models.Listing.Kind",
+        "Ed25519Enum": ["Ed25519"],
+        "SignatureStatusEnum": ["valid", "revoked"],
+    },
     # Separate request and response components (read-only fields only in responses), as
     # client generators expect. Errors, scopes and headers: fmugateway.core.schema.
     "COMPONENT_SPLIT_REQUEST": True,
