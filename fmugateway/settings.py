@@ -371,6 +371,9 @@ SPECTACULAR_SETTINGS = {
         "ListingKindEnum": "marketplace.models.Listing.Kind",
         "Ed25519Enum": ["Ed25519"],
         "SignatureStatusEnum": ["valid", "revoked"],
+        "EntitlementEnum": ["download", "execute"],
+        "OrderStatusEnum": "marketplace.models.Order.Status",
+        "LicenseCheckCodeEnum": "marketplace.serializers.LICENSE_CHECK_CODES",
     },
     # Separate request and response components (read-only fields only in responses), as
     # client generators expect. Errors, scopes and headers: fmugateway.core.schema.
