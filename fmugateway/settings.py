@@ -372,6 +372,11 @@ SPECTACULAR_SETTINGS = {
         "SimulationStatusEnum": "execution.models.JobStatus",
         "FmiTypeEnum": "execution.services.validation.FMI_TYPES",
         "FmiInterfaceEnum": "execution.serializers.FMI_INTERFACES",
+        "Ed25519Enum": ["Ed25519"],
+        "SignatureStatusEnum": ["valid", "revoked"],
+        "EntitlementEnum": ["download", "execute"],
+        "OrderStatusEnum": "marketplace.models.Order.Status",
+        "LicenseCheckCodeEnum": "marketplace.serializers.LICENSE_CHECK_CODES",
     },
     # Separate request and response components (read-only fields only in responses), as
     # client generators expect. Errors, scopes and headers: fmugateway.core.schema.

@@ -11,7 +11,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from fmugateway.core.errors import DomainError
 from fmugateway.core.idempotency import idempotent
 from fmugateway.core.middleware import client_ip
 from fmugateway.core.scopes import public
@@ -31,24 +30,34 @@ from marketplace.models import (
 )
 from marketplace.serializers import (
     ActivationSerializer,
+    AddMemberSerializer,
     AddToCartSerializer,
     AssignSeatSerializer,
     CartSerializer,
+    CheckoutSerializer,
+    ConnectOnboardingSerializer,
     CouponSerializer,
     CreatorApplySerializer,
     CreatorPrivateSerializer,
     CreatorSerializer,
+    LicenseCheckDocumentSerializer,
     LicenseCheckSerializer,
+    LicenseOrganisationSerializer,
     LicenseSerializer,
     LicenseWithKeySerializer,
     ListingSerializer,
     MembershipSerializer,
+    OfflineLicenseSerializer,
+    OrderPayInputSerializer,
+    OrderPaymentSerializer,
     OrderSerializer,
+    OrganisationCreateSerializer,
     OrganisationInvitationSerializer,
+    OrganisationMembersSerializer,
     OrganisationSerializer,
     SeatLicenseSerializer,
+    SeatListSerializer,
     SeatSerializer,
-    SignedDocumentSerializer,
 )
 from marketplace.services import organisations, seats
 from marketplace.services.licenses import clean_fingerprint
@@ -73,7 +82,10 @@ class CreatorApplyView(APIView):
 
 @extend_schema(tags=["marketplace"], responses=CreatorPrivateSerializer)
 class CreatorMeView(APIView):
+    """Your creator profile (404 until you apply)."""
+
     required_scopes = {"GET": "read"}
+    error_statuses = {404}
 
     def get(self, request: Request) -> Response:
         creator = get_object_or_404(Creator, user=request.user)
@@ -205,7 +217,7 @@ def _orders(user):
     )
 
 
-@extend_schema(tags=["marketplace"], request=None, responses={201: OrderSerializer})
+@extend_schema(tags=["marketplace"], request=None, responses={201: CheckoutSerializer})
 class CheckoutView(APIView):
     """Turn the cart into an order. Free orders are paid at once and the answer carries the new
     licenses' keys (shown this once); paid orders stay ``pending`` until the payment succeeds.
@@ -218,15 +230,18 @@ class CheckoutView(APIView):
         result = services.checkout(request.user)
         order = _orders(request.user).get(pk=result.order.pk)
         keys = {issued.license.pk: issued.key for issued in result.keys if issued.key}
-        licenses = License.objects.filter(pk__in=keys).select_related("package", "order")
-        body = {
-            **OrderSerializer(order).data,
-            "licenses": LicenseWithKeySerializer(licenses, many=True, context={"keys": keys}).data,
-        }
+        order.issued_licenses = License.objects.filter(pk__in=keys).select_related(
+            "package", "order"
+        )
+        body = CheckoutSerializer(order, context={"keys": keys}).data
         return Response(body, status=status.HTTP_201_CREATED)
 
 
-@extend_schema(tags=["marketplace"], request=None, responses={201: dict})
+@extend_schema(
+    tags=["marketplace"],
+    request=OrderPayInputSerializer,
+    responses={201: OrderPaymentSerializer},
+)
 class OrderPayView(APIView):
     """Pay a pending order with Stripe: the PaymentIntent's ``client_secret`` for Stripe.js
     (the same one each time while it can be paid), or with ``{"checkout": true}`` a Stripe
@@ -237,28 +252,32 @@ class OrderPayView(APIView):
     without Stripe. Honours ``Idempotency-Key``."""
 
     required_scopes = {"POST": "orders"}
+    error_statuses = {503}  # payments_unavailable
 
     @idempotent
     def post(self, request: Request, pk: int) -> Response:
         order = get_object_or_404(Order.objects.owned_by(request.user), pk=pk)
-        data = request.data if hasattr(request.data, "get") else {}
-        if data.get("checkout") in (True, "true", "1", 1):
+        form = OrderPayInputSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        if form.validated_data["checkout"]:
             body = payments.start_checkout(order, request.user)
         else:
             body = payments.start_payment(order, request.user)
-        return Response(body, status=status.HTTP_201_CREATED)
+        return Response(OrderPaymentSerializer(body).data, status=status.HTTP_201_CREATED)
 
 
-@extend_schema(tags=["marketplace"], request=None, responses={201: dict})
+@extend_schema(tags=["marketplace"], request=None, responses={201: ConnectOnboardingSerializer})
 class CreatorConnectView(APIView):
     """Your Stripe Connect (Express) onboarding link; the account is created on first call.
     Its state (charges and payouts enabled) follows Stripe's ``account.updated`` events."""
 
     required_scopes = {"POST": "publish"}
+    error_statuses = {503}  # payments_unavailable
 
     def post(self, request: Request) -> Response:
+        onboarding = payments.start_connect_onboarding(request.user)
         return Response(
-            payments.start_connect_onboarding(request.user), status=status.HTTP_201_CREATED
+            ConnectOnboardingSerializer(onboarding).data, status=status.HTTP_201_CREATED
         )
 
 
@@ -306,7 +325,10 @@ def _my_license(request: Request, pk: int) -> License:
     return get_object_or_404(_licenses(request.user), pk=pk)
 
 
-@extend_schema(tags=["marketplace"])
+@extend_schema(
+    tags=["marketplace"],
+    parameters=[OpenApiParameter("package", str, description="Only this package's (slug).")],
+)
 class LicenseListView(generics.ListAPIView):
     """Your licenses (keys are never shown again; ``key_hint`` helps you recognise them)."""
 
@@ -350,6 +372,7 @@ class LicenseStopRenewingView(APIView):
     """Stop a subscription license's renewals; it lapses when the paid period ends."""
 
     required_scopes = {"POST": "licenses"}
+    error_statuses = {503}  # payments_unavailable
 
     def post(self, request: Request, pk: int) -> Response:
         license = payments.stop_renewing(_my_license(request, pk), request.user)
@@ -367,7 +390,10 @@ class LicenseClaimKeyView(APIView):
         return _with_key(issued, status.HTTP_201_CREATED)
 
 
-@extend_schema(tags=["marketplace"])
+@extend_schema(
+    tags=["marketplace"],
+    parameters=[OpenApiParameter("active", str, enum=["1", "true"], description="Current only.")],
+)
 class ActivationListView(generics.ListAPIView):
     """The machines a license of yours is (or was) activated on; ``?active=1`` for current."""
 
@@ -382,7 +408,7 @@ class ActivationListView(generics.ListAPIView):
         return queryset
 
 
-@extend_schema(tags=["marketplace"], responses=ActivationSerializer)
+@extend_schema(tags=["marketplace"], responses={200: ActivationSerializer})
 class ActivationDetailView(APIView):
     """DELETE frees the machine's activation slot."""
 
@@ -398,18 +424,20 @@ class ActivationDetailView(APIView):
 @extend_schema(
     tags=["marketplace"],
     parameters=[OpenApiParameter("fingerprint", str, required=True)],
-    responses=SignedDocumentSerializer,
+    responses=OfflineLicenseSerializer,
 )
 class OfflineLicenseView(APIView):
-    """A signed offline license file for one activated machine (Ed25519, platform key)."""
+    """A signed offline license file for one activated machine (Ed25519, platform key); 409
+    ``fingerprint_not_activated`` or ``license_<status>``."""
 
     required_scopes = {"GET": "licenses"}
+    error_statuses = {409}
 
     def get(self, request: Request, pk: int) -> Response:
         license = _my_license(request, pk)
         fingerprint = clean_fingerprint(request.query_params.get("fingerprint"))
         document = services.offline_license_file(license, fingerprint, request.user)
-        response = Response(document)
+        response = Response(document)  # as signed
         response["Content-Disposition"] = f'attachment; filename="license-{license.pk}.json"'
         return response
 
@@ -417,7 +445,7 @@ class OfflineLicenseView(APIView):
 # --- Seats (seat SKUs: named users) ----------------------------------------------------------
 
 
-@extend_schema(tags=["marketplace"], request=AssignSeatSerializer, responses=SeatSerializer)
+@extend_schema(tags=["marketplace"])
 class LicenseSeatsView(APIView):
     """The named users of your seat license (the owner holds one seat besides these). POST
     ``{"email"}`` gives a seat to that account, or invites an address without one (the seat is
@@ -426,21 +454,19 @@ class LicenseSeatsView(APIView):
 
     required_scopes = {"GET": "read", "POST": "licenses"}
 
+    @extend_schema(responses=SeatListSerializer)
     def get(self, request: Request, pk: int) -> Response:
         license = _my_license(request, pk)
         rows = list(SeatAssignment.objects.active().filter(license=license))
-        return Response(
-            {
-                "seats": license.seats,
-                "used": 1 + len(rows),  # the owner's seat
-                "results": SeatSerializer(rows, many=True).data,
-            }
-        )
+        body = {"seats": license.seats, "used": 1 + len(rows), "results": rows}  # + the owner
+        return Response(SeatListSerializer(body).data)
 
+    @extend_schema(request=AssignSeatSerializer, responses={201: SeatSerializer})
     def post(self, request: Request, pk: int) -> Response:
         license = _my_license(request, pk)
-        data = request.data if hasattr(request.data, "get") else {}
-        seat = seats.assign_seat(license, data.get("email"), actor=request.user)
+        form = AssignSeatSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        seat = seats.assign_seat(license, form.validated_data["email"], actor=request.user)
         return Response(SeatSerializer(seat).data, status=status.HTTP_201_CREATED)
 
 
@@ -472,10 +498,6 @@ class HeldSeatListView(generics.ListAPIView):
 # --- Organisations (org SKUs) ---------------------------------------------------------------
 
 
-def _body(request: Request) -> dict:
-    return request.data if hasattr(request.data, "get") else {}
-
-
 def _my_organisation(request: Request, slug: str) -> Organisation:
     """Members see their organisations; to anyone else they do not exist (404)."""
     return get_object_or_404(
@@ -483,25 +505,28 @@ def _my_organisation(request: Request, slug: str) -> Organisation:
     )
 
 
-@extend_schema(tags=["marketplace"], responses=OrganisationSerializer)
-class OrganisationListView(APIView):
-    """Your organisations; POST ``{"name", "slug"?}`` creates one with you as owner and admin."""
+@extend_schema(tags=["marketplace"])
+class OrganisationListView(generics.ListAPIView):
+    """Your organisations; POST ``{"name", "slug"?}`` creates one with you as owner and admin
+    (409 ``slug_taken``)."""
 
+    serializer_class = OrganisationSerializer
     required_scopes = {"GET": "read", "POST": "licenses"}
 
-    def get(self, request: Request) -> Response:
-        rows = Organisation.objects.for_user(request.user).select_related("owner")
-        return Response({"results": OrganisationSerializer(rows, many=True).data})
+    def get_queryset(self):
+        return Organisation.objects.for_user(self.request.user).select_related("owner")
 
+    @extend_schema(request=OrganisationCreateSerializer, responses={201: OrganisationSerializer})
     def post(self, request: Request) -> Response:
-        data = _body(request)
+        form = OrganisationCreateSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
         organisation = organisations.create_organisation(
-            request.user, name=data.get("name"), slug=data.get("slug")
+            request.user, name=form.validated_data["name"], slug=form.validated_data.get("slug")
         )
         return Response(OrganisationSerializer(organisation).data, status=status.HTTP_201_CREATED)
 
 
-@extend_schema(tags=["marketplace"], responses=MembershipSerializer)
+@extend_schema(tags=["marketplace"])
 class OrganisationMembersView(APIView):
     """Members of one of your organisations (admins also see the open ``invitations``). Admins
     POST ``{"email", "role"?}``: an existing account becomes a member (201); any other address
@@ -510,20 +535,31 @@ class OrganisationMembersView(APIView):
 
     required_scopes = {"GET": "read", "POST": "licenses"}
 
+    @extend_schema(responses=OrganisationMembersSerializer)
     def get(self, request: Request, slug: str) -> Response:
         organisation = _my_organisation(request, slug)
-        rows = Membership.objects.filter(organisation=organisation).select_related("user")
-        body = {"results": MembershipSerializer(rows, many=True).data}
+        body = {
+            "results": Membership.objects.filter(organisation=organisation).select_related("user")
+        }
         if organisations.is_admin(organisation, request.user):
-            invitations = OrganisationInvitation.objects.open().filter(organisation=organisation)
-            body["invitations"] = OrganisationInvitationSerializer(invitations, many=True).data
-        return Response(body)
+            body["invitations"] = OrganisationInvitation.objects.open().filter(
+                organisation=organisation
+            )
+        return Response(OrganisationMembersSerializer(body).data)
 
+    @extend_schema(
+        request=AddMemberSerializer,
+        responses={201: MembershipSerializer, 202: OrganisationInvitationSerializer},
+    )
     def post(self, request: Request, slug: str) -> Response:
         organisation = _my_organisation(request, slug)
-        data = _body(request)
+        form = AddMemberSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
         added = organisations.add_member(
-            organisation, data.get("email"), role=data.get("role"), actor=request.user
+            organisation,
+            form.validated_data["email"],
+            role=form.validated_data.get("role"),
+            actor=request.user,
         )
         if isinstance(added, OrganisationInvitation):
             return Response(
@@ -567,7 +603,9 @@ class OrganisationLeaveView(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-@extend_schema(tags=["marketplace"], responses=LicenseSerializer)
+@extend_schema(
+    tags=["marketplace"], request=LicenseOrganisationSerializer, responses=LicenseSerializer
+)
 class LicenseOrganisationView(APIView):
     """POST ``{"organisation": slug}`` gives your org license to an organisation you administer."""
 
@@ -575,14 +613,9 @@ class LicenseOrganisationView(APIView):
 
     def post(self, request: Request, pk: int) -> Response:
         license = _my_license(request, pk)
-        slug = _body(request).get("organisation")
-        if not isinstance(slug, str) or not slug:
-            raise DomainError(
-                "organisation (a slug) is required.",
-                code="invalid",
-                fields={"organisation": [{"code": "required", "detail": "Required."}]},
-            )
-        organisation = _my_organisation(request, slug)
+        form = LicenseOrganisationSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        organisation = _my_organisation(request, form.validated_data["organisation"])
         organisations.attach_license(license, organisation, actor=request.user)
         return Response(LicenseSerializer(_licenses(request.user).get(pk=pk)).data)
 
@@ -591,35 +624,9 @@ class LicenseOrganisationView(APIView):
 
 
 def _check_input(request: Request) -> dict:
-    data = request.data if hasattr(request.data, "get") else {}
-    missing = [name for name in ("key", "package", "fingerprint") if not data.get(name)]
-    if missing:
-        raise DomainError(
-            f"Required: {', '.join(missing)}.",
-            code="invalid",
-            fields={
-                name: [{"code": "required", "detail": "This field is required."}]
-                for name in missing
-            },
-        )
-    entitlement = data.get("entitlement") or None
-    if entitlement not in (None, "download", "execute"):
-        raise DomainError(
-            "entitlement must be download or execute.",
-            code="invalid",
-            fields={"entitlement": [{"code": "invalid_choice", "detail": "download or execute"}]},
-        )
-    if not isinstance(data["key"], str) or not isinstance(data["package"], str):
-        raise DomainError("key and package must be strings.", code="invalid")
-    return {
-        "key": data["key"],
-        "package": data["package"][:100],
-        "fingerprint": clean_fingerprint(data["fingerprint"]),
-        "entitlement": entitlement,
-        "nonce": str(data.get("nonce") or "")[:100],
-        "activate": data.get("activate") in (True, "true", "1", 1),
-        "label": str(data.get("label") or "")[:200],
-    }
+    form = LicenseCheckSerializer(data=request.data)
+    form.is_valid(raise_exception=True)
+    return form.validated_data
 
 
 class _LicenseCheckView(APIView):
@@ -630,7 +637,7 @@ class _LicenseCheckView(APIView):
 
 
 @extend_schema(
-    tags=["licenses"], request=LicenseCheckSerializer, responses=SignedDocumentSerializer
+    tags=["licenses"], request=LicenseCheckSerializer, responses=LicenseCheckDocumentSerializer
 )
 class LicenseVerifyView(_LicenseCheckView):
     """Is this key good for this package on this machine? A signed answer whose payload holds
@@ -655,7 +662,7 @@ class LicenseVerifyView(_LicenseCheckView):
 
 
 @extend_schema(
-    tags=["licenses"], request=LicenseCheckSerializer, responses=SignedDocumentSerializer
+    tags=["licenses"], request=LicenseCheckSerializer, responses=LicenseCheckDocumentSerializer
 )
 class LicenseActivateView(_LicenseCheckView):
     """Activate this machine (idempotent); ``TOO_MANY_ACTIVATIONS`` when every slot is taken."""
@@ -675,7 +682,7 @@ class LicenseActivateView(_LicenseCheckView):
 
 
 @extend_schema(
-    tags=["licenses"], request=LicenseCheckSerializer, responses=SignedDocumentSerializer
+    tags=["licenses"], request=LicenseCheckSerializer, responses=LicenseCheckDocumentSerializer
 )
 class LicenseDeactivateView(_LicenseCheckView):
     """Free this machine's slot; ``FINGERPRINT_MISMATCH`` when it was not activated."""

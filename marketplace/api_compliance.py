@@ -64,6 +64,7 @@ class CreatorPayoutsView(APIView):
     latest 100 payouts. 404 ``not_a_creator`` without a creator profile."""
 
     required_scopes = {"GET": "read"}
+    error_statuses = {404}
 
     def get(self, request: Request) -> Response:
         creator = Creator.objects.filter(user=request.user).first()
@@ -117,7 +118,9 @@ class CounterNoticeSerializer(serializers.ModelSerializer):
 
 class ComplaintSerializer(serializers.ModelSerializer):
     package = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    counter_notice = serializers.SerializerMethodField()
+    counter_notice = CounterNoticeSerializer(
+        read_only=True, allow_null=True, help_text="The package owner's answer, once filed."
+    )
 
     class Meta:
         model = TakedownComplaint
@@ -135,10 +138,6 @@ class ComplaintSerializer(serializers.ModelSerializer):
             "resolved_at",
         ]
         read_only_fields = fields
-
-    def get_counter_notice(self, obj) -> dict | None:
-        notice = getattr(obj, "counter_notice", None)
-        return CounterNoticeSerializer(notice).data if notice is not None else None
 
 
 def _complaints(user):

@@ -10,6 +10,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVectorField
+from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models import Count, F, OuterRef, Q, Subquery
 from django.utils import timezone
@@ -79,6 +80,16 @@ class ListingQuerySet(models.QuerySet):
         return self.filter(is_active=True, package__status=Package.Status.LISTED)
 
 
+# A listing's numbers are bounded: a license's expiry is its start plus a day count (far
+# counts overflow the date), prices go to Stripe (at most 8 digits in minor units), and no real
+# offer needs more.
+LISTING_MAX_PRICE = 99_999_999
+LISTING_MAX_DAYS = 3650
+LISTING_MAX_TRIAL_DAYS = 365
+LISTING_MAX_RUNS = 1_000_000
+LISTING_MAX_MACHINES = 10_000
+
+
 class Listing(models.Model):
     """A SKU of a package: what the buyer gets (kind) and on what terms (pricing model)."""
 
@@ -104,32 +115,50 @@ class Listing(models.Model):
     description = models.TextField(blank=True)
     kind = models.CharField(max_length=20, choices=Kind.choices)
     pricing_model = models.CharField(max_length=20, choices=PricingModel.choices)
-    price_amount = models.PositiveBigIntegerField(default=0, help_text="Minor units (cents).")
+    price_amount = models.PositiveBigIntegerField(
+        default=0,
+        validators=[MaxValueValidator(LISTING_MAX_PRICE)],
+        help_text="Minor units (cents).",
+    )
     currency = models.CharField(max_length=3, default="EUR")
     billing_interval = models.CharField(
         max_length=10, choices=Interval.choices, default=Interval.NONE, blank=True
     )
-    trial_days = models.PositiveIntegerField(null=True, blank=True)
-    trial_runs = models.PositiveIntegerField(null=True, blank=True)
+    trial_days = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MaxValueValidator(LISTING_MAX_TRIAL_DAYS)]
+    )
+    trial_runs = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MaxValueValidator(LISTING_MAX_RUNS)]
+    )
     run_quota = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Runs per license (execute-only)."
+        null=True,
+        blank=True,
+        validators=[MaxValueValidator(LISTING_MAX_RUNS)],
+        help_text="Runs per license (execute-only).",
     )
     max_activations = models.PositiveIntegerField(
-        default=3, help_text="Machines per license (seats for seat and org SKUs)."
+        default=3,
+        validators=[MaxValueValidator(LISTING_MAX_MACHINES)],
+        help_text="Machines per license (seats for seat and org SKUs).",
     )
     seats = models.PositiveIntegerField(
         null=True,
         blank=True,
+        validators=[MaxValueValidator(LISTING_MAX_MACHINES)],
         help_text="Seat SKUs: named users per license, the owner included (empty: as many as "
         "max_activations). Org SKUs: members entitled per license (empty: all).",
     )
     validity_days = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Empty: perpetual (one-time) licenses."
+        null=True,
+        blank=True,
+        validators=[MaxValueValidator(LISTING_MAX_DAYS)],
+        help_text="Empty: perpetual (one-time) licenses.",
     )
     license_template = models.TextField(help_text="Markdown; snapshotted into every license.")
     revenue_share_bps = models.PositiveIntegerField(
         null=True,
         blank=True,
+        validators=[MaxValueValidator(10000)],
         help_text="The creator's share in basis points; empty: 10000 - PLATFORM_FEE_BPS.",
     )
     is_active = models.BooleanField(default=True)

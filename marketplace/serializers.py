@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import threading
+
 from rest_framework import serializers
 
+from fmugateway.core.errors import DomainError
 from marketplace.models import (
     Activation,
     Cart,
@@ -16,6 +19,29 @@ from marketplace.models import (
     OrganisationInvitation,
     SeatAssignment,
 )
+from marketplace.services.licenses import MAX_FINGERPRINT_LENGTH, VerifyCode, clean_fingerprint
+from registry.serializers import SignedDocumentSerializer
+
+MAX_ID = 2**63 - 1  # primary keys are 64-bit
+
+
+class BlankAsNullURLField(serializers.URLField):
+    """A URL that may be unset: answered as null rather than "" (which is no URI)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(allow_null=True, **kwargs)
+
+    def to_representation(self, value):
+        return value or None
+
+
+class StrictCharField(serializers.CharField):
+    """Text that must arrive as a JSON string (numbers, lists and objects are refused)."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
 
 
 class CreatorApplySerializer(serializers.Serializer):
@@ -27,6 +53,8 @@ class CreatorApplySerializer(serializers.Serializer):
 
 
 class CreatorSerializer(serializers.ModelSerializer):
+    website = BlankAsNullURLField(read_only=True)
+
     class Meta:
         model = Creator
         fields = ["slug", "display_name", "bio", "website", "support_email", "created_at"]
@@ -35,6 +63,8 @@ class CreatorSerializer(serializers.ModelSerializer):
 
 class CreatorPrivateSerializer(serializers.ModelSerializer):
     """What the creator sees of their own profile."""
+
+    website = BlankAsNullURLField(read_only=True)
 
     class Meta:
         model = Creator
@@ -85,7 +115,8 @@ class ListingSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
         read_only_fields = ["id", "package", "created_at", "updated_at"]
-        # Model-level rules live in services.listings.validate_listing (one place for all).
+        # Model-level rules live in services.listings.validate_listing (one place for all);
+        # the numbers' ranges come from the model's validators (LISTING_MAX_*).
         validators = []
 
 
@@ -109,7 +140,7 @@ class CartItemSerializer(serializers.ModelSerializer):
 
 class CartSerializer(serializers.ModelSerializer):
     items = CartItemSerializer(many=True, read_only=True)
-    coupon = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    coupon = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
     subtotal_amount = serializers.SerializerMethodField()
 
     class Meta:
@@ -122,7 +153,7 @@ class CartSerializer(serializers.ModelSerializer):
 
 
 class AddToCartSerializer(serializers.Serializer):
-    listing = serializers.IntegerField(min_value=1)
+    listing = serializers.IntegerField(min_value=1, max_value=MAX_ID)
 
 
 class CouponSerializer(serializers.Serializer):
@@ -131,7 +162,9 @@ class CouponSerializer(serializers.Serializer):
 
 class OrderLineSerializer(serializers.ModelSerializer):
     package = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    license = serializers.PrimaryKeyRelatedField(read_only=True)
+    license = serializers.PrimaryKeyRelatedField(
+        read_only=True, allow_null=True, help_text="Issued once the order is paid."
+    )
 
     class Meta:
         model = OrderLine
@@ -184,8 +217,10 @@ class OrderSerializer(serializers.ModelSerializer):
 
 class LicenseSerializer(serializers.ModelSerializer):
     package = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    organisation = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    order = serializers.SlugRelatedField(slug_field="number", read_only=True)
+    organisation = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
+    order = serializers.SlugRelatedField(
+        slug_field="number", read_only=True, allow_null=True, help_text="None: granted, not sold."
+    )
     status = serializers.SerializerMethodField()
     has_key = serializers.SerializerMethodField()
     renews = serializers.SerializerMethodField()
@@ -267,29 +302,152 @@ class ActivationSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class RequiredText(StrictCharField):
+    """A string that must be present and not blank; both are ``required`` (as tools expect)."""
+
+    def fail(self, key, **kwargs):
+        super().fail("required" if key in ("blank", "null") else key, **kwargs)
+
+
+class LenientBooleanField(serializers.BooleanField):
+    """true, "true", "1" or 1 is true; anything else (null too) false, as tools were told."""
+
+    def __init__(self, **kwargs):
+        super().__init__(allow_null=True, **kwargs)
+
+    def validate_empty_values(self, data):
+        if data is None:
+            return True, False
+        return super().validate_empty_values(data)
+
+    def to_internal_value(self, data):
+        return data in (True, "true", "1", 1)
+
+
 class LicenseCheckSerializer(serializers.Serializer):
-    """The body of verify / activate / deactivate (documentation; the views parse it by hand)."""
+    """The body of verify / activate / deactivate."""
 
-    key = serializers.CharField(help_text="FMUL-XXXX-XXXX-XXXX-XXXX-XXXX-XXXX")
-    package = serializers.SlugField(help_text="The package's slug.")
-    fingerprint = serializers.CharField(max_length=200, help_text="A stable machine id.")
+    # Installed tools call these far more than anything else, and deep-copying the declared
+    # fields for every request (DRF's default) was most of the validation's cost. The fields
+    # keep no per-request state and read nothing from their parent, so each thread binds them
+    # once and reuses them.
+    _bound = threading.local()
+
+    @property
+    def fields(self):
+        fields = getattr(self._bound, "fields", None)
+        if fields is None:
+            fields = self._bound.fields = serializers.BindingDict(self)
+            for name, field in self.get_fields().items():
+                fields[name] = field
+        return fields
+
+    # Taken as sent (no trimming): the key is hashed as is, the rest is looked up as is.
+    key = RequiredText(trim_whitespace=False, help_text="FMUL-XXXX-XXXX-XXXX-XXXX-XXXX-XXXX")
+    package = RequiredText(trim_whitespace=False, help_text="The package's slug.")
+    fingerprint = RequiredText(
+        trim_whitespace=False,
+        help_text=f"A stable machine id, 1 to {MAX_FINGERPRINT_LENGTH} characters "
+        "(surrounding spaces are dropped).",
+    )
     entitlement = serializers.ChoiceField(
-        choices=["download", "execute"], required=False, help_text="verify: require this one."
+        choices=["download", "execute"],
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        help_text="verify: require this one.",
     )
-    activate = serializers.BooleanField(
-        required=False, help_text="verify: activate this machine if a slot is free."
+    activate = LenientBooleanField(
+        required=False, default=False, help_text="verify: activate this machine if a slot is free."
     )
-    label = serializers.CharField(required=False, max_length=200, help_text="A machine name.")
+    label = serializers.CharField(
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        trim_whitespace=False,
+        help_text="A machine name (its first 200 characters are kept).",
+    )
     nonce = serializers.CharField(
-        required=False, max_length=100, help_text="Echoed in the signed answer (anti-replay)."
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        trim_whitespace=False,
+        help_text="Echoed in the signed answer (anti-replay; its first 100 characters).",
     )
 
+    def validate_fingerprint(self, value: str) -> str:
+        try:
+            return clean_fingerprint(value)
+        except DomainError:
+            raise serializers.ValidationError(
+                "Invalid machine fingerprint.", code="invalid"
+            ) from None
 
-class SignedDocumentSerializer(serializers.Serializer):
-    payload = serializers.DictField()
-    alg = serializers.CharField()
-    kid = serializers.CharField()
-    signature = serializers.CharField()
+    def validate_package(self, value: str) -> str:
+        return value[:100]
+
+    def to_internal_value(self, data):
+        values = super().to_internal_value(data)
+        values["entitlement"] = values.get("entitlement") or None
+        values["label"] = (values.get("label") or "")[:200]
+        values["nonce"] = (values.get("nonce") or "")[:100]
+        return values
+
+
+class ActivationInfoSerializer(serializers.Serializer):
+    fingerprint = serializers.CharField()
+    activated_at = serializers.DateTimeField()
+    activations_used = serializers.IntegerField()
+    max_activations = serializers.IntegerField()
+
+
+ENTITLEMENTS = ["download", "execute"]
+LICENSE_CHECK_CODES = [value for name, value in vars(VerifyCode).items() if name.isupper()]
+
+
+class LicenseCheckPayloadSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=["fmugateway.license-check"])
+    valid = serializers.BooleanField()
+    code = serializers.ChoiceField(choices=LICENSE_CHECK_CODES)
+    package = serializers.CharField()
+    fingerprint = serializers.CharField()
+    sku_kind = serializers.ChoiceField(choices=Listing.Kind.choices, allow_null=True)
+    expires_at = serializers.DateTimeField(allow_null=True, help_text="None: never.")
+    entitlements = serializers.ListField(child=serializers.ChoiceField(choices=ENTITLEMENTS))
+    remaining_runs = serializers.IntegerField(allow_null=True, help_text="None: unlimited.")
+    activation = ActivationInfoSerializer(
+        allow_null=True, help_text="This machine's activation, when it has one."
+    )
+    checked_at = serializers.DateTimeField()
+    nonce = serializers.CharField(required=False, help_text="The request's nonce, if it sent one.")
+
+
+class LicenseCheckDocumentSerializer(SignedDocumentSerializer):
+    """The signed answer to a license check (always 200 when the request is well formed)."""
+
+    payload = LicenseCheckPayloadSerializer()
+
+
+class OfflineLicensePayloadSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=["fmugateway.offline-license"])
+    license_id = serializers.IntegerField()
+    licensee = serializers.EmailField()
+    package = serializers.CharField()
+    sku_kind = serializers.ChoiceField(choices=Listing.Kind.choices)
+    entitlements = serializers.ListField(child=serializers.ChoiceField(choices=ENTITLEMENTS))
+    remaining_runs = serializers.IntegerField(allow_null=True, help_text="None: unlimited.")
+    fingerprint = serializers.CharField()
+    key_hint = serializers.CharField()
+    issued_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField(help_text="This file's own expiry.")
+    license_expires_at = serializers.DateTimeField(allow_null=True, help_text="None: never.")
+    terms = serializers.CharField()
+
+
+class OfflineLicenseSerializer(SignedDocumentSerializer):
+    """A signed license file for one activated machine."""
+
+    payload = OfflineLicensePayloadSerializer()
 
 
 class SeatSerializer(serializers.ModelSerializer):
@@ -304,7 +462,15 @@ class SeatSerializer(serializers.ModelSerializer):
 
 
 class AssignSeatSerializer(serializers.Serializer):
-    email = serializers.CharField(max_length=254)
+    email = serializers.EmailField(max_length=254)
+
+
+class SeatListSerializer(serializers.Serializer):
+    seats = serializers.IntegerField(
+        allow_null=True, help_text="Named users the license allows, its owner included."
+    )
+    used = serializers.IntegerField(help_text="Seats taken, the owner's included.")
+    results = SeatSerializer(many=True, help_text="The seats besides the owner's.")
 
 
 class SeatLicenseSerializer(serializers.ModelSerializer):
@@ -379,3 +545,78 @@ class MembershipSerializer(serializers.ModelSerializer):
         model = Membership
         fields = ["id", "email", "role", "created_at"]
         read_only_fields = fields
+
+
+class OrganisationCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=150)
+    slug = serializers.CharField(
+        required=False, allow_blank=True, help_text="Made into a slug; from the name if omitted."
+    )
+
+
+class AddMemberSerializer(serializers.Serializer):
+    email = serializers.EmailField(max_length=254)
+    role = serializers.ChoiceField(
+        choices=Membership.Role.choices,
+        required=False,
+        allow_blank=True,
+        allow_null=True,
+        help_text="member unless given.",
+    )
+
+
+class OrganisationMembersSerializer(serializers.Serializer):
+    results = MembershipSerializer(many=True)
+    invitations = OrganisationInvitationSerializer(
+        many=True, required=False, help_text="Open invitations; shown to admins only."
+    )
+
+
+class LicenseOrganisationSerializer(serializers.Serializer):
+    organisation = RequiredText(help_text="The slug of an organisation you administer.")
+
+
+class CheckoutSerializer(OrderSerializer):
+    """The new order; a free one is paid at once and carries its licenses' keys (shown once)."""
+
+    licenses = LicenseWithKeySerializer(source="issued_licenses", many=True, read_only=True)
+
+    class Meta(OrderSerializer.Meta):
+        fields = [*OrderSerializer.Meta.fields, "licenses"]
+        read_only_fields = fields
+
+
+class OrderPayInputSerializer(serializers.Serializer):
+    checkout = LenientBooleanField(
+        required=False, default=False, help_text="Answer a Stripe Checkout URL instead."
+    )
+
+
+class OrderPaymentSerializer(serializers.Serializer):
+    """How to pay: a PaymentIntent (or, with nothing to pay now but renewals, a SetupIntent) for
+    Stripe.js, or with ``checkout`` a Stripe Checkout page."""
+
+    order = serializers.IntegerField()
+    number = serializers.CharField()
+    payment_intent = serializers.CharField(required=False, help_text="`pi_…`")
+    setup_intent = serializers.CharField(required=False, help_text="`seti_…`: keeps the card.")
+    client_secret = serializers.CharField(
+        required=False, allow_null=True, help_text="For Stripe.js."
+    )
+    status = serializers.CharField(
+        required=False, allow_null=True, help_text="The intent's status at Stripe."
+    )
+    amount = serializers.IntegerField(required=False, help_text="Minor units.")
+    currency = serializers.CharField(required=False)
+    publishable_key = serializers.CharField(required=False, allow_blank=True)
+    checkout_url = serializers.URLField(required=False, help_text="Stripe Checkout's page.")
+    session = serializers.CharField(required=False, help_text="The Checkout session, `cs_…`.")
+
+
+class ConnectOnboardingSerializer(serializers.Serializer):
+    account = serializers.CharField(help_text="Your Stripe Connect account, `acct_…`.")
+    url = serializers.URLField(help_text="Stripe's onboarding page; open it in a browser.")
+    expires_at = serializers.IntegerField(help_text="When the link expires (Unix time).")
+    charges_enabled = serializers.BooleanField()
+    payouts_enabled = serializers.BooleanField()
+    details_submitted = serializers.BooleanField()

@@ -8,8 +8,9 @@ from pathlib import Path
 from django.db.models import OuterRef, Prefetch, Subquery
 from django.http import FileResponse, Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
-from rest_framework import generics, serializers, status
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import generics, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -21,13 +22,23 @@ from fmugateway.core.signing import public_keys_document
 from registry import downloads, services, signatures
 from registry.models import Package, PackageVersion, PublisherKey, ValidationRun, VersionSignature
 from registry.serializers import (
+    AttestationSerializer,
+    AttestationVerifiedSerializer,
+    AttestationVerifySerializer,
+    DownloadLinkSerializer,
     PackageSerializer,
+    PlatformKeysSerializer,
+    PublisherKeyCreatedSerializer,
     PublisherKeySerializer,
     ReasonSerializer,
+    ScanReportSerializer,
+    SignatureInputSerializer,
     ValidationRunSerializer,
     VariableSerializer,
     VersionDetailSerializer,
     VersionSerializer,
+    VersionSignatureSerializer,
+    VersionSignaturesSerializer,
     VersionUploadSerializer,
 )
 from registry.uploads import (
@@ -68,7 +79,15 @@ def owned_package(request: Request, slug: str) -> Package:
     return package
 
 
-@extend_schema(tags=["registry"])
+@extend_schema(
+    tags=["registry"],
+    parameters=[
+        OpenApiParameter("mine", str, enum=["1", "true"], description="Only your packages."),
+        OpenApiParameter("status", str, enum=Package.Status.values),
+    ],
+    methods=["GET"],
+)
+@extend_schema(tags=["registry"], methods=["POST"])
 class PackageListView(generics.ListCreateAPIView):
     """Packages you may see: listed ones, your own, all for moderators. ``?mine=1`` for yours."""
 
@@ -127,6 +146,7 @@ class VersionListView(generics.ListCreateAPIView):
     raw file as ``application/octet-stream`` with ``?version=`` (fastest for large files)."""
 
     required_scopes = {"GET": public("read"), "POST": "publish"}
+    error_statuses = {422}  # the upload's inspection refused the archive (its own code)
     parser_classes = [MultiPartParser, FormParser, RawFmuParser]
 
     def initial(self, request, *args, **kwargs):
@@ -147,7 +167,21 @@ class VersionListView(generics.ListCreateAPIView):
             )
         )
 
-    @extend_schema(request=VersionUploadSerializer, responses={201: VersionDetailSerializer})
+    @extend_schema(
+        request={
+            "multipart/form-data": VersionUploadSerializer,
+            RawFmuParser.media_type: OpenApiTypes.BINARY,
+        },
+        parameters=[
+            OpenApiParameter(
+                "version", str, description="With `application/octet-stream`: the version."
+            ),
+            OpenApiParameter(
+                "changelog", str, description="With `application/octet-stream`: the changelog."
+            ),
+        ],
+        responses={201: VersionDetailSerializer},
+    )
     def post(self, request: Request, slug: str) -> Response:
         try:
             return self._upload(request, slug)
@@ -195,7 +229,15 @@ class VersionDetailView(generics.RetrieveAPIView):
         return visible_version(self.request, self.kwargs["slug"], self.kwargs["version"])
 
 
-@extend_schema(tags=["registry"])
+@extend_schema(
+    tags=["registry"],
+    parameters=[
+        OpenApiParameter("causality", str, description="e.g. `input`, `output`, `parameter`."),
+        OpenApiParameter("variability", str, description="e.g. `continuous`, `fixed`."),
+        OpenApiParameter("type", str, description="e.g. `Real`, `Float64`, `Boolean`."),
+        OpenApiParameter("q", str, description="Part of the name."),
+    ],
+)
 class VariableListView(generics.ListAPIView):
     """Variables of a version; filter with ``?causality=``, ``?variability=``, ``?q=`` (name)."""
 
@@ -235,13 +277,14 @@ class VersionDeprecateView(_VersionActionView):
     verb = staticmethod(services.deprecate_version)
 
 
-@extend_schema(tags=["registry"])
+@extend_schema(tags=["registry"], responses=ScanReportSerializer)
 class ScanReportView(APIView):
     required_scopes = {"GET": public("read")}
 
     def get(self, request: Request, slug: str, version: str) -> Response:
         target = visible_version(request, slug, version)
-        return Response({"risk_score": target.risk_score, **(target.scan_report or {})})
+        report = {"risk_score": target.risk_score, **(target.scan_report or {})}
+        return Response(ScanReportSerializer(report).data)
 
 
 @extend_schema(tags=["registry"])
@@ -274,8 +317,10 @@ class ValidationView(APIView):
         return Response(ValidationRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
 
-@extend_schema(tags=["registry"])
+@extend_schema(tags=["registry"], responses=AttestationSerializer)
 class AttestationView(APIView):
+    """The signed attestation of a certified version (404 ``not_certified`` otherwise)."""
+
     required_scopes = {"GET": public("read")}
 
     def get(self, request: Request, slug: str, version: str) -> Response:
@@ -284,15 +329,13 @@ class AttestationView(APIView):
             raise NotFoundError(
                 "This version is not certified, so it has no attestation.", code="not_certified"
             )
+        # As signed: re-serialising could change the bytes the signature covers.
         return Response(target.attestation)
 
 
-class AttestationVerifySerializer(serializers.Serializer):
-    file = serializers.FileField()
-    attestation = serializers.FileField()
-
-
-@extend_schema(tags=["registry"], request=AttestationVerifySerializer)
+@extend_schema(
+    tags=["registry"], request=AttestationVerifySerializer, responses=AttestationVerifiedSerializer
+)
 class AttestationVerifyView(APIView):
     """Check an attestation against an FMU file (nothing is stored)."""
 
@@ -311,24 +354,25 @@ class AttestationVerifyView(APIView):
         except (ValueError, UnicodeDecodeError) as exc:
             raise DomainError("The attestation is not JSON.", code="parse_error") from exc
         payload = verify_attestation(_temp_path(form.validated_data["file"]), document)
-        return Response({"valid": True, "payload": payload})
+        return Response({"valid": True, "payload": payload})  # the payload as signed
 
 
-@extend_schema(tags=["registry"])
+@extend_schema(tags=["registry"], responses=PlatformKeysSerializer)
 class PlatformKeysView(APIView):
     """The platform's public verification keys (attestations, license files)."""
 
     required_scopes = {"GET": public()}
 
     def get(self, request: Request) -> Response:
-        return Response(public_keys_document())
+        return Response(PlatformKeysSerializer(public_keys_document()).data)
 
 
-@extend_schema(tags=["registry"], request=None)
+@extend_schema(tags=["registry"], request=None, responses={201: DownloadLinkSerializer})
 class DownloadUrlView(APIView):
     """A short-lived signed URL for downloading the version's ``.fmu`` (authorised users)."""
 
     required_scopes = {"POST": "read"}
+    error_statuses = {451}  # package_taken_down
 
     def post(self, request: Request, slug: str, version: str) -> Response:
         try:
@@ -337,14 +381,32 @@ class DownloadUrlView(APIView):
             downloads.raise_if_blocked(request.user, slug, version)  # 451 package_taken_down
             raise
         link = downloads.issue_download_link(request, target)
-        return Response(link, status=status.HTTP_201_CREATED)
+        return Response(DownloadLinkSerializer(link).data, status=status.HTTP_201_CREATED)
 
 
-@extend_schema(tags=["registry"])
+@extend_schema(
+    tags=["registry"],
+    responses={
+        (200, "application/octet-stream"): OpenApiResponse(
+            OpenApiTypes.BINARY, description="The .fmu file, as an attachment."
+        ),
+        302: OpenApiResponse(description="The file is in object storage: follow `Location`."),
+    },
+    parameters=[
+        OpenApiParameter(
+            "Location",
+            str,
+            OpenApiParameter.HEADER,
+            response=[302],
+            description="A presigned storage URL, valid as briefly as the link.",
+        )
+    ],
+)
 class DownloadView(APIView):
     """Serve a signed download link to the user it was issued to; every download is audited."""
 
     required_scopes = {"GET": "read"}
+    error_statuses = {410, 451}  # download_link_expired, package_taken_down
 
     def get(self, request: Request, token: str):
         version, target = downloads.redeem_download_link(request, token)
@@ -359,7 +421,8 @@ class DownloadView(APIView):
         return response
 
 
-@extend_schema(tags=["registry"])
+@extend_schema(tags=["registry"], methods=["GET"])
+@extend_schema(tags=["registry"], methods=["POST"], responses={201: PublisherKeyCreatedSerializer})
 class PublisherKeyListView(generics.ListCreateAPIView):
     """Your publisher signing keys. POST a PEM ``public_key``, or omit it to have one generated
     (its private key is in the response, shown once)."""
@@ -378,9 +441,9 @@ class PublisherKeyListView(generics.ListCreateAPIView):
             name=form.validated_data["name"],
             public_key_pem=form.validated_data.get("public_key"),
         )
-        body = PublisherKeySerializer(key).data
         if private_pem:
-            body["private_key"] = private_pem
+            key.private_key = private_pem
+        body = PublisherKeyCreatedSerializer(key).data
         return Response(body, status=status.HTTP_201_CREATED)
 
 
@@ -396,29 +459,19 @@ class PublisherKeyRevokeView(APIView):
         return Response(PublisherKeySerializer(key).data)
 
 
-class SignatureInputSerializer(serializers.Serializer):
-    key_id = serializers.IntegerField()
-    signature = serializers.CharField(max_length=200)
-
-
 @extend_schema(tags=["registry"])
 class VersionSignatureView(APIView):
     """GET the manifest to sign and the signatures; POST a signature made with your key."""
 
     required_scopes = {"GET": public("read"), "POST": "publish"}
 
+    @extend_schema(responses=VersionSignaturesSerializer)
     def get(self, request: Request, slug: str, version: str) -> Response:
         target = visible_version(request, slug, version)
-        return Response(
-            {
-                "manifest": signatures.manifest(target),
-                "signatures": [
-                    signatures.describe(signature) for signature in target.signatures.all()
-                ],
-            }
-        )
+        body = {"manifest": signatures.manifest(target), "signatures": target.signatures.all()}
+        return Response(VersionSignaturesSerializer(body).data)
 
-    @extend_schema(request=SignatureInputSerializer)
+    @extend_schema(request=SignatureInputSerializer, responses={201: VersionSignatureSerializer})
     def post(self, request: Request, slug: str, version: str) -> Response:
         target = visible_version(request, slug, version)
         form = SignatureInputSerializer(data=request.data)
@@ -427,4 +480,4 @@ class VersionSignatureView(APIView):
         signature = signatures.add_signature(
             target, key, request.user, form.validated_data["signature"]
         )
-        return Response(signatures.describe(signature), status=status.HTTP_201_CREATED)
+        return Response(VersionSignatureSerializer(signature).data, status=status.HTTP_201_CREATED)

@@ -7,7 +7,14 @@ from django.db import transaction
 
 from fmugateway.core.audit import record
 from fmugateway.core.errors import DomainError, ForbiddenError
-from marketplace.models import Listing
+from marketplace.models import (
+    LISTING_MAX_DAYS,
+    LISTING_MAX_MACHINES,
+    LISTING_MAX_PRICE,
+    LISTING_MAX_RUNS,
+    LISTING_MAX_TRIAL_DAYS,
+    Listing,
+)
 from marketplace.services.creators import require_creator
 from registry.models import Package
 
@@ -29,6 +36,17 @@ EDITABLE = (
     "revenue_share_bps",
     "is_active",
 )
+# The most each number may be (the model's validators and the API's serializer say the same).
+UPPER_BOUNDS = {
+    "price_amount": LISTING_MAX_PRICE,
+    "trial_days": LISTING_MAX_TRIAL_DAYS,
+    "trial_runs": LISTING_MAX_RUNS,
+    "run_quota": LISTING_MAX_RUNS,
+    "max_activations": LISTING_MAX_MACHINES,
+    "seats": LISTING_MAX_MACHINES,
+    "validity_days": LISTING_MAX_DAYS,
+    "revenue_share_bps": 10000,
+}
 
 
 def _invalid(field: str, detail: str, code: str = "invalid") -> DomainError:
@@ -48,6 +66,10 @@ def creator_share_bps(listing: Listing) -> int:
 
 def validate_listing(listing: Listing) -> None:
     """The rules a listing must follow; raises a ``DomainError`` naming the field."""
+    for field, most in UPPER_BOUNDS.items():
+        value = getattr(listing, field)
+        if value is not None and not 0 <= value <= most:
+            raise _invalid(field, f"Give a number from 0 to {most}.")
     model = listing.pricing_model
     if model in (Listing.PricingModel.FREE, Listing.PricingModel.TRIAL):
         if listing.price_amount:

@@ -3,10 +3,11 @@
 import pytest
 from django.urls import reverse
 
+from fmugateway.core.errors import DomainError
 from fmugateway.core.models import AuditEntry
 from marketplace import services
 from marketplace.factories import CreatorFactory
-from marketplace.models import Creator, Listing
+from marketplace.models import LISTING_MAX_DAYS, Creator, Listing
 from marketplace.tests.conftest import client_for
 from registry.factories import PackageFactory
 
@@ -27,6 +28,7 @@ LISTING = {
     "currency": "eur",
     "license_template": "# License\n\nUse it.",
 }
+FREE = {**LISTING, "pricing_model": "free", "price_amount": 0}
 
 
 def test_apply_creates_a_pending_profile_that_is_not_public(user, buyer_client, api_client):
@@ -190,3 +192,55 @@ def test_revenue_share_within_the_platform_fee_is_accepted(seller_client, packag
 
     assert ok.status_code == 201
     assert too_much.status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"validity_days": 2**31 - 1}, "validity_days"),
+        ({"pricing_model": "trial", "trial_days": 2**31 - 1}, "trial_days"),
+        ({"pricing_model": "paid", "price_amount": 2**62}, "price_amount"),
+        ({"kind": "execute_only", "run_quota": 2**31 - 1}, "run_quota"),
+        ({"max_activations": 2**31 - 1}, "max_activations"),
+    ],
+)
+def test_a_listing_number_past_its_bound_is_refused_instead_of_breaking_checkout(
+    seller_client, package, change, field
+):
+    # Before: accepted; far day counts and prices then made every checkout of the listing a
+    # 500 (the license's expiry date overflowed, the order's total did not fit its column).
+    created = seller_client.post(
+        "/api/v1/packages/ball/listings", {**FREE, **change}, format="json"
+    )
+    listing = seller_client.post("/api/v1/packages/ball/listings", FREE, format="json").json()
+    changed = seller_client.patch(
+        f"/api/v1/packages/ball/listings/{listing['id']}", change, format="json"
+    )
+
+    for response in (created, changed):
+        assert response.status_code == 400, response.json()
+        assert response.json()["code"] == "invalid"
+        assert field in response.json()["fields"]
+
+
+def test_a_free_listing_valid_for_the_longest_term_checks_out(seller_client, package, user):
+    listing = seller_client.post(
+        "/api/v1/packages/ball/listings",
+        {**FREE, "validity_days": LISTING_MAX_DAYS},
+        format="json",
+    ).json()
+    buyer = client_for(user)
+    buyer.post("/api/v1/cart/items", {"listing": listing["id"]}, format="json")
+
+    checkout = buyer.post("/api/v1/checkout")
+
+    assert checkout.status_code == 201, checkout.json()
+    assert checkout.json()["licenses"][0]["expires_at"] is not None
+
+
+def test_the_bounds_hold_for_every_caller_of_the_service(seller, package):
+    with pytest.raises(DomainError) as refused:
+        services.create_listing(package, seller.user, **{**FREE, "validity_days": 10**6})
+
+    assert refused.value.code == "invalid"
+    assert "validity_days" in refused.value.fields
