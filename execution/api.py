@@ -308,7 +308,9 @@ class JobCancelView(APIView):
     required_scopes = {"POST": "run"}
 
     def post(self, request: Request, pk) -> Response:
-        job = job_services.cancel_job(visible_job(request, pk), request.user)
+        job = visible_job(request, pk)
+        job_services.require_owner(job, request.user)  # moderators cancel in the admin
+        job = job_services.cancel_job(job, request.user)
         return Response(job_data(visible_job(request, job.pk), request, detail=True))
 
 
@@ -445,5 +447,7 @@ class BatchCancelView(APIView):
     required_scopes = {"POST": "run"}
 
     def post(self, request: Request, pk) -> Response:
-        batch = batch_services.cancel_batch(visible_batch(request, pk), request.user)
+        batch = visible_batch(request, pk)
+        job_services.require_owner(batch, request.user)  # moderators cancel in the admin
+        batch = batch_services.cancel_batch(batch, request.user)
         return Response(batch_data(visible_batch(request, batch.pk), request))
