@@ -365,7 +365,9 @@ class JobCancelView(APIView):
     required_scopes = {"POST": "run"}
 
     def post(self, request: Request, pk) -> Response:
-        job = job_services.cancel_job(visible_job(request, pk), request.user)
+        job = visible_job(request, pk)
+        job_services.require_owner(job, request.user)  # moderators cancel in the admin
+        job = job_services.cancel_job(job, request.user)
         return Response(job_body(visible_job(request, job.pk), request))
 
 
@@ -378,7 +380,9 @@ class JobRerunView(APIView):
 
     @idempotent
     def post(self, request: Request, pk) -> Response:
-        new = job_services.rerun_job(visible_job(request, pk), request.user)
+        job = visible_job(request, pk)
+        job_services.require_owner(job, request.user)  # a moderator's rerun would copy inputs
+        new = job_services.rerun_job(job, request.user)
         return Response(
             job_body(visible_job(request, new.pk), request), status=status.HTTP_201_CREATED
         )
@@ -512,5 +516,7 @@ class BatchCancelView(APIView):
     required_scopes = {"POST": "run"}
 
     def post(self, request: Request, pk) -> Response:
-        batch = batch_services.cancel_batch(visible_batch(request, pk), request.user)
+        batch = visible_batch(request, pk)
+        job_services.require_owner(batch, request.user)  # moderators cancel in the admin
+        batch = batch_services.cancel_batch(batch, request.user)
         return Response(batch_body(visible_batch(request, batch.pk), request))

@@ -173,6 +173,14 @@ def rerun_job(job: SimulationJob, user) -> SimulationJob:
     return new
 
 
+def require_owner(job: SimulationJob | SimulationBatch, user) -> None:
+    """The jobs API acts for a job's (or batch's) owner only: moderators see every job but
+    cancel through the admin's actions."""
+    if job.owner_id != getattr(user, "pk", None):
+        kind = "batch" if isinstance(job, SimulationBatch) else "job"
+        raise ForbiddenError(f"Only the {kind}'s owner can do this.", code=f"not_{kind}_owner")
+
+
 def cancel_job(job: SimulationJob, user) -> SimulationJob:
     """Cancel a queued or running job (a running one's run is killed by its worker, which
     watches the row: see ``CancelWatcher``; the worker's sandbox stays warm).

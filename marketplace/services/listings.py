@@ -116,7 +116,9 @@ def validate_listing(listing: Listing) -> None:
 
 def _require_seller(package: Package, user, listing: Listing) -> None:
     if package.owner_id != getattr(user, "pk", None):
-        raise ForbiddenError("Only the package's owner manages its listings.")
+        raise ForbiddenError(
+            "Only the package's owner manages its listings.", code="not_package_owner"
+        )
     creator = require_creator(user)
     if listing.is_active and not listing.is_free and not creator.can_sell:
         raise DomainError(
@@ -165,7 +167,9 @@ def update_listing(listing: Listing, user, **fields) -> Listing:
 def deactivate_listing(listing: Listing, user) -> Listing:
     """Stop selling a listing (it is never deleted: orders and licenses point at it)."""
     if listing.package.owner_id != getattr(user, "pk", None):
-        raise ForbiddenError("Only the package's owner manages its listings.")
+        raise ForbiddenError(
+            "Only the package's owner manages its listings.", code="not_package_owner"
+        )
     if listing.is_active:
         Listing.objects.filter(pk=listing.pk).update(is_active=False)
         listing.is_active = False

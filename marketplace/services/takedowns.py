@@ -267,13 +267,15 @@ def take_down(complaint: TakedownComplaint, moderator, note: str = "") -> Takedo
 def file_counter_notice(complaint_id: int, user, data) -> CounterNotice:
     """The package owner's counter-notice to a complaint that took their package down.
 
-    404 for anyone but the owner; 409 ``takedown_invalid_status`` unless the package is down for
-    this complaint and no counter-notice was filed; 400 ``invalid`` for missing fields or
-    unaffirmed statements. The complainant gets a copy by email; the package stays down until
-    a moderator decides.
+    404 for anyone but the owner, and for the owner while the complaint is hidden from them (no
+    moderator acted yet, or it was rejected); 409 ``takedown_invalid_status`` unless the
+    package is down for this complaint and no counter-notice was filed; 400 ``invalid`` for
+    missing fields or unaffirmed statements. The complainant gets a copy by email; the package
+    stays down until a moderator decides.
     """
     complaint = (
-        TakedownComplaint.objects.select_for_update(of=("self",))
+        TakedownComplaint.objects.for_user(user)
+        .select_for_update(of=("self",))
         .select_related("package")
         .filter(pk=complaint_id, package__owner_id=getattr(user, "pk", None))
         .first()
