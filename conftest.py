@@ -23,7 +23,12 @@ REPO = Path(__file__).resolve().parent
 WSGIRequestHandler.disable_nagle_algorithm = True
 
 # Fixtures every app's tests use: sample FMUs, a creator and a package, artifact storage.
-pytest_plugins = ["registry.tests.fixtures", "billing.tests.stripe_fixtures"]
+# Every API answer a test receives is checked against the OpenAPI document (conformance).
+pytest_plugins = [
+    "registry.tests.fixtures",
+    "billing.tests.stripe_fixtures",
+    "fmugateway.tests.conformance",
+]
 
 
 @pytest.fixture

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from drf_spectacular.generators import SchemaGenerator
 
 from execution.models import SimulationJob
 from execution.tests.fixtures import make_version, sample_fmus, storage_dirs
+from fmugateway.core.schema import generate_api_schema
 
 JOBS = "/api/v1/jobs"
 FIXTURES = (sample_fmus, storage_dirs)  # shared fixtures (execution/tests/fixtures.py)
@@ -23,7 +23,7 @@ NUMBERS = (
 
 @pytest.fixture(scope="module")
 def documented() -> dict:
-    schema = SchemaGenerator(api_version="v1").get_schema(request=None, public=True)
+    schema = generate_api_schema()
     return schema["components"]["schemas"]["JobCreateRequest"]["properties"]
 
 

@@ -4,8 +4,9 @@
 ``APIClient``) under ``/api/v1/`` to its operation in the schema the project serves, then
 checks that the status is documented and that a JSON body validates against the documented
 schema (OpenAPI 3.0 read as JSON Schema: ``nullable``, ``$ref``, formats ``date-time``, ``date``,
-``uri``, ``uuid`` and ``email`` checked). The root conftest installs it for the whole suite, so
-the thousand tests that exercise the API with real data are also a conformance test.
+``uri``, ``uuid`` and ``email`` checked). The root conftest loads this module as a plugin, so
+its autouse fixture checks every answer of the whole suite: the thousand tests that exercise
+the API with real data are also a conformance test.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from functools import cached_property
 from urllib.parse import urlsplit
 
 import jsonschema
+import pytest
 
 API_PREFIX = "/api/v1/"
 SKIP_PATHS = ("/api/v1/schema/", "/api/v1/docs/")
@@ -59,10 +61,12 @@ def _email(value) -> bool:
     return not isinstance(value, str) or "@" in value
 
 
-def as_json_schema(node, components: dict):
-    """OpenAPI 3.0 schema → JSON Schema (``nullable`` → a null type, refs to ``$defs``)."""
+def as_json_schema(node):
+    """OpenAPI 3.0 schema → JSON Schema (``nullable`` → a null type, refs to ``$defs``). An
+    object that lists its properties allows no other key: an undocumented key in an answer is a
+    contract break too."""
     if isinstance(node, list):
-        return [as_json_schema(item, components) for item in node]
+        return [as_json_schema(item) for item in node]
     if not isinstance(node, dict):
         return node
     out = {}
@@ -72,9 +76,11 @@ def as_json_schema(node, components: dict):
         elif key in ("nullable", "readOnly", "writeOnly", "example", "discriminator", "xml"):
             continue
         elif key in ("properties", "patternProperties"):
-            out[key] = {name: as_json_schema(child, components) for name, child in value.items()}
+            out[key] = {name: as_json_schema(child) for name, child in value.items()}
         else:
-            out[key] = as_json_schema(value, components)
+            out[key] = as_json_schema(value)
+    if node.get("type") == "object" and "properties" in node:
+        out.setdefault("additionalProperties", False)
     if node.get("nullable"):
         if "$ref" in out or "allOf" in out or "oneOf" in out or "anyOf" in out:
             out = {"anyOf": [out, {"type": "null"}]}
@@ -93,14 +99,14 @@ class ResponseChecker:
 
     @cached_property
     def schema(self) -> dict:
-        from drf_spectacular.generators import SchemaGenerator
+        from fmugateway.core.schema import generate_api_schema
 
-        return SchemaGenerator(api_version="v1").get_schema(request=None, public=True)
+        return generate_api_schema()
 
     @cached_property
     def defs(self) -> dict:
         components = self.schema.get("components", {}).get("schemas", {})
-        return {name: as_json_schema(body, components) for name, body in components.items()}
+        return {name: as_json_schema(body) for name, body in components.items()}
 
     @cached_property
     def routes(self) -> list[tuple[re.Pattern, str]]:
@@ -146,11 +152,49 @@ class ResponseChecker:
         if "json" not in content_type or getattr(response, "streaming", False):
             return
         body = json.loads(response.content) if response.content else None
-        schema = as_json_schema(content[content_type].get("schema", {}), {})
+        for location, message in self.violations(content[content_type].get("schema", {}), body)[:3]:
+            self.problems.append(f"{where}: {location}: {message}")
+
+    def violations(self, schema: dict, body) -> list[tuple[str, str]]:
+        """(path in the body, message) of each way ``body`` breaks the OpenAPI ``schema``."""
         validator = jsonschema.Draft202012Validator(
-            {**schema, "$defs": self.defs}, format_checker=_FORMATS
+            {**as_json_schema(schema), "$defs": self.defs}, format_checker=_FORMATS
         )
         errors = sorted(validator.iter_errors(body), key=lambda e: list(e.path))
-        for error in errors[:3]:
-            location = "/".join(str(part) for part in error.path) or "(body)"
-            self.problems.append(f"{where}: {location}: {error.message[:200]}")
+        return [
+            ("/".join(str(part) for part in error.path) or "(body)", error.message[:200])
+            for error in errors
+        ]
+
+
+_CHECKER: ResponseChecker | None = None
+
+
+@pytest.fixture(autouse=True)
+def _api_answers_conform_to_the_schema(request, monkeypatch):
+    """Every answer a test gets from the API through the test clients must be one the OpenAPI
+    document allows: a documented status, a body valid against its schema
+    (``fmugateway.tests.conformance``). Mark a test ``no_conformance`` to opt out."""
+    if request.node.get_closest_marker("no_conformance"):
+        yield
+        return
+    from django.test.client import Client
+
+    global _CHECKER
+    if _CHECKER is None:
+        _CHECKER = ResponseChecker()
+    checker = _CHECKER
+    original = Client.request
+
+    def checked(self, **environ):
+        response = original(self, **environ)
+        checker.check(environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO", ""), response)
+        return response
+
+    monkeypatch.setattr(Client, "request", checked)
+    before = len(checker.problems)
+    yield
+    problems = checker.problems[before:]
+    del checker.problems[before:]
+    if problems:
+        pytest.fail("API answers the schema does not allow:\n" + "\n".join(problems), False)
