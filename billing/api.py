@@ -123,7 +123,7 @@ class TokenView(APIView):
                 code="api_key_required",
                 status_code=403,
             )
-        serializer = TokenRequestSerializer(data=request.data or {})
+        serializer = TokenRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         issued = tokens.mint_token(request.auth, scopes=serializer.validated_data.get("scopes"))
         body = {
@@ -252,7 +252,7 @@ class SubscribeView(APIView):
     @extend_schema(request=SubscribeSerializer, responses={201: SubscribeResultSerializer})
     @idempotent
     def post(self, request: Request) -> Response:
-        form = SubscribeSerializer(data=request.data or {})
+        form = SubscribeSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         result = stripe_subscriptions.subscribe(
             request.user, payment_method=form.validated_data.get("payment_method") or None
@@ -271,7 +271,7 @@ class CancelSubscriptionView(APIView):
 
     @extend_schema(request=CancelSerializer, responses=CancelResultSerializer)
     def post(self, request: Request) -> Response:
-        form = CancelSerializer(data=request.data or {})
+        form = CancelSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         result = stripe_subscriptions.cancel(
             request.user, at_period_end=form.validated_data["at_period_end"]

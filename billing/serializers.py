@@ -10,6 +10,18 @@ from billing.stripe.invoices import invoice_summary
 from fmugateway.core.scopes import SCOPES
 
 
+def PaymentMethodField() -> serializers.RegexField:
+    """A Stripe payment method id as Stripe.js makes it (``pm_…``)."""
+    return serializers.RegexField(
+        r"^pm_[A-Za-z0-9_]{1,250}$",  # Stripe's test cards read pm_card_visa
+        required=False,
+        allow_blank=True,
+        max_length=255,
+        error_messages={"invalid": "A Stripe payment method id (pm_...)."},
+        help_text="A payment method collected by Stripe.js (`pm_...`); empty: none.",
+    )
+
+
 class ApiKeySerializer(serializers.ModelSerializer):
     prefix = serializers.CharField(read_only=True)
     scopes = serializers.ListField(
@@ -176,7 +188,7 @@ class JwksSerializer(serializers.Serializer):
 
 
 class SubscribeSerializer(serializers.Serializer):
-    payment_method = serializers.CharField(required=False, allow_blank=True, max_length=255)
+    payment_method = PaymentMethodField()
 
 
 class SubscribeResultSerializer(serializers.Serializer):
@@ -210,7 +222,7 @@ class CreditPackSerializer(serializers.Serializer):
         help_text="Between CREDIT_PACK_MIN_CREDITS and CREDIT_PACK_MAX_CREDITS; outside them "
         "400 credit_pack_size."
     )
-    payment_method = serializers.CharField(required=False, allow_blank=True, max_length=255)
+    payment_method = PaymentMethodField()
 
     def get_fields(self):
         fields = super().get_fields()

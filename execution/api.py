@@ -38,7 +38,7 @@ from execution.serializers import (
 from execution.services import batches as batch_services
 from execution.services import jobs as job_services
 from execution.services.validation import SettingsInvalid, _Catalog, parse_inputs_csv
-from fmugateway.core.api import Pagination
+from fmugateway.core.api import Pagination, validated_query
 from fmugateway.core.errors import ConflictError, DomainError
 from fmugateway.core.idempotency import idempotent
 from fmugateway.core.parsers import FormParser, JSONParser, MultiPartParser
@@ -130,10 +130,7 @@ class JobListView(APIView):
         parameters=[JobListQuerySerializer], responses=SimulationJobSerializer(many=True)
     )
     def get(self, request: Request) -> Response:
-        given = {name: value for name, value in request.query_params.items() if value != ""}
-        filters = JobListQuerySerializer(data=given)
-        filters.is_valid(raise_exception=True)
-        wanted = filters.validated_data
+        wanted = validated_query(request, JobListQuerySerializer)
         queryset = SimulationJob.objects.filter(owner=request.user).with_version()
         if "status" in wanted:
             queryset = queryset.filter(status=wanted["status"])

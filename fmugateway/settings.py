@@ -346,11 +346,9 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {"anon": env_str("API_ANON_THROTTLE_RATE", "300/min")},
     # Every view declares what each method needs (fmugateway.core.scopes).
     "DEFAULT_PERMISSION_CLASSES": ["fmugateway.core.scopes.ScopeRequired"],
-    "DEFAULT_PARSER_CLASSES": [
-        "fmugateway.core.parsers.JSONParser",
-        "fmugateway.core.parsers.FormParser",
-        "fmugateway.core.parsers.MultiPartParser",
-    ],
+    # The API speaks JSON; the views that take files (uploads, a job's inputs CSV) add
+    # multipart (and form) themselves.
+    "DEFAULT_PARSER_CLASSES": ["fmugateway.core.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "fmugateway.core.api.Pagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "fmugateway.core.schema.ApiAutoSchema",

@@ -11,6 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from fmugateway.core.api import validated_query
 from fmugateway.core.idempotency import idempotent
 from fmugateway.core.middleware import client_ip
 from fmugateway.core.scopes import public
@@ -29,6 +30,7 @@ from marketplace.models import (
     SeatAssignment,
 )
 from marketplace.serializers import (
+    ActivationQuerySerializer,
     ActivationSerializer,
     AddMemberSerializer,
     AddToCartSerializer,
@@ -392,7 +394,7 @@ class LicenseClaimKeyView(APIView):
 
 @extend_schema(
     tags=["marketplace"],
-    parameters=[OpenApiParameter("active", str, enum=["1", "true"], description="Current only.")],
+    parameters=[ActivationQuerySerializer],
 )
 class ActivationListView(generics.ListAPIView):
     """The machines a license of yours is (or was) activated on; ``?active=1`` for current."""
@@ -403,7 +405,7 @@ class ActivationListView(generics.ListAPIView):
     def get_queryset(self):
         license = _my_license(self.request, self.kwargs["pk"])
         queryset = Activation.objects.filter(license=license)
-        if self.request.query_params.get("active") in {"1", "true"}:
+        if validated_query(self.request, ActivationQuerySerializer).get("active"):
             queryset = queryset.filter(deactivated_at__isnull=True)
         return queryset
 

@@ -620,3 +620,7 @@ class ConnectOnboardingSerializer(serializers.Serializer):
     charges_enabled = serializers.BooleanField()
     payouts_enabled = serializers.BooleanField()
     details_submitted = serializers.BooleanField()
+
+
+class ActivationQuerySerializer(serializers.Serializer):
+    active = serializers.BooleanField(required=False, help_text="Current activations only.")

@@ -15,6 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from fmugateway.core.api import validated_query
 from fmugateway.core.errors import DomainError, NotFoundError
 from fmugateway.core.parsers import FormParser, MultiPartParser
 from fmugateway.core.scopes import public
@@ -26,6 +27,7 @@ from registry.serializers import (
     AttestationVerifiedSerializer,
     AttestationVerifySerializer,
     DownloadLinkSerializer,
+    PackageListQuerySerializer,
     PackageSerializer,
     PlatformKeysSerializer,
     PublisherKeyCreatedSerializer,
@@ -34,6 +36,7 @@ from registry.serializers import (
     ScanReportSerializer,
     SignatureInputSerializer,
     ValidationRunSerializer,
+    VariableQuerySerializer,
     VariableSerializer,
     VersionDetailSerializer,
     VersionSerializer,
@@ -79,14 +82,7 @@ def owned_package(request: Request, slug: str) -> Package:
     return package
 
 
-@extend_schema(
-    tags=["registry"],
-    parameters=[
-        OpenApiParameter("mine", str, enum=["1", "true"], description="Only your packages."),
-        OpenApiParameter("status", str, enum=Package.Status.values),
-    ],
-    methods=["GET"],
-)
+@extend_schema(tags=["registry"], parameters=[PackageListQuerySerializer], methods=["GET"])
 @extend_schema(tags=["registry"], methods=["POST"])
 class PackageListView(generics.ListCreateAPIView):
     """Packages you may see: listed ones, your own, all for moderators. ``?mine=1`` for yours."""
@@ -100,11 +96,11 @@ class PackageListView(generics.ListCreateAPIView):
             .select_related("owner")
             .annotate(latest_version_number=_latest_version_number())
         )
-        params = self.request.query_params
-        if params.get("mine") in {"1", "true"}:
+        wanted = validated_query(self.request, PackageListQuerySerializer)
+        if wanted.get("mine"):
             queryset = queryset.owned_by(self.request.user)
-        if params.get("status"):
-            queryset = queryset.filter(status=params["status"])
+        if "status" in wanted:
+            queryset = queryset.filter(status=wanted["status"])
         return queryset
 
     def perform_create(self, serializer):
@@ -229,15 +225,7 @@ class VersionDetailView(generics.RetrieveAPIView):
         return visible_version(self.request, self.kwargs["slug"], self.kwargs["version"])
 
 
-@extend_schema(
-    tags=["registry"],
-    parameters=[
-        OpenApiParameter("causality", str, description="e.g. `input`, `output`, `parameter`."),
-        OpenApiParameter("variability", str, description="e.g. `continuous`, `fixed`."),
-        OpenApiParameter("type", str, description="e.g. `Real`, `Float64`, `Boolean`."),
-        OpenApiParameter("q", str, description="Part of the name."),
-    ],
-)
+@extend_schema(tags=["registry"], parameters=[VariableQuerySerializer])
 class VariableListView(generics.ListAPIView):
     """Variables of a version; filter with ``?causality=``, ``?variability=``, ``?q=`` (name)."""
 
@@ -247,12 +235,12 @@ class VariableListView(generics.ListAPIView):
     def get_queryset(self):
         version = visible_version(self.request, self.kwargs["slug"], self.kwargs["version"])
         queryset = version.variables.all()
-        params = self.request.query_params
+        wanted = validated_query(self.request, VariableQuerySerializer)
         for field in ("causality", "variability", "type"):
-            if params.get(field):
-                queryset = queryset.filter(**{field: params[field]})
-        if params.get("q"):
-            queryset = queryset.filter(name__icontains=params["q"][:200])
+            if field in wanted:
+                queryset = queryset.filter(**{field: wanted[field]})
+        if "q" in wanted:
+            queryset = queryset.filter(name__icontains=wanted["q"])
         return queryset
 
 

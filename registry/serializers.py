@@ -599,3 +599,21 @@ class VersionSignaturesSerializer(serializers.Serializer):
 class SignatureInputSerializer(serializers.Serializer):
     key_id = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
     signature = serializers.CharField(max_length=200)
+
+
+class PackageListQuerySerializer(serializers.Serializer):
+    mine = serializers.BooleanField(required=False, help_text="Only your packages.")
+    status = serializers.ChoiceField(choices=Package.Status.choices, required=False)
+
+
+class VariableQuerySerializer(serializers.Serializer):
+    causality = serializers.CharField(
+        required=False, max_length=40, help_text="e.g. `input`, `output`, `parameter`."
+    )
+    variability = serializers.CharField(
+        required=False, max_length=40, help_text="e.g. `continuous`, `fixed`."
+    )
+    type = serializers.CharField(
+        required=False, max_length=40, help_text="e.g. `Real`, `Float64`, `Boolean`."
+    )
+    q = serializers.CharField(required=False, max_length=200, help_text="Part of the name.")

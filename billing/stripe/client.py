@@ -59,13 +59,32 @@ def api_key() -> str:
     return settings.STRIPE_SECRET_KEY
 
 
+class PaymentMethodInvalid(DomainError):
+    status_code = 400
+    code = "payment_method_invalid"
+    detail = "Stripe knows no such payment method for you; collect the card again."
+
+
+def _names_missing_payment_method(exc: stripe.InvalidRequestError) -> bool:
+    if (exc.param or "").startswith("payment_method"):
+        return True
+    return exc.code == "resource_missing" or exc.http_status == 404
+
+
 @contextmanager
-def provider_errors() -> Iterator[None]:
-    """Turn stripe-python's exceptions into domain errors (402 declined, 502 anything else)."""
+def provider_errors(*, payment_method: str | None = None) -> Iterator[None]:
+    """Turn stripe-python's exceptions into domain errors: 402 declined, 400
+    ``payment_method_invalid`` when Stripe does not know the ``payment_method`` the client gave,
+    502 anything else (Stripe down, or a request of ours it refused)."""
     try:
         yield
     except stripe.CardError as exc:
         raise PaymentDeclined(exc.user_message or PaymentDeclined.detail) from exc
+    except stripe.InvalidRequestError as exc:
+        if payment_method and _names_missing_payment_method(exc):
+            raise PaymentMethodInvalid() from exc
+        logger.warning("Stripe request failed: %s", exc)
+        raise PaymentProviderError() from exc
     except stripe.StripeError as exc:
         logger.warning("Stripe request failed: %s", exc)
         raise PaymentProviderError() from exc

@@ -66,7 +66,7 @@ def start_purchase(user, number: int, *, payment_method: str | None = None) -> d
     }
     if payment_method:
         params.update(payment_method=payment_method, confirm=True)
-    with provider_errors():
+    with provider_errors(payment_method=payment_method):
         intent = stripe.PaymentIntent.create(api_key=key, **params)
         djstripe_models.PaymentIntent.sync_from_stripe_data(intent, api_key=key)
     return {

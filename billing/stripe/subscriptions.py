@@ -143,7 +143,7 @@ def subscribe(user, *, payment_method: str | None = None) -> dict:
                     api_key=key,
                 )
             return {"status": "checkout", "checkout_url": session.url, "session": session.id}
-        with provider_errors():
+        with provider_errors(payment_method=payment_method):
             stripe.PaymentMethod.attach(payment_method, customer=customer.id, api_key=key)
             stripe.Customer.modify(
                 customer.id,

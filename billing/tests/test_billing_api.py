@@ -98,3 +98,30 @@ def test_schema_lists_billing_paths_and_auth_schemes():
     assert "/api/v1/api-keys" in schema["paths"]
     assert "/api/v1/auth/token" in schema["paths"]
     assert {"apiKey", "bearerToken"} <= set(schema["components"]["securitySchemes"])
+
+
+@pytest.mark.parametrize("path", ["/api/v1/billing/subscribe", "/api/v1/billing/credit-packs"])
+def test_a_payment_method_stripe_does_not_know_is_400_not_a_provider_error(
+    stripe_settings, user_client, path
+):
+    body = {"payment_method": "pm_doesnotexist", "credits": 1000}
+
+    response = user_client.post(path, body, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "payment_method_invalid"
+
+
+def test_a_payment_method_that_is_no_stripe_id_is_a_field_error(stripe_settings, user_client):
+    response = user_client.post(
+        "/api/v1/billing/subscribe", {"payment_method": "card_x;drop"}, format="json"
+    )
+
+    assert response.status_code == 400
+    assert response.json()["fields"]["payment_method"][0]["code"] == "invalid"
+
+
+def test_a_token_request_that_is_not_an_object_is_400(key_client):
+    response = key_client.post("/api/v1/auth/token", [], format="json")
+
+    assert response.status_code == 400

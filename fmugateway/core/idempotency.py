@@ -42,7 +42,14 @@ def _fingerprint(request: Request) -> str:
     digest.update(b"\0")
     digest.update(request.get_full_path().encode())
     digest.update(b"\0")
-    digest.update(request.body if not request.FILES else b"")
+    # The parsed body, not the raw bytes: DRF may have read the stream already (a multipart
+    # body always is, to find its files), after which the raw body cannot be read again.
+    data = request.data
+    if hasattr(data, "lists"):  # a form: fields in order, files by name and size
+        fields = [(key, [v for v in values if isinstance(v, str)]) for key, values in data.lists()]
+        digest.update(json.dumps(sorted(fields)).encode())
+    else:
+        digest.update(json.dumps(data, sort_keys=True, default=str).encode())
     for name, upload in sorted(request.FILES.items()):
         digest.update(f"{name}:{upload.name}:{upload.size}".encode())
     return digest.hexdigest()

@@ -128,3 +128,18 @@ def test_a_page_past_the_last_is_404(api_client):
 def test_the_ledger_bounds_its_page_size_too(user_client):
     assert user_client.get("/api/v1/billing/ledger?page_size=500").status_code == 400
     assert user_client.get("/api/v1/billing/ledger?page_size=200").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/packages?status=bogus",
+        "/api/v1/packages?mine=perhaps",
+        "/api/v1/jobs?status=bogus",
+    ],
+)
+def test_a_filter_with_a_value_it_cannot_take_is_400_not_ignored(user_client, path):
+    response = user_client.get(path)
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid"

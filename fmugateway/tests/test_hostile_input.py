@@ -69,9 +69,9 @@ def test_a_json_body_over_the_limit_is_413(session, settings):
 
 def test_a_form_body_over_the_limit_is_413(session, settings):
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
-    body = "name=" + "y" * 5000
+    body = "package=" + "y" * 5000
 
-    response = session.generic("POST", "/api/v1/orgs", body, "application/x-www-form-urlencoded")
+    response = session.generic("POST", "/api/v1/jobs", body, "application/x-www-form-urlencoded")
 
     assert_json_error(response, 413, "payload_too_large")
 
@@ -138,10 +138,16 @@ def test_nul_in_a_license_organisation_is_refused(session, org_license):
 
 
 def test_nul_in_form_fields_is_refused(session):
-    response = session.post("/api/v1/orgs", {"name": NUL}, format="multipart")
+    response = session.post("/api/v1/jobs", {"package": NUL}, format="multipart")
 
     fields = assert_json_error(response, 400, "invalid")["fields"]
-    assert fields["name"][0]["code"] == "null_characters_not_allowed"
+    assert fields["package"][0]["code"] == "null_characters_not_allowed"
+
+
+def test_operations_without_files_take_json_only(session):
+    response = session.post("/api/v1/orgs", {"name": "Acme"}, format="multipart")
+
+    assert_json_error(response, 415, "unsupported_media_type")
 
 
 def test_nul_in_the_query_string_or_path_is_refused(session):

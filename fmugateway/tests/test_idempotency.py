@@ -105,3 +105,17 @@ def test_concurrent_duplicate_gets_409_while_first_runs(user):
     assert duplicate.json()["code"] == "idempotency_in_progress"
     assert results["first"].status_code == 201
     assert executions() == 1
+
+
+def test_an_idempotent_multipart_post_is_answered_not_a_500(user_client):
+    body = {"stop_time": "1", "package": "no-such-package", "version": "1.0.0"}
+
+    first = user_client.post(
+        "/api/v1/jobs", body, format="multipart", HTTP_IDEMPOTENCY_KEY="multipart-1"
+    )
+    again = user_client.post(
+        "/api/v1/jobs", body, format="multipart", HTTP_IDEMPOTENCY_KEY="multipart-1"
+    )
+
+    assert first.status_code == again.status_code == 404
+    assert first.json()["code"] == "version_not_found"
