@@ -33,8 +33,6 @@ from axes.handlers.database import AxesDatabaseHandler
 from axes.helpers import get_client_username, get_cool_off
 from axes.models import AccessAttempt
 from django.conf import settings
-from django.core.cache import caches
-from django.core.cache.backends.redis import RedisCache
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -42,7 +40,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from fmugateway.core.audit import record
-from fmugateway.core.ratelimit import parse_rate, redis_client
+from fmugateway.core.ratelimit import count_fixed_windows, parse_rate
 
 RESET_LIMIT_KEY_PREFIX = "accounts:reset-limit"
 
@@ -248,41 +246,6 @@ def unlock(*, usernames=(), ip_addresses=(), actor=None) -> int:
 
 # --- Password reset emails -----------------------------------------------------------------
 
-# INCR each window's key, setting its expiry when the window opens; one round trip for all.
-_INCR_SCRIPT = """
-local counts = {}
-for i, key in ipairs(KEYS) do
-  counts[i] = redis.call('INCR', key)
-  if counts[i] == 1 then redis.call('EXPIRE', key, ARGV[i]) end
-end
-return counts
-"""
-
-
-def _count(windows: list[tuple[str, int]]) -> list[int]:
-    """Count one request in each ``(key, period)`` window (one round trip with Redis)."""
-    cache = caches["default"]
-    if isinstance(cache, RedisCache):
-        full_keys = [cache.make_and_validate_key(key) for key, _ in windows]
-        periods = [period + 1 for _, period in windows]
-        return [
-            int(count)
-            for count in redis_client(cache).eval(
-                _INCR_SCRIPT, len(full_keys), *full_keys, *periods
-            )
-        ]
-    counts = []
-    for key, period in windows:
-        if cache.add(key, 1, timeout=period + 1):
-            counts.append(1)
-            continue
-        try:
-            counts.append(cache.incr(key))
-        except ValueError:  # expired between add and incr
-            cache.add(key, 1, timeout=period + 1)
-            counts.append(1)
-    return counts
-
 
 @dataclass(frozen=True)
 class ResetRefusal:
@@ -310,7 +273,9 @@ def count_password_reset(ip_address: str | None, email: str) -> ResetRefusal | N
             window = int(now // period)
             key = f"{RESET_LIMIT_KEY_PREFIX}:{scope}:{ident}:{period}:{window}"
             scopes.append((scope, key, period, count, (window + 1) * period))
-    counts = _count([(key, period) for _, key, period, _, _ in scopes]) if scopes else []
+    counts = (
+        count_fixed_windows([(key, period) for _, key, period, _, _ in scopes]) if scopes else []
+    )
     refusals = [
         (scope, count, limit, ends)
         for (scope, _, _, limit, ends), count in zip(scopes, counts, strict=True)

@@ -158,3 +158,40 @@ def _admit_in_cache(backend, limits: Sequence[SlidingLimit], now_us: int) -> lis
                 bisect.insort(log, now_us)
                 backend.set(limit.key, log, timeout=limit.period)
         return waits
+
+
+# INCR each window's key, setting its expiry when the window opens; one round trip for all.
+_INCR_SCRIPT = """
+local counts = {}
+for i, key in ipairs(KEYS) do
+  counts[i] = redis.call('INCR', key)
+  if counts[i] == 1 then redis.call('EXPIRE', key, ARGV[i]) end
+end
+return counts
+"""
+
+
+def count_fixed_windows(windows: Sequence[tuple[str, int]]) -> list[int]:
+    """Count one event in each ``(key, period)`` fixed window of the default cache; returns
+    each window's count (one round trip with Redis, the key expiring with its window)."""
+    cache = caches["default"]
+    if isinstance(cache, RedisCache):
+        full_keys = [cache.make_and_validate_key(key) for key, _ in windows]
+        periods = [period + 1 for _, period in windows]
+        return [
+            int(count)
+            for count in redis_client(cache).eval(
+                _INCR_SCRIPT, len(full_keys), *full_keys, *periods
+            )
+        ]
+    counts = []
+    for key, period in windows:
+        if cache.add(key, 1, timeout=period + 1):
+            counts.append(1)
+            continue
+        try:
+            counts.append(cache.incr(key))
+        except ValueError:  # expired between add and incr
+            cache.add(key, 1, timeout=period + 1)
+            counts.append(1)
+    return counts
