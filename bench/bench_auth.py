@@ -14,7 +14,7 @@ interleaved:
 * ``api key``: ``X-API-Key``; key verification (HMAC), revocation check and the plan's rate
   limit, then the jobs page.
 * ``token``: ``Authorization: Bearer <JWT>``; Ed25519 verification + the key's revocation check.
-* ``403``: ``/api/v1/jobs`` without credentials: DRF refuses before any query (for reference: the
+* ``401``: ``/api/v1/jobs`` without credentials: DRF refuses before any query (for reference: the
   cost of the stack with no database work at all).
 
 Medians of ``--rounds`` are reported. Exit status 1 on unexpected status codes, or when the ratio
@@ -249,7 +249,7 @@ def main() -> int:
             "no auth": (OPEN_PATH, {}, 200),
             "api key": (PATH, {"X-API-Key": api_key}, 200),
             "token": (PATH, {"Authorization": f"Bearer {token}"}, 200),
-            "403": (PATH, {}, 403),
+            "401": (PATH, {}, 401),
         }
         port = free_port()
         server = start_gunicorn(env, port)
@@ -296,7 +296,7 @@ def main() -> int:
         "target >= 0.8)"
     )
     print(f"ratio token   / no auth = {medians['token'] / medians['no auth']:.2f}")
-    print(f"ratio api key / 403     = {medians['api key'] / medians['403']:.2f}")
+    print(f"ratio api key / 401     = {medians['api key'] / medians['401']:.2f}")
     if failed:
         print("unexpected status codes", file=sys.stderr)
         return 1
