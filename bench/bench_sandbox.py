@@ -23,7 +23,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from execution.sandbox import (  # noqa: E402 - after the sys.path tweak for script use
+from fmusandbox import (  # noqa: E402 - after the sys.path tweak for script use
     Sandbox,
     SandboxConfig,
     SandboxLimits,

@@ -48,7 +48,7 @@ def _plain_run(args: tuple[str, float]) -> int:
 def _sandbox_runs(args: tuple[str, list[float]]) -> int:
     """The sandbox alone (no Django, Celery or database): the ceiling of the batch path."""
     sys.path.insert(0, str(harness.REPO))
-    from execution.sandbox import SandboxConfig, SimulationRequest, get_sandbox, sha256_file
+    from fmusandbox import SandboxConfig, SimulationRequest, get_sandbox, sha256_file
 
     path, values = args
     sandbox = get_sandbox(SandboxConfig())
@@ -65,7 +65,7 @@ def _sandbox_runs(args: tuple[str, list[float]]) -> int:
 def _sandbox_many(args: tuple[str, list[float], int]) -> int:
     """The sandbox alone with ``run_many`` over chunks: the ceiling of the batch path."""
     sys.path.insert(0, str(harness.REPO))
-    from execution.sandbox import SandboxConfig, SimulationRequest, get_sandbox, sha256_file
+    from fmusandbox import SandboxConfig, SimulationRequest, get_sandbox, sha256_file
 
     path, values, chunk = args
     sandbox = get_sandbox(SandboxConfig())

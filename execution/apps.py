@@ -22,8 +22,8 @@ def report_sandbox(sender, **kwargs) -> dict:
     """The worker's heartbeat says whether its FMU sandbox is isolated (probe is cached)."""
     from django.conf import settings
 
-    from execution.runner import sandbox_config
-    from execution.sandbox import probe
+    from fmugateway.core.sandbox import sandbox_config
+    from fmusandbox import probe
 
     report = probe(sandbox_config())
     return {

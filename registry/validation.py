@@ -10,9 +10,6 @@ the platform then signs an attestation that anyone can verify offline.
 from __future__ import annotations
 
 import logging
-import shutil
-import tempfile
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +22,7 @@ from django.utils import timezone
 from fmugateway.core.audit import record
 from fmugateway.core.errors import DomainError
 from fmugateway.core.signing import SignatureInvalid, sign_document, verify_document
+from fmugateway.core.storage import local_copy
 from fmugateway.core.tasks import dispatch_after_commit
 from registry import vectors
 from registry.inspection import sha256_file
@@ -77,26 +75,9 @@ def _progress(run: ValidationRun, progress: int, stage: str) -> None:
     ValidationRun.objects.filter(pk=run.pk).update(progress=progress, stage=stage)
 
 
-@contextmanager
-def local_copy(storage_name: str, key: str, suffix: str):
-    """The stored file as a local path (S3 objects are downloaded to a temp file)."""
-    from django.core.files.storage import storages
-
-    storage = storages[storage_name]
-    try:
-        yield Path(storage.path(key))
-        return
-    except NotImplementedError:
-        pass
-    with tempfile.NamedTemporaryFile(suffix=suffix) as handle, storage.open(key, "rb") as source:
-        shutil.copyfileobj(source, handle, 1024 * 1024)
-        handle.flush()
-        yield Path(handle.name)
-
-
 def _simulate(version: PackageVersion, fmu_path: Path, **settings_) -> dict[str, Any]:
     """Run the FMU in the sandbox; the answer is a JSON-able summary plus the result array."""
-    from execution.runner import default_limits, run_sandboxed
+    from fmugateway.core.sandbox import default_limits, run_sandboxed
 
     limits = default_limits(
         wall_seconds=settings.VALIDATION_WALL_SECONDS, cpu_seconds=settings.VALIDATION_CPU_SECONDS

@@ -23,7 +23,6 @@ from django.utils import timezone
 
 from execution import notify, results
 from execution.models import FINISHED_STATUSES, JobStatus, SimulationBatch, SimulationJob
-from execution.sandbox.runner import MAX_RUNS_PER_SANDBOX
 from execution.services import charging
 from execution.services.jobs import (
     CancelWatcher,
@@ -48,6 +47,7 @@ from execution.services.validation import (
 from fmugateway.core.audit import record
 from fmugateway.core.errors import ConflictError
 from fmugateway.core.tasks import dispatch_after_commit
+from fmusandbox.runner import MAX_RUNS_PER_SANDBOX
 from registry.models import PackageVersion
 
 logger = logging.getLogger(__name__)
@@ -205,7 +205,7 @@ def run_batch_chunk(batch_id: str, job_ids: list[str]) -> tuple[int, int]:
     )
     totals = [0, 0]  # succeeded, failed
     pending: list[tuple[SimulationJob, dict[str, Any], results.StoredResult | None]] = []
-    from registry.validation import local_copy
+    from fmugateway.core.storage import local_copy
 
     def flush() -> None:
         # One transaction (one commit) for the runs done since the last flush, then progress.
@@ -278,7 +278,7 @@ def _run_group(
 def _simulate_group(
     batch: SimulationBatch, effective: list[EffectiveSettings], fmu_path, watcher: CancelWatcher
 ) -> list[dict[str, Any]]:
-    from execution.runner import run_sandboxed_many
+    from fmugateway.core.sandbox import run_sandboxed_many
 
     outcomes: list[dict[str, Any] | None] = [None] * len(effective)
     by_timeout: dict[int, list[int]] = {}  # a batch's runs share their settings but not values

@@ -259,7 +259,7 @@ class CancelWatcher:
     """
 
     def __init__(self, is_cancelled, poll_seconds: float = CANCEL_POLL_SECONDS) -> None:
-        from execution.sandbox import CancelToken
+        from fmusandbox import CancelToken
 
         self._is_cancelled = is_cancelled
         self._poll_seconds = poll_seconds
@@ -295,7 +295,7 @@ class CancelWatcher:
 
 
 def sandbox_limits(timeout_seconds: int):
-    from execution.runner import default_limits
+    from fmugateway.core.sandbox import default_limits
 
     return default_limits(
         wall_seconds=float(timeout_seconds), cpu_seconds=charging.cpu_limit(timeout_seconds)
@@ -305,7 +305,7 @@ def sandbox_limits(timeout_seconds: int):
 def simulate(
     version: PackageVersion, sha256: str, effective: EffectiveSettings, fmu_path, cancel=None
 ):
-    from execution.runner import run_sandboxed
+    from fmugateway.core.sandbox import run_sandboxed
 
     return run_sandboxed(
         fmu_path,
@@ -346,7 +346,7 @@ def run_job(job_id: str) -> SimulationJob | None:
         return SimulationJob.objects.filter(pk=job.pk, status=JobStatus.CANCELLED).exists()
 
     try:
-        from registry.validation import local_copy
+        from fmugateway.core.storage import local_copy
 
         with (
             local_copy("artifacts", job.version.artifact_key, ".fmu") as fmu_path,

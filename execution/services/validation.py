@@ -97,7 +97,7 @@ class EffectiveSettings:
         return cls(**known, inputs=dict(inputs) if inputs else None)
 
     def simulation_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments of ``execution.runner.run_sandboxed`` (besides limits)."""
+        """Keyword arguments of ``fmugateway.core.sandbox.run_sandboxed`` (besides limits)."""
         return {
             "fmi_type": self.fmi_type,
             "start_time": self.start_time,

@@ -22,7 +22,7 @@ import fmpy
 import numpy as np
 import pytest
 
-from execution.sandbox import (
+from fmusandbox import (
     CancelToken,
     ErrorCode,
     RunStatus,
@@ -535,7 +535,7 @@ def test_non_root_worker_uses_a_user_namespace(
         f"""
         import json, os, sys
         sys.path.insert(0, {str(REPO)!r})
-        from execution.sandbox import Sandbox, SandboxConfig, SandboxLimits, SimulationRequest
+        from fmusandbox import Sandbox, SandboxConfig, SandboxLimits, SimulationRequest
         assert os.geteuid() == 12345
         out = {{}}
         limits = SandboxLimits(wall_seconds=5, memory_bytes=256 << 20)
@@ -719,7 +719,7 @@ def test_run_many_empties_the_scratch_dir_between_runs(
 def test_run_many_splits_large_requests_and_rejects_mixed_fmus(
     sandbox: Sandbox, hostile_fmu: Callable[[str], Path]
 ) -> None:
-    from execution.sandbox.runner import MAX_RUNS_PER_SANDBOX
+    from fmusandbox.runner import MAX_RUNS_PER_SANDBOX
 
     fmu = hostile_fmu("switch")
     count = MAX_RUNS_PER_SANDBOX + 3
@@ -798,8 +798,8 @@ def test_cancel_during_run_many_keeps_finished_runs(
 def test_a_runner_reported_internal_error_is_never_a_free_platform_failure():
     # FMU code runs in the runner and can write the runner's status report itself: a report
     # claiming "sandbox_error" must not turn into the (uncharged) platform failure code.
-    from execution.sandbox.runner import _RUNNER_CODES
     from execution.services.charging import PLATFORM_ERROR_CODES
+    from fmusandbox.runner import _RUNNER_CODES
 
     assert _RUNNER_CODES["sandbox_error"] == ErrorCode.RUNNER_ERROR
     assert all(str(code) not in PLATFORM_ERROR_CODES for code in _RUNNER_CODES.values())

@@ -1,7 +1,7 @@
 """Zygote, keeper and runner processes of the FMU sandbox.
 
 This file is executed as a standalone script (``python -I -B _zygote.py CONFIG``) by
-:class:`execution.sandbox.runner.Sandbox`. It must stay importable without the project on
+:class:`fmusandbox.runner.Sandbox`. It must stay importable without the project on
 ``sys.path`` and must never import Django: the whole point of the zygote is to be a process
 whose memory holds no secrets (SECRET_KEY, database credentials, other tenants' data), so that
 the processes forked from it to run untrusted FMUs inherit nothing worth stealing.

@@ -11,7 +11,7 @@ from typing import Any
 
 from django.conf import settings
 
-from execution import sandbox as sandbox_lib
+import fmusandbox as sandbox_lib
 
 
 def sandbox_config() -> sandbox_lib.SandboxConfig:

@@ -2,7 +2,7 @@
 
 Typical use from a Celery task::
 
-    from execution.sandbox import SandboxLimits, SimulationRequest, get_sandbox
+    from fmusandbox import SandboxLimits, SimulationRequest, get_sandbox
 
     result = get_sandbox(config).run(
         SimulationRequest(fmu_path=path, sha256=sha, stop_time=10.0),
