@@ -16,13 +16,14 @@ RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev u
     && useradd --system --create-home --uid 10001 fmugw
 COPY --from=build /opt/venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 \
-    VAR_DIR=/var/lib/fmugateway DJANGO_SETTINGS_MODULE=fmugateway.settings
+    VAR_DIR=/var/lib/fmugateway STATIC_ROOT=/app/staticfiles \
+    DJANGO_SETTINGS_MODULE=fmugateway.settings
 WORKDIR /app
 COPY --chown=fmugw:fmugw . /app
 RUN mkdir -p /var/lib/fmugateway && chown fmugw:fmugw /var/lib/fmugateway \
-    && DEBUG=true SECRET_KEY=build-only-secret-key-for-collectstatic-0000000000 \
+    && DEBUG=false SECRET_KEY=build-only-secret-key-for-collectstatic-7f3c9a1e5b \
        KEY_HASH_SECRET=build-only python manage.py collectstatic --noinput \
-    && rm -rf /var/lib/fmugateway/secrets
+    && chown -R fmugw:fmugw /app/staticfiles && rm -rf /var/lib/fmugateway/secrets
 USER fmugw
 EXPOSE 8000
 CMD ["gunicorn", "fmugateway.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "2", "--threads", "8", \

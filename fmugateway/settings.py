@@ -174,8 +174,10 @@ else:
 S3_BUCKET_NAME = env_str("S3_BUCKET_NAME")
 STORAGE_ROOT = Path(env_str("STORAGE_ROOT", str(VAR_DIR / "storage"))).resolve()
 STATIC_URL = "static/"
-STATIC_ROOT = VAR_DIR / "staticfiles"
-STATIC_ROOT.mkdir(exist_ok=True)  # whitenoise warns on every request otherwise
+# Collected static files (whitenoise serves them). The image collects them at build time into
+# /app/staticfiles, outside the VAR_DIR volume, so a new image never serves an old volume's copy.
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(VAR_DIR / "staticfiles"))).resolve()
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns on every request otherwise
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_URL = "media/"
 
