@@ -81,10 +81,14 @@ def unwrap_data_key(master_key: bytes, master_key_id: str, wrapped: bytes, conte
         data_key = AESGCM(master_key).decrypt(nonce, sealed, _wrap_aad(master_key_id, context))
     except (InvalidTag, ValueError):
         raise ArtifactIntegrityError(
-            f"The data key of {context} does not open with master key {master_key_id!r}."
+            "The stored file failed its integrity check (its data key does not authenticate); "
+            "it was not used."
         ) from None
     if len(data_key) != DATA_KEY_SIZE:
-        raise ArtifactIntegrityError(f"The data key of {context} has the wrong size.")
+        raise ArtifactIntegrityError(
+            "The stored file failed its integrity check (its data key has the wrong size); "
+            "it was not used."
+        )
     return data_key
 
 
@@ -211,8 +215,8 @@ class DecryptingReader(_ChunkReader):
     header, a wrong data key, a damaged first chunk and (with ``stored_size``) a truncated or
     extended object raise ``ArtifactIntegrityError`` before anything is handed out. A later
     chunk that fails raises it from ``read``; the bytes before it were authentic.
-    ``describe`` names the object in error messages; ``on_failure`` is called once with the
-    error before it is raised (for logs and the audit).
+    Error details never name the object (they reach API clients); ``on_failure`` is called
+    with the error before it is raised, for logs and the audit.
     """
 
     def __init__(
@@ -220,12 +224,10 @@ class DecryptingReader(_ChunkReader):
         source: BinaryIO,
         data_key: bytes,
         *,
-        describe: str = "the stored file",
         stored_size: int | None = None,
         on_failure: Callable[[ArtifactIntegrityError], None] | None = None,
     ) -> None:
         super().__init__(source)
-        self._describe = describe
         self._on_failure = on_failure
         header = _read_exact(source, HEADER_SIZE)
         if len(header) != HEADER_SIZE or not is_encrypted(header):
@@ -247,7 +249,7 @@ class DecryptingReader(_ChunkReader):
 
     def _fail(self, why: str) -> NoReturn:
         error = ArtifactIntegrityError(
-            f"The stored file {self._describe} failed its integrity check ({why}); it was not used."
+            f"The stored file failed its integrity check ({why}); it was not used."
         )
         if self._on_failure is not None:
             self._on_failure(error)

@@ -77,10 +77,13 @@ def _data_key_row(storage_name: str, name: str):
 def _unwrap(row) -> bytes:
     key = master_keys().get(row.master_key_id)
     if key is None:
-        raise ArtifactKeyUnavailable(
-            f"The stored file {row.name} is encrypted under master key {row.master_key_id!r}, "
-            "which ARTIFACT_MASTER_KEYS does not hold."
+        logger.error(
+            "artifact_key_unavailable: %s:%s needs master key %r, not in ARTIFACT_MASTER_KEYS",
+            row.storage,
+            row.name,
+            row.master_key_id,
         )
+        raise ArtifactKeyUnavailable()
     return unwrap_data_key(key, row.master_key_id, row.wrapped_key, _context(row.storage, row.name))
 
 
@@ -96,8 +99,10 @@ def _integrity_failed(storage_name: str, name: str, error: ArtifactIntegrityErro
 
 
 def integrity_error(storage_name: str, name: str, why: str) -> ArtifactIntegrityError:
+    """The error to raise (its detail names no storage key: clients see it), logged and
+    audited with the object's name."""
     error = ArtifactIntegrityError(
-        f"The stored file {name} failed its integrity check ({why}); it was not used."
+        f"The stored file failed its integrity check ({why}); it was not used."
     )
     _integrity_failed(storage_name, name, error)
     return error
@@ -166,7 +171,6 @@ def _open_reader(storage_name: str, name: str, *, stored_size: int | None) -> Bi
         return DecryptingReader(
             handle,
             data_key,
-            describe=name,
             stored_size=stored_size,
             on_failure=lambda error: _integrity_failed(storage_name, name, error),
         )

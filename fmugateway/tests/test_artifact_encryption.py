@@ -13,6 +13,7 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
+from django.core.files.storage import InMemoryStorage
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
@@ -180,6 +181,50 @@ def test_a_large_artifact_is_streamed_in_bounded_memory(storage_dirs, tmp_path):
     assert peak < 8 * 1024 * 1024, f"peak Python memory {peak / 2**20:.1f} MiB"
 
 
+class PathlessStorage(InMemoryStorage):
+    """Stands in for a bucket: like S3Storage, it has no local paths."""
+
+    def _relative_path(self, name):
+        return os.path.relpath(super().path(name), self.location)
+
+    def path(self, name):
+        raise NotImplementedError("no local paths, as on S3")
+
+
+def test_a_storage_without_local_paths_is_decrypted_into_a_private_copy(settings, tmp_path):
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import storages
+
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "artifacts": {"BACKEND": f"{__name__}.PathlessStorage"},
+    }
+    source = tmp_path / "model.fmu"
+    source.write_bytes(os.urandom(3 * 1024 * 1024 + 7))
+    plain = source.read_bytes()
+
+    key = artifact_storage.save_encrypted("artifacts", "packages/1/model.fmu", source)
+
+    bucket = storages["artifacts"]
+    with bucket.open(key, "rb") as handle:
+        ciphertext = handle.read()
+    assert ciphertext.startswith(MAGIC) and len(ciphertext) == encrypted_size(len(plain))
+    with local_copy("artifacts", key, ".fmu") as path:
+        assert path.read_bytes() == plain
+        assert path.parent == artifact_storage._plaintext_dir()
+    assert not path.exists()
+    opened = artifact_storage.open_decrypted("artifacts", key)
+    with opened.stream as stream:
+        assert (opened.size, stream.read()) == (len(plain), plain)
+
+    bucket.delete(key)
+    bucket.save(key, ContentFile(ciphertext[:-1]))
+    with pytest.raises(ArtifactIntegrityError), local_copy("artifacts", key, ".fmu"):
+        pytest.fail("a truncated object was handed out")
+    with pytest.raises(ArtifactIntegrityError):
+        artifact_storage.open_decrypted("artifacts", key)
+
+
 # --- tampering -----------------------------------------------------------------------------
 
 
@@ -231,6 +276,7 @@ def test_a_tampered_artifact_is_refused_on_download_with_a_clear_error(
 
     assert response.status_code == 503
     assert response.json()["code"] == "artifact_integrity"
+    assert version.artifact_key not in response.json()["detail"]  # no storage key leaks
     version.refresh_from_db()
     assert version.download_count == 0
 
