@@ -17,6 +17,7 @@ import contextlib
 import logging
 import os
 import re
+import socket
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -203,6 +204,12 @@ def open_decrypted(storage_name: str, name: str) -> DecryptedObject:
 _PLAIN_PREFIX = "fmugw-plain-"
 
 
+def _copy_prefix() -> str:
+    # The host name too: containers sharing a /tmp do not share process ids.
+    host = re.sub(r"[^A-Za-z0-9.-]", "_", socket.gethostname())[:64]
+    return f"{_PLAIN_PREFIX}{host}-"
+
+
 def _plaintext_dir() -> Path:
     """A private directory for decrypted copies; copies left by processes that died (a worker
     killed at its hard time limit) are removed the next time one is made."""
@@ -211,8 +218,9 @@ def _plaintext_dir() -> Path:
     if directory.is_symlink() or directory.stat().st_uid != os.getuid():
         raise OSError(f"{directory} is not a private directory of this user")
     os.chmod(directory, 0o700)
+    own = re.compile(rf"{re.escape(_copy_prefix())}(\d+)-")
     for entry in directory.iterdir():
-        match = re.match(rf"{_PLAIN_PREFIX}(\d+)-", entry.name)
+        match = own.match(entry.name)
         if match is None:
             continue
         try:
@@ -252,7 +260,7 @@ def local_copy(storage_name: str, key: str, suffix: str) -> Iterator[Path]:
     stored_size = storage.size(key)
     with _open_reader(storage_name, key, stored_size=stored_size) as source:
         fd, name = tempfile.mkstemp(
-            prefix=f"{_PLAIN_PREFIX}{os.getpid()}-", suffix=suffix, dir=_plaintext_dir()
+            prefix=f"{_copy_prefix()}{os.getpid()}-", suffix=suffix, dir=_plaintext_dir()
         )
         target = Path(name)
         try:

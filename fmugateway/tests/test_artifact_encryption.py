@@ -58,7 +58,7 @@ def my_plaintext_copies() -> list[Path]:
     return [
         path
         for path in artifact_storage._plaintext_dir().iterdir()
-        if path.name.startswith(f"fmugw-plain-{os.getpid()}-")
+        if path.name.startswith(f"{artifact_storage._copy_prefix()}{os.getpid()}-")
     ]
 
 
@@ -94,6 +94,10 @@ def test_stored_fmu_and_test_vector_are_encrypted_not_zip_nor_plaintext(
 
 def test_local_copy_is_the_plaintext_and_is_removed_after_use(package, ball, storage_dirs):
     version = upload_sample(package, ball)
+    left_by_a_killed_worker = artifact_storage._plaintext_dir() / (
+        f"{artifact_storage._copy_prefix()}{2**22 + 1}-left.fmu"  # above any pid_max: dead
+    )
+    left_by_a_killed_worker.write_bytes(b"plaintext")
 
     with local_copy("artifacts", version.artifact_key, ".fmu") as path:
         assert path.suffix == ".fmu"
@@ -102,6 +106,7 @@ def test_local_copy_is_the_plaintext_and_is_removed_after_use(package, ball, sto
 
     assert not path.exists()
     assert my_plaintext_copies() == []
+    assert not left_by_a_killed_worker.exists()
 
 
 def test_upload_validation_job_and_download_work_end_to_end(
