@@ -101,6 +101,7 @@ def server_env(var_dir: Path, signing_pem: str) -> dict[str, str]:
         "DEBUG": "false",  # production-like: no query log, no debug pages
         "SECRET_KEY": "bench-only-secret-key-0123456789abcdefghijklmnopqrstuvwxyz",
         "KEY_HASH_SECRET": "bench-only-key-hash-secret-0123456789abcdefghijklmnop",
+        "ARTIFACT_MASTER_KEYS": "bench-1:" + "A" * 43,  # DEBUG=false requires one
         "TOKEN_SIGNING_KEY": signing_pem,
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "VAR_DIR": str(var_dir),
@@ -109,6 +110,7 @@ def server_env(var_dir: Path, signing_pem: str) -> dict[str, str]:
         "SECURE_COOKIES": "false",
     }
     env.pop("TOKEN_SIGNING_KEY_FILE", None)
+    env.pop("ARTIFACT_MASTER_KEYS_FILE", None)
     return env
 
 

@@ -123,6 +123,7 @@ def server_env(var_dir: Path, database: str) -> dict[str, str]:
         DEBUG="false",  # production-like: no query log, no debug pages
         SECRET_KEY="bench-only-secret-key-0123456789abcdefghijklmnopqrstuvwxyz",
         KEY_HASH_SECRET=KEY_HASH_SECRET,
+        ARTIFACT_MASTER_KEYS="bench-1:" + "A" * 43,  # DEBUG=false requires one
         PLATFORM_SIGNING_KEY=_pem(),
         TOKEN_SIGNING_KEY=_pem(),
         VAR_DIR=str(var_dir),
@@ -135,7 +136,12 @@ def server_env(var_dir: Path, database: str) -> dict[str, str]:
         API_ANON_THROTTLE_RATE="1000000000/min",
         DB_CONN_MAX_AGE="600",
     )
-    for name in ("PLATFORM_SIGNING_KEY_FILE", "TOKEN_SIGNING_KEY_FILE", "KEY_HASH_SECRET_FILE"):
+    for name in (
+        "PLATFORM_SIGNING_KEY_FILE",
+        "TOKEN_SIGNING_KEY_FILE",
+        "KEY_HASH_SECRET_FILE",
+        "ARTIFACT_MASTER_KEYS_FILE",
+    ):
         env.pop(name, None)
     return env
 

@@ -7,7 +7,10 @@ A secret may also be given as ``NAME_FILE=/path`` (Docker/Kubernetes secrets).
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
+import re
 import secrets
 from pathlib import Path
 
@@ -113,3 +116,37 @@ def dev_secret(var_dir: Path, name: str, nbytes: int = 48) -> str:
         finally:
             tmp.unlink()
     return path.read_text().strip()
+
+
+_KEY_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+def parse_key_ring(name: str, text: str, *, nbytes: int = 32) -> dict[str, bytes]:
+    """``id:base64key`` entries (separated by commas or whitespace) as ``{id: key}``, in order.
+
+    Every key must decode (standard or URL-safe base64, padding optional) to exactly ``nbytes``
+    bytes, and ids must be unique; anything else stops the process naming ``name``.
+    """
+    ring: dict[str, bytes] = {}
+    for entry in re.split(r"[,\s]+", text.strip()):
+        if not entry:
+            continue
+        key_id, sep, encoded = entry.partition(":")
+        if not sep or not _KEY_ID.match(key_id):
+            raise ImproperlyConfigured(
+                f"{name}: each entry is id:base64key with an id of letters, digits, '_', '.' "
+                f"or '-' (got an entry starting {entry[:8]!r}...)."
+            )
+        try:
+            padded = encoded + "=" * (-len(encoded) % 4)
+            key = base64.b64decode(padded.replace("-", "+").replace("_", "/"), validate=True)
+        except (binascii.Error, ValueError):
+            raise ImproperlyConfigured(f"{name}: the key of {key_id!r} is not base64.") from None
+        if len(key) != nbytes:
+            raise ImproperlyConfigured(
+                f"{name}: the key of {key_id!r} is {len(key)} bytes; it must be {nbytes}."
+            )
+        if key_id in ring:
+            raise ImproperlyConfigured(f"{name}: the id {key_id!r} is given twice.")
+        ring[key_id] = key
+    return ring

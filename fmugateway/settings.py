@@ -8,6 +8,7 @@ local filesystem.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import timedelta
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from fmugateway.env import (
     env_list,
     env_secret,
     env_str,
+    parse_key_ring,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -172,6 +174,13 @@ else:
 
 # --- Storage -------------------------------------------------------------------------------
 S3_BUCKET_NAME = env_str("S3_BUCKET_NAME")
+# Server-side encryption of the private storages' objects (artifacts, results) on S3: SSE-S3
+# ("aes256") or SSE-KMS ("aws:kms", with the bucket's or account's default key unless
+# S3_SSE_KMS_KEY_ID names one). Artifacts are also encrypted by the app (ARTIFACT_MASTER_KEYS).
+S3_SSE = env_choice("S3_SSE", ("", "aes256", "aws:kms"), "")
+S3_SSE_KMS_KEY_ID = env_str("S3_SSE_KMS_KEY_ID")
+if S3_SSE_KMS_KEY_ID and S3_SSE != "aws:kms":
+    raise ImproperlyConfigured("S3_SSE_KMS_KEY_ID needs S3_SSE=aws:kms.")
 STORAGE_ROOT = Path(env_str("STORAGE_ROOT", str(VAR_DIR / "storage"))).resolve()
 STATIC_URL = "static/"
 # Collected static files (whitenoise serves them). The image collects them at build time into
@@ -182,21 +191,32 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_URL = "media/"
 
 
+def _server_side_encryption() -> dict:
+    if S3_SSE == "aes256":
+        return {"ServerSideEncryption": "AES256"}
+    if S3_SSE == "aws:kms":
+        kms_key = {"SSEKMSKeyId": S3_SSE_KMS_KEY_ID} if S3_SSE_KMS_KEY_ID else {}
+        return {"ServerSideEncryption": "aws:kms", **kms_key}
+    return {}
+
+
 def _storage(location: str, *, private: bool) -> dict:
     if S3_BUCKET_NAME:
-        return {
-            "BACKEND": "storages.backends.s3.S3Storage",
-            "OPTIONS": {
-                "bucket_name": S3_BUCKET_NAME,
-                "location": location,
-                "endpoint_url": env_str("S3_ENDPOINT_URL") or None,
-                "region_name": env_str("S3_REGION_NAME") or None,
-                "default_acl": None if private else "public-read",
-                "querystring_auth": private,
-                "querystring_expire": env_int("SIGNED_URL_TTL_SECONDS", 300, minimum=10),
-                "file_overwrite": False,
-            },
+        options = {
+            "bucket_name": S3_BUCKET_NAME,
+            "location": location,
+            "endpoint_url": env_str("S3_ENDPOINT_URL") or None,
+            "region_name": env_str("S3_REGION_NAME") or None,
+            "default_acl": None if private else "public-read",
+            "querystring_auth": private,
+            "querystring_expire": env_int("SIGNED_URL_TTL_SECONDS", 300, minimum=10),
+            "file_overwrite": False,
         }
+        if private and S3_SSE:
+            options["object_parameters"] = _server_side_encryption()
+            # Presigned URLs of SSE-KMS objects (results) must be signed with SigV4.
+            options["signature_version"] = "s3v4"
+        return {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": options}
     return {
         "BACKEND": "django.core.files.storage.FileSystemStorage",
         "OPTIONS": {
@@ -325,6 +345,24 @@ JOB_WAIT_MAX_SECONDS = env_int("JOB_WAIT_MAX_SECONDS", 30, minimum=0)
 # many runs one Celery task executes back to back in its warm sandbox.
 SWEEP_MAX_RUNS = env_int("SWEEP_MAX_RUNS", 1000, minimum=1)
 SWEEP_CHUNK_SIZE = env_int("SWEEP_CHUNK_SIZE", 20, minimum=1)
+
+# --- Artifacts encrypted at rest (README "FMU files encrypted at rest") ---------------------
+# Master keys wrapping each stored artifact's random data key: "id:base64key" entries (32-byte
+# AES-256 keys), comma-separated. The first wraps new data keys; the others only unwrap until
+# `manage.py rotate_artifact_keys` has rewrapped their data keys, after which they can go.
+_artifact_master_keys = env_secret("ARTIFACT_MASTER_KEYS")
+ARTIFACT_MASTER_KEYS_GENERATED = _artifact_master_keys is None
+if _artifact_master_keys is None:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "ARTIFACT_MASTER_KEYS (or ARTIFACT_MASTER_KEYS_FILE) must be set when DEBUG is false: "
+            "stored FMUs are encrypted with it. See README, FMU files encrypted at rest."
+        )
+    _dev_key = dev_secret(VAR_DIR, "artifact_master_key", 32)
+    _artifact_master_keys = f"dev-{hashlib.sha256(_dev_key.encode()).hexdigest()[:8]}:{_dev_key}"
+ARTIFACT_MASTER_KEYS = parse_key_ring("ARTIFACT_MASTER_KEYS", _artifact_master_keys)
+if not ARTIFACT_MASTER_KEYS:
+    raise ImproperlyConfigured("ARTIFACT_MASTER_KEYS holds no key.")
 
 # --- Platform signing key (attestations, license files, signed answers) -------------------
 # PEM Ed25519 private key; with DEBUG and none set, one is generated (encrypted) into var/secrets.

@@ -11,6 +11,8 @@ _BASE = Path(__file__).resolve().parent.parent
 os.environ.setdefault("VAR_DIR", str(_BASE / "var" / "test"))
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-production-0123456789")
 os.environ.setdefault("KEY_HASH_SECRET", "test-only-key-hash-secret-0123456789abcdef")
+# A fixed key: the test worker process reads what the test process encrypted.
+os.environ.setdefault("ARTIFACT_MASTER_KEYS", "test-1:dGVzdC1vbmx5LWFydGlmYWN0LW1hc3Rlci1rZXkhISE=")
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/fmugateway")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
 

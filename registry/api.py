@@ -394,7 +394,8 @@ class DownloadView(APIView):
     """Serve a signed download link to the user it was issued to; every download is audited."""
 
     required_scopes = {"GET": "read"}
-    error_statuses = {410, 451}  # download_link_expired, package_taken_down
+    # download_link_expired, package_taken_down, artifact_integrity / artifact_key_unavailable
+    error_statuses = {410, 451, 503}
 
     def get(self, request: Request, token: str):
         version, target = downloads.redeem_download_link(request, token)
@@ -406,6 +407,7 @@ class DownloadView(APIView):
             filename=f"{version.package.slug}-{version.version}.fmu",
         )
         response["Content-Type"] = "application/octet-stream"
+        response["Content-Length"] = str(target.size)  # a decrypting stream cannot tell it
         return response
 
 

@@ -2,22 +2,23 @@
 
 A link names one version (by id and SHA-256) and the user it was issued to, signed with the
 project's secret and valid for ``SIGNED_URL_TTL_SECONDS``. Redeeming it re-checks access, audits
-the download and serves the file: streamed from local storage, or through a presigned S3 URL
-that expires as quickly.
+the download and streams the file through the app, decrypted (``core.storage.open_decrypted``),
+from local storage and S3 alike: a presigned S3 URL would hand out the encrypted object.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import BinaryIO
 
 from django.conf import settings
 from django.core import signing
-from django.core.files.storage import FileSystemStorage, storages
 from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
+from fmugateway.core import storage
 from fmugateway.core.audit import record
 from fmugateway.core.errors import DomainError, ForbiddenError
 from registry.access import download_block, may_download
@@ -70,10 +71,27 @@ def issue_download_link(request, version: PackageVersion) -> dict:
 @dataclass
 class DownloadTarget:
     key: str
-    redirect_url: str | None
+    stream: BinaryIO
+    size: int
+    # Always None: encrypted artifacts are decrypted by the app, never handed out by S3.
+    redirect_url: str | None = None
 
-    def open(self):
-        return storages["artifacts"].open(self.key, "rb")
+    def open(self) -> BinaryIO:
+        return self.stream
+
+
+def _open_artifact(version: PackageVersion) -> DownloadTarget:
+    """The version's file, decrypted as a stream. Its header, data key, first chunk and length
+    are checked first, so a damaged or tampered file is refused (503 ``artifact_integrity``)
+    before any byte is sent; a later chunk that fails to authenticate ends the stream without
+    sending its bytes (the response is then short of its Content-Length)."""
+    opened = storage.open_decrypted("artifacts", version.artifact_key)
+    if opened.size != version.size:
+        opened.stream.close()
+        raise storage.integrity_error(
+            "artifacts", version.artifact_key, f"it holds {opened.size} bytes, not {version.size}"
+        )
+    return DownloadTarget(key=version.artifact_key, stream=opened.stream, size=opened.size)
 
 
 def redeem_download_link(request, token: str) -> tuple[PackageVersion, DownloadTarget]:
@@ -102,6 +120,7 @@ def redeem_download_link(request, token: str) -> tuple[PackageVersion, DownloadT
         raise ForbiddenError(
             "You may no longer download this model's file.", code="download_forbidden"
         )
+    target = _open_artifact(version)  # first: a file that cannot be sent is not counted
     PackageVersion.objects.filter(pk=version.pk).update(download_count=F("download_count") + 1)
     record(
         "registry.version.downloaded",
@@ -109,6 +128,4 @@ def redeem_download_link(request, token: str) -> tuple[PackageVersion, DownloadT
         target=version,
         after={"sha256": version.sha256},
     )
-    storage = storages["artifacts"]
-    redirect = None if isinstance(storage, FileSystemStorage) else storage.url(version.artifact_key)
-    return version, DownloadTarget(key=version.artifact_key, redirect_url=redirect)
+    return version, target

@@ -12,12 +12,12 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from django.core.files import File
 from django.core.files.storage import storages
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
+from fmugateway.core import storage as artifact_storage
 from fmugateway.core.audit import record
 from fmugateway.core.errors import ConflictError, DomainError, ForbiddenError
 from registry import inspection as fmu_inspection
@@ -105,19 +105,8 @@ class ReceivedFile:
     sha256: str | None
     size: int
     original_filename: str = ""
-    # A temp file of this request: local storage may move it into place instead of copying.
+    # A temp file of this request. Unused since stored artifacts are always an encrypted copy.
     movable: bool = False
-
-
-class _MovableFile(File):
-    """A file Django's FileSystemStorage moves (rename) rather than copies."""
-
-    def __init__(self, handle, path: Path) -> None:
-        super().__init__(handle)
-        self._path = path
-
-    def temporary_file_path(self) -> str:
-        return str(self._path)
 
 
 @dataclass(frozen=True)
@@ -192,19 +181,15 @@ def upload_version(
         _check_test_vector(vector, card)
     report = fmu_scan.scan_fmu(upload.path, card)
 
-    storage = artifacts_storage()
     stored_keys: list[str] = []
 
-    def store(key: str, path: Path, movable: bool = False) -> str:
-        with open(path, "rb") as handle:
-            content = _MovableFile(handle, path) if movable else File(handle)
-            stored_keys.append(storage.save(key, content))
+    def store(key: str, path: Path) -> str:
+        # Encrypted at rest, as everything in the artifacts storage (core.storage).
+        stored_keys.append(artifact_storage.save_encrypted("artifacts", key, path))
         return stored_keys[-1]
 
     try:
-        stored_key = store(
-            f"packages/{package.pk}/{card.sha256}.fmu", upload.path, movable=upload.movable
-        )
+        stored_key = store(f"packages/{package.pk}/{card.sha256}.fmu", upload.path)
         with transaction.atomic():
             version_row = _create_version_row(
                 package, uploaded_by, version, changelog, upload, card, report, stored_key
@@ -231,13 +216,13 @@ def upload_version(
                 after={"sha256": card.sha256, "size": card.size, "version": version},
             )
     except IntegrityError as exc:
-        _delete_all(storage, stored_keys)
+        _delete_all(stored_keys)
         raise ConflictError(
             "This version or file was uploaded at the same moment by another request.",
             code="version_exists",
         ) from exc
     except BaseException:
-        _delete_all(storage, stored_keys)
+        _delete_all(stored_keys)
         raise
     from registry.validation import queue_validation
 
@@ -245,10 +230,10 @@ def upload_version(
     return version_row
 
 
-def _delete_all(storage, keys: list[str]) -> None:
+def _delete_all(keys: list[str]) -> None:
     for key in keys:
         try:
-            storage.delete(key)
+            artifact_storage.delete("artifacts", key)
         except OSError:
             logger.exception("Could not delete %s after a failed upload", key)
 

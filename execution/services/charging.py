@@ -23,7 +23,15 @@ from registry.models import PackageVersion, is_moderator
 
 # Failures that are the platform's fault: nothing is charged.
 PLATFORM_ERROR_CODES = frozenset(
-    {"sandbox_error", "sandbox_unavailable", "worker_lost", "results_error", "internal_error"}
+    {
+        "sandbox_error",
+        "sandbox_unavailable",
+        "worker_lost",
+        "results_error",
+        "internal_error",
+        "artifact_integrity",  # the stored FMU failed its check (core.storage)
+        "artifact_key_unavailable",
+    }
 )
 
 

@@ -27,6 +27,7 @@ from execution.services.validation import (
     SettingsInvalid,
     validate_settings,
 )
+from fmugateway.core.artifact_crypto import ArtifactIntegrityError, ArtifactKeyUnavailable
 from fmugateway.core.audit import record
 from fmugateway.core.errors import ConflictError, DomainError, ForbiddenError, NotFoundError
 from fmugateway.core.tasks import dispatch_after_commit
@@ -364,6 +365,13 @@ def run_job(job_id: str) -> SimulationJob | None:
                 result_columns=stored.columns,
                 result_stats=results.column_stats(outcome["result"]),
             )
+    except (ArtifactIntegrityError, ArtifactKeyUnavailable) as exc:
+        # The stored FMU was refused before anything ran (the message names no storage key).
+        fields = {
+            "status": JobStatus.FAILED,
+            "error_code": exc.code,
+            "error_message": type(exc).detail,
+        }
     except Exception as exc:
         logger.exception("job %s failed on the platform's side", job.pk)
         fields = {

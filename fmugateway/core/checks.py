@@ -56,3 +56,56 @@ def every_api_operation_declares_its_scope(app_configs, **kwargs):
             )
         )
     return problems
+
+
+@register(Tags.security, deploy=True)
+def artifacts_encryption_in_production(app_configs, **kwargs):
+    problems = []
+    if settings.ARTIFACT_MASTER_KEYS_GENERATED:
+        problems.append(
+            Error(
+                "Stored FMUs are encrypted with a development key generated into var/secrets.",
+                hint="Set ARTIFACT_MASTER_KEYS (or ARTIFACT_MASTER_KEYS_FILE); see README.",
+                id="fmugateway.E020",
+            )
+        )
+    if settings.S3_BUCKET_NAME and not settings.S3_SSE:
+        problems.append(
+            Warning(
+                "S3 server-side encryption is not requested for the private storages.",
+                hint="Set S3_SSE=aes256 or S3_SSE=aws:kms (with S3_SSE_KMS_KEY_ID).",
+                id="fmugateway.W020",
+            )
+        )
+    return problems
+
+
+@register(Tags.database)
+def artifact_data_keys_have_their_master_keys(app_configs, databases=None, **kwargs):
+    """Run by ``migrate`` and ``check --database default``: a master key removed from
+    ARTIFACT_MASTER_KEYS while data keys still need it makes those artifacts unreadable."""
+    if not databases:
+        return []
+    from django.db import DatabaseError
+
+    from fmugateway.core.storage import data_keys_by_master_key
+
+    try:
+        counts = data_keys_by_master_key()
+    except DatabaseError:  # before the table's migration
+        return []
+    missing = {
+        key_id: n for key_id, n in counts.items() if key_id not in settings.ARTIFACT_MASTER_KEYS
+    }
+    if not missing:
+        return []
+    listed = ", ".join(f"{key_id} ({n})" for key_id, n in sorted(missing.items()))
+    return [
+        Error(
+            f"Stored artifacts are encrypted under master keys that ARTIFACT_MASTER_KEYS does "
+            f"not hold: {listed}; they cannot be read.",
+            hint="Put those keys back (after the current one), then run "
+            "`manage.py rotate_artifact_keys` before removing them.",
+            id="fmugateway.E021",
+        )
+    ]

@@ -92,3 +92,30 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.owner} {self.key} ({self.state})"
+
+
+class ObjectDataKey(models.Model):
+    """The data key of one encrypted object of a named storage, wrapped by a master key.
+
+    Written only through ``fmugateway.core.storage``: a rotation rewraps ``wrapped_key`` here,
+    so the stored object itself is never rewritten. ``pending`` marks an object that
+    ``encrypt_artifacts`` is converting from plaintext: until it is cleared, a plaintext object
+    is still accepted (afterwards a plaintext object under this name is a tampering sign).
+    """
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    storage = models.CharField(max_length=32)
+    name = models.CharField(max_length=1024)
+    master_key_id = models.CharField(max_length=64, db_index=True)
+    wrapped_key = models.BinaryField()
+    pending = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["storage", "name"], name="core_object_data_key_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.storage}:{self.name} ({self.master_key_id})"

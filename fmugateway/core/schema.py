@@ -38,7 +38,8 @@ ERROR_DESCRIPTIONS = {
     451: "The package was taken down after a copyright complaint (`package_taken_down`).",
     502: "The payment provider answered with an error (`payment_provider_error`).",
     503: "A service this operation needs is not configured or unreachable "
-    "(`payments_unavailable`, `token_signing_unavailable`).",
+    "(`payments_unavailable`, `token_signing_unavailable`), or a stored file failed its "
+    "integrity check (`artifact_integrity`, `artifact_key_unavailable`).",
 }
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
 BODIES = {"POST", "PUT", "PATCH"}

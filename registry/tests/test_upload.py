@@ -6,6 +6,7 @@ import zipfile
 import pytest
 
 from fmugateway.core.models import AuditEntry
+from fmugateway.core.storage import local_copy
 from fmugateway.testing import require_shared_fmus
 from registry.models import PackageVersion
 from registry.models import TestVector as VectorRow
@@ -47,10 +48,12 @@ def test_upload_sample_fmu_returns_its_model_card(creator_client, package, ball,
     assert {v.name for v in version.variables.all()} >= {"h", "v", "g", "e"}
     assert version.variables.get(name="h").unit == "m"
     assert VectorRow.objects.filter(version=version).count() == 1
-    # the FMU and the reference are stored; the FMU is byte-identical
+    # the FMU and the reference are stored, encrypted; the FMU reads back byte-identical
     files = stored_files(artifacts_dir)
     assert len(files) == 2
-    assert any(f.read_bytes() == ball.fmu_path.read_bytes() for f in files)
+    assert not any(f.read_bytes() == ball.fmu_path.read_bytes() for f in files)
+    with local_copy("artifacts", version.artifact_key, ".fmu") as path:
+        assert path.read_bytes() == ball.fmu_path.read_bytes()
     assert AuditEntry.objects.filter(action="registry.version.uploaded").count() == 1
 
 
