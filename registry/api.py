@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from django.db.models import OuterRef, Prefetch, Subquery
-from django.http import FileResponse, Http404, HttpResponseRedirect
+from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -376,19 +376,10 @@ class DownloadUrlView(APIView):
     tags=["registry"],
     responses={
         (200, "application/octet-stream"): OpenApiResponse(
-            OpenApiTypes.BINARY, description="The .fmu file, as an attachment."
+            OpenApiTypes.BINARY,
+            description="The .fmu file, as an attachment, decrypted by the server as it streams.",
         ),
-        302: OpenApiResponse(description="The file is in object storage: follow `Location`."),
     },
-    parameters=[
-        OpenApiParameter(
-            "Location",
-            str,
-            OpenApiParameter.HEADER,
-            response=[302],
-            description="A presigned storage URL, valid as briefly as the link.",
-        )
-    ],
 )
 class DownloadView(APIView):
     """Serve a signed download link to the user it was issued to; every download is audited."""
@@ -399,8 +390,6 @@ class DownloadView(APIView):
 
     def get(self, request: Request, token: str):
         version, target = downloads.redeem_download_link(request, token)
-        if target.redirect_url:
-            return HttpResponseRedirect(target.redirect_url)
         response = FileResponse(
             target.open(),
             as_attachment=True,

@@ -73,8 +73,6 @@ class DownloadTarget:
     key: str
     stream: BinaryIO
     size: int
-    # Always None: encrypted artifacts are decrypted by the app, never handed out by S3.
-    redirect_url: str | None = None
 
     def open(self) -> BinaryIO:
         return self.stream

@@ -12,7 +12,6 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from django.core.files.storage import storages
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
@@ -39,10 +38,6 @@ SEMVER = re.compile(
 
 class InspectionRejected(DomainError):
     status_code = 422
-
-
-def artifacts_storage():
-    return storages["artifacts"]
 
 
 def require_owner(package: Package, user) -> None:
@@ -105,8 +100,6 @@ class ReceivedFile:
     sha256: str | None
     size: int
     original_filename: str = ""
-    # A temp file of this request. Unused since stored artifacts are always an encrypted copy.
-    movable: bool = False
 
 
 @dataclass(frozen=True)

@@ -77,14 +77,13 @@ class RawFmuParser(FileUploadParser):
 
 
 def received_file(upload) -> ReceivedFile:
-    """The ``ReceivedFile`` of an upload that went through ``HashingUploadHandler``: its temp file
-    may be moved into local storage instead of copied."""
+    """The ``ReceivedFile`` of an upload that went through ``HashingUploadHandler`` (its temp
+    file is encrypted into storage, never moved there)."""
     return ReceivedFile(
         path=Path(upload.temporary_file_path()),
         sha256=getattr(upload, "sha256", None),
         size=upload.size,
         original_filename=upload.name or "",
-        movable=True,
     )
 
 

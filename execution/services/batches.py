@@ -15,6 +15,7 @@ import json
 import logging
 import time
 from collections.abc import Mapping
+from contextlib import ExitStack
 from typing import Any
 
 from django.conf import settings
@@ -44,6 +45,7 @@ from execution.services.validation import (
     coerce_value,
     validate_settings,
 )
+from fmugateway.core.artifact_crypto import ArtifactIntegrityError, ArtifactKeyUnavailable
 from fmugateway.core.audit import record
 from fmugateway.core.errors import ConflictError
 from fmugateway.core.tasks import dispatch_after_commit
@@ -227,10 +229,24 @@ def run_batch_chunk(batch_id: str, job_ids: list[str]) -> tuple[int, int]:
         return SimulationBatch.objects.filter(pk=batch.pk, status=JobStatus.CANCELLED).exists()
 
     position = 0
-    with (
-        local_copy("artifacts", batch.version.artifact_key, ".fmu") as fmu_path,
-        CancelWatcher(batch_cancelled, poll_seconds=CANCEL_CHECK_SECONDS) as watcher,
-    ):
+    with ExitStack() as stack:
+        try:
+            fmu_path = stack.enter_context(
+                local_copy("artifacts", batch.version.artifact_key, ".fmu")
+            )
+        except (ArtifactIntegrityError, ArtifactKeyUnavailable) as exc:
+            # The stored FMU was refused before anything ran: every run fails, uncharged.
+            refused = {
+                "status": JobStatus.FAILED,
+                "error_code": exc.code,
+                "error_message": type(exc).detail,  # names no storage key
+            }
+            pending.extend((run, dict(refused), None) for run in runs)
+            flush()
+            return totals[0], totals[1]
+        watcher = stack.enter_context(
+            CancelWatcher(batch_cancelled, poll_seconds=CANCEL_CHECK_SECONDS)
+        )
         size, flushed_at = FIRST_GROUP_RUNS, time.monotonic()
         while position < len(runs) and not watcher.cancelled:
             group = runs[position : position + size]

@@ -340,6 +340,34 @@ def test_a_job_on_a_tampered_artifact_fails_clearly_and_costs_nothing(
     assert user_client.get(f"/api/v1/jobs/{job.pk}").json()["error_code"] == "artifact_integrity"
 
 
+def test_a_sweep_on_a_tampered_artifact_fails_every_run_and_finishes(
+    user, user_client, package, ball, eager_jobs, django_capture_on_commit_callbacks
+):
+    from billing.services import balance_of, get_account
+    from execution.models import SimulationBatch
+
+    version = publish(upload_sample(package, ball))
+    flip(stored(eager_jobs, version.artifact_key), 24 + 100)
+    start = get_account(user).balance
+
+    with run_eagerly(django_capture_on_commit_callbacks):
+        response = user_client.post(
+            "/api/v1/batches",
+            {"version_id": version.pk, "stop_time": 1.0, "runs": [{}, {}, {}]},
+            format="json",
+        )
+
+    assert response.status_code == 201, response.json()
+    batch = SimulationBatch.objects.get(pk=response.json()["id"])
+    runs = SimulationJob.objects.filter(batch=batch)
+    assert {(run.status, run.error_code) for run in runs} == {
+        (JobStatus.FAILED, "artifact_integrity")
+    }
+    assert (batch.runs_total, batch.runs_failed) == (3, 3)
+    assert batch.status in (JobStatus.FAILED, JobStatus.SUCCEEDED)
+    assert balance_of(user) == start
+
+
 # --- rotation ------------------------------------------------------------------------------
 
 
