@@ -45,7 +45,8 @@ def test_the_heartbeat_reports_what_the_sandbox_probed(db):
         missing_requirement(f"kernel isolation unavailable: {sandbox['detail']}")
     assert sandbox["namespaces"] is True
     assert sandbox["cgroup"] in ("v1", "v2"), sandbox["cgroup_detail"]
-    assert sandbox["seccomp"] is True, sandbox["seccomp_detail"]
+    if not sandbox["seccomp"]:
+        missing_requirement(f"no seccomp: {sandbox['seccomp_detail']}")
     assert sandbox["summary"] == f"namespaces, cgroup {sandbox['cgroup']}, seccomp on"
 
 

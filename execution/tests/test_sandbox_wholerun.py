@@ -159,7 +159,13 @@ def _assert_good(result: SandboxResult, fmu: Path) -> None:
     assert result.result.tobytes() == plain.tobytes()
 
 
+def _need_seccomp(box: Sandbox) -> None:
+    if not box.isolation.seccomp:
+        missing_requirement(f"no seccomp: {box.isolation.seccomp_detail}")
+
+
 def test_isolation_report_names_cgroup_and_seccomp(sandbox: Sandbox) -> None:
+    _need_seccomp(sandbox)
     report = sandbox.isolation
     assert report.supported
     assert report.cgroup in ("v1", "v2")
@@ -274,6 +280,7 @@ FORBIDDEN = (
 def test_forbidden_system_calls_fail_with_eperm_and_the_worker_lives(
     sandbox: Sandbox, wholerun_fmu: Path
 ) -> None:
+    _need_seccomp(sandbox)
     zygote = sandbox.zygote_pid
     result = _run(sandbox, wholerun_fmu, "syscalls")
     _assert_good(result, wholerun_fmu)  # the FMU went on after the refusals
