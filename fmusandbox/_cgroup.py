@@ -254,13 +254,14 @@ class RunGroup:
         text = self.read("memory" if self.version == "v1" else "", "cgroup.procs")
         return [int(p) for p in text.split()]
 
-    def kill(self, spare: int = 0, timeout: float = 5.0) -> bool:
+    def kill(self, spare: int = 0, timeout: float = 5.0, wait: bool = True) -> bool:
         """SIGKILL every process of the group (but ``spare``) until none is left; True then.
 
         v2 has ``cgroup.kill``; on v1 the list is read and killed again until it stays empty
         (a process forking meanwhile is caught in the next round; pids.max bounds them).
+        ``wait=False``: one round, for a caller that then reaps its child and calls again.
         """
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + (timeout if wait else 0.0)
         if self.version == "v2" and not spare and self.exists("", "cgroup.kill"):
             with contextlib.suppress(OSError):
                 self.write("", "cgroup.kill", "1")

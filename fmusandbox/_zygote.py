@@ -842,7 +842,9 @@ class Keeper:
 
     def kill_runner(self, runner: _Runner) -> None:
         if self.group is not None:
-            self.group.kill()  # the runner and everything it started, wherever it went
+            # the runner and everything it started, wherever it went (the caller reaps the
+            # runner, then makes sure the group is empty)
+            self.group.kill(wait=False)
         if runner.status is not None:
             return
         if self.isolated:
@@ -877,6 +879,9 @@ class Keeper:
             runner.channel.close()
         self.kill_runner(runner)
         self.reap(runner)
+        if self.group is not None:
+            self.group.kill()
+            self.reap_orphans()
         os.close(runner.pidfd)
         if self.runner is runner:
             self.runner = None
