@@ -550,6 +550,12 @@ def test_non_root_worker_uses_a_user_namespace(
                 fmu = {str(hostile_fmu("good").parent)!r} + f"/hostile_{{mode}}.fmu"
                 r = box.run(SimulationRequest(fmu, start_values={{"target": target}}), limits)
                 out[mode] = [str(r.status), str(r.code), r.log]
+        # without cgroups: each run in a user namespace of its own (RLIMIT_NPROC per run)
+        config = SandboxConfig(temp_root={str(tmp_path / "root2")!r}, cgroups="off")
+        with Sandbox(config) as box:
+            out["fallback"] = box.isolation.per_run_uid
+            fmu = {str(hostile_fmu("good"))!r}
+            out["fallback_run"] = str(box.run(SimulationRequest(fmu), limits).status)
         print(json.dumps(out))
         """
     )
@@ -569,6 +575,8 @@ def test_non_root_worker_uses_a_user_namespace(
     assert out["readfile"][:2] == ["failed", "simulation_error"]
     assert "open failed" in out["readfile"][2]
     assert out["segfault"][:2] == ["failed", "fmu_crashed"]
+    assert out["fallback"] == "a user namespace per run"
+    assert out["fallback_run"] == "succeeded"
 
 
 # --- several runs of one FMU in one sandbox (run_many) ----------------------------------------
