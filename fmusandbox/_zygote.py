@@ -14,8 +14,17 @@ Process tree (isolated mode)::
              └─ K  keeper           (per request: PID 1 of a fresh PID ns, new mount/net/IPC/UTS
                  │                   ns, a minimal tmpfs root it pivots into; trusted. Forked
                  │                   *before* its request arrives: a "spare" waits, ready-built)
-                 └─ R  runner       (drops to an unprivileged uid, rlimits, loads the FMU; runs the
-                                     request's simulations one after the other, see below)
+                 └─ R  runner       (drops to an unprivileged uid, rlimits, seccomp filter, loads
+                                     the FMU; runs the request's simulations one after the
+                                     other, see below)
+
+Each keeper gets a cgroup of its own from the zygote (``_cgroup.py``), created with the spare;
+the keeper moves its runner into it before the runner gets any run, so the memory, process and
+CPU limits and the usage of a run cover every process and memory file the FMU creates, and
+everything in it is killed after each run (the zygote removes the group when the keeper is
+reaped). Without cgroups a run gets a uid (root) or user namespace of its own instead, so that
+RLIMIT_NPROC is not shared between runs. The seccomp filter (``_seccomp.py``) is generated
+once here and installed by each runner after it dropped its privileges.
 
 One request to the zygote is one FMU and one or more simulations of it (``Sandbox.run_many``).
 The keeper hands the runs to its runner one at a time over a socket and is the only judge of

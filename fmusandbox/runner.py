@@ -504,10 +504,10 @@ class Sandbox:
         Guarantees per run, as for :meth:`run`: its own wall-clock limit (the keeper kills the
         runner at ``limits.wall_seconds`` and the next run continues in a fresh runner), its
         own CPU limit, the memory/file/process limits, results through bounded sealed memfds
-        (never pickle), and usage measured by trusted code: wall and CPU time of the run
-        itself (the runner's CPU clock read by the keeper, then its exact ``wait4`` usage),
-        and as peak RSS the peak of the runner process that ran it. A crash in run k never
-        loses the results of the runs before it. Runs that never started because the whole
+        (never pickle), and usage measured by trusted code: wall time, and CPU time and
+        memory peak of everything in the run's cgroup during the run (without a cgroup: the
+        runner's CPU clock, then its exact ``wait4`` usage, and its peak RSS). A crash in run
+        k never loses the results of the runs before it. Runs that never started because the whole
         request was stopped are ``ErrorCode.NOT_RUN`` (safe to retry); with ``cancel`` the
         run in progress and the rest are ``ErrorCode.CANCELLED`` and earlier results are kept.
 
