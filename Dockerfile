@@ -10,8 +10,10 @@ COPY requirements.txt /tmp/requirements.txt
 RUN python -m venv /opt/venv && /opt/venv/bin/pip install -r /tmp/requirements.txt
 
 FROM python:3.11-slim-bookworm
-# gcc builds the sample FMUs; util-linux gives the sandbox its namespaces tooling.
+# gcc builds the sample FMUs; util-linux gives the sandbox its namespaces tooling;
+# python3-seccomp (libseccomp's binding, built for Debian's Python 3.11 like ours) its filter.
 RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev util-linux \
+    python3-seccomp \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --create-home --uid 10001 fmugw
 COPY --from=build /opt/venv /opt/venv

@@ -8,6 +8,13 @@ class ExecutionConfig(AppConfig):
         from fmugateway.core.tasks import worker_status
 
         worker_status.connect(report_sandbox, dispatch_uid="execution.report_sandbox")
+        from celery import signals
+
+        # A worker logs its sandbox's isolation at start and removes the sandbox's cgroups and
+        # FMU cache when it (or one of its pool processes) stops.
+        signals.worker_ready.connect(log_isolation, dispatch_uid="execution.log_isolation")
+        for stop in (signals.worker_process_shutdown, signals.worker_shutdown):
+            stop.connect(close_sandbox, dispatch_uid=f"execution.close_sandbox.{stop.name}")
 
         # Licenses grant runs (execution asks the marketplace; never the other way round).
         from execution.services.access import register_run_block, register_run_rule
@@ -19,18 +26,19 @@ class ExecutionConfig(AppConfig):
 
 
 def report_sandbox(sender, **kwargs) -> dict:
-    """The worker's heartbeat says whether its FMU sandbox is isolated (probe is cached)."""
-    from django.conf import settings
+    """The worker's heartbeat says which isolation its FMU sandbox has (probe is cached)."""
+    from fmugateway.core.sandbox import isolation_status
 
-    from fmugateway.core.sandbox import sandbox_config
-    from fmusandbox import probe
+    return {"sandbox": isolation_status()}
 
-    report = probe(sandbox_config())
-    return {
-        "sandbox": {
-            "isolated": report.supported,
-            "usable": report.supported or settings.FMU_SANDBOX_ALLOW_INSECURE,
-            "detail": report.detail,
-            "user_namespace": report.user_namespace,
-        }
-    }
+
+def log_isolation(**kwargs) -> None:
+    from fmugateway.core.sandbox import log_isolation
+
+    log_isolation()
+
+
+def close_sandbox(**kwargs) -> None:
+    from fmugateway.core.sandbox import close_sandbox
+
+    close_sandbox()

@@ -324,6 +324,15 @@ HEALTHZ_HEARTBEAT_MAX_AGE = env_int("HEALTHZ_HEARTBEAT_MAX_AGE", 60, minimum=5)
 # Without kernel namespaces the sandbox refuses to run FMUs unless this is on (never in prod).
 FMU_SANDBOX_ALLOW_INSECURE = env_bool("FMU_SANDBOX_ALLOW_INSECURE", False)
 FMU_SANDBOX_TEMP_ROOT = env_str("FMU_SANDBOX_TEMP_ROOT")
+# Extracted FMUs kept per worker process (least recently used go first).
+FMU_SANDBOX_CACHE_MAX_MB = env_int("FMU_SANDBOX_CACHE_MAX_MB", 2048, minimum=16)
+# A cgroup per run (whole-run limits and metering) where the kernel lets us: "auto" or "off".
+FMU_SANDBOX_CGROUPS = env_choice("FMU_SANDBOX_CGROUPS", ("auto", "off"), "auto")
+# cgroup v2 only: a directory delegated to the worker (default: probed next to its own group).
+FMU_SANDBOX_CGROUP_PARENT = env_str("FMU_SANDBOX_CGROUP_PARENT")
+FMU_SANDBOX_SECCOMP = env_bool("FMU_SANDBOX_SECCOMP", True)
+# Without cgroups a root worker runs each concurrent run as its own uid from this one on.
+FMU_SANDBOX_RUN_UID_BASE = env_int("FMU_SANDBOX_RUN_UID_BASE", 1_900_000_000, minimum=1000)
 SIMULATION_CPU_SECONDS = env_int("SIMULATION_CPU_SECONDS", 60, minimum=1)
 SIMULATION_WALL_SECONDS = env_int("SIMULATION_WALL_SECONDS", 120, minimum=1)
 SIMULATION_MEMORY_MB = env_int("SIMULATION_MEMORY_MB", 2048, minimum=64)

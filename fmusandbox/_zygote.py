@@ -14,8 +14,17 @@ Process tree (isolated mode)::
              └─ K  keeper           (per request: PID 1 of a fresh PID ns, new mount/net/IPC/UTS
                  │                   ns, a minimal tmpfs root it pivots into; trusted. Forked
                  │                   *before* its request arrives: a "spare" waits, ready-built)
-                 └─ R  runner       (drops to an unprivileged uid, rlimits, loads the FMU; runs the
-                                     request's simulations one after the other, see below)
+                 └─ R  runner       (drops to an unprivileged uid, rlimits, seccomp filter, loads
+                                     the FMU; runs the request's simulations one after the
+                                     other, see below)
+
+Each keeper gets a cgroup of its own from the zygote (``_cgroup.py``), created with the spare;
+the keeper moves its runner into it before the runner gets any run, so the memory, process and
+CPU limits and the usage of a run cover every process and memory file the FMU creates, and
+everything in it is killed after each run (the zygote removes the group when the keeper is
+reaped). Without cgroups a run gets a uid (root) or user namespace of its own instead, so that
+RLIMIT_NPROC is not shared between runs. The seccomp filter (``_seccomp.py``) is generated
+once here and installed by each runner after it dropped its privileges.
 
 One request to the zygote is one FMU and one or more simulations of it (``Sandbox.run_many``).
 The keeper hands the runs to its runner one at a time over a socket and is the only judge of
@@ -38,6 +47,8 @@ import ctypes
 import errno
 import fcntl
 import gc
+import importlib
+import importlib.util
 import io
 import json
 import math
@@ -52,6 +63,22 @@ import socket
 import sys
 import time
 from typing import Any, NoReturn
+
+
+def _sibling(name: str) -> Any:
+    """A helper module of this package, also when this file runs as a script (no sys.path)."""
+    if __package__:
+        return importlib.import_module(f"{__package__}.{name}")
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"fmusandbox_{name}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_cgroup = _sibling("_cgroup")
+_seccomp = _sibling("_seccomp")
 
 # --- protocol shared with runner.py -------------------------------------------------------
 
@@ -108,6 +135,7 @@ MS_RELATIME = 0x200000
 MNT_DETACH = 0x2
 
 PR_SET_PDEATHSIG = 1
+PR_SET_CHILD_SUBREAPER = 36
 PR_SET_NAME = 15
 PR_SET_DUMPABLE = 4
 PR_CAPBSET_DROP = 24
@@ -281,7 +309,22 @@ def _bind(root: str, src: str, *, is_dir: bool, readonly: bool, extra: int) -> N
     mount(None, dst, None, flags)
 
 
-def prepare_isolation(plan: dict[str, Any], mountpoint: str, cache_dir: str) -> None:
+def enter_run_user_namespace() -> None:
+    """A user namespace of this run's own (unprivileged worker without cgroups).
+
+    Since Linux 5.14 RLIMIT_NPROC is counted per user namespace and uid, so the runs of a
+    worker no longer share one process budget although they all run as the worker's uid.
+    """
+    uid, gid = os.geteuid(), os.getegid()
+    unshare(CLONE_NEWUSER)
+    _write_file("/proc/self/setgroups", "deny")
+    _write_file("/proc/self/uid_map", f"{uid} {uid} 1")
+    _write_file("/proc/self/gid_map", f"{gid} {gid} 1")
+
+
+def prepare_isolation(
+    plan: dict[str, Any], mountpoint: str, cache_dir: str, *, own_userns: bool = False
+) -> None:
     """Private mount/net/IPC/UTS namespaces and a minimal read-only root (spare keeper only).
 
     Everything that does not depend on the request is done here, before the request exists.
@@ -289,6 +332,8 @@ def prepare_isolation(plan: dict[str, Any], mountpoint: str, cache_dir: str) -> 
     keeper can still bind the one FMU its request names; finish_isolation() unmounts it before
     the runner is forked, so no FMU code ever sees the other cached FMUs.
     """
+    if own_userns:
+        enter_run_user_namespace()
     unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS)
     mount(None, "/", None, MS_REC | MS_PRIVATE)  # nothing we mount may propagate to the host
     root = mountpoint
@@ -440,10 +485,24 @@ def _clear_work_dir() -> None:
                 os.unlink(entry.name)
 
 
+def _reap_children() -> None:
+    """Collect children the FMU left (killed by the keeper): zombies still count as pids."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
 def _apply_run_limits(config: dict[str, Any]) -> None:
     """rlimits, scratch dir and environment of a runner, from its first run message.
 
     Called after the privileges are gone: an unprivileged process can still lower its limits.
+    RLIMIT_AS stays as a per-process limit also with a cgroup (which limits the whole run);
+    RLIMIT_NPROC only without one: the kernel counts it per uid (and user namespace), which
+    the run's group makes unnecessary.
     """
     limits = config["limits"]
     rlimits = [
@@ -451,9 +510,10 @@ def _apply_run_limits(config: dict[str, Any]) -> None:
         (resource.RLIMIT_MEMLOCK, 0),
         (resource.RLIMIT_FSIZE, int(limits["fsize_bytes"])),
         (resource.RLIMIT_NOFILE, int(limits["max_open_files"])),
-        (resource.RLIMIT_NPROC, int(limits["max_processes"])),
         (resource.RLIMIT_AS, int(config["vm_baseline"]) + int(limits["memory_bytes"])),
     ]
+    if config.get("limit_nproc", True):
+        rlimits.append((resource.RLIMIT_NPROC, int(limits["max_processes"])))
     for which, value in rlimits:
         resource.setrlimit(which, (value, value))
     # Soft limit -> SIGXCPU (reported as cpu_limit); the hard limit is the SIGKILL backstop.
@@ -473,7 +533,9 @@ def _apply_run_limits(config: dict[str, Any]) -> None:
     )
 
 
-def _runner_main(channel: int, fmu_fd: int, uid: int, gid: int) -> NoReturn:
+def _runner_main(
+    channel: int, fmu_fd: int, uid: int, gid: int, seccomp_bpf: bytes | None
+) -> NoReturn:
     """Simulate the runs the keeper sends, one at a time; exit after any run that failed.
 
     May be forked before its request exists (inside a spare keeper): it gives up its
@@ -481,7 +543,8 @@ def _runner_main(channel: int, fmu_fd: int, uid: int, gid: int) -> NoReturn:
     applied with the first one) and four fds (request, status, result, log), installed at
     FD_REQUEST..FD_LOG for that run only; the runner answers ``{"code": ...}`` when done.
     Nothing it says is trusted: the keeper measures time itself and the worker parses the
-    status and result memfds defensively.
+    status and result memfds defensively. The seccomp filter is installed before the first
+    run arrives and applies to everything the FMU starts.
     """
     keep = {FD_CHANNEL}
     setup_error = ""
@@ -498,6 +561,8 @@ def _runner_main(channel: int, fmu_fd: int, uid: int, gid: int) -> NoReturn:
             signal.signal(sig, signal.SIG_DFL)  # Python ignores SIGXFSZ; we want the signal
         _drop_privileges(uid, gid)
         prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if seccomp_bpf:
+            _seccomp.install(seccomp_bpf)
         null = os.open("/dev/null", os.O_RDWR)
         for target in (0, 1, 2):
             os.dup2(null, target)
@@ -522,8 +587,8 @@ def _runner_main(channel: int, fmu_fd: int, uid: int, gid: int) -> NoReturn:
             if config is None:
                 config = json.loads(data)
                 _apply_run_limits(config)
-            else:
-                _clear_work_dir()  # every run starts with an empty scratch dir
+            _reap_children()
+            _clear_work_dir()  # every run starts with an empty scratch dir (also after a crash)
             os.dup2(FD_LOG, 1)
             os.dup2(FD_LOG, 2)
             sys.stdout = sys.stderr = _CappedWriter(1, int(config["limits"]["max_log_bytes"]))
@@ -548,18 +613,35 @@ def _runner_main(channel: int, fmu_fd: int, uid: int, gid: int) -> NoReturn:
     os._exit(RUNNER_REPORTED)
 
 
-def fork_runner(fmu_fd: int, uid: int, gid: int) -> _Runner:
-    """Fork a runner of this keeper; it waits on its channel for runs."""
+def fork_runner(
+    fmu_fd: int, uid: int, gid: int, seccomp_bpf: bytes | None, group: Any = None
+) -> _Runner:
+    """Fork a runner of this keeper; it waits on its channel for runs.
+
+    ``group`` (the run's cgroup): the runner is moved into it before it gets any run; if that
+    fails the runner is killed and the error raised."""
     mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     pid = os.fork()
     if pid == 0:
         try:
             mine.close()
-            _runner_main(theirs.fileno(), fmu_fd, uid, gid)
+            _runner_main(theirs.fileno(), fmu_fd, uid, gid, seccomp_bpf)
         finally:
             os._exit(RUNNER_REPORTED)
     theirs.close()
-    return _Runner(pid, mine)
+    runner = _Runner(pid, mine)
+    if group is not None:
+        try:
+            group.move(pid)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+            os.close(runner.pidfd)
+            mine.close()
+            raise
+    return runner
 
 
 #: The parsed model description of this runner's FMU, kept across the runs of one request
@@ -660,7 +742,15 @@ class Keeper:
     and rewrites the reports of a runner's runs once that runner is reaped (its exact peak
     RSS and any CPU its children used). After any run that did not succeed the runner is
     retired and the next run gets a fresh one.
+
+    With a cgroup (``group``) the run is everything in the group: its CPU time is the group's
+    (children included), its memory peak the group's (memory files included), and hitting
+    the group's memory or process limit ends the run (``memory_limit``, ``process_limit``).
+    After every run, successful or not, nothing but the runner is left in the group.
     """
+
+    #: With a group: how often the keeper looks at its OOM and process-limit counters.
+    EVENT_POLL_S = 0.05
 
     def __init__(
         self,
@@ -672,6 +762,8 @@ class Keeper:
         vm_baseline: int,
         fmu_fd: int,
         runner: _Runner | None,
+        group: Any = None,
+        seccomp_bpf: bytes | None = None,
     ) -> None:
         self.spec = spec
         self.limits = spec["limits"]
@@ -685,6 +777,9 @@ class Keeper:
         self.runner = runner  # forked ahead of the request (isolated mode), or None
         self.orphan_cpu = 0.0
         self.cpus = max(1, len(os.sched_getaffinity(0)))
+        self.group = group
+        self.seccomp_bpf = seccomp_bpf
+        self.group_cpu_mark = 0.0  # group CPU seconds already attributed to runs
 
     # -- reports --
 
@@ -695,12 +790,48 @@ class Keeper:
         with contextlib.suppress(OSError):
             os.pwrite(self.report_fd, data, (index + 1) * REPORT_SLOT_BYTES)
 
+    # -- the run's group --
+
+    def group_cpu(self) -> float:
+        return self.group.cpu_ns() / 1e9
+
+    def group_events(self) -> dict[str, int]:
+        try:
+            return self.group.events()
+        except (OSError, ValueError):
+            return {}
+
+    def group_outcome(self, before: dict[str, int]) -> str | None:
+        after = self.group_events()
+        if after.get("oom_kill", 0) > before.get("oom_kill", 0):
+            return "memory_limit"
+        if after.get("pids_max", 0) > before.get("pids_max", 0):
+            return "process_limit"
+        return None
+
+    def reap_orphans(self) -> None:
+        """Collect children that are no runner's (orphans reparented to this keeper)."""
+        while True:
+            try:
+                pid, status, usage = os.wait4(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            runner = self.runner
+            if runner is not None and pid == runner.pid:
+                runner.status, runner.rusage = status, usage
+            elif self.group is None:
+                self.orphan_cpu += usage.ru_utime + usage.ru_stime
+
     # -- runner lifecycle --
 
     def start_runner(self, runs_left: int) -> _Runner:
         cpu_limit = int(self.limits["cpu_seconds"])
         if self.runner is None:
-            self.runner = fork_runner(self.fmu_fd, self.spec["uid"], self.spec["gid"])
+            self.runner = fork_runner(
+                self.fmu_fd, self.spec["uid"], self.spec["gid"], self.seccomp_bpf, self.group
+            )
         runner = self.runner
         # One run: the kernel enforces its CPU limit exactly. Several: a budget for the
         # runner's life, with each run's share checked here (see run()).
@@ -710,6 +841,7 @@ class Keeper:
                 "limits": self.limits,
                 "vm_baseline": self.vm_baseline,
                 "cpu_budget": runner.budget,
+                "limit_nproc": self.group is None,
                 "work_dir": self.spec["work_dir"],
                 "env_work_dir": self.spec["env_work_dir"],
                 "fmu_dir": self.spec["fmu_dir"],
@@ -718,6 +850,10 @@ class Keeper:
         return runner
 
     def kill_runner(self, runner: _Runner) -> None:
+        if self.group is not None:
+            # the runner and everything it started, wherever it went (the caller reaps the
+            # runner, then makes sure the group is empty)
+            self.group.kill(wait=False)
         if runner.status is not None:
             return
         if self.isolated:
@@ -740,8 +876,10 @@ class Keeper:
                 return False
             if pid == runner.pid:
                 runner.status, runner.rusage = status, usage
-            else:  # an orphaned grandchild: its CPU belongs to the current run
+            elif self.group is None:  # an orphaned grandchild: its CPU belongs to this run
                 self.orphan_cpu += usage.ru_utime + usage.ru_stime
+        if self.group is not None:
+            self.reap_orphans()
         return True
 
     def retire(self, runner: _Runner) -> None:
@@ -750,16 +888,24 @@ class Keeper:
             runner.channel.close()
         self.kill_runner(runner)
         self.reap(runner)
+        if self.group is not None:
+            self.group.kill()
+            self.reap_orphans()
         os.close(runner.pidfd)
         if self.runner is runner:
             self.runner = None
         if runner.rusage is None or not runner.runs:
             return
         usage = runner.rusage
-        total_cpu = usage.ru_utime + usage.ru_stime  # includes its reaped children
-        leftover = max(0.0, total_cpu - runner.cpu_attributed)
         last = runner.runs[-1]
-        self.reports[last]["cpu_s"] += leftover
+        if self.group is not None:
+            # whatever the run's processes used until they were all gone
+            now = self.group_cpu()
+            self.reports[last]["cpu_s"] += max(0.0, now - self.group_cpu_mark)
+            self.group_cpu_mark = now
+        else:
+            total_cpu = usage.ru_utime + usage.ru_stime  # includes its reaped children
+            self.reports[last]["cpu_s"] += max(0.0, total_cpu - runner.cpu_attributed)
         for index in runner.runs:
             self.reports[index]["maxrss_bytes"] = usage.ru_maxrss * 1024
             self.reports[index]["final"] = True
@@ -771,11 +917,24 @@ class Keeper:
         """Run ``index`` on the current runner; True when the runner may take the next run."""
         runner = self.runner
         assert runner is not None
+        group = self.group
         wall = float(self.limits["wall_seconds"])
         cpu_limit = float(self.limits["cpu_seconds"])
         report: dict[str, Any] = {"code": None, "wall_s": 0.0, "cpu_s": 0.0, "final": False}
         self.reports[index] = report
         runner.runs.append(index)
+        events: dict[str, int] = {}
+        if group is not None:
+            events = self.group_events()
+            group.reset_peak()
+            self.group_cpu_mark = self.group_cpu()
+
+        def used_cpu() -> float | None:
+            if group is not None:
+                return self.group_cpu() - self.group_cpu_mark
+            now = runner.cpu()
+            return None if now is None else now - cpu_start
+
         started = time.monotonic()
         cpu_start = runner.cpu() or 0.0
         try:
@@ -792,20 +951,26 @@ class Keeper:
         poller.register(runner.pidfd, select.POLLIN)
         while True:
             now = time.monotonic()
-            cpu_now = runner.cpu()
+            cpu_used = used_cpu()
             if self.stop_requested:
                 outcome = "timed_out"
                 break
             if now - started >= wall:
                 outcome = "timed_out"
                 break
-            if cpu_now is not None and cpu_now - cpu_start > cpu_limit:
+            if cpu_used is not None and cpu_used > cpu_limit:
                 outcome = "cpu_limit"
                 break
-            until_cpu = (cpu_limit - ((cpu_now or cpu_start) - cpu_start)) / self.cpus
+            if group is not None:
+                outcome = self.group_outcome(events)
+                if outcome is not None:
+                    break
+            until_cpu = (cpu_limit - (cpu_used or 0.0)) / self.cpus
             timeout = min(wall - (now - started), max(0.005, until_cpu))
-            events = dict(poller.poll(max(1, math.ceil(timeout * 1000))))
-            if runner.channel.fileno() in events:
+            if group is not None:
+                timeout = min(timeout, self.EVENT_POLL_S)
+            events_now = dict(poller.poll(max(1, math.ceil(timeout * 1000))))
+            if runner.channel.fileno() in events_now:
                 try:
                     data = runner.channel.recv(4096)
                 except OSError:
@@ -815,32 +980,51 @@ class Keeper:
                     break
                 # EOF or garbage: the runner is dying or misbehaving; wait for its end
                 poller.unregister(runner.channel)
-            if runner.pidfd in events:
+            if runner.pidfd in events_now:
                 break
         if answer is None and outcome is None and self.stop_requested:
             outcome = "timed_out"
+        if group is not None and outcome is None:
+            # the OOM killer may have hit a child, or a fork been refused, at the very end
+            outcome = self.group_outcome(events)
+            if outcome is not None:
+                answer = None
         wall_s = time.monotonic() - started
         if answer is not None:
             report["code"] = answer["code"]
+            if group is not None:
+                group.kill(spare=runner.pid)  # nothing of this run outlives it but the runner
+                self.reap_orphans()
+                if runner.status is not None:
+                    self.reap(runner)
             cpu_end = runner.cpu()
             if cpu_end is None:  # died right after answering
                 self.reap(runner)
-            else:
+            elif group is None:
                 report["cpu_s"] = max(0.0, cpu_end - cpu_start)
                 runner.cpu_attributed += report["cpu_s"]
         else:
             if outcome is not None:
                 self.kill_runner(runner)
             self.reap(runner)
+            if group is not None:
+                group.kill()
+                self.reap_orphans()
             if outcome is None:
                 report["code"] = _wait_code(runner.status) if runner.status >= 0 else None
             report["outcome"] = outcome
-        if runner.status is not None and runner.rusage is not None:
-            usage = runner.rusage
-            report["cpu_s"] = max(0.0, usage.ru_utime + usage.ru_stime - runner.cpu_attributed)
-            runner.cpu_attributed += report["cpu_s"]
-        report["cpu_s"] += self.orphan_cpu
-        self.orphan_cpu = 0.0
+        if group is not None:
+            now_cpu = self.group_cpu()
+            report["cpu_s"] = max(0.0, now_cpu - self.group_cpu_mark)
+            self.group_cpu_mark = now_cpu
+            report["group_peak_bytes"] = group.memory_peak()
+        else:
+            if runner.status is not None and runner.rusage is not None:
+                usage = runner.rusage
+                report["cpu_s"] = max(0.0, usage.ru_utime + usage.ru_stime - runner.cpu_attributed)
+                runner.cpu_attributed += report["cpu_s"]
+            report["cpu_s"] += self.orphan_cpu
+            self.orphan_cpu = 0.0
         report["wall_s"] = wall_s
         self.write_report(index)
         ok = answer is not None and answer["code"] == RUNNER_OK and runner.status is None
@@ -849,6 +1033,10 @@ class Keeper:
     def run(self) -> int:
         cpu_limit = int(self.limits["cpu_seconds"])
         count = len(self.runs)
+        if self.group is not None:
+            self.group.configure(
+                int(self.limits["memory_bytes"]), int(self.limits["max_processes"])
+            )
         for index in range(count):
             if self.stop_requested:
                 break
@@ -900,36 +1088,47 @@ def _write_header(report_fd: int, header: dict[str, Any]) -> None:
 
 
 def _keeper_main(
-    assign: socket.socket, cfg: dict[str, Any], plan: dict[str, Any], state: dict[str, Any]
+    assign: socket.socket,
+    cfg: dict[str, Any],
+    plan: dict[str, Any],
+    state: dict[str, Any],
+    slot: _Slot,
 ) -> NoReturn:
     """A spare keeper: build the sandbox, wait for a request, run it, exit.
 
     Until its request arrives it holds nothing of any tenant; the request (spec, report memfd,
-    the runs' memfds) comes from the zygote over ``assign``.
+    the runs' memfds) comes from the zygote over ``assign``. ``slot``: the run's cgroup (or
+    None) and the uid its runner gets.
     """
+    group = slot.group
     code = KEEPER_SETUP_FAILED
     report_fd = -1
     keeper: Keeper | None = None
     reply: socket.socket | None = None  # the worker's end of this request, when given
     try:
         signal.signal(signal.SIGUSR1, signal.SIG_IGN)  # until there is something to stop
-        _close_fds_except({assign.fileno()})
+        _close_fds_except({assign.fileno(), *(group.dirfds.values() if group else ())})
         null = os.open("/dev/null", os.O_RDWR)
         for target in (0, 1, 2):
             os.dup2(null, target)
         os.close(null)
         vm_baseline = _vm_bytes()
+        bpf = state.get("seccomp_bpf")
         setup_error = ""
         runner: _Runner | None = None
         try:
             if state["isolated"]:
                 os.setsid()
-                prepare_isolation(plan, cfg["mountpoint"], cfg["cache_dir"])
+                prepare_isolation(
+                    plan, cfg["mountpoint"], cfg["cache_dir"], own_userns=state["run_userns"]
+                )
                 # The runner too is ready before the request: it has already given up its
-                # privileges and only gets its limits and the run's fds from the request.
-                runner = fork_runner(-1, cfg["uid"], cfg["gid"])
+                # privileges (and is in the run's cgroup) and only gets its limits and the
+                # run's fds from the request.
+                runner = fork_runner(-1, slot.uid, slot.gid, bpf, group)
             else:
                 os.setpgid(0, 0)
+                prctl(PR_SET_CHILD_SUBREAPER, 1)  # processes that escape still come back here
         except Exception as exc:
             setup_error = _truncate(f"sandbox setup failed: {type(exc).__name__}: {exc}")
         data, fds, _, _ = socket.recv_fds(
@@ -969,6 +1168,8 @@ def _keeper_main(
             vm_baseline=vm_baseline,
             fmu_fd=fmu_fd,
             runner=runner,
+            group=group,
+            seccomp_bpf=bpf,
         )
         signal.signal(signal.SIGUSR1, keeper.on_stop)
         code = keeper.run()
@@ -1082,6 +1283,23 @@ def _cache_fmpy_signatures() -> None:
 # --- the zygote -------------------------------------------------------------------------------
 
 
+class _Slot:
+    """What a keeper is given besides its request: its run's cgroup and its runner's uid.
+
+    Without cgroups a root worker gives every concurrent run a uid of its own from
+    ``uid_base`` on (the kernel counts RLIMIT_NPROC per uid), reserved with a lock file that
+    all zygotes sharing the temp root see; it is released when the keeper has been reaped.
+    """
+
+    __slots__ = ("gid", "group", "lock_fd", "uid")
+
+    def __init__(self, uid: int, gid: int, group: Any = None, lock_fd: int = -1) -> None:
+        self.uid = uid
+        self.gid = gid
+        self.group = group
+        self.lock_fd = lock_fd
+
+
 class _Run:
     __slots__ = (
         "client_gone",
@@ -1089,13 +1307,22 @@ class _Run:
         "escalate_at",
         "pid",
         "pidfd",
+        "slot",
         "sock",
         "started",
         "timed_out",
         "work_dir",
     )
 
-    def __init__(self, pid: int, pidfd: int, sock: socket.socket, limit: float, work_dir: str):
+    def __init__(
+        self,
+        pid: int,
+        pidfd: int,
+        sock: socket.socket,
+        limit: float,
+        work_dir: str,
+        slot: _Slot,
+    ):
         self.pid = pid
         self.pidfd = pidfd
         self.sock = sock
@@ -1105,17 +1332,19 @@ class _Run:
         self.timed_out = False
         self.client_gone = False
         self.work_dir = work_dir
+        self.slot = slot
 
 
 class _Spare:
     """A keeper forked ahead of its request, building (or done building) its sandbox."""
 
-    __slots__ = ("pid", "pidfd", "sock")
+    __slots__ = ("pid", "pidfd", "slot", "sock")
 
-    def __init__(self, pid: int, pidfd: int, sock: socket.socket) -> None:
+    def __init__(self, pid: int, pidfd: int, sock: socket.socket, slot: _Slot) -> None:
         self.pid = pid
         self.pidfd = pidfd
         self.sock = sock
+        self.slot = slot
 
     def discard(self) -> None:
         self.sock.close()  # a waiting spare exits on EOF; kill it anyway (it may be building)
@@ -1131,18 +1360,34 @@ def request_time_limit(runs: int, wall_seconds: float) -> float:
     return runs * (wall_seconds + 1.0) + 1.0
 
 
+#: Per-run uids (root workers without cgroups): at most this many runs at once per temp root.
+RUN_UID_SLOTS = 1024
+
+
 class Zygote:
-    def __init__(self, ctl: socket.socket, cfg: dict[str, Any], isolated: bool) -> None:
+    def __init__(
+        self,
+        ctl: socket.socket,
+        cfg: dict[str, Any],
+        isolated: bool,
+        cgroups: Any = None,
+    ) -> None:
         self.ctl = ctl
         self.cfg = cfg
         self.isolated = isolated
+        self.cgroups = cgroups
         self.runs: dict[int, _Run] = {}
         self.counter = 0
-        self.state: dict[str, Any] = {"isolated": isolated}
+        self.state: dict[str, Any] = {
+            "isolated": isolated,
+            "run_userns": False,
+            "seccomp_bpf": None,
+        }
         self.pidns_fd = os.open("/proc/self/ns/pid", os.O_RDONLY) if isolated else -1
         self.plan: dict[str, Any] = {}
         self.baseline_rss = 0
         self.spare: _Spare | None = None
+        self.run_uids = False  # root without cgroups: a uid per run slot
 
     def warm_up(self) -> None:
         """Import everything a simulation needs once, so each forked run starts warm."""
@@ -1178,10 +1423,85 @@ class Zygote:
         gc.collect()
         gc.freeze()
 
+    # -- isolation features beyond namespaces --
+
+    def set_up_seccomp(self) -> tuple[bool, str]:
+        """Build the filter once and check, in a throw-away child, that it refuses unshare."""
+        if not self.cfg.get("seccomp", True):
+            return False, "seccomp disabled by configuration"
+        try:
+            program = _seccomp.build()
+        except Exception as exc:
+            return False, _truncate(f"{type(exc).__name__}: {exc}", 300)
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - child
+            code = 1
+            try:
+                prctl(PR_SET_NO_NEW_PRIVS, 1)
+                _seccomp.install(program)
+                refused = _libc.unshare(CLONE_NEWUSER) != 0 and ctypes.get_errno() == errno.EPERM
+                code = 0 if refused else 2
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        if status != 0:
+            return False, f"the seccomp filter did not load (wait status {status})"
+        self.state["seccomp_bpf"] = program
+        return True, f"{len(_seccomp.DENIED) + len(_seccomp.ENOSYS)} system calls refused"
+
+    def set_up_run_uids(self) -> str:
+        """Without cgroups: a uid (root) or a user namespace (otherwise) per run; or why not."""
+        if os.geteuid() == 0 and self.cfg.get("uid_slot_dir"):
+            os.makedirs(self.cfg["uid_slot_dir"], mode=0o700, exist_ok=True)
+            self.run_uids = True
+            return "a uid per run"
+        if not self.isolated:
+            return ""
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - child
+            code = 1
+            try:
+                enter_run_user_namespace()
+                code = 0
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        if status != 0:
+            return ""
+        self.state["run_userns"] = True
+        return "a user namespace per run"
+
+    def new_slot(self) -> _Slot:
+        uid, gid = self.cfg["uid"], self.cfg["gid"]
+        if self.cgroups is not None:
+            return _Slot(uid, gid, group=self.cgroups.new_group())
+        if self.run_uids:
+            directory = self.cfg["uid_slot_dir"]
+            for index in range(RUN_UID_SLOTS):
+                fd = os.open(f"{directory}/{index}", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except OSError:
+                    os.close(fd)
+                    continue
+                base = int(self.cfg["run_uid_base"])
+                return _Slot(base + index, gid, lock_fd=fd)
+            raise RuntimeError("no free per-run uid")
+        return _Slot(uid, gid)
+
+    def free_slot(self, slot: _Slot) -> None:
+        if slot.group is not None and self.cgroups is not None:
+            self.cgroups.remove(slot.group)  # kills anything left, then removes the group
+            slot.group = None
+        if slot.lock_fd >= 0:
+            os.close(slot.lock_fd)
+            slot.lock_fd = -1
+
     # -- keepers --
 
     def fork_spare(self) -> _Spare:
         """Fork a keeper that builds its sandbox now and then waits for a request."""
+        slot = self.new_slot()
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         _set_name(b"fmu-spare")  # inherited by the child at once (tests tell spares by name)
         if self.isolated:
@@ -1194,23 +1514,28 @@ class Zygote:
                 setns(self.pidns_fd, CLONE_NEWPID)
             mine.close()
             theirs.close()
+            self.free_slot(slot)
             raise
         if pid == 0:
             try:
                 mine.close()
-                _keeper_main(theirs, self.cfg, self.plan, self.state)
+                _keeper_main(theirs, self.cfg, self.plan, self.state, slot)
             finally:
                 os._exit(KEEPER_SETUP_FAILED)
         _set_name(b"fmu-zygote")
         if self.isolated:
             setns(self.pidns_fd, CLONE_NEWPID)
         theirs.close()
-        return _Spare(pid, os.pidfd_open(pid), mine)
+        return _Spare(pid, os.pidfd_open(pid), mine, slot)
+
+    def discard(self, spare: _Spare) -> None:
+        spare.discard()
+        self.free_slot(spare.slot)
 
     def take_spare(self) -> _Spare:
         spare, self.spare = self.spare, None
         if spare is not None and select.select([spare.pidfd], [], [], 0)[0]:
-            spare.discard()  # it died (setup crashed): build another
+            self.discard(spare)  # it died (setup crashed): build another
             spare = None
         return spare if spare is not None else self.fork_spare()
 
@@ -1221,33 +1546,34 @@ class Zygote:
         so that it can answer the moment its reports are final."""
         self.counter += 1
         work_dir = ""
-        spec = dict(spec, uid=self.cfg["uid"], gid=self.cfg["gid"], baseline_rss=self.baseline_rss)
+        spec = dict(spec, baseline_rss=self.baseline_rss)
         if self.isolated:
             spec["work_dir"] = spec["env_work_dir"] = SANDBOX_WORK_DIR
             spec["fmu_dir"] = SANDBOX_FMU_DIR
         else:
-            work_dir = os.path.join(self.cfg["state_dir"], f"run-{self.counter}")
-            os.mkdir(work_dir, 0o700)
-            if os.geteuid() == 0:
-                os.chown(work_dir, self.cfg["uid"], self.cfg["gid"])
-            spec["work_dir"] = work_dir
             spec["env_work_dir"] = "/proc/self/cwd"  # the host path may not be walkable
             spec["fmu_dir"] = spec["host_fmu_dir"]
         if reply >= 0:
             spec["reply"] = True
             fds = [*fds, reply]
-        payload = _json_bytes(spec)
         for attempt in (1, 2):
             spare = self.take_spare()
+            spec.update(uid=spare.slot.uid, gid=spare.slot.gid)
+            if not self.isolated:
+                work_dir = os.path.join(self.cfg["state_dir"], f"run-{self.counter}-{attempt}")
+                os.mkdir(work_dir, 0o700)
+                if os.geteuid() == 0:
+                    os.chown(work_dir, spare.slot.uid, spare.slot.gid)
+                spec["work_dir"] = work_dir
             try:
-                socket.send_fds(spare.sock, [payload], fds)
+                socket.send_fds(spare.sock, [_json_bytes(spec)], fds)
                 spare.sock.close()
                 return spare, work_dir
             except OSError:
-                spare.discard()
+                self.discard(spare)
+                if work_dir:
+                    shutil.rmtree(work_dir, ignore_errors=True)
                 if attempt == 2:
-                    if work_dir:
-                        shutil.rmtree(work_dir, ignore_errors=True)
                     raise
         raise AssertionError("unreachable")
 
@@ -1261,6 +1587,7 @@ class Zygote:
             spare, _ = self.assign(spec, [report_fd])
             _, status = os.waitpid(spare.pid, 0)
             os.close(spare.pidfd)
+            self.free_slot(spare.slot)
             if status == 0:
                 return None
             raw = os.pread(report_fd, REPORT_SLOT_BYTES, 0).split(b"\0", 1)[0]
@@ -1310,14 +1637,17 @@ class Zygote:
             for fd in run_fds:  # the zygote never reads tenant data; only the keeper holds them
                 os.close(fd)
         limit = request_time_limit(runs, float(spec["limits"]["wall_seconds"]))
-        run = _Run(spare.pid, spare.pidfd, sock, limit, work_dir)
+        run = _Run(spare.pid, spare.pidfd, sock, limit, work_dir, spare.slot)
         self.runs[spare.pid] = run
         try:
             socket.send_fds(sock, [_json_bytes({"type": "started"})], [spare.pidfd])
         except OSError:
             run.client_gone = True
             self._kill(run, signal.SIGKILL)
-        self.spare = self.fork_spare()  # the next request finds its sandbox ready
+        try:
+            self.spare = self.fork_spare()  # the next request finds its sandbox ready
+        except Exception:  # take_spare tries again with the next request
+            self.spare = None
         return True
 
     @staticmethod
@@ -1350,7 +1680,10 @@ class Zygote:
         }
         if usage is not None:
             msg.update(cpu_s=usage.ru_utime + usage.ru_stime, maxrss_bytes=usage.ru_maxrss * 1024)
-        if run.work_dir:  # before replying, so the worker never sees a leftover
+        # before replying, so the worker never sees a leftover (in isolated mode the keeper
+        # has replied already: this is done meanwhile)
+        self.free_slot(run.slot)
+        if run.work_dir:
             shutil.rmtree(run.work_dir, ignore_errors=True)
         self._send(run.sock, msg)
         run.sock.close()
@@ -1398,12 +1731,14 @@ class Zygote:
 
     def shutdown(self) -> None:
         if self.spare is not None:
-            self.spare.discard()
+            self.discard(self.spare)
             self.spare = None
         for run in list(self.runs.values()):
             self._kill(run, signal.SIGKILL)
         for run in list(self.runs.values()):
             self.reap(run)
+        if self.cgroups is not None:
+            self.cgroups.close()
 
 
 def _enter_launcher_namespaces() -> str | None:
@@ -1432,6 +1767,17 @@ def main(argv: list[str]) -> int:
     if os.geteuid() != 0:
         cfg["uid"], cfg["gid"] = os.geteuid(), os.getegid()
 
+    # Cgroups are set up here, in the worker's PID namespace and (non-root) user namespace:
+    # the group directories are named after this launcher's PID and stale ones are found by
+    # theirs. The zygote and its keepers use the directories through fds and paths.
+    cgroups, cgroup_reason = None, ""
+    try:
+        cgroups, cgroup_reason = _cgroup.setup(
+            cfg.get("cgroups", "auto"), cfg.get("cgroup_v2_parent")
+        )
+    except Exception as exc:
+        cgroup_reason = _truncate(f"{type(exc).__name__}: {exc}", 300)
+
     error = "isolation disabled by configuration" if cfg.get("force_no_isolation") else None
     if error is None:
         error = _enter_launcher_namespaces()
@@ -1440,20 +1786,27 @@ def main(argv: list[str]) -> int:
         pid = os.fork()  # the child is PID 1 of the new namespace and becomes the zygote
         if pid:
             ctl.close()
+            code = 1
             while True:
                 try:
                     _, status = os.waitpid(pid, 0)
-                    return os.waitstatus_to_exitcode(status) & 0xFF
+                    code = os.waitstatus_to_exitcode(status) & 0xFF
+                    break
                 except ChildProcessError:
-                    return 1
+                    break
+            if cgroups is not None:
+                cgroups.close()  # the zygote's PID namespace is gone, so are its processes
+            return code
         prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     _set_name(b"fmu-zygote")
 
-    zygote = Zygote(ctl, cfg, isolated)
+    zygote = Zygote(ctl, cfg, isolated, cgroups)
     hello: dict[str, Any] = {"type": "hello", "isolated": isolated, "reason": error or ""}
     try:
         if not cfg.get("probe_only"):
             zygote.warm_up()
+        seccomp_on, seccomp_detail = zygote.set_up_seccomp()
+        run_uid = "" if cgroups is not None else zygote.set_up_run_uids()
         zygote.plan = build_mount_plan(cfg["extra_ro_paths"], cfg["forbidden_paths"])
         if isolated:
             error = zygote.self_test()
@@ -1463,14 +1816,27 @@ def main(argv: list[str]) -> int:
     except Exception as exc:
         hello.update(ok=False, error=_truncate(f"{type(exc).__name__}: {exc}"))
         ctl.send(_json_bytes(hello))
+        if cgroups is not None:
+            cgroups.close()
         return 3
     zygote.baseline_rss = _rss_bytes()
     refused = not isolated and not cfg["allow_insecure"]
-    hello.update(ok=not refused, plan=zygote.plan, euid=os.geteuid())
+    hello.update(
+        ok=not refused,
+        plan=zygote.plan,
+        euid=os.geteuid(),
+        cgroup=cgroups.version if cgroups is not None else "none",
+        cgroup_detail=cgroups.describe() if cgroups is not None else cgroup_reason,
+        cgroup_dirs=cgroups.dirs if cgroups is not None else {},
+        seccomp=seccomp_on,
+        seccomp_detail=seccomp_detail,
+        per_run_uid=run_uid,
+    )
     if refused:
         hello["error"] = f"sandbox isolation unavailable: {hello['reason']}"
     ctl.send(_json_bytes(hello))
     if refused or cfg.get("probe_only"):
+        zygote.shutdown()
         return 0 if cfg.get("probe_only") else 3
     try:
         zygote.serve()

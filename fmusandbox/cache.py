@@ -4,6 +4,9 @@ Extraction is the only place where the worker itself touches the (hostile) archi
 defensive: no absolute paths, no ``..``, no symlinks or special files, bounded member count and
 unpacked size (counted on the bytes actually written, not on the headers), and the result is
 made read-only before it is published with an atomic rename.
+
+The cache is bounded in entries and in total bytes: after each extraction the least recently
+used entries go until both bounds hold again. Entries in use (``lease``) are never evicted.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import shutil
 import stat
 import threading
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -77,35 +81,79 @@ def _safe_member_path(name: str) -> PurePosixPath | None:
 
 class FmuCache:
     """Extract-once cache. Thread-safe; share a directory only between processes that never
-    evict concurrently (the default is one directory per worker process)."""
+    evict concurrently (the default is one directory per worker process).
+
+    ``max_bytes`` bounds the total size of the extracted FMUs (a single FMU may unpack to at
+    most ``min(max_unpacked_bytes, max_bytes)``), ``max_entries`` their number."""
 
     def __init__(
-        self, root: str | os.PathLike[str], *, max_entries: int, max_unpacked_bytes: int
+        self,
+        root: str | os.PathLike[str],
+        *,
+        max_entries: int,
+        max_unpacked_bytes: int,
+        max_bytes: int | None = None,
     ) -> None:
         self.root = Path(root)
         self.max_entries = max_entries
-        self.max_unpacked_bytes = max_unpacked_bytes
-        self._lock = threading.Lock()
+        self.max_bytes = max_bytes if max_bytes is not None else max_entries * max_unpacked_bytes
+        self.max_unpacked_bytes = min(max_unpacked_bytes, self.max_bytes)
+        self._lock = threading.Lock()  # one extraction at a time
+        self._meta = threading.Lock()  # sizes, pins and the choice of what to evict
+        self._sizes: dict[str, int] = {}
+        self._pins: dict[str, int] = {}
         self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
 
     def get(self, fmu_path: str | os.PathLike[str], sha256: str | None = None) -> Path:
         """Directory with the extracted FMU (read-only). Hashes and extracts on a miss."""
+        return self._get(fmu_path, sha256, pin=False)
+
+    @contextlib.contextmanager
+    def lease(self, fmu_path: str | os.PathLike[str], sha256: str | None = None) -> Iterator[Path]:
+        """Like :meth:`get`, and the entry is not evicted before the block ends."""
+        path = self._get(fmu_path, sha256, pin=True)
+        try:
+            yield path
+        finally:
+            with self._meta:
+                left = self._pins.get(path.name, 0) - 1
+                if left > 0:
+                    self._pins[path.name] = left
+                else:
+                    self._pins.pop(path.name, None)
+
+    @property
+    def total_bytes(self) -> int:
+        with self._meta:
+            return sum(self._size(p) for p in self._entries())
+
+    def _get(self, fmu_path: str | os.PathLike[str], sha256: str | None, *, pin: bool) -> Path:
         if sha256 is not None:
             sha256 = sha256.lower()
             if not _SHA256.match(sha256):
                 raise FmuCacheError("sha256 must be 64 hexadecimal characters")
-            hit = self.root / sha256
-            if hit.is_dir():
-                self._touch(hit)
+            hit = self._hit(self.root / sha256, pin)
+            if hit is not None:
                 return hit
         with self._lock:
-            return self._extract(fmu_path, sha256)
+            return self._extract(fmu_path, sha256, pin)
+
+    def _hit(self, path: Path, pin: bool) -> Path | None:
+        with self._meta:
+            if not path.is_dir():
+                return None
+            if pin:
+                self._pins[path.name] = self._pins.get(path.name, 0) + 1
+        self._touch(path)
+        return path
 
     def _touch(self, path: Path) -> None:
         with contextlib.suppress(OSError):
             os.utime(path)
 
-    def _extract(self, fmu_path: str | os.PathLike[str], expected: str | None) -> Path:
+    def _extract(
+        self, fmu_path: str | os.PathLike[str], expected: str | None, pin: bool = False
+    ) -> Path:
         try:
             f = open(fmu_path, "rb")  # noqa: SIM115 - kept open: hash and unzip the same bytes
         except OSError as exc:
@@ -118,13 +166,13 @@ class FmuCache:
             if expected is not None and actual != expected:
                 raise FmuCacheError("FMU content does not match its sha256")
             target = self.root / actual
-            if target.is_dir():
-                self._touch(target)
-                return target
+            hit = self._hit(target, pin)
+            if hit is not None:
+                return hit
             f.seek(0)
             tmp = Path(self._mkdtemp())
             try:
-                self._unzip(f, tmp)
+                size = self._unzip(f, tmp)
                 self._freeze(tmp)
                 try:
                     os.rename(tmp, target)
@@ -135,6 +183,10 @@ class FmuCache:
             except BaseException:
                 remove_tree(tmp)
                 raise
+        with self._meta:
+            self._sizes[target.name] = size
+            if pin:
+                self._pins[target.name] = self._pins.get(target.name, 0) + 1
         self._evict(keep=target)
         return target
 
@@ -143,7 +195,7 @@ class FmuCache:
 
         return tempfile.mkdtemp(prefix=".extract-", dir=self.root)
 
-    def _unzip(self, f: object, dest: Path) -> None:
+    def _unzip(self, f: object, dest: Path) -> int:
         try:
             archive = zipfile.ZipFile(f)  # type: ignore[arg-type]
         except (zipfile.BadZipFile, OSError, ValueError) as exc:
@@ -186,6 +238,7 @@ class FmuCache:
                     raise FmuCacheError(f"cannot unpack {rel}: {exc}") from None
             if not found_description:
                 raise FmuCacheError("archive has no modelDescription.xml")
+        return total
 
     @staticmethod
     def _freeze(root: Path) -> None:
@@ -195,11 +248,48 @@ class FmuCache:
                 os.chmod(os.path.join(dirpath, name), 0o444)
             os.chmod(dirpath, 0o555)  # noqa: S103 - read-only for everyone, on purpose
 
+    def _entries(self) -> list[Path]:
+        return [p for p in self.root.iterdir() if _SHA256.match(p.name)]
+
+    def _size(self, path: Path) -> int:
+        """Bytes of an entry: recorded at extraction, or counted once (older entries)."""
+        size = self._sizes.get(path.name)
+        if size is None:
+            size = 0
+            for dirpath, _dirs, files in os.walk(path):
+                for name in files:
+                    with contextlib.suppress(OSError):
+                        size += os.lstat(os.path.join(dirpath, name)).st_size
+            self._sizes[path.name] = size
+        return size
+
     def _evict(self, keep: Path) -> None:
-        entries = [p for p in self.root.iterdir() if _SHA256.match(p.name) and p != keep]
-        excess = len(entries) + 1 - self.max_entries
-        if excess <= 0:
-            return
-        entries.sort(key=lambda p: p.stat().st_mtime)
-        for path in entries[:excess]:
+        """Remove least recently used entries until the entry and byte bounds hold."""
+        doomed: list[Path] = []
+        with self._meta:
+            entries = self._entries()
+            total = sum(self._size(p) for p in entries)
+            count = len(entries)
+
+            def mtime(path: Path) -> float:
+                try:
+                    return path.stat().st_mtime
+                except OSError:
+                    return 0.0
+
+            for path in sorted(entries, key=mtime):
+                if count <= self.max_entries and total <= self.max_bytes:
+                    break
+                if path == keep or self._pins.get(path.name):
+                    continue  # in use: evicted later
+                # renamed at once so that no new lease can find it, removed outside the lock
+                grave = self.root / f".evict-{path.name}"
+                try:
+                    os.rename(path, grave)
+                except OSError:
+                    continue
+                doomed.append(grave)
+                total -= self._sizes.pop(path.name, 0)
+                count -= 1
+        for path in doomed:
             remove_tree(path)

@@ -31,8 +31,9 @@ class ErrorCode(enum.StrEnum):
     FMU_CRASHED = "fmu_crashed"  # killed by a signal (message names it) or exited on its own
     FMU_ABORTED = "fmu_aborted"  # SIGABRT (abort(), failed assert, std::terminate)
     TIMEOUT = "timeout"  # wall-clock limit; the whole process tree was SIGKILLed
-    CPU_LIMIT = "cpu_limit"
+    CPU_LIMIT = "cpu_limit"  # the run's CPU time (all its processes, with a cgroup) ran out
     MEMORY_LIMIT = "memory_limit"
+    PROCESS_LIMIT = "process_limit"  # the run reached its process/thread limit (cgroup)
     OUTPUT_TOO_LARGE = "output_too_large"
     FILE_SIZE_LIMIT = "file_size_limit"
     SIMULATION_ERROR = "simulation_error"  # fmpy raised; message comes from inside the sandbox
@@ -52,11 +53,16 @@ class ErrorCode(enum.StrEnum):
 class SandboxLimits:
     """Per-run resource limits.
 
-    ``memory_bytes`` is address space *on top of* the warm interpreter (RLIMIT_AS is set to the
-    forked process's current size plus this), so it is what the FMU and its results may use.
-    ``max_processes`` is RLIMIT_NPROC, which the kernel counts per uid: all concurrent sandboxes
-    of a machine share the sandbox uid (65534 by default), so keep it well above 1 if several
-    workers run at once; FMUs normally never fork.
+    With a cgroup (the normal case, see ``IsolationReport.cgroup``) the limits hold for the
+    whole run: every process and thread the FMU starts and every memory page it touches,
+    memory files (memfd, shared memory, /tmp) included. ``memory_bytes`` is then the memory
+    the run's group may be charged on top of the warm interpreter it shares with the zygote;
+    each process also keeps an address-space limit (RLIMIT_AS) of its starting size plus this.
+    ``max_processes`` limits the run's processes and threads together (the runner is one).
+    ``cpu_seconds`` is the CPU time of all of them.
+
+    Without a cgroup they are per-process rlimits, and each concurrent run gets a uid (root
+    worker) or user namespace (other workers) of its own so that RLIMIT_NPROC is not shared.
     """
 
     cpu_seconds: float = 60.0
@@ -125,10 +131,19 @@ class SandboxConfig:
     extra_ro_paths: tuple[str, ...] = ()
     forbidden_paths: tuple[str, ...] = ()
     cache_max_entries: int = 64
+    cache_max_bytes: int = 2 * GiB  # extracted FMUs kept per worker process (LRU eviction)
     max_unpacked_bytes: int = 2 * GiB
+    cgroups: str = "auto"  # "auto": a cgroup per run where possible; "off": rlimits only
+    cgroup_v2_parent: str | None = None  # a delegated v2 directory (default: probed)
+    seccomp: bool = True  # refuse the system calls in _seccomp.DENIED (when libseccomp loads)
+    run_uid_base: int = 1_900_000_000  # first per-run uid (root worker without cgroups)
     start_timeout: float = 60.0
     reply_grace_seconds: float = 5.0  # on top of wall_seconds before the worker gives up
     force_no_isolation: bool = False  # test hook: behave as if the kernel had no namespaces
+
+    def __post_init__(self) -> None:
+        if self.cgroups not in ("auto", "off"):
+            raise ValueError("SandboxConfig.cgroups must be 'auto' or 'off'")
 
 
 @dataclass
@@ -231,6 +246,14 @@ def _json_start_value(name: str, value: Any) -> Any:
 
 @dataclass
 class SandboxUsage:
+    """What a run used, measured by trusted code (the keeper), children included.
+
+    ``cpu_s``: CPU time of all the run's processes. ``peak_rss_mb``: its memory footprint, the
+    warm interpreter's pages (shared with the zygote, counted once) plus the peak of what its
+    cgroup was charged (every process, memory files and /tmp included); without a cgroup the
+    runner process's peak RSS.
+    """
+
     cpu_s: float = 0.0
     peak_rss_mb: float = 0.0
     wall_s: float = 0.0
@@ -261,8 +284,35 @@ class SandboxResult:
 class IsolationReport:
     """What :func:`probe` found out about the kernel's isolation support."""
 
-    supported: bool
+    supported: bool  # namespaces (PID, mount, network, IPC, UTS) and a private root
     detail: str
     running_as_root: bool
     user_namespace: bool  # True when isolation relies on an unprivileged user namespace
     mounts: tuple[str, ...] = ()  # read-only directories exposed inside the sandbox
+    cgroup: str = "none"  # "v1", "v2" or "none": whole-run limits and metering
+    cgroup_detail: str = ""  # the groups' directories, or why there are none
+    seccomp: bool = False  # system call filter installed in every run
+    seccomp_detail: str = ""
+    per_run_uid: str = ""  # without cgroups: "a uid per run", "a user namespace per run" or ""
+
+    def summary(self) -> str:
+        """One line for logs and the admin, e.g. "namespaces, cgroup v1, seccomp on"."""
+        parts = ["namespaces" if self.supported else "NO namespaces"]
+        if self.cgroup == "none":
+            fallback = self.per_run_uid or "one process limit for all runs"
+            parts.append(f"no cgroup (per-process rlimits, {fallback})")
+        else:
+            parts.append(f"cgroup {self.cgroup}")
+        parts.append("seccomp on" if self.seccomp else "seccomp off")
+        return ", ".join(parts)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "namespaces": self.supported,
+            "cgroup": self.cgroup,
+            "cgroup_detail": self.cgroup_detail,
+            "seccomp": self.seccomp,
+            "seccomp_detail": self.seccomp_detail,
+            "per_run_uid": self.per_run_uid,
+            "summary": self.summary(),
+        }

@@ -140,19 +140,40 @@ def _prepare_temp_root(path: str) -> Path:
     return Path(path)
 
 
+_OWNER_LOCK = ".owner"
+
+
 def _remove_stale_instances(temp_root: Path) -> None:
-    """Delete instance dirs of dead worker processes (e.g. after a SIGKILL of the worker)."""
+    """Delete instance dirs (FMU cache, run dirs) of worker processes that are gone.
+
+    A live instance holds an flock on its ``.owner`` file (released by the kernel however the
+    process ends), so a killed worker's leftovers are found even when its PID was reused.
+    """
     for entry in temp_root.iterdir():
         pid_text, _, token = entry.name.partition("-")
         if not (pid_text.isdigit() and token.startswith("sbx")):
             continue
         try:
-            os.kill(int(pid_text), 0)
+            fd = os.open(entry / _OWNER_LOCK, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            fd = -1  # being created, or older than the lock: fall back to the PID
+        except OSError:
             continue
-        except ProcessLookupError:
-            pass
-        except PermissionError:
-            continue
+        if fd >= 0:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                continue  # its owner is alive
+            finally:
+                os.close(fd)
+        else:
+            try:
+                os.kill(int(pid_text), 0)
+                continue
+            except ProcessLookupError:
+                pass
+            except PermissionError:
+                continue
         remove_tree(entry)
 
 
@@ -233,6 +254,7 @@ class Sandbox:
         self._ctl: socket.socket | None = None
         self._hello: dict[str, Any] = {}
         self._instance_dir: Path | None = None
+        self._owner_fd = -1  # flock held on <instance>/.owner while this instance lives
         self._cache: FmuCache | None = None
         self._closed = False
 
@@ -260,6 +282,18 @@ class Sandbox:
     def instance_dir(self) -> Path | None:
         return self._instance_dir
 
+    @property
+    def isolation(self) -> IsolationReport:
+        """What this sandbox's zygote set up (namespaces, cgroup, seccomp); starts it."""
+        self.start()
+        return _report_from_hello(self._hello)
+
+    @property
+    def cgroup_dirs(self) -> dict[str, str]:
+        """The directories of this zygote's run groups (empty without cgroups)."""
+        self.start()
+        return dict(self._hello.get("cgroup_dirs") or {})
+
     def start(self) -> None:
         """Start the zygote if it is not running (idempotent; restarts a dead one)."""
         with self._lock:
@@ -283,11 +317,17 @@ class Sandbox:
                 remove_tree(self._instance_dir)
                 self._instance_dir = None
                 self._cache = None
+            if self._owner_fd >= 0:
+                os.close(self._owner_fd)
+                self._owner_fd = -1
 
     def _forget_inherited(self) -> None:
         """After fork: drop the parent's zygote without touching it (it is not ours)."""
         if self._ctl is not None:
             self._ctl.close()
+        if self._owner_fd >= 0:
+            os.close(self._owner_fd)  # the parent's lock stays held through its own fd
+        self._owner_fd = -1
         self._ctl = None
         self._proc = None
         self._instance_dir = None
@@ -299,14 +339,20 @@ class Sandbox:
             temp_root = _prepare_temp_root(self.config.temp_root or _default_temp_root())
             _remove_stale_instances(temp_root)
             name = f"{os.getpid()}-sbx{secrets.token_hex(4)}"
-            self._instance_dir = temp_root / name
-            self._instance_dir.mkdir(mode=0o700)
+            instance_dir = temp_root / name
+            instance_dir.mkdir(mode=0o700)
+            self._owner_fd = os.open(
+                instance_dir / _OWNER_LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600
+            )
+            fcntl.flock(self._owner_fd, fcntl.LOCK_EX)
+            self._instance_dir = instance_dir
         if self._cache is None:
             cache_dir = self.config.cache_dir or str(self._instance_dir / "cache")
             self._cache = FmuCache(
                 cache_dir,
                 max_entries=self.config.cache_max_entries,
                 max_unpacked_bytes=self.config.max_unpacked_bytes,
+                max_bytes=self.config.cache_max_bytes,
             )
         state_dir = self._instance_dir / f"zygote-{secrets.token_hex(4)}"
         state_dir.mkdir(mode=0o700)
@@ -331,6 +377,11 @@ class Sandbox:
             "forbidden_paths": [*self.config.forbidden_paths, str(self._instance_dir)],
             "force_no_isolation": self.config.force_no_isolation,
             "probe_only": probe_only,
+            "cgroups": self.config.cgroups,
+            "cgroup_v2_parent": self.config.cgroup_v2_parent,
+            "seccomp": self.config.seccomp,
+            "run_uid_base": self.config.run_uid_base,
+            "uid_slot_dir": str(self._instance_dir.parent / "uid-slots"),
         }
         cmd = [self.config.python_executable, "-I", "-B", str(ZYGOTE_SCRIPT), json.dumps(cfg)]
         try:
@@ -364,6 +415,14 @@ class Sandbox:
             return hello
         parent.settimeout(None)
         self._proc, self._ctl, self._hello = proc, parent, hello
+        report = _report_from_hello(hello)
+        if report.cgroup == "none":
+            logger.warning(
+                "FMU sandbox without cgroups (%s): limits are per process (rlimits)%s",
+                report.cgroup_detail,
+                f", {report.per_run_uid}" if report.per_run_uid else "",
+            )
+        logger.info("FMU sandbox isolation: %s", report.summary())
         if not hello.get("isolated"):
             # No private root: the runner (another uid when we are root) must be able to walk
             # to its work dir by path (fmpy chdirs back to it). Traversable, not listable.
@@ -445,10 +504,10 @@ class Sandbox:
         Guarantees per run, as for :meth:`run`: its own wall-clock limit (the keeper kills the
         runner at ``limits.wall_seconds`` and the next run continues in a fresh runner), its
         own CPU limit, the memory/file/process limits, results through bounded sealed memfds
-        (never pickle), and usage measured by trusted code: wall and CPU time of the run
-        itself (the runner's CPU clock read by the keeper, then its exact ``wait4`` usage),
-        and as peak RSS the peak of the runner process that ran it. A crash in run k never
-        loses the results of the runs before it. Runs that never started because the whole
+        (never pickle), and usage measured by trusted code: wall time, and CPU time and
+        memory peak of everything in the run's cgroup during the run (without a cgroup: the
+        runner's CPU clock, then its exact ``wait4`` usage, and its peak RSS). A crash in run
+        k never loses the results of the runs before it. Runs that never started because the whole
         request was stopped are ``ErrorCode.NOT_RUN`` (safe to retry); with ``cancel`` the
         run in progress and the rest are ``ErrorCode.CANCELLED`` and earlier results are kept.
 
@@ -500,21 +559,27 @@ class Sandbox:
             return every(
                 _failure(ErrorCode.SANDBOX_UNAVAILABLE, f"cannot start the sandbox: {exc}")
             )
+        assert self._cache is not None
+        lease = self._cache.lease(request.fmu_path, request.sha256)
         try:
-            assert self._cache is not None
-            fmu_dir = self._cache.get(request.fmu_path, request.sha256)
+            fmu_dir = lease.__enter__()  # kept from eviction until these runs are over
         except FmuCacheError as exc:
             return every(_failure(ErrorCode.INVALID_FMU, str(exc)))
         except OSError as exc:
             return every(_failure(ErrorCode.SANDBOX_ERROR, f"cannot prepare the FMU: {exc}"))
         out: list[tuple[int, SandboxResult]] = []
-        for start in range(0, len(pending), MAX_RUNS_PER_SANDBOX):
-            group = pending[start : start + MAX_RUNS_PER_SANDBOX]
-            if cancel is not None and cancel.cancelled:
-                out += [(index, _cancelled()) for index, _, _ in group]
-                continue
-            results = self._run_group(fmu_dir, group, limits, cancel)
-            out += [(index, result) for (index, _, _), result in zip(group, results, strict=True)]
+        try:
+            for start in range(0, len(pending), MAX_RUNS_PER_SANDBOX):
+                group = pending[start : start + MAX_RUNS_PER_SANDBOX]
+                if cancel is not None and cancel.cancelled:
+                    out += [(index, _cancelled()) for index, _, _ in group]
+                    continue
+                results = self._run_group(fmu_dir, group, limits, cancel)
+                out += [
+                    (index, result) for (index, _, _), result in zip(group, results, strict=True)
+                ]
+        finally:
+            lease.__exit__(None, None, None)
         return out
 
     def _run_group(
@@ -676,6 +741,11 @@ class Sandbox:
             maxrss = float(report.get("maxrss_bytes") or 0)
             if not report.get("final"):  # the keeper died before it could reap the runner
                 maxrss = max(maxrss, float(done.get("maxrss_bytes", 0)), baseline_rss)
+            group_peak = report.get("group_peak_bytes")
+            if isinstance(group_peak, int | float) and group_peak > 0:
+                # The warm interpreter's pages, shared with the zygote, plus everything the
+                # run's group was charged: its children and memory files included.
+                maxrss = max(maxrss, baseline_rss + float(group_peak))
             facts = {
                 "cpu_s": float(report.get("cpu_s") or 0.0),
                 "maxrss_bytes": maxrss,
@@ -708,6 +778,17 @@ class Sandbox:
         if outcome == "cpu_limit":
             cpu_limit = limits.to_wire()["cpu_seconds"]
             return fail(ErrorCode.CPU_LIMIT, f"CPU time limit of {cpu_limit} s exceeded")
+        if outcome == "memory_limit":
+            return fail(
+                ErrorCode.MEMORY_LIMIT,
+                f"the run's processes together reached the memory limit of "
+                f"{limits.memory_bytes} bytes",
+            )
+        if outcome == "process_limit":
+            return fail(
+                ErrorCode.PROCESS_LIMIT,
+                f"the run reached its limit of {limits.max_processes} processes and threads",
+            )
         code = report.get("code")
         if not isinstance(code, int):
             return fail(ErrorCode.SANDBOX_ERROR, "the sandbox runner ended abnormally")
@@ -851,16 +932,48 @@ def _close_singleton_at_exit() -> None:
         _singleton.close()
 
 
+def close_sandbox() -> None:
+    """Close this process's sandbox, if it has one: the zygote stops, its runs are killed, its
+    cgroups and its FMU cache are removed. For worker shutdown hooks (prefork pool processes
+    end with ``os._exit``, which skips ``atexit``)."""
+    with _singleton_lock:
+        _close_singleton_at_exit()
+
+
 os.register_at_fork(after_in_child=_forget_singleton_after_fork)
 atexit.register(_close_singleton_at_exit)
 
 _probe_cache: dict[tuple[Any, ...], IsolationReport] = {}
 
 
+def _report_from_hello(hello: dict[str, Any]) -> IsolationReport:
+    supported = bool(hello.get("isolated"))
+    detail = "isolated" if supported else str(hello.get("reason") or hello.get("error") or "?")
+    plan = hello.get("plan") or {}
+    return IsolationReport(
+        supported=supported,
+        detail=detail,
+        running_as_root=os.geteuid() == 0,
+        user_namespace=supported and os.geteuid() != 0,
+        mounts=tuple(plan.get("dirs", ())),
+        cgroup=str(hello.get("cgroup") or "none"),
+        cgroup_detail=str(hello.get("cgroup_detail") or ""),
+        seccomp=bool(hello.get("seccomp")),
+        seccomp_detail=str(hello.get("seccomp_detail") or ""),
+        per_run_uid=str(hello.get("per_run_uid") or ""),
+    )
+
+
 def probe(config: SandboxConfig | None = None, *, refresh: bool = False) -> IsolationReport:
     """Check (by actually building one sandbox root) whether isolation works here. Cached."""
     config = config or SandboxConfig()
-    key = (config.python_executable, config.temp_root, config.force_no_isolation)
+    key = (
+        config.python_executable,
+        config.temp_root,
+        config.force_no_isolation,
+        config.cgroups,
+        config.seccomp,
+    )
     if not refresh and key in _probe_cache:
         return _probe_cache[key]
     sandbox = Sandbox(config)
@@ -870,16 +983,7 @@ def probe(config: SandboxConfig | None = None, *, refresh: bool = False) -> Isol
         hello = {"ok": False, "isolated": False, "error": str(exc)}
     finally:
         sandbox.close()
-    supported = bool(hello.get("isolated"))
-    detail = "isolated" if supported else str(hello.get("reason") or hello.get("error") or "?")
-    plan = hello.get("plan") or {}
-    report = IsolationReport(
-        supported=supported,
-        detail=detail,
-        running_as_root=os.geteuid() == 0,
-        user_namespace=supported and os.geteuid() != 0,
-        mounts=tuple(plan.get("dirs", ())),
-    )
+    report = _report_from_hello(hello)
     _probe_cache[key] = report
     return report
 
@@ -897,6 +1001,7 @@ __all__ = [
     "CancelToken",
     "Sandbox",
     "SandboxUnavailableError",
+    "close_sandbox",
     "ensure_supported",
     "get_sandbox",
     "probe",

@@ -130,12 +130,13 @@ def _run_processes(launcher: int, timeout: float = 2.0) -> list[int]:
 
 
 def _leftovers(box: Sandbox) -> list[str]:
-    """Files/dirs under the instance dir other than the FMU cache and the empty mountpoint."""
+    """Files/dirs under the instance dir other than the FMU cache, the empty mountpoint and
+    the instance's owner lock."""
     assert box.instance_dir is not None
     extra = []
     for path in box.instance_dir.rglob("*"):
         rel = path.relative_to(box.instance_dir)
-        if rel.parts[0] == "cache":
+        if rel.parts[0] in ("cache", ".owner"):
             continue
         if rel.parts[0].startswith("zygote-") and len(rel.parts) == 1:
             continue
@@ -279,7 +280,10 @@ def test_hostile_fmu_is_contained(
 def test_fork_bomb_is_contained(sandbox: Sandbox, hostile_fmu: Callable[[str], Path]) -> None:
     started = time.monotonic()
     result = sandbox.run(SimulationRequest(hostile_fmu("forkbomb")), TIGHT)
-    assert result.code in (ErrorCode.TIMEOUT, ErrorCode.CPU_LIMIT), result.message
+    if sandbox.isolation.cgroup != "none":  # the run's group stops it at its process limit
+        assert result.code is ErrorCode.PROCESS_LIMIT, result.message
+    else:
+        assert result.code in (ErrorCode.TIMEOUT, ErrorCode.CPU_LIMIT), result.message
     assert result.status in (RunStatus.TIMED_OUT, RunStatus.FAILED)
     assert time.monotonic() - started < TIGHT.wall_seconds + 2.0
     _assert_healthy(sandbox, hostile_fmu("good"))
@@ -546,6 +550,12 @@ def test_non_root_worker_uses_a_user_namespace(
                 fmu = {str(hostile_fmu("good").parent)!r} + f"/hostile_{{mode}}.fmu"
                 r = box.run(SimulationRequest(fmu, start_values={{"target": target}}), limits)
                 out[mode] = [str(r.status), str(r.code), r.log]
+        # without cgroups: each run in a user namespace of its own (RLIMIT_NPROC per run)
+        config = SandboxConfig(temp_root={str(tmp_path / "root2")!r}, cgroups="off")
+        with Sandbox(config) as box:
+            out["fallback"] = box.isolation.per_run_uid
+            fmu = {str(hostile_fmu("good"))!r}
+            out["fallback_run"] = str(box.run(SimulationRequest(fmu), limits).status)
         print(json.dumps(out))
         """
     )
@@ -565,6 +575,8 @@ def test_non_root_worker_uses_a_user_namespace(
     assert out["readfile"][:2] == ["failed", "simulation_error"]
     assert "open failed" in out["readfile"][2]
     assert out["segfault"][:2] == ["failed", "fmu_crashed"]
+    assert out["fallback"] == "a user namespace per run"
+    assert out["fallback_run"] == "succeeded"
 
 
 # --- several runs of one FMU in one sandbox (run_many) ----------------------------------------

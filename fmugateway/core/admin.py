@@ -1,5 +1,7 @@
 from django.contrib import admin
+from django.utils.html import format_html_join
 
+from fmugateway.core.health import sandbox_summary
 from fmugateway.core.models import AuditEntry, WorkerHeartbeat
 
 
@@ -24,7 +26,20 @@ class AuditEntryAdmin(admin.ModelAdmin):
 
 @admin.register(WorkerHeartbeat)
 class WorkerHeartbeatAdmin(admin.ModelAdmin):
-    list_display = ("hostname", "seen_at")
+    list_display = ("hostname", "seen_at", "isolation")
+    readonly_fields = ("hostname", "seen_at", "isolation", "sandbox_details", "status")
+
+    @admin.display(description="FMU sandbox isolation")
+    def isolation(self, obj: WorkerHeartbeat) -> str:
+        return sandbox_summary(obj.status)
+
+    @admin.display(description="sandbox details")
+    def sandbox_details(self, obj: WorkerHeartbeat) -> str:
+        sandbox = obj.status.get("sandbox") or {}
+        keys = ("detail", "cgroup", "cgroup_detail", "seccomp", "seccomp_detail", "per_run_uid")
+        return format_html_join(
+            "", "<div><b>{}</b>: {}</div>", ((key, sandbox[key]) for key in keys if key in sandbox)
+        )
 
     def has_add_permission(self, request):
         return False

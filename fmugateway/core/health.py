@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.files.storage import FileSystemStorage, storages
@@ -67,12 +68,28 @@ def check_worker() -> dict:
     sandbox = latest.status.get("sandbox")
     if sandbox and not sandbox.get("usable", True):
         raise RuntimeError(f"worker {latest.hostname} cannot run FMUs: {sandbox.get('detail')}")
+    since = timezone.now() - timedelta(seconds=settings.HEALTHZ_HEARTBEAT_MAX_AGE)
     return {
         "hostname": latest.hostname,
         "last_heartbeat": latest.seen_at.isoformat(),
         "age_s": round(age, 1),
         **latest.status,
+        # every live worker's sandbox: namespaces, cgroup version, seccomp, per-run uids
+        "isolation": {
+            beat.hostname: sandbox_summary(beat.status)
+            for beat in WorkerHeartbeat.objects.filter(seen_at__gte=since).order_by("hostname")
+        },
     }
+
+
+def sandbox_summary(status: dict) -> str:
+    """One line about a worker's FMU sandbox from its heartbeat (older workers: less said)."""
+    sandbox = status.get("sandbox") or {}
+    if not sandbox:
+        return "unknown"
+    if "summary" in sandbox:
+        return str(sandbox["summary"])
+    return "namespaces" if sandbox.get("isolated") else "NO namespaces"
 
 
 CHECKS: dict[str, Callable[[], dict]] = {

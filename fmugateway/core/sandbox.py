@@ -6,6 +6,7 @@ through ``run_sandboxed``; nothing loads an FMU binary in a Django or Celery pro
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -13,13 +14,54 @@ from django.conf import settings
 
 import fmusandbox as sandbox_lib
 
+logger = logging.getLogger(__name__)
+
 
 def sandbox_config() -> sandbox_lib.SandboxConfig:
     return sandbox_lib.SandboxConfig(
         temp_root=settings.FMU_SANDBOX_TEMP_ROOT or None,
         allow_insecure=settings.FMU_SANDBOX_ALLOW_INSECURE,
         forbidden_paths=(str(settings.BASE_DIR), str(settings.VAR_DIR)),
+        cache_max_bytes=settings.FMU_SANDBOX_CACHE_MAX_MB * 1024 * 1024,
+        cgroups=settings.FMU_SANDBOX_CGROUPS,
+        cgroup_v2_parent=settings.FMU_SANDBOX_CGROUP_PARENT or None,
+        seccomp=settings.FMU_SANDBOX_SECCOMP,
+        run_uid_base=settings.FMU_SANDBOX_RUN_UID_BASE,
     )
+
+
+def isolation_status() -> dict[str, Any]:
+    """What the worker heartbeat says about this worker's sandbox (``/healthz``, the admin).
+
+    The probe is cached per process: it builds one sandbox root once.
+    """
+    report = sandbox_lib.probe(sandbox_config())
+    return {
+        "isolated": report.supported,
+        "usable": report.supported or settings.FMU_SANDBOX_ALLOW_INSECURE,
+        "detail": report.detail,
+        "user_namespace": report.user_namespace,
+        **report.as_dict(),
+    }
+
+
+def log_isolation(**_: Any) -> None:
+    """At worker start: say which isolation runs get (a warning when a part is missing)."""
+    status = isolation_status()
+    if not status["isolated"] or status["cgroup"] == "none" or not status["seccomp"]:
+        logger.warning(
+            "FMU sandbox isolation: %s (cgroups: %s; seccomp: %s)",
+            status["summary"],
+            status["cgroup_detail"],
+            status["seccomp_detail"],
+        )
+    else:
+        logger.info("FMU sandbox isolation: %s", status["summary"])
+
+
+def close_sandbox(**_: Any) -> None:
+    """At worker (pool process) shutdown: stop the zygote, remove its cgroups and FMU cache."""
+    sandbox_lib.close_sandbox()
 
 
 def default_limits(**overrides) -> sandbox_lib.SandboxLimits:
