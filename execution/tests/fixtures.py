@@ -18,6 +18,7 @@ from registry.tests.fixtures import sample_fmus
 
 __all__ = [
     "eager_jobs",
+    "instance_leftovers",
     "make_version",
     "publish",
     "run_eagerly",
@@ -103,3 +104,19 @@ def wait_for(fetch, done, timeout: float = 60.0, interval: float = 0.05):
         time.sleep(interval)
         value = fetch()
     return value
+
+
+def instance_leftovers(instance_dir: Path) -> list[str]:
+    """Files/dirs under a sandbox instance dir other than the FMU cache, the instance's owner
+    lock, idle zygote dirs and their empty mountpoints: what a finished run must not leave."""
+    extra = []
+    for path in instance_dir.rglob("*"):
+        rel = path.relative_to(instance_dir)
+        if rel.parts[0] in ("cache", ".owner"):
+            continue
+        if rel.parts[0].startswith("zygote-") and len(rel.parts) == 1:
+            continue
+        if len(rel.parts) == 2 and rel.parts[1] == "root" and not any(path.iterdir()):
+            continue
+        extra.append(str(rel))
+    return extra

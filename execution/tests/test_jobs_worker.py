@@ -14,7 +14,7 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from execution.models import FINISHED_STATUSES, JobStatus, SimulationJob
-from execution.tests.fixtures import make_version, sample_fmus, wait_for
+from execution.tests.fixtures import instance_leftovers, make_version, sample_fmus, wait_for
 
 JOBS = "/api/v1/jobs"
 FIXTURES = sample_fmus  # shared fixtures (execution/tests/fixtures.py)
@@ -58,17 +58,8 @@ def sandbox_leftovers(worker_pid: int) -> list[str]:
     pids = _descendants(worker_pid) | {worker_pid}
     extra = []
     for instance in root.glob("*-sbx*"):
-        if int(instance.name.split("-", 1)[0]) not in pids:
-            continue
-        for path in instance.rglob("*"):
-            rel = path.relative_to(instance)
-            if rel.parts[0] == "cache":
-                continue
-            if rel.parts[0].startswith("zygote-") and len(rel.parts) == 1:
-                continue
-            if len(rel.parts) == 2 and rel.parts[1] == "root" and not any(path.iterdir()):
-                continue
-            extra.append(str(rel))
+        if int(instance.name.split("-", 1)[0]) in pids:
+            extra += instance_leftovers(instance)
     return extra
 
 

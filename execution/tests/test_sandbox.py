@@ -22,6 +22,7 @@ import fmpy
 import numpy as np
 import pytest
 
+from execution.tests.fixtures import instance_leftovers
 from fmusandbox import (
     CancelToken,
     ErrorCode,
@@ -130,20 +131,8 @@ def _run_processes(launcher: int, timeout: float = 2.0) -> list[int]:
 
 
 def _leftovers(box: Sandbox) -> list[str]:
-    """Files/dirs under the instance dir other than the FMU cache, the empty mountpoint and
-    the instance's owner lock."""
     assert box.instance_dir is not None
-    extra = []
-    for path in box.instance_dir.rglob("*"):
-        rel = path.relative_to(box.instance_dir)
-        if rel.parts[0] in ("cache", ".owner"):
-            continue
-        if rel.parts[0].startswith("zygote-") and len(rel.parts) == 1:
-            continue
-        if len(rel.parts) == 2 and rel.parts[1] == "root" and not any(path.iterdir()):
-            continue
-        extra.append(str(rel))
-    return extra
+    return instance_leftovers(box.instance_dir)
 
 
 def _assert_healthy(box: Sandbox, good_fmu: Path) -> None:
