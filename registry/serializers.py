@@ -311,6 +311,21 @@ class InterfaceSerializer(serializers.Serializer):
     can_handle_variable_step_size = serializers.BooleanField(
         allow_null=True, help_text="Co-simulation only."
     )
+    library = serializers.CharField(
+        allow_null=True,
+        required=False,
+        help_text="The x86_64-linux library loaded for this interface.",
+    )
+    library_renamed = serializers.BooleanField(
+        required=False,
+        help_text="The library is not named after the modelIdentifier; it is the only one "
+        "of its folder and the gateway loads it under the expected name.",
+    )
+    supported = serializers.BooleanField(
+        required=False,
+        help_text="The gateway's runner can execute this interface (Model Exchange and "
+        "Co-Simulation; not Scheduled Execution).",
+    )
 
 
 class PlatformSerializer(serializers.Serializer):
@@ -375,7 +390,12 @@ class InspectionSerializer(serializers.Serializer):
     has_sources = serializers.BooleanField(required=False)
     has_documentation = serializers.BooleanField(required=False)
     default_experiment = DefaultExperimentSerializer(allow_null=True, required=False)
-    variables = InspectedVariableSerializer(many=True, required=False)
+    variables = InspectedVariableSerializer(
+        many=True,
+        required=False,
+        help_text="Only in cards of versions uploaded before the variables moved to their own "
+        "endpoint (`.../variables`).",
+    )
     model_description_sha256 = serializers.CharField(required=False)
     model_description_size = serializers.IntegerField(required=False)
     number_of_continuous_states = serializers.IntegerField(required=False)

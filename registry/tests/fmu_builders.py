@@ -61,6 +61,20 @@ def model_description_xml(
     )
 
 
+def many_variables_model_description(count: int) -> str:
+    """The small description plus ``count`` local variables (~160 bytes each: 100,000 make
+    ~16 MB, just under the inspection's size cap)."""
+    xml = model_description_xml()
+    end = xml.index("</ModelVariables>")
+    rows = "".join(
+        f'<ScalarVariable name="plant.block{i // 100:04d}.s{i % 100:02d}" '
+        f'valueReference="{1000 + i}" causality="local" variability="continuous" '
+        'initial="calculated"><Real unit="m"/></ScalarVariable>\n'
+        for i in range(count)
+    )
+    return xml[:end] + rows + xml[end:]
+
+
 XXE_PROLOG_TEMPLATE = '<!DOCTYPE fmiModelDescription [<!ENTITY xxe SYSTEM "file://{target}">]>'
 
 
