@@ -9,7 +9,6 @@ from execution.models import SimulationBatch, SimulationJob
 from execution.tests.fixtures import make_version, sample_fmus, storage_dirs
 from registry.models import PackageVersion
 from registry.tests import fmu_builders as fb
-from registry.tests.test_inspection import SCHEDULED_ONLY
 
 JOBS = "/api/v1/jobs"
 FIXTURES = (sample_fmus, storage_dirs)
@@ -77,7 +76,7 @@ def scheduled_only(user, tmp_path, storage_dirs):
     path = fb.write_fmu(
         tmp_path / "se.fmu",
         {"binaries/x86_64-linux/model.so": library.read_bytes()},
-        model_description=SCHEDULED_ONLY,
+        model_description=fb.SCHEDULED_ONLY,
     )
     return make_version(user, path)
 

@@ -749,26 +749,11 @@ def test_prerelease_fmi_versions_are_unsupported(tmp_path: Path, version: str) -
     assert version in error.detail
 
 
-SCHEDULED_ONLY = """<?xml version="1.0" encoding="UTF-8"?>
-<fmiModelDescription fmiVersion="3.0" modelName="Tasks" instantiationToken="{t}">
-  <ScheduledExecution modelIdentifier="model"/>
-  <ModelVariables>
-    <Float64 name="time" valueReference="0" causality="independent" variability="continuous"/>
-    <Clock name="tick" valueReference="1" causality="input" intervalVariability="constant"
-      intervalDecimal="0.1"/>
-    <Float64 name="y" valueReference="2" causality="output" variability="discrete"
-      clocks="1" initial="exact" start="0"/>
-  </ModelVariables>
-  <ModelStructure><Output valueReference="2"/></ModelStructure>
-</fmiModelDescription>
-"""
-
-
 def test_scheduled_execution_only_is_named_as_not_runnable(tmp_path: Path, clean_so: bytes) -> None:
     path = fb.write_fmu(
         tmp_path / "se.fmu",
         {"binaries/x86_64-linux/model.so": clean_so},
-        model_description=SCHEDULED_ONLY,
+        model_description=fb.SCHEDULED_ONLY,
     )
     result = inspect_fmu(path)
     (interface,) = result.interfaces

@@ -14,7 +14,6 @@ from fmugateway.testing import require_shared_fmus
 from registry import services
 from registry.models import Package, PackageVersion, ValidationRun
 from registry.tests import fmu_builders as fb
-from registry.tests.test_inspection import SCHEDULED_ONLY
 from registry.validation import run_validation
 
 pytestmark = pytest.mark.django_db
@@ -144,7 +143,7 @@ def test_scheduled_execution_only_fails_validation_without_running(
     path = fb.write_fmu(
         tmp_path / "se.fmu",
         {"binaries/x86_64-linux/model.so": library.read_bytes()},
-        model_description=SCHEDULED_ONLY,
+        model_description=fb.SCHEDULED_ONLY,
     )
     with warnings.catch_warnings():
         warnings.simplefilter("error")
