@@ -249,7 +249,9 @@ class JobCreateSerializer(serializers.Serializer):
         required=False,
         min_value=1,
         validators=[MaxValueValidator(setting("JOB_MAX_TIMEOUT_SECONDS"))],
-        help_text="Wall-clock limit of the run; your plan's max_job_timeout_seconds may be lower.",
+        help_text="Wall-clock limit of the run; your plan's max_job_timeout_seconds may be lower. "
+        "Default: JOB_DEFAULT_TIMEOUT_SECONDS, or 1.5 times the validation's smoke run of the "
+        "default experiment when that is longer (within your plan's limit).",
     )
 
 

@@ -7,6 +7,11 @@ made read-only before it is published with an atomic rename.
 
 The cache is bounded in entries and in total bytes: after each extraction the least recently
 used entries go until both bounds hold again. Entries in use (``lease``) are never evicted.
+
+Two compatibility steps for FMUs that plain fmpy refuses but the registry accepts: a member
+stored twice with identical bytes is extracted once, and a runtime folder whose only library
+is not named after the modelIdentifier gets a hard link under the expected name
+(:func:`link_misnamed_library`).
 """
 
 from __future__ import annotations
@@ -77,6 +82,109 @@ def _safe_member_path(name: str) -> PurePosixPath | None:
     if text == "modelDescription.xml" or text.startswith(_WANTED_PREFIXES):
         return path
     return None
+
+
+def _same_bytes(archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path) -> bool:
+    with archive.open(info) as src, open(path, "rb") as existing:
+        while True:
+            chunk = src.read(_CHUNK)
+            if chunk != existing.read(len(chunk)):
+                return False
+            if not chunk:
+                return existing.read(1) == b""
+
+
+#: The folders fmpy loads x86-64 Linux binaries from (FMI 1/2, FMI 3).
+_RUNTIME_FOLDERS = ("linux64", "x86_64-linux")
+_MODEL_DESCRIPTION_CAP = 64 * 1024 * 1024
+_INTERFACE_TAGS = ("ModelExchange", "CoSimulation", "ScheduledExecution")
+
+
+class _StopParsing(Exception):
+    pass
+
+
+def model_identifiers(description: Path) -> set[str]:
+    """The modelIdentifiers a (hostile) modelDescription.xml declares: attributes of the root
+    (FMI 1) and of its ModelExchange / CoSimulation / ScheduledExecution children.
+
+    expat, stopping at the first variable; a DOCTYPE (so any entity) ends the parse with no
+    identifiers."""
+    import xml.parsers.expat
+
+    found: set[str] = set()
+    depth = 0
+
+    def start(tag: str, attributes: dict[str, str]) -> None:
+        nonlocal depth
+        depth += 1
+        identifier = attributes.get("modelIdentifier")
+        if identifier and (depth == 1 or (depth == 2 and tag in _INTERFACE_TAGS)):
+            found.add(identifier)
+        if tag == "ModelVariables":
+            raise _StopParsing
+
+    def end(_tag: str) -> None:
+        nonlocal depth
+        depth -= 1
+
+    def refuse(*_args: object) -> None:
+        found.clear()  # no entity is ever expanded: such a description gets no link
+        raise _StopParsing
+
+    parser = xml.parsers.expat.ParserCreate()
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    parser.StartDoctypeDeclHandler = refuse
+    parser.EntityDeclHandler = refuse
+    try:
+        with open(description, "rb") as f:
+            parser.ParseFile(_Bounded(f, _MODEL_DESCRIPTION_CAP))
+    except _StopParsing:
+        pass
+    except xml.parsers.expat.ExpatError:
+        return found  # fmpy will report the broken description itself
+    return found
+
+
+class _Bounded:
+    def __init__(self, f, cap: int) -> None:
+        self._f, self._left = f, cap
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._f.read(min(n if n >= 0 else self._left, self._left))
+        self._left -= len(data)
+        return data
+
+
+def link_misnamed_library(root: Path) -> list[str]:
+    """Make an extracted FMU loadable when its only Linux library is not named after the
+    modelIdentifier (several exporters name it after the file): link
+    ``binaries/<folder>/<modelIdentifier>.so`` to that library, as the registry's
+    inspection promises (its ``library_renamed``). Returns the links made.
+
+    A hard link in the extracted copy only: the archive and its checksum are unchanged, and
+    a folder with two or more libraries is left alone (which one would be the model?)."""
+    folders = [root / "binaries" / name for name in _RUNTIME_FOLDERS]
+    folders = [folder for folder in folders if folder.is_dir() and not folder.is_symlink()]
+    if not folders:
+        return []
+    identifiers = model_identifiers(root / "modelDescription.xml")
+    made = []
+    for folder in folders:
+        libraries = [p for p in folder.iterdir() if p.name.endswith(".so") and p.is_file()]
+        if len(libraries) != 1:
+            continue
+        for identifier in sorted(identifiers):
+            target = folder / f"{identifier}.so"
+            if "/" in identifier or identifier in (".", "..") or target.exists():
+                continue
+            try:
+                os.link(libraries[0], target)
+            except OSError:  # e.g. a name too long for the file system: fmpy will say so
+                continue
+            made.append(target.relative_to(root).as_posix())
+    return made
 
 
 class FmuCache:
@@ -173,6 +281,7 @@ class FmuCache:
             tmp = Path(self._mkdtemp())
             try:
                 size = self._unzip(f, tmp)
+                link_misnamed_library(tmp)  # a hard link: the size counted stays right
                 self._freeze(tmp)
                 try:
                     os.rename(tmp, target)
@@ -231,7 +340,9 @@ class FmuCache:
                                 )
                             dst.write(chunk)
                 except FileExistsError:
-                    raise FmuCacheError(f"duplicate archive member: {rel}") from None
+                    # Some exporters store a member twice; an identical copy is harmless.
+                    if not _same_bytes(archive, info, out):
+                        raise FmuCacheError(f"duplicate archive member: {rel}") from None
                 except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError) as exc:
                     raise FmuCacheError(f"cannot unpack {rel}: {exc}") from None
                 except (EOFError, ValueError, RuntimeError) as exc:  # zlib errors, encryption

@@ -47,6 +47,7 @@ from registry.serializers import (
 from registry.uploads import (
     RawFmuParser,
     install_upload_handler,
+    raw_upload,
     received_file,
     test_vectors_from,
 )
@@ -191,7 +192,7 @@ class VersionListView(generics.ListCreateAPIView):
         if request.content_type.startswith(RawFmuParser.media_type):
             fields = {key: request.query_params.get(key) for key in ("version", "changelog")}
             payload = {
-                "file": request.data.get("file"),
+                "file": raw_upload(request),
                 **{key: value for key, value in fields.items() if value is not None},
             }
         else:

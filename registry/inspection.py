@@ -4,39 +4,43 @@
 :class:`FmuInspection` (the facts behind the model card) or raises
 :class:`InspectionError` with a stable snake_case ``code`` and a sentence a creator
 understands. It never extracts the archive to disk as a whole and never reads an entry
-wholly into memory except ``modelDescription.xml`` (size-capped). Linux binaries are
-streamed into an anonymous temporary file (deleted on close) so pyelftools can seek.
+wholly into memory: ``modelDescription.xml`` is read by a streaming reader
+(``registry.description_reader``) whose memory does not grow with the document's tree, so a
+description with 100,000 variables costs the web process a second and a few MB; only a
+description up to ``InspectionLimits.full_validation_max_bytes`` is also handed whole to fmpy
+(its own checks and messages). Linux binaries are streamed into an anonymous temporary file
+(deleted on close) so pyelftools can seek.
 
 Order of the checks (the first fatal problem wins), from "this is not an FMU archive"
 to "this FMU cannot run here":
 
 1. archive: ``not_a_zip``, ``too_many_entries`` (read from the end-of-central-directory
    record before the central directory is parsed), ``unsafe_path``, ``symlink_entry``,
-   ``special_file``, ``duplicate_entry``, ``encrypted_entry``,
-   ``unsupported_compression``, ``zip_bomb`` (declared sizes, ratios, overlapping
-   entries), ``corrupt_archive``;
+   ``special_file``, ``duplicate_entry`` (the same name twice with different content; an
+   identical copy, e.g. a folder added twice, is a warning), ``encrypted_entry``,
+   ``unsupported_compression``, ``zip_bomb`` (declared sizes, ratios, the total expanded
+   size ``max_total_uncompressed``, overlapping entries), ``corrupt_archive``;
 2. model description: ``missing_model_description``, ``model_description_too_large``,
    ``xml_entities_forbidden`` (any DOCTYPE is refused by defusedxml *before* anything
-   else parses the bytes), ``malformed_model_description``, ``unsupported_fmi_version``,
-   ``invalid_model_description`` (fmpy's schema/semantic validation and message);
+   else parses the bytes), ``malformed_model_description``, ``unsupported_fmi_version``
+   (released 1.0, 2.0, 3.x only), ``invalid_model_description`` (fmpy's schema/semantic
+   validation and message; for descriptions too large for fmpy, the FMI schema checked while
+   streaming and what would stop fmpy from reading it);
 3. implementation: ``missing_binary`` (no binary for any declared modelIdentifier on any
    platform and no sources), ``invalid_elf`` (an x86_64-linux ``.so`` that is not a
    valid x86-64 ELF shared object);
-4. model structure: ``invalid_model_description`` for fmpy's model-structure problems,
-   except the (very common, harmless for simulation) incomplete ``InitialUnknowns``
-   list, which is only a warning;
+4. model structure: fmpy's model-structure findings (incomplete ``Outputs`` or
+   ``InitialUnknowns``...) are warnings: fmpy does not check them when it loads a model and
+   simulates such FMUs;
 5. platform policy: ``no_linux_binary``.
 
 Decisions for the negative FMUs of ``../shared/fmus``:
 
 * ``negative/empty_file/illegal.fmu`` -> ``not_a_zip`` (0 bytes).
-* ``negative/malformed/MalFormed.fmu`` -> ``invalid_model_description``: its XML is
-  well formed and schema-valid but ``ModelStructure/Outputs`` does not list every
-  output (fmpy's model-structure validation). Step 4 runs before the platform policy
-  so the creator hears about the broken description first, not about Windows-only
-  binaries.
-* ``negative/xml_only/pump_mocked.fmu`` -> ``missing_binary`` (only modelDescription.xml;
-  step 3 comes before step 4, so its own model-structure defects are not reported).
+* ``negative/malformed/MalFormed.fmu`` -> ``no_linux_binary``: its XML is well formed and
+  schema-valid; its ``ModelStructure/Outputs`` does not list every output, which is a
+  warning (see 4); it ships Windows binaries only.
+* ``negative/xml_only/pump_mocked.fmu`` -> ``missing_binary`` (only modelDescription.xml).
 * ``negative/win_only/bouncingBall_FMUSDK_cs.fmu`` -> ``no_linux_binary``. It is a
   legitimate FMU, but the gateway executes FMUs only on x86_64 Linux and does not
   compile shipped sources at upload time, so a model that can never be run is refused
@@ -45,14 +49,16 @@ Decisions for the negative FMUs of ``../shared/fmus``:
   ``InspectionLimits(require_linux_binary=False)`` to accept such FMUs with a warning
   instead (e.g. a future "catalogue only" listing).
 
-The Overture, 20-sim ``singlewatertank`` and INTO-CPS ``watertankcontroller`` FMUs pass:
-their descriptions are valid and they ship x86-64 shared objects; that they fail or hang
-when simulated is the sandbox's business. The latter two name their library after the
-file (``singlewatertank-20sim.so``) rather than the modelIdentifier (``SingleWatertank``):
-a library under the wrong name still counts as "has a binary" for ``missing_binary`` and
-``no_linux_binary``, but the interface is reported with ``runnable=False`` and a warning
-(the scan adds a ``binary_name_mismatch`` finding). Windows/macOS names are matched
-case-insensitively, Linux names exactly.
+The Overture FMU passes: its description is valid and it ships an x86-64 shared object; that
+it never finishes when simulated is the sandbox's business. The 20-sim ``singlewatertank``
+and INTO-CPS ``watertankcontroller`` FMUs name their library after the file
+(``singlewatertank-20sim.so``) rather than the modelIdentifier (``SingleWatertank``): when a
+runtime folder holds exactly one shared library, the interface is runnable with that
+``library`` (``library_renamed``), a warning says so, and the sandbox's extraction links the
+library under the expected name (``fmusandbox.cache``); with several libraries and none
+named after the modelIdentifier the interface is not runnable. Windows/macOS names are
+matched case-insensitively, Linux names exactly. Interfaces the runner cannot execute (FMI 3
+Scheduled Execution) are named with ``supported=False`` and a warning.
 """
 
 from __future__ import annotations
@@ -67,10 +73,16 @@ import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
-from xml.etree.ElementTree import Element, ParseError
+from xml.etree.ElementTree import Element
 
-import defusedxml
-import defusedxml.ElementTree as DefusedET
+from registry.description_reader import (
+    DescriptionFacts,
+    ReaderError,
+    Variable,  # noqa: F401 - part of this module's interface (the model card's rows)
+    VariableTable,
+    read_description,
+    validate_schema,
+)
 
 MODEL_DESCRIPTION = "modelDescription.xml"
 RUNTIME_PLATFORM = "x86_64-linux"  # the only platform the gateway executes FMUs on
@@ -101,6 +113,8 @@ _SUPPORTED_COMPRESSION = {
     zipfile.ZIP_LZMA,
 }
 _LOCAL_HEADER_MIN = 30  # fixed part of a zip local file header
+#: Interfaces the sandbox's runner (fmpy's simulate_fmu) can execute.
+SUPPORTED_INTERFACES = frozenset({"ModelExchange", "CoSimulation"})
 _DRIVE_RE = re.compile(r"^[A-Za-z]:")
 
 
@@ -151,13 +165,19 @@ class InspectionError(Exception):
 @dataclass(frozen=True)
 class InspectionLimits:
     max_entries: int = 10_000
-    max_total_uncompressed: int = 2 * 1024**3  # 2 GiB: large Dymola FMUs are ~100 MB
+    # What the archive may expand to in all (UPLOAD_MAX_EXPANDED_BYTES): large Dymola FMUs
+    # are ~100 MB; the ratio check alone would let a 25 MB upload declare 5 GB.
+    max_total_uncompressed: int = 1024**3
     max_entry_uncompressed: int = 1024**3
     # Deflate tops out near 1032:1; real binaries/sources compress 2-10:1. Only entries
     # above ``ratio_min_size`` are checked so tiny, highly repetitive files do not trip it.
     max_compression_ratio: float = 200.0
     ratio_min_size: int = 1024**2
     max_model_description_size: int = 16 * 1024**2
+    # Up to this size fmpy itself reads and validates the description (its messages, its
+    # model-structure findings); larger ones are read by the streaming reader and checked
+    # against the schema, and fmpy's full check runs in the validation job instead.
+    full_validation_max_bytes: int = 2 * 1024**2
     max_name_length: int = 1024
     require_linux_binary: bool = True
 
@@ -183,6 +203,11 @@ class Interface:
     needs_execution_tool: bool = False
     can_get_and_set_fmu_state: bool = False
     can_handle_variable_step_size: bool | None = None  # CoSimulation only
+    # The x86_64-linux library loaded for it: <modelIdentifier>.so, or the only library of
+    # the folder when it is named otherwise (see ``library_renamed``).
+    library: str | None = None
+    library_renamed: bool = False
+    supported: bool = True  # the gateway's runner can execute this kind of interface
 
 
 @dataclass
@@ -217,24 +242,6 @@ class DefaultExperiment:
 
 
 @dataclass
-class Variable:
-    name: str
-    value_reference: int | None
-    causality: str | None
-    variability: str | None
-    type: str | None
-    unit: str | None = None
-    start: str | None = None
-    min: str | None = None
-    max: str | None = None
-    nominal: str | None = None
-    description: str | None = None
-    initial: str | None = None
-    declared_type: str | None = None
-    shape: list[int] | None = None  # FMI 3 arrays with fixed dimensions
-
-
-@dataclass
 class FmuInspection:
     sha256: str
     size: int
@@ -255,7 +262,7 @@ class FmuInspection:
     has_sources: bool
     has_documentation: bool
     default_experiment: DefaultExperiment | None
-    variables: list[Variable]
+    variables: VariableTable  # iterable, spooled: not part of ``to_dict``
     model_description_sha256: str
     model_description_size: int
     number_of_continuous_states: int
@@ -266,14 +273,20 @@ class FmuInspection:
 
     @property
     def runnable(self) -> bool:
-        return any(i.runnable for i in self.interfaces)
+        return any(i.runnable and i.supported for i in self.interfaces)
 
     @property
     def number_of_variables(self) -> int:
         return len(self.variables)
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        """The card as JSON-able data, without the variables (a table of their own)."""
+        variables, self.variables = self.variables, None  # type: ignore[assignment]
+        try:
+            data = asdict(self)
+        finally:
+            self.variables = variables
+        del data["variables"]
         data["runnable"] = self.runnable
         data["number_of_variables"] = self.number_of_variables
         return data
@@ -361,21 +374,26 @@ def _check_archive(
             "too_many_entries",
             f"The archive has {len(infos)} entries; at most {limits.max_entries} are allowed.",
         )
-    seen: set[str] = set()
+    seen: dict[str, zipfile.ZipInfo] = {}
     folded: dict[str, str] = {}
     warnings: list[str] = []
+    repeated: list[str] = []
     entries: list[ArchiveEntry] = []
     total = 0
     for info in infos:
         _check_name(info, limits)
         name = info.filename
-        if name in seen:
+        first = seen.get(name)
+        if first is None:
+            seen[name] = info
+        elif not _same_content(zf, first, info, limits):
             raise InspectionError(
                 "duplicate_entry",
-                f"The archive contains {name!r} more than once.",
+                f"The archive contains {name!r} more than once, with different content.",
                 name,
             )
-        seen.add(name)
+        elif name not in repeated:
+            repeated.append(name)
         lower = name.lower()
         if lower in folded and folded[lower] != name:
             warnings.append(
@@ -415,8 +433,15 @@ def _check_archive(
                 f"The archive declares more than {limits.max_total_uncompressed} bytes "
                 "uncompressed; this is over the limit (or a zip bomb).",
             )
-        if not info.is_dir():
+        if not info.is_dir() and first is None:
             entries.append(ArchiveEntry(name, info.file_size, info.compress_size))
+    if repeated:
+        shown = ", ".join(repr(name) for name in repeated[:5])
+        more = f" and {len(repeated) - 5} more" if len(repeated) > 5 else ""
+        warnings.append(
+            f"the archive stores {shown}{more} more than once with identical content; "
+            "each is used once"
+        )
 
     # Overlapping entries (several central-directory records sharing compressed data)
     # are the trick behind non-recursive zip bombs; entries also must fit in the file.
@@ -437,6 +462,38 @@ def _check_archive(
                 cur.filename,
             )
     return entries, total, warnings
+
+
+def _same_content(
+    zf: zipfile.ZipFile, first: zipfile.ZipInfo, again: zipfile.ZipInfo, limits: InspectionLimits
+) -> bool:
+    """Whether two entries of the same name hold the same bytes (some exporters add a folder
+    twice). Sizes and CRCs first; equal ones are compared byte for byte, since a CRC is easy
+    to forge and the two copies must not differ for the validator and the runtime."""
+    if first.is_dir() or again.is_dir():
+        return first.is_dir() and again.is_dir()
+    if (first.file_size, first.CRC) != (again.file_size, again.CRC):
+        return False
+    digests = []
+    for info in (first, again):
+        sink = _HashingSink(hashlib.sha256())
+        read_entry_bounded(zf, info, sink, limits.max_entry_uncompressed)
+        digests.append(sink.digest.digest())
+    return digests[0] == digests[1]
+
+
+class _HashingSink:
+    """A write-only sink that hashes what it receives and passes it on to ``target``."""
+
+    def __init__(self, digest: Any, target: IO[bytes] | None = None) -> None:
+        self.digest = digest
+        self.target = target
+
+    def write(self, data: bytes) -> int:
+        self.digest.update(data)
+        if self.target is not None:
+            self.target.write(data)
+        return len(data)
 
 
 def read_entry_bounded(
@@ -585,33 +642,8 @@ def _float(value: Any) -> float | None:
         return None
 
 
-def _parse_xml_safely(xml: bytes) -> Element:
-    try:
-        root = DefusedET.fromstring(xml, forbid_dtd=True)
-    except defusedxml.DefusedXmlException as exc:
-        raise InspectionError(
-            "xml_entities_forbidden",
-            "modelDescription.xml declares a DOCTYPE, entities or external references "
-            f"({type(exc).__name__}); these are not allowed in FMUs.",
-            MODEL_DESCRIPTION,
-        ) from exc
-    except ParseError as exc:
-        line, col = getattr(exc, "position", (None, None))
-        raise InspectionError(
-            "malformed_model_description",
-            f"modelDescription.xml is not well-formed XML (line {line}, column {col}): {exc}",
-            MODEL_DESCRIPTION,
-        ) from exc
-    except (ValueError, LookupError) as exc:  # e.g. unknown encoding declaration
-        raise InspectionError(
-            "malformed_model_description",
-            f"modelDescription.xml cannot be decoded: {exc}",
-            MODEL_DESCRIPTION,
-        ) from exc
-    return root
-
-
 def _check_fmi_version(root: Element) -> str:
+    """Called by the streaming reader with the root element (its attributes) on its start."""
     if root.tag != "fmiModelDescription":
         raise InspectionError(
             "invalid_model_description",
@@ -620,15 +652,20 @@ def _check_fmi_version(root: Element) -> str:
             MODEL_DESCRIPTION,
         )
     version = (root.get("fmiVersion") or "").strip()
-    if version in ("1.0", "2.0") or re.fullmatch(r"3\.\d+(\.\d+)?([-.+][\w.]+)?", version):
+    # Released versions only: pre-releases ("3.0-beta.3") differ from the standard, and the
+    # version must fit the model card's column (8 characters).
+    if version in ("1.0", "2.0") or re.fullmatch(r"3\.\d{1,2}(\.\d{1,3})?", version):
         return version
-    raise InspectionError(
-        "unsupported_fmi_version",
-        f"fmiVersion {version!r} is not supported; use FMI 1.0, 2.0 or 3.0."
-        if version
-        else "modelDescription.xml has no fmiVersion attribute.",
-        MODEL_DESCRIPTION,
-    )
+    if re.match(r"3\.\d+", version):
+        detail = (
+            f"fmiVersion {version[:40]!r} is a pre-release or unknown revision of FMI 3; "
+            "export the model as FMI 3.0 (or 2.0)."
+        )
+    elif version:
+        detail = f"fmiVersion {version[:40]!r} is not supported; use FMI 1.0, 2.0 or 3.0."
+    else:
+        detail = "modelDescription.xml has no fmiVersion attribute."
+    raise InspectionError("unsupported_fmi_version", detail, MODEL_DESCRIPTION)
 
 
 def _fmpy_read(xml: bytes) -> Any:
@@ -651,57 +688,82 @@ def _fmpy_read(xml: bytes) -> Any:
         ) from exc
 
 
-def _structure_problems(md: Any) -> tuple[list[str], list[str]]:
-    """fmpy's model-structure validation split into (fatal, warnings)."""
+def _structure_problems(md: Any) -> list[str]:
+    """fmpy's model-structure findings. fmpy itself simulates FMUs that have them (it does
+    not check the model structure when it loads a model), so they are warnings."""
     from fmpy import validation
 
     try:
-        problems = validation.validate_model_description(md, validate_model_structure=True)
-    except Exception as exc:  # a validator crash is itself a defect
-        return [f"model structure validation failed: {exc}"], []
-    fatal = [p for p in problems if "InitialUnknowns" not in p]
-    warnings = [p for p in problems if "InitialUnknowns" in p]
-    return fatal, warnings
+        return validation.validate_model_description(md, validate_model_structure=True)
+    except Exception as exc:  # a validator crash must not refuse a model fmpy can load
+        return [f"the model structure could not be checked: {type(exc).__name__}: {exc}"]
 
 
-def _variables(md: Any) -> list[Variable]:
-    out: list[Variable] = []
-    for v in md.modelVariables:
-        declared = v.declaredType
-        shape = None
-        if getattr(v, "dimensions", None):
-            try:
-                shape = [int(d.start) for d in v.dimensions]
-            except (TypeError, ValueError):
-                shape = None
-        out.append(
-            Variable(
-                name=v.name,
-                value_reference=v.valueReference,
-                causality=v.causality,
-                variability=v.variability,
-                type=v.type,
-                unit=v.unit or (declared.unit if declared is not None else None),
-                start=v.start,
-                min=v.min if v.min is not None else getattr(declared, "min", None),
-                max=v.max if v.max is not None else getattr(declared, "max", None),
-                nominal=v.nominal if v.nominal is not None else getattr(declared, "nominal", None),
-                description=v.description,
-                initial=v.initial,
-                declared_type=declared.name if declared is not None else None,
-                shape=shape,
-            )
-        )
-    return out
+def _read_model_description(
+    zf: zipfile.ZipFile, md_info: zipfile.ZipInfo, limits: InspectionLimits
+) -> tuple[DescriptionFacts, list[str], str, int]:
+    """(facts, model-structure warnings, sha256, size) of the archive's modelDescription.xml.
+
+    The XML goes to a spooled temporary file (in memory up to
+    ``limits.full_validation_max_bytes``) and is read from there in streaming passes; only
+    a description small enough for fmpy is ever held whole."""
+    cap = limits.max_model_description_size
+    with tempfile.SpooledTemporaryFile(max_size=limits.full_validation_max_bytes) as spool:
+        sink = _HashingSink(hashlib.sha256(), spool)
+        try:
+            size = read_entry_bounded(zf, md_info, sink, cap)  # type: ignore[arg-type]
+        except InspectionError as exc:
+            if exc.code == "zip_bomb":
+                raise InspectionError(
+                    "model_description_too_large",
+                    f"modelDescription.xml is larger than the limit of {cap} bytes.",
+                    MODEL_DESCRIPTION,
+                ) from exc
+            raise
+        spool.seek(0)
+        try:
+            facts = read_description(spool, _check_fmi_version)
+        except ReaderError as exc:
+            raise InspectionError(exc.code, exc.detail, MODEL_DESCRIPTION) from exc
+        spool.seek(0)
+        warnings: list[str] = []
+        if size <= limits.full_validation_max_bytes:
+            # fmpy is the reference: its checks and its messages.
+            md = _fmpy_read(spool.read())
+            warnings = _structure_problems(md)
+        else:
+            violation = validate_schema(spool, facts.fmi_version)
+            if violation:
+                raise InspectionError(
+                    "invalid_model_description",
+                    f"modelDescription.xml does not follow the FMI {facts.fmi_version} schema: "
+                    f"{violation}",
+                    MODEL_DESCRIPTION,
+                )
+            if facts.problems:
+                raise InspectionError(
+                    "invalid_model_description",
+                    "modelDescription.xml could not be read: " + " ".join(facts.problems),
+                    MODEL_DESCRIPTION,
+                )
+    return facts, warnings, sink.digest.hexdigest(), size
 
 
-def _interfaces(md: Any) -> list[tuple[str, Any]]:
-    pairs = [
-        ("ModelExchange", md.modelExchange),
-        ("CoSimulation", md.coSimulation),
-        ("ScheduledExecution", md.scheduledExecution),
-    ]
-    return [(kind, itf) for kind, itf in pairs if itf is not None]
+def _resolve_library(model_identifier: str, runtime: list[Platform]) -> tuple[str | None, bool]:
+    """(library the gateway loads for ``model_identifier``, whether it is named otherwise).
+
+    ``<modelIdentifier>.so`` in a runtime folder; otherwise the folder's only shared library
+    (several exporters name it after the file), which the sandbox's extraction links under
+    the expected name. Two or more libraries with none matching stay unresolved."""
+    for plat in runtime:
+        expected = f"binaries/{plat.folder}/{model_identifier}.so"
+        if expected in plat.libraries:
+            return expected, False
+    for plat in runtime:
+        direct = [name for name in plat.libraries if name.count("/") == 2 and name.endswith(".so")]
+        if len(direct) == 1:
+            return direct[0], True
+    return None, False
 
 
 def _platforms(
@@ -826,37 +888,17 @@ def _inspect_open(
             f"{limits.max_model_description_size}.",
             MODEL_DESCRIPTION,
         )
-    buf = io.BytesIO()
-    try:
-        read_entry_bounded(zf, md_info, buf, limits.max_model_description_size)
-    except InspectionError as exc:
-        if exc.code == "zip_bomb":
-            raise InspectionError(
-                "model_description_too_large",
-                "modelDescription.xml is larger than the limit of "
-                f"{limits.max_model_description_size} bytes.",
-                MODEL_DESCRIPTION,
-            ) from exc
-        raise
-    xml = buf.getvalue()
-    del buf
-    root = _parse_xml_safely(xml)
-    fmi_version = _check_fmi_version(root)
-    del root
-    md = _fmpy_read(xml)
-    md_sha = hashlib.sha256(xml).hexdigest()
-    md_size = len(xml)
-    del xml
+    facts, structure_warnings, md_sha, md_size = _read_model_description(zf, md_info, limits)
+    fmi_version = facts.fmi_version
 
-    interfaces_md = _interfaces(md)
-    if not interfaces_md:
+    if not facts.interfaces:
         raise InspectionError(
             "invalid_model_description",
             "modelDescription.xml declares neither ModelExchange, CoSimulation nor "
             "ScheduledExecution.",
             MODEL_DESCRIPTION,
         )
-    identifiers = [itf.modelIdentifier for _, itf in interfaces_md if itf.modelIdentifier]
+    identifiers = [itf.model_identifier for itf in facts.interfaces if itf.model_identifier]
 
     # ---- binaries and platforms
     names = [e.name for e in entries]
@@ -896,31 +938,26 @@ def _inspect_open(
                     f"its platform folder {plat.folder!r}"
                 )
 
-    # ---- model structure (after the implementation checks, see module docstring)
-    fatal, minor = _structure_problems(md)
-    if fatal:
-        raise InspectionError(
-            "invalid_model_description",
-            "modelDescription.xml is inconsistent: " + " ".join(fatal),
-            MODEL_DESCRIPTION,
-        )
-    warnings.extend(f"model description: {p}" for p in minor)
+    # ---- model structure: warnings only (see module docstring)
+    warnings.extend(f"model description: {p}" for p in structure_warnings)
 
-    runnable_ids = {mi for p in platforms.values() if p.runnable for mi in p.model_identifiers}
+    runtime = [p for p in platforms.values() if p.runnable]
     interfaces: list[Interface] = []
-    for kind, itf in interfaces_md:
+    for itf in facts.interfaces:
+        library, renamed = _resolve_library(itf.model_identifier, runtime)
         interfaces.append(
             Interface(
-                kind=kind,
-                model_identifier=itf.modelIdentifier,
-                runnable=itf.modelIdentifier in runnable_ids,
-                needs_execution_tool=bool(itf.needsExecutionTool),
-                can_get_and_set_fmu_state=bool(itf.canGetAndSetFMUstate),
+                kind=itf.kind,
+                model_identifier=itf.model_identifier,
+                runnable=library is not None,
+                needs_execution_tool=itf.needs_execution_tool,
+                can_get_and_set_fmu_state=itf.can_get_and_set_fmu_state,
                 can_handle_variable_step_size=(
-                    bool(itf.canHandleVariableCommunicationStepSize)
-                    if kind == "CoSimulation"
-                    else None
+                    itf.can_handle_variable_step_size if itf.kind == "CoSimulation" else None
                 ),
+                library=library,
+                library_renamed=renamed,
+                supported=itf.kind in SUPPORTED_INTERFACES,
             )
         )
 
@@ -945,54 +982,73 @@ def _inspect_open(
         warnings.append("no linux binary: the model can be inspected but not run on this platform")
     else:
         for itf in interfaces:
-            if itf.runnable:
-                continue
-            folder = next(p.folder for p in platforms.values() if p.runnable and p.libraries)
+            folder = next(p.folder for p in runtime if p.libraries)
+            expected = f"binaries/{folder}/{itf.model_identifier}.so"
+            if itf.library_renamed:
+                warnings.append(
+                    f"{itf.kind}: modelIdentifier {itf.model_identifier!r} expects {expected} "
+                    f"but the only Linux binary is {PurePosixPath(itf.library or '').name!r}; "
+                    "the gateway loads that library (importers that look the library up by "
+                    "modelIdentifier, such as plain fmpy, will not find it)"
+                )
+            elif not itf.runnable:
+                warnings.append(
+                    f"{itf.kind}: modelIdentifier {itf.model_identifier!r} expects "
+                    f"{expected} but the Linux binaries are "
+                    + ", ".join(repr(PurePosixPath(n).name) for n in linux_libraries)
+                    + "; importers look the library up by modelIdentifier, so running it will "
+                    "fail"
+                )
+    for itf in interfaces:
+        if not itf.supported:
+            runnable_kinds = [i.kind for i in interfaces if i.supported]
             warnings.append(
-                f"{itf.kind}: modelIdentifier {itf.model_identifier!r} expects "
-                f"binaries/{folder}/{itf.model_identifier}.so but the Linux binaries are "
-                + ", ".join(repr(PurePosixPath(n).name) for n in linux_libraries)
-                + "; importers look the library up by modelIdentifier, so running it will "
-                "probably fail"
+                f"{itf.kind}: the gateway's runner cannot execute FMI 3 Scheduled Execution; "
+                + (
+                    f"jobs use {' or '.join(runnable_kinds)}"
+                    if runnable_kinds
+                    else "this model cannot be run on the gateway"
+                )
             )
 
-    de = md.defaultExperiment
+    de = facts.default_experiment
     default_experiment = (
         DefaultExperiment(
-            _float(de.startTime),
-            _float(de.stopTime),
-            _float(de.tolerance),
-            _float(de.stepSize),
+            _float(de["startTime"]),
+            _float(de["stopTime"]),
+            _float(de["tolerance"]),
+            _float(de["stepSize"]),
         )
         if de is not None
         else None
     )
+    attributes = facts.attributes
 
     return FmuInspection(
         sha256=sha256 or sha256_file(path),
         size=size,
         fmi_version=fmi_version,
-        model_name=md.modelName or "",
-        instantiation_token=md.guid,
-        generation_tool=md.generationTool,
-        generation_date=md.generationDateAndTime,
-        description=md.description,
-        author=md.author,
-        version=md.version,
-        copyright=md.copyright,
-        license=md.license,
-        variable_naming_convention=md.variableNamingConvention,
+        model_name=attributes["modelName"] or "",
+        instantiation_token=attributes["guid"],
+        generation_tool=attributes["generationTool"],
+        generation_date=attributes["generationDateAndTime"],
+        description=attributes["description"],
+        author=attributes["author"],
+        version=attributes["version"],
+        copyright=attributes["copyright"],
+        license=attributes["license"],
+        variable_naming_convention=attributes["variableNamingConvention"],
         interfaces=interfaces,
         platforms=sorted(platforms.values(), key=lambda p: p.folder),
         binaries=binaries,
         has_sources=has_sources,
         has_documentation=has_documentation,
         default_experiment=default_experiment,
-        variables=_variables(md),
+        variables=facts.variables,
         model_description_sha256=md_sha,
         model_description_size=md_size,
-        number_of_continuous_states=int(md.numberOfContinuousStates or 0),
-        number_of_event_indicators=int(md.numberOfEventIndicators or 0),
+        number_of_continuous_states=facts.number_of_continuous_states,
+        number_of_event_indicators=facts.number_of_event_indicators,
         total_uncompressed_size=total_uncompressed,
         entries=entries,
         warnings=warnings,

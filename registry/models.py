@@ -153,6 +153,13 @@ class PackageVersion(models.Model):
     validation_status = models.CharField(
         max_length=20, choices=ValidationStatus.choices, default=ValidationStatus.PENDING
     )
+    # What the latest validation found that does not stop the model from running (fmpy runs
+    # through it): [{"code": ..., "detail": ...}]. A passed version with warnings is
+    # "validated with warnings".
+    validation_warnings = models.JSONField(default=list, blank=True)
+    # Wall seconds of the latest validation's successful smoke run of the default experiment:
+    # jobs that ask for no timeout get one that fits it.
+    smoke_run_seconds = models.FloatField(null=True, blank=True)
     certified = models.BooleanField(default=False)
     certified_at = models.DateTimeField(null=True, blank=True)
     attestation = models.JSONField(null=True, blank=True)
@@ -178,6 +185,24 @@ class PackageVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.package.slug} {self.version}"
+
+    @property
+    def validated_with_warnings(self) -> bool:
+        return self.validation_status == self.ValidationStatus.PASSED and bool(
+            self.validation_warnings
+        )
+
+    @property
+    def runnable_kinds(self) -> list[str]:
+        """The interfaces the gateway's runner can execute (not Scheduled Execution)."""
+        return [
+            kind
+            for kind, offered in (
+                ("CoSimulation", self.supports_co_simulation),
+                ("ModelExchange", self.supports_model_exchange),
+            )
+            if offered
+        ]
 
     @property
     def kinds(self) -> list[str]:

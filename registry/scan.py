@@ -11,7 +11,8 @@ What is looked at:
   privilege changes, file-system modification), ``DT_NEEDED`` libraries missing from the
   runtime, symbol versions newer than the runtime's glibc (``os.confstr``) or absent from
   the runtime's other libraries, relative ``RPATH``/``RUNPATH``, executable stacks and
-  missing FMI entry points;
+  missing FMI entry points; thread creation, signals to other processes, memory files and
+  shared memory are *info* findings (scored 0);
 * the archive layout: executables (ELF / PE / Mach-O, by magic) outside ``binaries/``,
   ELF executables inside it, scripts (``.sh``, ``.py``, shebang files ...), Windows
   binaries outside ``binaries/win*``; sources and documentation are reported as info.
@@ -28,7 +29,9 @@ symbol counts, describe the risk. ``risk_level`` is ``none`` (0), ``low`` (< 20)
 
 Note: several commercial exporters (e.g. Dymola's license check) legitimately import
 socket / process functions; the findings say what a binary *can* do, and the sandbox
-(no network, no exec) is what makes running such FMUs safe.
+(no network, no exec) is what makes running such FMUs safe. The scan reads imported symbols,
+which a binary can avoid (raw system calls, symbols resolved at run time): it is best effort
+and informs people; containment never relies on it.
 """
 
 from __future__ import annotations
@@ -165,6 +168,14 @@ FILESYSTEM_SYMBOLS = frozenset(
         "mkfifo",
     ]
 )
+# Informational only: worth knowing, and all contained by the run's sandbox (threads and
+# memory count against the run's limits; the run cannot see other processes).
+THREAD_SYMBOLS = frozenset(["pthread_create", "thrd_create"])
+SIGNAL_SYMBOLS = frozenset(
+    ["kill", "killpg", "tgkill", "tkill", "sigqueue", "pidfd_send_signal", "pidfd_open"]
+)
+MEMORY_FILE_SYMBOLS = frozenset(["memfd_create", "memfd_secret"])
+SHARED_MEMORY_SYMBOLS = frozenset(["shm_open", "shm_unlink", "shmget", "shmat", "shmctl", "shmdt"])
 _GLIBC_LIBS = frozenset(
     [
         "libc.so.6",
@@ -448,6 +459,35 @@ def _scan_elf(
                 "elsewhere are not kept."
             ),
         ),
+        (
+            "info",
+            "thread_creation",
+            "Binary creates threads",
+            _matching(facts.imports, THREAD_SYMBOLS),
+            "Threads are allowed; they count against the run's process and CPU limits.",
+        ),
+        (
+            "info",
+            "process_signals",
+            "Binary can send signals to other processes",
+            _matching(facts.imports, SIGNAL_SYMBOLS),
+            "The sandbox runs each model in its own process namespace: it can only signal its "
+            "own processes.",
+        ),
+        (
+            "info",
+            "memory_files",
+            "Binary creates memory-backed files",
+            _matching(facts.imports, MEMORY_FILE_SYMBOLS),
+            "Memory files count against the run's memory limit.",
+        ),
+        (
+            "info",
+            "shared_memory",
+            "Binary uses shared memory",
+            _matching(facts.imports, SHARED_MEMORY_SYMBOLS),
+            "Each run has its own IPC namespace: shared memory is private to the run.",
+        ),
     ]
     for severity, code, title, symbols, rec in categories:
         if symbols:
@@ -538,7 +578,7 @@ def _scan_elf(
                 for name in REQUIRED_EXPORTS.get((major, itf.kind), ())
             ]
             absent = [name for name in wanted if name not in facts.exports]
-            if absent and PurePosixPath(path).stem == itf.model_identifier:
+            if absent and path == itf.library:
                 add(
                     "high",
                     "missing_fmi_exports",
@@ -664,7 +704,20 @@ def _archive_findings(zf: zipfile.ZipFile, inspection: FmuInspection) -> list[Fi
                 "Documentation is shown to buyers as-is.",
             )
         )
-    if not inspection.runnable:
+    for itf in inspection.interfaces:
+        if itf.library_renamed and itf.library:
+            findings.append(
+                Finding(
+                    "low",
+                    "binary_name_mismatch",
+                    "The Linux binary is not named after the modelIdentifier",
+                    FindingLocation(itf.library, itf.model_identifier),
+                    f"The gateway loads the only Linux library for {itf.kind}; name it "
+                    f"binaries/<platform>/{itf.model_identifier}.so so that other importers "
+                    "find it too.",
+                )
+            )
+    if not any(itf.runnable for itf in inspection.interfaces):
         linux_libs = [n for p in inspection.platforms if p.runnable for n in p.libraries]
         mismatch = bool(linux_libs)
         findings.append(
@@ -712,9 +765,7 @@ def scan_fmu(path: Path, inspection: FmuInspection) -> ScanReport:
     scanned: list[str] = []
     with zipfile.ZipFile(path) as zf:
         findings.extend(_archive_findings(zf, inspection))
-        model_names = {
-            f"{itf.model_identifier}.so" for itf in inspection.interfaces if itf.runnable
-        }
+        model_names = {itf.library for itf in inspection.interfaces if itf.library}
         for plat in inspection.platforms:
             if not plat.runnable:
                 continue
@@ -757,7 +808,7 @@ def scan_fmu(path: Path, inspection: FmuInspection) -> ScanReport:
                         facts,
                         inspection,
                         bundled,
-                        PurePosixPath(name).name in model_names,
+                        name in model_names,
                     )
                 )
     order = {s: i for i, s in enumerate(SEVERITIES)}

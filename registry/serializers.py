@@ -149,7 +149,10 @@ class SimulationUsageSerializer(serializers.Serializer):
 class SimulationSummarySerializer(serializers.Serializer):
     """How one sandboxed simulation of the validation went."""
 
-    status = serializers.CharField(help_text="`succeeded`, `failed`, `timed_out` or `cancelled`.")
+    status = serializers.CharField(
+        help_text="`succeeded`, `failed`, `timed_out`, `cancelled`, or `skipped` (not run: the "
+        "runner cannot execute the FMU's interface, code `unsupported_interface`)."
+    )
     code = serializers.CharField(allow_null=True, help_text="Why it failed (stable code).")
     message = serializers.CharField(allow_null=True, allow_blank=True)
     usage = SimulationUsageSerializer()
@@ -157,8 +160,26 @@ class SimulationSummarySerializer(serializers.Serializer):
 
 
 class ModelDescriptionCheckSerializer(serializers.Serializer):
-    problems = serializers.ListField(child=serializers.CharField())
+    problems = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="Errors: what stops fmpy from loading the model. Any fails validation.",
+    )
+    warnings = serializers.ListField(
+        child=serializers.CharField(),
+        required=False,
+        help_text="What only fmpy's stricter checks find (model structure, variable names); "
+        "fmpy runs through it. Warnings do not fail validation.",
+    )
     passed = serializers.BooleanField()
+
+
+class ValidationWarningSerializer(serializers.Serializer):
+    code = serializers.ChoiceField(
+        choices=["model_description", "binary_name_mismatch"],
+        help_text="`model_description`: a finding fmpy runs through; `binary_name_mismatch`: "
+        "the library is not named after the modelIdentifier and was loaded as the only one.",
+    )
+    detail = serializers.CharField()
 
 
 class ColumnComparisonSerializer(serializers.Serializer):
@@ -206,6 +227,12 @@ class ValidationReportSerializer(serializers.Serializer):
     certified = serializers.BooleanField(required=False)
     reasons = serializers.ListField(child=serializers.CharField(), required=False)
     certification_reasons = serializers.ListField(child=serializers.CharField(), required=False)
+    warnings = ValidationWarningSerializer(
+        many=True,
+        required=False,
+        help_text="Findings that do not fail validation (a passed run with warnings is "
+        "'validated with warnings') nor stop certification.",
+    )
 
 
 class ValidationRunSerializer(serializers.ModelSerializer):
@@ -254,6 +281,12 @@ class VersionSerializer(serializers.ModelSerializer):
         help_text="Platforms with binaries, FMI 3 style (`x86_64-linux`, ...).",
     )
     default_experiment = DefaultExperimentSerializer(read_only=True)
+    validation_warnings = ValidationWarningSerializer(
+        many=True,
+        read_only=True,
+        help_text="Warnings of the latest validation; `validation_status` `passed` with "
+        "warnings means 'validated with warnings'.",
+    )
     risk_level = serializers.SerializerMethodField()
     signed = serializers.SerializerMethodField()
 
@@ -281,6 +314,7 @@ class VersionSerializer(serializers.ModelSerializer):
             "risk_score",
             "risk_level",
             "validation_status",
+            "validation_warnings",
             "certified",
             "certified_at",
             "signed",
@@ -310,6 +344,21 @@ class InterfaceSerializer(serializers.Serializer):
     can_get_and_set_fmu_state = serializers.BooleanField()
     can_handle_variable_step_size = serializers.BooleanField(
         allow_null=True, help_text="Co-simulation only."
+    )
+    library = serializers.CharField(
+        allow_null=True,
+        required=False,
+        help_text="The x86_64-linux library loaded for this interface.",
+    )
+    library_renamed = serializers.BooleanField(
+        required=False,
+        help_text="The library is not named after the modelIdentifier; it is the only one "
+        "of its folder and the gateway loads it under the expected name.",
+    )
+    supported = serializers.BooleanField(
+        required=False,
+        help_text="The gateway's runner can execute this interface (Model Exchange and "
+        "Co-Simulation; not Scheduled Execution).",
     )
 
 
@@ -375,7 +424,12 @@ class InspectionSerializer(serializers.Serializer):
     has_sources = serializers.BooleanField(required=False)
     has_documentation = serializers.BooleanField(required=False)
     default_experiment = DefaultExperimentSerializer(allow_null=True, required=False)
-    variables = InspectedVariableSerializer(many=True, required=False)
+    variables = InspectedVariableSerializer(
+        many=True,
+        required=False,
+        help_text="Only in cards of versions uploaded before the variables moved to their own "
+        "endpoint (`.../variables`).",
+    )
     model_description_sha256 = serializers.CharField(required=False)
     model_description_size = serializers.IntegerField(required=False)
     number_of_continuous_states = serializers.IntegerField(required=False)
@@ -506,6 +560,9 @@ class AttestedTestVectorSerializer(serializers.Serializer):
 
 class AttestedResultsSerializer(serializers.Serializer):
     model_description_problems = serializers.IntegerField()
+    warnings = serializers.IntegerField(
+        required=False, help_text="Validation warnings (they do not stop certification)."
+    )
     smoke = serializers.CharField(allow_null=True, help_text="The smoke run's status.")
     test_vectors = AttestedTestVectorSerializer(many=True)
     risk_score = serializers.IntegerField(allow_null=True)

@@ -7,12 +7,16 @@ step (a rejected upload leaves no file and no row).
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from django.db import IntegrityError, transaction
+from django.conf import settings
+from django.core.files import File
+from django.core.files.storage import storages
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -27,6 +31,8 @@ from registry.models import Package, PackageVersion, TestVector, Variable, is_mo
 from registry.signals import package_status_changed
 
 logger = logging.getLogger(__name__)
+
+VARIABLE_BATCH = 2000
 
 # Semantic Versioning 2.0.0 (https://semver.org), as creators are asked to use it.
 SEMVER = re.compile(
@@ -127,14 +133,26 @@ def _check_test_vector(vector: TestVectorInput, card) -> None:
         vectors.Tolerance(rtol=vector.rtol, atol=vector.atol)
     except vectors.ReferenceFormatError as exc:
         raise bad(f"Test vector {vector.name!r}: {exc}") from exc
-    names = {variable.name for variable in card.variables}
     columns = vector.columns or tuple(reference.dtype.names[1:])
-    unknown = sorted(set(columns) - names)
+    # One pass over the (possibly very long, spooled) variable table.
+    missing = set(columns) | set(vector.start_values)
+    for variable in card.variables:
+        missing.discard(variable.name)
+        if not missing:
+            break
+    unknown = sorted(set(columns) & missing)
     if unknown:
         raise bad(f"Test vector columns are not variables of the model: {', '.join(unknown)}.")
-    unknown_starts = sorted(set(vector.start_values) - names)
+    unknown_starts = sorted(set(vector.start_values) & missing)
     if unknown_starts:
         raise bad(f"Start values name unknown variables: {', '.join(unknown_starts)}.")
+
+
+def inspection_limits() -> fmu_inspection.InspectionLimits:
+    """The upload inspection's limits, with the ones the settings control."""
+    return fmu_inspection.InspectionLimits(
+        max_total_uncompressed=settings.UPLOAD_MAX_EXPANDED_BYTES
+    )
 
 
 def upload_version(
@@ -163,7 +181,7 @@ def upload_version(
     if package.versions.filter(version=version).exists():
         raise ConflictError(f"Version {version} already exists.", code="version_exists")
     try:
-        card = fmu_inspection.inspect_fmu(upload.path, sha256=upload.sha256)
+        card = fmu_inspection.inspect_fmu(upload.path, inspection_limits(), sha256=upload.sha256)
     except fmu_inspection.InspectionError as exc:
         raise InspectionRejected(exc.detail, code=exc.code) from exc
     if package.versions.filter(sha256=card.sha256).exists():
@@ -270,25 +288,63 @@ def _create_version_row(package, user, version, changelog, upload, card, report,
         scan_report=report.to_dict(),
         risk_score=report.risk_score,
     )
-    Variable.objects.bulk_create(
-        Variable(
-            version=row,
-            name=variable.name[:500],
-            value_reference=variable.value_reference or 0,
-            causality=variable.causality or "",
-            variability=variable.variability or "",
-            initial=variable.initial or "",
-            type=variable.type or "",
-            unit=(variable.unit or "")[:100],
-            start=(variable.start or "")[:255],
-            min=(variable.min or "")[:64],
-            max=(variable.max or "")[:64],
-            nominal=(variable.nominal or "")[:64],
-            description=variable.description or "",
-        )
-        for variable in card.variables
-    )
+    _insert_variables(row, card.variables)
     return row
+
+
+_VARIABLE_COLUMNS = (
+    "name",
+    "value_reference",
+    "causality",
+    "variability",
+    "initial",
+    "type",
+    "unit",
+    "start",
+    "min",
+    "max",
+    "nominal",
+    "description",
+)
+
+
+def _variable_values(variable) -> tuple:
+    return (
+        variable.name[:500],
+        variable.value_reference or 0,
+        variable.causality or "",
+        variable.variability or "",
+        variable.initial or "",
+        variable.type or "",
+        (variable.unit or "")[:100],
+        (variable.start or "")[:255],
+        (variable.min or "")[:64],
+        (variable.max or "")[:64],
+        (variable.nominal or "")[:64],
+        variable.description or "",
+    )
+
+
+def _insert_variables(version: PackageVersion, variables) -> None:
+    """Write the model card's variable table. A model may have 100,000 variables: they are
+    streamed from the inspection's spool, never all in memory, and PostgreSQL takes them in
+    one COPY (bulk INSERTs of model instances took ~10 s for 100,000)."""
+    if connection.vendor == "postgresql":
+        table = Variable._meta.db_table
+        columns = ", ".join(("version_id", *_VARIABLE_COLUMNS))
+        with (
+            connection.cursor() as cursor,
+            cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy,
+        ):
+            for variable in variables:
+                copy.write_row((version.pk, *_variable_values(variable)))
+        return
+    rows = (
+        Variable(version=version, **dict(zip(_VARIABLE_COLUMNS, _variable_values(v), strict=True)))
+        for v in variables
+    )
+    while batch := list(itertools.islice(rows, VARIABLE_BATCH)):
+        Variable.objects.bulk_create(batch)
 
 
 # --- review lifecycle --------------------------------------------------------------------

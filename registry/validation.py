@@ -5,6 +5,13 @@ simulation of the default experiment, and each of the creator's test vectors (sa
 within tolerance). A version is **Validated** when the run passes, and **Certified** when it
 also has at least one passing test vector and a security scan without critical or high findings;
 the platform then signs an attestation that anyone can verify offline.
+
+Findings are graded. **Errors** fail the run: what stops fmpy from loading the model (the
+checks ``fmpy.simulate_fmu`` itself makes: schema, variables, units...), a failed smoke run or
+test vector. **Warnings** do not: what only fmpy's stricter checks find and fmpy runs through
+(an incomplete ``ModelStructure``, variable names off the naming convention), and a library
+loaded under the modelIdentifier's name. A passed version with warnings is *validated with
+warnings*; warnings do not stop certification, which requires no errors.
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ from registry.models import PackageVersion, TestVector, ValidationRun
 logger = logging.getLogger(__name__)
 
 # Bump when the checks change: versions validated by an older validator can be re-run.
-VALIDATOR_VERSION = "1.0.0"
+VALIDATOR_VERSION = "1.1.0"
 ATTESTATION_TYPE = "fmugateway.attestation/v1"
 BLOCKING_SEVERITIES = {"critical", "high"}
 
@@ -85,13 +92,66 @@ def _simulate(version: PackageVersion, fmu_path: Path, **settings_) -> dict[str,
     return run_sandboxed(fmu_path, version.sha256, limits=limits, **settings_)
 
 
-def _check_model_description(fmu_path: Path) -> list[str]:
-    from fmpy.validation import validate_fmu
+def _check_model_description(fmu_path: Path) -> tuple[list[str], list[str]]:
+    """(errors, warnings): errors stop fmpy from loading the model (``simulate_fmu`` reads
+    the description with these same checks); warnings are what only its stricter checks
+    (model structure, variable names) find."""
+    from fmpy import read_model_description
+    from fmpy.model_description import ValidationError
+    from fmpy.validation import validate_model_description
 
     try:
-        return [str(problem) for problem in validate_fmu(str(fmu_path))]
+        md = read_model_description(str(fmu_path), validate=True)
+    except ValidationError as exc:
+        return [str(problem) for problem in exc.problems], []
     except Exception as exc:  # fmpy raises plain exceptions for unreadable descriptions
-        return [f"{type(exc).__name__}: {exc}"]
+        return [f"{type(exc).__name__}: {exc}"], []
+    try:
+        strict = validate_model_description(
+            md, validate_variable_names=True, validate_model_structure=True
+        )
+    except Exception as exc:  # a crash of the stricter checks is not the model's error
+        strict = [f"the stricter checks could not run: {type(exc).__name__}: {exc}"]
+    return [], [str(problem) for problem in strict]
+
+
+def _loading_warnings(version: PackageVersion) -> list[dict[str, str]]:
+    """What the upload's inspection found about loading the model that users should know."""
+    warnings = []
+    for interface in (version.inspection or {}).get("interfaces", []):
+        if interface.get("library_renamed"):
+            library = interface.get("library") or ""
+            warnings.append(
+                {
+                    "code": "binary_name_mismatch",
+                    "detail": (
+                        f"{interface['kind']}: the library is not named after the "
+                        f"modelIdentifier {interface['model_identifier']!r}; the gateway "
+                        f"loaded the only Linux library, {library.rsplit('/', 1)[-1]!r}."
+                    ),
+                }
+            )
+    return warnings
+
+
+def _unsupported(version: PackageVersion) -> str | None:
+    """Why the runner cannot execute this version at all, or None."""
+    if version.runnable_kinds:
+        return None
+    return (
+        "This FMU offers only FMI 3 Scheduled Execution, which the gateway's runner cannot "
+        "execute; it runs Model Exchange and Co-Simulation."
+    )
+
+
+def _not_run(code: str, message: str) -> dict[str, Any]:
+    return {
+        "status": "skipped",
+        "code": code,
+        "message": message,
+        "usage": {"cpu_s": 0.0, "peak_rss_mb": 0.0, "wall_s": 0.0, "output_bytes": 0},
+        "rows": 0,
+    }
 
 
 def _run_vector(version, fmu_path: Path, vector: TestVector) -> dict[str, Any]:
@@ -129,6 +189,17 @@ def _run_vector(version, fmu_path: Path, vector: TestVector) -> dict[str, Any]:
     return entry
 
 
+def _vector_not_run(vector: TestVector, why: str) -> dict[str, Any]:
+    return {
+        "name": vector.name,
+        "rtol": vector.rtol,
+        "atol": vector.atol,
+        "simulation": _not_run("unsupported_interface", why),
+        "passed": False,
+        "error": why,
+    }
+
+
 def run_validation(run_id: int) -> ValidationRun | None:
     """Execute a queued run to completion; returns ``None`` when another worker has it."""
     run = _claim(run_id)
@@ -141,19 +212,31 @@ def run_validation(run_id: int) -> ValidationRun | None:
         "fmu_sha256": version.sha256,
     }
     reasons: list[str] = []
+    warnings: list[dict[str, str]] = []
     try:
         with local_copy("artifacts", version.artifact_key, ".fmu") as fmu_path:
             _progress(run, 10, "Checking the model description")
-            problems = _check_model_description(fmu_path)
-            report["model_description"] = {"problems": problems, "passed": not problems}
+            problems, minor = _check_model_description(fmu_path)
+            report["model_description"] = {
+                "problems": problems,
+                "warnings": minor,
+                "passed": not problems,
+            }
             if problems:
                 reasons.append(f"{len(problems)} model description problem(s)")
+            warnings += [{"code": "model_description", "detail": p} for p in minor]
+            warnings += _loading_warnings(version)
 
             _progress(run, 30, "Smoke simulation of the default experiment")
-            smoke = _simulate(version, fmu_path)
-            report["smoke"] = smoke["summary"]
-            if smoke["result"] is None:
-                reasons.append(f"smoke simulation failed ({smoke['summary'].get('code')})")
+            unsupported = _unsupported(version)
+            if unsupported:
+                report["smoke"] = _not_run("unsupported_interface", unsupported)
+                reasons.append(unsupported)
+            else:
+                smoke = _simulate(version, fmu_path)
+                report["smoke"] = smoke["summary"]
+                if smoke["result"] is None:
+                    reasons.append(f"smoke simulation failed ({smoke['summary'].get('code')})")
 
             vector_reports = []
             test_vectors = list(version.test_vectors.all())
@@ -161,7 +244,10 @@ def run_validation(run_id: int) -> ValidationRun | None:
                 _progress(
                     run, 50 + 40 * index // max(1, len(test_vectors)), f"Test vector {vector.name}"
                 )
-                vector_reports.append(_run_vector(version, fmu_path, vector))
+                if unsupported:
+                    vector_reports.append(_vector_not_run(vector, unsupported))
+                else:
+                    vector_reports.append(_run_vector(version, fmu_path, vector))
             report["test_vectors"] = vector_reports
             failed_vectors = [entry["name"] for entry in vector_reports if not entry["passed"]]
             if failed_vectors:
@@ -191,6 +277,7 @@ def run_validation(run_id: int) -> ValidationRun | None:
     report["certified"] = passed and not certification_reasons
     report["reasons"] = reasons
     report["certification_reasons"] = certification_reasons
+    report["warnings"] = warnings
     status = ValidationRun.Status.PASSED if passed else ValidationRun.Status.FAILED
     _finish(run, status, report)
     return run
@@ -221,12 +308,19 @@ def _finish(run: ValidationRun, status: str, report: dict, error: tuple[str, str
     version.certified = certified
     version.certified_at = timezone.now() if certified else None
     version.attestation = issue_attestation(version, run) if certified else None
+    version.validation_warnings = report.get("warnings") or []
+    smoke = report.get("smoke") or {}
+    version.smoke_run_seconds = (
+        (smoke.get("usage") or {}).get("wall_s") if smoke.get("status") == "succeeded" else None
+    )
     version.save(
         update_fields=[
             "validation_status",
             "certified",
             "certified_at",
             "attestation",
+            "validation_warnings",
+            "smoke_run_seconds",
             "updated_at",
         ]
     )
@@ -251,6 +345,7 @@ def issue_attestation(version: PackageVersion, run: ValidationRun) -> dict:
         "fmpy_version": report.get("fmpy_version"),
         "results": {
             "model_description_problems": len(report["model_description"]["problems"]),
+            "warnings": len(report.get("warnings", [])),
             "smoke": report["smoke"].get("status"),
             "test_vectors": [
                 {"name": entry["name"], "passed": entry["passed"]}

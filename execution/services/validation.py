@@ -69,6 +69,17 @@ class SettingsInvalid(DomainError):
     detail = "Some simulation settings are invalid; see fields for each problem."
 
 
+class UnsupportedInterface(DomainError):
+    """The FMU offers no interface the runner can execute: refused before any job exists."""
+
+    status_code = 422
+    code = "unsupported_interface"
+
+
+#: A default timeout leaves this much room above the validation's smoke run of the model.
+SMOKE_TIMEOUT_HEADROOM = 1.5
+
+
 @dataclass
 class EffectiveSettings:
     """Validated settings with the defaults resolved: exactly what the sandbox is given."""
@@ -329,6 +340,17 @@ class _Catalog:
         self.by_name = cached
 
 
+def default_timeout(version: PackageVersion, cap: int) -> int:
+    """The timeout of a job that asks for none: the configured default, or more when the
+    validation's smoke run of the default experiment took long (with headroom), never above
+    ``cap`` (the plan's and the platform's maximum)."""
+    timeout = settings.JOB_DEFAULT_TIMEOUT_SECONDS
+    smoke = version.smoke_run_seconds
+    if smoke is not None and math.isfinite(smoke):
+        timeout = max(timeout, math.ceil(smoke * SMOKE_TIMEOUT_HEADROOM))
+    return min(timeout, cap)
+
+
 def _max_timeout(user) -> int:
     cap = settings.JOB_MAX_TIMEOUT_SECONDS
     if user is not None and getattr(user, "is_authenticated", False):
@@ -349,8 +371,14 @@ def validate_settings(
 
     Guarantees: returns settings the sandbox accepts, with the defaults resolved, or raises
     ``SettingsInvalid`` (400) listing every problem per field (nested per variable for
-    ``start_values`` and ``inputs``). Nothing is written.
+    ``start_values`` and ``inputs``), or ``UnsupportedInterface`` (422) when the FMU offers
+    nothing the runner can execute. Nothing is written.
     """
+    if not version.runnable_kinds:
+        raise UnsupportedInterface(
+            "This FMU offers only FMI 3 Scheduled Execution, which the gateway's runner cannot "
+            "execute; it runs Model Exchange and Co-Simulation FMUs."
+        )
     errors = _Errors()
     catalog = catalog or _Catalog(version)
     for name in data:
@@ -417,7 +445,7 @@ def validate_settings(
     # Timeout.
     cap = _max_timeout(user)
     raw_timeout = data.get("timeout_seconds")
-    timeout = min(settings.JOB_DEFAULT_TIMEOUT_SECONDS, cap)
+    timeout = default_timeout(version, cap)
     if raw_timeout not in (None, ""):
         number = _number(raw_timeout)
         if number is None or not number.is_integer() or number < 1:

@@ -35,9 +35,9 @@ GOOD_SHARED = [
     "FMUSDK-via-PyFMI/ME2.0/bouncingBall/bouncingBall.fmu",
     "FMUSDK-via-PyFMI/CS2.0/bouncingBall/bouncingBall.fmu",
 ]
+# The 20-sim singlewatertank and INTO-CPS watertankcontroller FMUs, which plain fmpy cannot
+# load (misnamed binary), run now: see test_fmu_corpus.py.
 FAILING_SHARED = [
-    "20-sim/unknown/singlewatertank-20sim/singlewatertank-20sim.fmu",
-    "INTO-CPS-C/unknown/watertankcontroller-c/watertankcontroller-c.fmu",
     "AltairActivate/unknown/periodic_clock/periodic_clock.fmu",
 ]
 OVERTURE = "Overture/0.1.7/watertankController-Standalone/watertankController-Standalone.fmu"

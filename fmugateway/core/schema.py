@@ -33,7 +33,10 @@ ERROR_DESCRIPTIONS = {
     410: "The link has expired.",
     413: "The request body is larger than allowed (`payload_too_large`).",
     415: "The body's content type is not one this operation reads (`unsupported_media_type`).",
-    422: "The Idempotency-Key was used for a different request (`idempotency_key_reused`).",
+    422: "The request is well formed but cannot be honoured: the Idempotency-Key was used for "
+    "a different request (`idempotency_key_reused`), an upload's inspection refused the archive "
+    "(its own code), or the model offers no interface the runner executes "
+    "(`unsupported_interface`).",
     429: "Rate limited (`throttled`, `too_many_attempts`); see `Retry-After`.",
     451: "The package was taken down after a copyright complaint (`package_taken_down`).",
     502: "The payment provider answered with an error (`payment_provider_error`).",

@@ -61,6 +61,36 @@ def model_description_xml(
     )
 
 
+def many_variables_model_description(count: int) -> str:
+    """The small description plus ``count`` local variables (~160 bytes each: 100,000 make
+    ~16 MB, just under the inspection's size cap)."""
+    xml = model_description_xml()
+    end = xml.index("</ModelVariables>")
+    rows = "".join(
+        f'<ScalarVariable name="plant.block{i // 100:04d}.s{i % 100:02d}" '
+        f'valueReference="{1000 + i}" causality="local" variability="continuous" '
+        'initial="calculated"><Real unit="m"/></ScalarVariable>\n'
+        for i in range(count)
+    )
+    return xml[:end] + rows + xml[end:]
+
+
+#: FMI 3 with only a Scheduled Execution interface (the runner cannot execute it).
+SCHEDULED_ONLY = """<?xml version="1.0" encoding="UTF-8"?>
+<fmiModelDescription fmiVersion="3.0" modelName="Tasks" instantiationToken="{t}">
+  <ScheduledExecution modelIdentifier="model"/>
+  <ModelVariables>
+    <Float64 name="time" valueReference="0" causality="independent" variability="continuous"/>
+    <Clock name="tick" valueReference="1" causality="input" intervalVariability="constant"
+      intervalDecimal="0.1"/>
+    <Float64 name="y" valueReference="2" causality="output" variability="discrete"
+      clocks="1" initial="exact" start="0"/>
+  </ModelVariables>
+  <ModelStructure><Output valueReference="2"/></ModelStructure>
+</fmiModelDescription>
+"""
+
+
 XXE_PROLOG_TEMPLATE = '<!DOCTYPE fmiModelDescription [<!ENTITY xxe SYSTEM "file://{target}">]>'
 
 

@@ -7,16 +7,19 @@ import hashlib
 import json
 import time
 import zipfile
+import zlib
 from pathlib import Path
 
 import pytest
 
 from fmugateway.testing import list_shared_fmus, require_shared_fmus, shared_fmus_dir
 from registry.inspection import (
+    DEFAULT_LIMITS,
     ERROR_CODES,
     FmuInspection,
     InspectionError,
     InspectionLimits,
+    Variable,
     inspect_fmu,
 )
 from registry.tests import fmu_builders as fb
@@ -47,7 +50,8 @@ def rejected(path: Path, code: str, limits: InspectionLimits | None = None) -> I
 # relative path -> expected error code, or facts of the model card
 REJECTED = {
     "negative/empty_file/illegal.fmu": "not_a_zip",
-    "negative/malformed/MalFormed.fmu": "invalid_model_description",
+    # ModelStructure/Outputs is incomplete, a warning only (fmpy runs through it); Windows only.
+    "negative/malformed/MalFormed.fmu": "no_linux_binary",
     "negative/xml_only/pump_mocked.fmu": "missing_binary",
     "negative/win_only/bouncingBall_FMUSDK_cs.fmu": "no_linux_binary",
 }
@@ -87,7 +91,7 @@ ACCEPTED = {
         "SingleWatertank",
         37,
         {"CoSimulation": "SingleWatertank"},
-        False,  # binary is singlewatertank-20sim.so: accepted with a warning
+        "renamed",  # the only binary is singlewatertank-20sim.so: loaded, with a warning
     ),
     "20-sim/unknown/MassSpringDamper1/MassSpringDamper1.fmu": (
         "2.0",
@@ -108,7 +112,7 @@ ACCEPTED = {
         "tankcontroller",
         4,
         {"CoSimulation": "tankcontroller"},
-        False,  # binary is watertankcontroller-c.so: accepted with a warning
+        "renamed",  # the only binary is watertankcontroller-c.so: loaded, with a warning
     ),
     "AltairActivate/unknown/periodic_clock/periodic_clock.fmu": (
         "3.0",
@@ -184,14 +188,15 @@ def test_shared_good_fmus_pass(relative: str) -> None:
     assert result.model_name == name
     assert result.number_of_variables == n_vars
     assert {i.kind: i.model_identifier for i in result.interfaces} == interfaces
-    assert result.runnable is runnable
+    assert result.runnable is bool(runnable)
+    assert all(i.library_renamed is (runnable == "renamed") for i in result.interfaces)
     assert "x86_64-linux" in {p.name for p in result.platforms}
     assert result.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
     assert result.size == path.stat().st_size
     assert len(result.model_description_sha256) == 64
     json.dumps(result.to_dict())  # JSON-serialisable model card
-    if not runnable:
-        assert any("modelIdentifier" in w for w in result.warnings)
+    if runnable == "renamed":
+        assert any("the gateway loads that library" in w for w in result.warnings)
 
 
 def test_shared_model_card_facts() -> None:
@@ -402,7 +407,7 @@ def test_external_dtd(tmp_path: Path) -> None:
     rejected(path, "xml_entities_forbidden")
 
 
-@pytest.mark.parametrize("version", ["4.0", "2.1", ""])
+@pytest.mark.parametrize("version", ["4.0", "2.1", "", "3.0-beta.3"])
 def test_unsupported_fmi_version(tmp_path: Path, version: str) -> None:
     xml = fb.model_description_xml().replace('fmiVersion="2.0"', f'fmiVersion="{version}"')
     path = fb.write_fmu(tmp_path / "x.fmu", {}, model_description=xml)
@@ -480,15 +485,29 @@ def test_fmi3_folder_names(tmp_path: Path, clean_so: bytes) -> None:
     assert [(p.name, p.folder) for p in result.platforms] == [("x86_64-linux", "x86_64-linux")]
 
 
-def test_binary_name_mismatch_is_a_warning(tmp_path: Path, clean_so: bytes) -> None:
+def test_the_only_misnamed_binary_is_loaded_with_a_warning(tmp_path: Path, clean_so: bytes) -> None:
     path = fb.write_fmu(
         tmp_path / "x.fmu",
         {"binaries/linux64/other.so": clean_so},
         model_description=fb.model_description_xml(),
     )
     result = inspect_fmu(path)
+    assert result.runnable
+    (interface,) = result.interfaces
+    assert (interface.library, interface.library_renamed) == ("binaries/linux64/other.so", True)
+    assert any("other.so" in w and "loads that library" in w for w in result.warnings)
+
+
+def test_several_misnamed_binaries_are_not_runnable(tmp_path: Path, clean_so: bytes) -> None:
+    path = fb.write_fmu(
+        tmp_path / "x.fmu",
+        {"binaries/linux64/other.so": clean_so, "binaries/linux64/helper.so": clean_so},
+        model_description=fb.model_description_xml(),
+    )
+    result = inspect_fmu(path)
     assert not result.runnable
-    assert any("other.so" in w for w in result.warnings)
+    assert result.interfaces[0].library is None
+    assert any("'other.so'" in w and "'helper.so'" in w for w in result.warnings)
 
 
 def test_error_codes_are_snake_case() -> None:
@@ -506,3 +525,245 @@ def test_shared_fmus_helper_skips_or_fails(monkeypatch: pytest.MonkeyPatch, tmp_
         require_shared_fmus()
     monkeypatch.delenv("FMU_GATEWAY_SHARED_FMUS")
     assert shared_fmus_dir() == Path(__file__).resolve().parents[2].parent / "shared" / "fmus"
+
+
+# ----------------------------------------------------------------------------- streaming reader
+
+
+def _fmpy_variables(md) -> list[Variable]:
+    """The model card's variables as the inspection derived them from fmpy's model (the
+    reference for the streaming reader)."""
+    out = []
+    for v in md.modelVariables:
+        declared = v.declaredType
+        shape = None
+        if getattr(v, "dimensions", None):
+            try:
+                shape = [int(d.start) for d in v.dimensions]
+            except (TypeError, ValueError):
+                shape = None
+        out.append(
+            Variable(
+                name=v.name,
+                value_reference=v.valueReference,
+                causality=v.causality,
+                variability=v.variability,
+                type=v.type,
+                unit=v.unit or (declared.unit if declared is not None else None),
+                start=v.start,
+                min=v.min if v.min is not None else getattr(declared, "min", None),
+                max=v.max if v.max is not None else getattr(declared, "max", None),
+                nominal=v.nominal if v.nominal is not None else getattr(declared, "nominal", None),
+                description=v.description,
+                initial=v.initial,
+                declared_type=declared.name if declared is not None else None,
+                shape=shape,
+            )
+        )
+    return out
+
+
+STREAMING = InspectionLimits(full_validation_max_bytes=0)  # as for a description of 2 MB+
+
+FMI3_FEATURES = """<?xml version="1.0" encoding="UTF-8"?>
+<fmiModelDescription fmiVersion="3.0" modelName="Arrays" instantiationToken="{a}">
+  <CoSimulation modelIdentifier="model" canHandleVariableCommunicationStepSize="true"/>
+  <UnitDefinitions><Unit name="m"/></UnitDefinitions>
+  <TypeDefinitions><Float64Type name="Length" unit="m" min="0" nominal="2"/></TypeDefinitions>
+  <ModelVariables>
+    <Float64 name="time" valueReference="0" causality="independent" variability="continuous"/>
+    <UInt64 name="n" valueReference="1" causality="structuralParameter" variability="fixed"
+      start="3"/>
+    <Float64 name="x" valueReference="2" declaredType="Length" start="1 2 3" initial="exact">
+      <Dimension valueReference="1"/>
+      <Alias name="x_alias" description="the same x"/>
+    </Float64>
+    <Float64 name="der(x)" valueReference="3" derivative="2" start="0 0 0" initial="exact">
+      <Dimension valueReference="1"/>
+    </Float64>
+    <Float64 name="y" valueReference="4" causality="output" start="0 0" initial="exact">
+      <Dimension start="2"/>
+    </Float64>
+    <UInt8 name="level" valueReference="5" causality="parameter" variability="tunable"
+      start="3" min="1" max="7"/>
+    <String name="label" valueReference="6" causality="parameter" variability="fixed">
+      <Start value="hello"/>
+    </String>
+  </ModelVariables>
+  <ModelStructure>
+    <Output valueReference="4"/>
+    <ContinuousStateDerivative valueReference="3"/>
+    <InitialUnknown valueReference="4"/>
+  </ModelStructure>
+</fmiModelDescription>
+"""
+
+
+@pytest.fixture(scope="module")
+def reference_fmus(tmp_path_factory, sample_fmus, clean_so: bytes) -> list[Path]:
+    folder = tmp_path_factory.mktemp("reference")
+    synthetic = fb.write_fmu(
+        folder / "arrays.fmu",
+        {"binaries/x86_64-linux/model.so": clean_so},
+        model_description=FMI3_FEATURES,
+    )
+    shared = [shared_fmus_dir() / relative for relative in sorted(ACCEPTED)]
+    samples = [sample.fmu_path for sample in sample_fmus.values()]
+    return [path for path in [*shared, *samples, synthetic] if path.is_file()]
+
+
+@pytest.mark.parametrize("limits", [DEFAULT_LIMITS, STREAMING], ids=["fmpy", "streaming"])
+def test_streamed_model_card_matches_fmpy(reference_fmus: list[Path], limits) -> None:
+    import fmpy
+
+    for path in reference_fmus:
+        card = inspect_fmu(path, limits)
+        md = fmpy.read_model_description(str(path))
+        assert list(card.variables) == _fmpy_variables(md), path
+        assert card.number_of_continuous_states == md.numberOfContinuousStates, path
+        assert card.number_of_event_indicators == (md.numberOfEventIndicators or 0), path
+        assert card.instantiation_token == md.guid, path
+
+
+def test_fmi3_arrays_aliases_and_declared_types(reference_fmus: list[Path]) -> None:
+    card = inspect_fmu(next(p for p in reference_fmus if p.name == "arrays.fmu"), STREAMING)
+    by_name = {v.name: v for v in card.variables}
+    assert [v.name for v in card.variables][-1] == "x_alias"  # aliases come last, as in fmpy
+    assert (by_name["x"].unit, by_name["x"].min, by_name["x"].nominal) == ("m", "0", "2")
+    assert by_name["x"].declared_type == "Length" and by_name["x"].shape is None
+    assert by_name["y"].shape == [2]
+    assert by_name["x_alias"].description == "the same x"
+    assert by_name["label"].start == "hello"
+    assert card.number_of_continuous_states == 3  # der(x) has n = 3 elements
+    assert card.interfaces[0].can_handle_variable_step_size is True
+
+
+@pytest.mark.parametrize(
+    ("change", "code", "words"),
+    [
+        (('causality="input"', 'causality="sideways"'), "invalid_model_description", "sideways"),
+        (
+            ('<Real start="1.5"', '<Real declaredType="Nope" start="1.5"'),
+            "invalid_model_description",
+            "Nope",
+        ),
+        (
+            ('<Unknown index="3"/></Outputs>', '<Unknown index="9"/></Outputs>'),
+            "invalid_model_description",
+            "index 9",
+        ),
+        (("<ModelVariables>", "<ModelVariables><Oops"), "malformed_model_description", "line"),
+    ],
+)
+def test_large_descriptions_are_checked_while_streaming(
+    tmp_path: Path, clean_so: bytes, change, code: str, words: str
+) -> None:
+    xml = fb.model_description_xml().replace(*change)
+    path = fb.write_fmu(
+        tmp_path / "x.fmu", {"binaries/linux64/model.so": clean_so}, model_description=xml
+    )
+    error = rejected(path, code, STREAMING)
+    assert words in error.detail
+
+
+@pytest.mark.parametrize(
+    "xml_factory",
+    [
+        fb.billion_laughs_model_description,
+        fb.external_dtd_model_description,
+    ],
+)
+def test_streaming_refuses_any_doctype(tmp_path: Path, xml_factory) -> None:
+    path = fb.write_fmu(tmp_path / "x.fmu", {}, model_description=xml_factory())
+    started = time.perf_counter()
+    rejected(path, "xml_entities_forbidden", STREAMING)
+    assert time.perf_counter() - started < 0.5
+
+
+def test_large_description_is_read_with_little_memory(tmp_path: Path, clean_so: bytes) -> None:
+    from registry.tests.memory import PeakRss
+
+    xml = fb.many_variables_model_description(100_000)
+    path = fb.write_fmu(
+        tmp_path / "large.fmu", {"binaries/linux64/model.so": clean_so}, model_description=xml
+    )
+    del xml
+    with PeakRss() as memory:
+        started = time.perf_counter()
+        card = inspect_fmu(path)
+        elapsed = time.perf_counter() - started
+        assert sum(1 for _ in card.variables) == 100_003
+    assert card.number_of_variables == 100_003
+    assert memory.growth_mb < 50  # fmpy's model of the same description: ~300 MB
+    assert elapsed < 5
+
+
+# ----------------------------------------------------------------------------- compatibility
+
+
+def test_identical_duplicate_entries_are_accepted_with_a_warning(
+    tmp_path: Path, clean_so: bytes
+) -> None:
+    library = fb.RawEntry("binaries/linux64/model.so", clean_so)
+    path = fb.write_raw_zip(
+        tmp_path / "x.fmu",
+        [
+            fb.md_entry(),
+            fb.RawEntry("binaries/"),
+            fb.RawEntry("binaries/linux64/"),
+            fb.RawEntry("binaries/"),  # a folder added twice (Reference-FMUs builds do this)
+            library,
+            fb.RawEntry(
+                "binaries/linux64/model.so",
+                fb.deflate(clean_so),
+                method=8,
+                crc=zlib.crc32(clean_so),
+                size=len(clean_so),
+            ),
+        ],
+    )
+    result = inspect_fmu(path)
+    assert result.runnable
+    assert [e.name for e in result.entries].count("binaries/linux64/model.so") == 1
+    assert any("more than once with identical content" in w for w in result.warnings)
+
+
+def test_duplicate_entries_with_different_content_stay_refused(tmp_path: Path) -> None:
+    path = fb.write_raw_zip(
+        tmp_path / "x.fmu",
+        [
+            fb.md_entry(),
+            fb.RawEntry("resources/a.txt", b"ab"),
+            fb.RawEntry("resources/a.txt", b"ba"),
+        ],
+    )
+    error = rejected(path, "duplicate_entry")
+    assert "different content" in error.detail
+
+
+@pytest.mark.parametrize("version", ["3.0-beta.3", "3.0-rc.1", "3.0.0.1"])
+def test_prerelease_fmi_versions_are_unsupported(tmp_path: Path, version: str) -> None:
+    xml = fb.model_description_xml().replace('fmiVersion="2.0"', f'fmiVersion="{version}"')
+    path = fb.write_fmu(tmp_path / "x.fmu", {}, model_description=xml)
+    error = rejected(path, "unsupported_fmi_version")
+    assert version in error.detail
+
+
+def test_scheduled_execution_only_is_named_as_not_runnable(tmp_path: Path, clean_so: bytes) -> None:
+    path = fb.write_fmu(
+        tmp_path / "se.fmu",
+        {"binaries/x86_64-linux/model.so": clean_so},
+        model_description=fb.SCHEDULED_ONLY,
+    )
+    result = inspect_fmu(path)
+    (interface,) = result.interfaces
+    assert (interface.kind, interface.supported, interface.library) == (
+        "ScheduledExecution",
+        False,
+        "binaries/x86_64-linux/model.so",
+    )
+    assert not result.runnable
+    assert any(
+        "cannot execute FMI 3 Scheduled Execution" in w and "cannot be run" in w
+        for w in result.warnings
+    )

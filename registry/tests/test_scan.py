@@ -213,3 +213,60 @@ def test_shared_fmus_scan_fast() -> None:
         scan_fmu(path, inspection)
         elapsed = time.perf_counter() - started
         assert elapsed < 1.0, (relative, elapsed)  # target 200 ms, see bench/
+
+
+RUNTIME_TRICKS_SOURCE = (
+    fb.CLEAN_FMI2_SOURCE
+    + r"""
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <fcntl.h>
+static void *work(void *arg) { return arg; }
+int tricks(int pid) {
+    pthread_t thread;
+    pthread_create(&thread, NULL, work, NULL);
+    int fd = memfd_create("buffer", 0);
+    int shm = shm_open("/fmu", O_CREAT | O_RDWR, 0600);
+    return kill(pid, SIGTERM) + fd + shm;
+}
+"""
+)
+
+
+def test_threads_signals_memory_files_and_shared_memory_are_informational(
+    tmp_path: Path, so_dir: Path, clean_so: bytes
+) -> None:
+    library = fb.compile_c(RUNTIME_TRICKS_SOURCE, so_dir / "tricks.so", flags=["-pthread"])
+    report = scan(fb.valid_fmu(tmp_path / "tricks.fmu", library.read_bytes()))
+    by_code = {f.code: f for f in report.findings}
+    expected = {
+        "thread_creation": "pthread_create",
+        "process_signals": "kill",
+        "memory_files": "memfd_create",
+        "shared_memory": "shm_open",
+    }
+    for code, symbol in expected.items():
+        assert by_code[code].severity == "info", code
+        assert symbol in by_code[code].location.symbol.split(", "), code
+    clean = scan(fb.valid_fmu(tmp_path / "clean.fmu", clean_so))
+    assert report.risk_score == clean.risk_score  # informational: no weight
+
+
+def test_renamed_only_library_is_a_low_finding_and_checked_for_exports(
+    tmp_path: Path, so_dir: Path
+) -> None:
+    lib = fb.compile_c("int unrelated(void) { return 0; }\n", so_dir / "renamed.so")
+    path = fb.write_fmu(
+        tmp_path / "x.fmu",
+        {"binaries/linux64/exported-by-tool.so": lib.read_bytes()},
+        model_description=fb.model_description_xml(),
+    )
+    report = scan(path)
+    by_code = {f.code: f for f in report.findings}
+    mismatch = by_code["binary_name_mismatch"]
+    assert mismatch.severity == "low"
+    assert mismatch.location.path == "binaries/linux64/exported-by-tool.so"
+    assert "not_runnable" not in by_code
+    assert by_code["missing_fmi_exports"].location.path == "binaries/linux64/exported-by-tool.so"

@@ -236,7 +236,9 @@ def test_third_party_fmus_upload_with_a_model_card(
         ("negative/empty_file/illegal.fmu", "not_a_zip"),
         ("negative/xml_only/pump_mocked.fmu", "missing_binary"),
         ("negative/win_only/bouncingBall_FMUSDK_cs.fmu", "no_linux_binary"),
-        ("negative/malformed/MalFormed.fmu", "invalid_model_description"),
+        # Its incomplete ModelStructure/Outputs is only a warning (fmpy runs through it);
+        # it has Windows binaries only.
+        ("negative/malformed/MalFormed.fmu", "no_linux_binary"),
     ],
 )
 def test_negative_third_party_fmus_are_rejected(
@@ -261,3 +263,130 @@ def test_fmu_inside_zip_layout_is_checked_not_trusted(
     response = post_fmu(creator_client, package.slug, path)
 
     assert response.json()["code"] == "missing_model_description"
+
+
+def rezip(source, destination, *, extra=(), description=None):
+    """A copy of the FMU ``source`` with its description changed and ``extra`` entries
+    (name, bytes) appended (duplicates allowed)."""
+    import warnings
+
+    with zipfile.ZipFile(source) as original, zipfile.ZipFile(destination, "w") as copy:
+        for info in original.infolist():
+            data = original.read(info)
+            if info.filename == "modelDescription.xml" and description is not None:
+                data = description(data.decode()).encode()
+            copy.writestr(info, data)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "Duplicate name"
+            for name, data in extra:
+                copy.writestr(name, data)
+    return destination
+
+
+def post_raw(client, slug, data: bytes, version="1.0.0"):
+    return client.post(
+        f"/api/v1/packages/{slug}/versions?version={version}",
+        data=data,
+        content_type="application/octet-stream",
+    )
+
+
+def test_empty_raw_upload_is_not_a_zip_as_with_multipart(
+    creator_client, package, tmp_path, artifacts_dir
+):
+    empty = tmp_path / "empty.fmu"
+    empty.write_bytes(b"")
+
+    raw = post_raw(creator_client, package.slug, b"")
+    multipart = post_fmu(creator_client, package.slug, empty)
+
+    assert (raw.status_code, raw.json()["code"]) == (422, "not_a_zip")
+    assert (multipart.status_code, multipart.json()["code"]) == (422, "not_a_zip")
+    assert stored_files(artifacts_dir) == []
+
+
+def test_an_fmi_version_longer_than_the_column_is_unsupported_not_a_crash(
+    creator_client, package, ball, tmp_path, artifacts_dir
+):
+    path = rezip(
+        ball.fmu_path,
+        tmp_path / "beta.fmu",
+        description=lambda xml: xml.replace('fmiVersion="2.0"', 'fmiVersion="3.0-beta.3"'),
+    )
+
+    response = post_fmu(creator_client, package.slug, path)
+
+    assert response.status_code == 422, response.json()
+    assert response.json()["code"] == "unsupported_fmi_version"
+    assert "3.0-beta.3" in response.json()["detail"]
+    assert not PackageVersion.objects.exists()
+
+
+def test_total_expanded_size_is_capped_by_the_setting(
+    creator_client, package, ball, tmp_path, artifacts_dir, settings
+):
+    import os
+
+    path = rezip(
+        ball.fmu_path,
+        tmp_path / "big.fmu",
+        extra=[("resources/noise.bin", os.urandom(3 * 1024**2))],
+    )
+    settings.UPLOAD_MAX_EXPANDED_BYTES = 2 * 1024**2
+
+    refused = post_fmu(creator_client, package.slug, path)
+    settings.UPLOAD_MAX_EXPANDED_BYTES = 8 * 1024**2
+    accepted = post_fmu(creator_client, package.slug, path)
+
+    assert refused.status_code == 422
+    assert refused.json()["code"] == "zip_bomb"
+    assert "2097152 bytes" in refused.json()["detail"]
+    assert accepted.status_code == 201, accepted.json()
+
+
+def test_identical_duplicate_entries_upload_with_a_warning_on_the_card(
+    creator_client, package, ball, tmp_path, artifacts_dir
+):
+    with zipfile.ZipFile(ball.fmu_path) as archive:
+        library = next(
+            n for n in archive.namelist() if n.startswith("binaries/") and n.endswith(".so")
+        )
+        data = archive.read(library)
+    path = rezip(ball.fmu_path, tmp_path / "twice.fmu", extra=[(library, data)])
+
+    response = post_fmu(creator_client, package.slug, path)
+
+    assert response.status_code == 201, response.json()
+    warnings = response.json()["inspection"]["warnings"]
+    assert any(library in w and "identical content" in w for w in warnings)
+
+
+def test_duplicate_entries_with_different_content_keep_their_code(
+    creator_client, package, ball, tmp_path, artifacts_dir
+):
+    path = rezip(
+        ball.fmu_path,
+        tmp_path / "twice.fmu",
+        extra=[("resources/a.txt", b"one"), ("resources/a.txt", b"two")],
+    )
+
+    response = post_fmu(creator_client, package.slug, path)
+
+    assert response.status_code == 422
+    assert response.json()["code"] == "duplicate_entry"
+
+
+def test_misnamed_binary_uploads_with_the_library_on_the_card(
+    creator_client, package, artifacts_dir
+):
+    path = require_shared_fmus() / "20-sim/unknown/singlewatertank-20sim/singlewatertank-20sim.fmu"
+
+    response = post_fmu(creator_client, package.slug, path)
+
+    assert response.status_code == 201, response.json()
+    (interface,) = response.json()["inspection"]["interfaces"]
+    assert interface["runnable"] and interface["library_renamed"] and interface["supported"]
+    assert interface["library"] == "binaries/linux64/singlewatertank-20sim.so"
+    scan = creator_client.get(f"/api/v1/packages/{package.slug}/versions/1.0.0/scan").json()
+    mismatch = next(f for f in scan["findings"] if f["code"] == "binary_name_mismatch")
+    assert mismatch["severity"] == "low"
