@@ -93,3 +93,18 @@ def test_secret_from_file(monkeypatch, tmp_path):
     monkeypatch.setenv("MY_SECRET_FILE", str(path))
 
     assert env_secret("MY_SECRET") == "s3cr3t"
+
+
+def test_every_setting_read_from_the_environment_is_documented():
+    import re
+
+    from fmugateway.testing import REPO_ROOT
+
+    source = (REPO_ROOT / "fmugateway" / "settings.py").read_text()
+    names = set(re.findall(r'(?:env_\w+|_credit_rate)\(\s*"([A-Z0-9_]+)"', source))
+    readme = (REPO_ROOT / "README.md").read_text()
+    example = (REPO_ROOT / ".env.example").read_text()
+
+    assert len(names) > 50
+    assert sorted(name for name in names if f"`{name}`" not in readme) == []
+    assert sorted(name for name in names if name not in example) == []
