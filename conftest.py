@@ -163,9 +163,8 @@ def celery_worker_process(django_db_setup, django_db_blocker, localstripe_url):
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            pytest.fail(
-                f"celery worker exited early; see {log_path}:\n{log_path.read_text()[-3000:]}"
-            )
+            tail = log_path.read_text(encoding="utf-8")[-3000:]
+            pytest.fail(f"celery worker exited early; see {log_path}:\n{tail}")
         if app.control.ping(timeout=0.5):
             break
     else:

@@ -124,7 +124,7 @@ class Gunicorn:
 
     def worker_pids(self) -> list[int]:
         children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
-        return [int(pid) for pid in children.read_text().split()]
+        return [int(pid) for pid in children.read_text(encoding="utf-8").split()]
 
     def stop(self) -> None:
         self.process.terminate()
@@ -135,7 +135,7 @@ class Gunicorn:
 
 
 def proc_status_kb(pid: int, field: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+    for line in Path(f"/proc/{pid}/status").read_text(encoding="utf-8").splitlines():
         if line.startswith(field + ":"):
             return int(line.split()[1])
     raise KeyError(field)

@@ -87,7 +87,7 @@ def env_secret(name: str) -> str | None:
     path = _raw(f"{name}_FILE")
     if path:
         try:
-            return Path(path).read_text().strip()
+            return Path(path).read_text(encoding="utf-8").strip()
         except OSError as exc:
             raise ImproperlyConfigured(f"{name}_FILE={path!r} cannot be read: {exc}") from None
     value = _raw(name)
@@ -115,7 +115,7 @@ def dev_secret(var_dir: Path, name: str, nbytes: int = 48) -> str:
             pass
         finally:
             tmp.unlink()
-    return path.read_text().strip()
+    return path.read_text(encoding="utf-8").strip()
 
 
 _KEY_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")

@@ -99,7 +99,7 @@ def _parse(data: Any, source: str) -> Tiers:
 @functools.cache
 def _load(path: str, mtime_ns: int) -> Tiers:
     try:
-        data = json.loads(Path(path).read_text())
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise ImproperlyConfigured(f"PRICING_TIERS_FILE={path!r} cannot be read: {exc}") from None
     return _parse(data, path)

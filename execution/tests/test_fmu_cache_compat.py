@@ -79,7 +79,7 @@ def test_an_identical_duplicate_member_is_extracted_once(tmp_path: Path) -> None
         for _ in range(2):
             archive.writestr("resources/table.csv", "t,y\n0,1\n")
     root = cache(tmp_path).get(path)
-    assert (root / "resources" / "table.csv").read_text() == "t,y\n0,1\n"
+    assert (root / "resources" / "table.csv").read_text(encoding="utf-8") == "t,y\n0,1\n"
 
 
 def test_a_duplicate_member_with_other_bytes_is_refused(tmp_path: Path) -> None:

@@ -42,7 +42,7 @@ def _descendants(pid: int) -> set[int]:
         current = stack.pop()
         for task in Path(f"/proc/{current}/task").glob("*"):
             try:
-                children = (task / "children").read_text().split()
+                children = (task / "children").read_text(encoding="utf-8").split()
             except OSError:
                 continue
             for child in map(int, children):

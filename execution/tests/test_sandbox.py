@@ -68,7 +68,11 @@ def _descendants(pid: int) -> list[int]:
             continue
         for task in tasks:
             try:
-                children = Path(f"/proc/{current}/task/{task}/children").read_text().split()
+                children = (
+                    Path(f"/proc/{current}/task/{task}/children")
+                    .read_text(encoding="utf-8")
+                    .split()
+                )
             except FileNotFoundError:
                 continue
             for child in map(int, children):
@@ -100,14 +104,14 @@ def sandbox(temp_root: Path) -> Iterator[Sandbox]:
 
 def _comm(pid: int) -> str:
     try:
-        return Path(f"/proc/{pid}/comm").read_text().strip()
+        return Path(f"/proc/{pid}/comm").read_text(encoding="utf-8").strip()
     except OSError:
         return ""
 
 
 def _parent(pid: int) -> int:
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8")
     except OSError:
         return 0
     return int(stat.rsplit(")", 1)[1].split()[1])
@@ -153,7 +157,9 @@ def _wait_dead(pid: int, timeout: float = 5.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            state = (
+                Path(f"/proc/{pid}/stat").read_text(encoding="utf-8").rsplit(")", 1)[1].split()[0]
+            )
         except (FileNotFoundError, ProcessLookupError):
             return
         if state in ("Z", "X"):
@@ -219,7 +225,7 @@ def test_zygote_environment_has_no_secrets(sandbox: Sandbox) -> None:
         environ = Path(f"/proc/{proc}/environ").read_bytes()
         assert SECRET_ENV_VALUE.encode() not in environ
         assert b"DJANGO_SETTINGS_MODULE" not in environ
-        maps = Path(f"/proc/{proc}/maps").read_text()
+        maps = Path(f"/proc/{proc}/maps").read_text(encoding="utf-8")
         assert "django" not in maps.lower()
 
 
@@ -585,7 +591,9 @@ def _busy_runner(launcher: int, cpu_seconds: float = 0.3, timeout: float = 10.0)
             if _comm(pid) != "fmu-runner":
                 continue
             try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                fields = (
+                    Path(f"/proc/{pid}/stat").read_text(encoding="utf-8").rsplit(")", 1)[1].split()
+                )
             except OSError:
                 continue
             if (int(fields[11]) + int(fields[12])) / ticks >= cpu_seconds:

@@ -111,7 +111,9 @@ def test_a_restart_removes_what_a_killed_worker_left(
     process, info = _start_worker(root, hostile_fmu("good"), "kill")
     launcher = [
         int(pid)
-        for pid in Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()
+        for pid in Path(f"/proc/{process.pid}/task/{process.pid}/children")
+        .read_text(encoding="utf-8")
+        .split()
     ]
     process.kill()  # the worker dies at once: its zygote follows (PDEATHSIG), nothing cleans up
     process.wait(30)

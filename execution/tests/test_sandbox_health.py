@@ -99,5 +99,5 @@ def test_a_real_worker_logs_and_reports_its_isolation(celery_worker_process, cli
     assert sandbox["cgroup"] in ("v1", "v2") and sandbox["seccomp"] is True, sandbox
     body = client.get("/healthz").json()
     assert body["checks"]["worker"]["isolation"] == {beat.hostname: sandbox["summary"]}
-    log = (Path(settings.VAR_DIR) / "test-worker.log").read_text()
+    log = (Path(settings.VAR_DIR) / "test-worker.log").read_text(encoding="utf-8")
     assert f"FMU sandbox isolation: {sandbox['summary']}" in log

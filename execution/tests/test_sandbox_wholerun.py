@@ -113,7 +113,7 @@ def _assert_nothing_left(box: Sandbox, used: set[str]) -> None:
     assert not _groups(box) & used, "the run's cgroup was not removed"
     for directory in box.cgroup_dirs.values():
         for name in _groups(box):  # the next spare's group: its idle runner at most
-            procs = Path(directory, name, "cgroup.procs").read_text().split()
+            procs = Path(directory, name, "cgroup.procs").read_text(encoding="utf-8").split()
             assert len(procs) <= 1, (name, procs)
     assert _run_processes(box.zygote_pid or 0) == []
 

@@ -174,7 +174,7 @@ def test_the_readme_lists_every_operations_scope():
     from fmugateway.core.management.commands.api_scopes import scopes_table
     from fmugateway.testing import REPO_ROOT
 
-    readme = (REPO_ROOT / "README.md").read_text()
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
     start, end = "<!-- api-scopes:start -->\n", "\n<!-- api-scopes:end -->"
     documented = readme.split(start, 1)[1].split(end, 1)[0]
 

@@ -52,12 +52,12 @@ def test_production_refuses_a_development_secret(tmp_path):
 
 def test_debug_generates_private_development_secrets_once(tmp_path):
     first = run_check(tmp_path, DEBUG="true")
-    secret = (tmp_path / "secrets" / "secret_key").read_text()
+    secret = (tmp_path / "secrets" / "secret_key").read_text(encoding="utf-8")
     second = run_check(tmp_path, DEBUG="true")
 
     assert first.returncode == 0, first.stderr
     assert second.returncode == 0, second.stderr
-    assert (tmp_path / "secrets" / "secret_key").read_text() == secret
+    assert (tmp_path / "secrets" / "secret_key").read_text(encoding="utf-8") == secret
     assert (tmp_path / "secrets" / "secret_key").stat().st_mode & 0o777 == 0o600
     assert len(secret) >= 40
 
@@ -100,10 +100,10 @@ def test_every_setting_read_from_the_environment_is_documented():
 
     from fmugateway.testing import REPO_ROOT
 
-    source = (REPO_ROOT / "fmugateway" / "settings.py").read_text()
+    source = (REPO_ROOT / "fmugateway" / "settings.py").read_text(encoding="utf-8")
     names = set(re.findall(r'(?:env_\w+|_credit_rate)\(\s*"([A-Z0-9_]+)"', source))
-    readme = (REPO_ROOT / "README.md").read_text()
-    example = (REPO_ROOT / ".env.example").read_text()
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    example = (REPO_ROOT / ".env.example").read_text(encoding="utf-8")
 
     assert len(names) > 50
     assert sorted(name for name in names if f"`{name}`" not in readme) == []

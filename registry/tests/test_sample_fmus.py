@@ -111,7 +111,7 @@ def _exported_symbols(fmu_path: Path, library: str) -> set[str]:
 
 def _declared_fmi_functions(fmi_version: str) -> set[str]:
     major = fmi_version[0]
-    header = (fmi_headers_dir() / f"fmi{major}Functions.h").read_text()
+    header = (fmi_headers_dir() / f"fmi{major}Functions.h").read_text(encoding="utf-8")
     return set(re.findall(rf"FMI{major}_Export\s+\w+TYPE\s+(fmi{major}\w+);", header))
 
 
@@ -246,7 +246,7 @@ def test_instantiation_token_changes_with_the_sources(tmp_path: Path) -> None:
     assert instantiation_token(original, "2.0") != instantiation_token(original, "3.0")
 
     source = tmp_path / "pi_controller" / "model.c"
-    source.write_text(source.read_text() + "\n/* changed */\n")
+    source.write_text(source.read_text(encoding="utf-8") + "\n/* changed */\n")
     assert instantiation_token(copy, "3.0") != instantiation_token(original, "3.0")
 
 

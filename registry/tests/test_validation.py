@@ -81,7 +81,7 @@ def test_a_wrong_reference_fails_the_test_vector_and_certification(
     package, ball, artifacts_dir, tmp_path
 ):
     wrong = tmp_path / "wrong.csv"
-    lines = ball.reference_csv.read_text().splitlines()
+    lines = ball.reference_csv.read_text(encoding="utf-8").splitlines()
     header, rows = lines[0], lines[1:]
     wrong.write_text(
         "\n".join(

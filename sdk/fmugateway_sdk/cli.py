@@ -146,12 +146,14 @@ def _dispatch(args, client: FMUGatewayClient) -> int:
         args.destination.write_text(json.dumps(client.platform_keys(), indent=2))
         print(args.destination)
     elif args.command == "verify-attestation":
-        keys = json.loads(args.keys.read_text())
-        payload = verify_attestation(args.fmu, json.loads(args.attestation.read_text()), keys)
+        keys = json.loads(args.keys.read_text(encoding="utf-8"))
+        payload = verify_attestation(
+            args.fmu, json.loads(args.attestation.read_text(encoding="utf-8")), keys
+        )
         print(f"valid: {payload['package']} {payload['version']} certified {payload['issued_at']}")
     elif args.command == "verify-license-file":
-        keys = json.loads(args.keys.read_text())
-        payload = verify_signed_document(json.loads(args.file.read_text()), keys)
+        keys = json.loads(args.keys.read_text(encoding="utf-8"))
+        payload = verify_signed_document(json.loads(args.file.read_text(encoding="utf-8")), keys)
         _print(payload)
     elif args.command == "verify-license":
         _print(client.verify_license(args.key, args.package, args.fingerprint))

@@ -23,7 +23,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, fmu: Path, attestation: Path, public_key: Path | None, **options):
         try:
-            document = json.loads(attestation.read_text())
+            document = json.loads(attestation.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise CommandError(f"Cannot read the attestation: {exc}") from exc
         keys = None

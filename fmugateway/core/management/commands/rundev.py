@@ -119,6 +119,6 @@ class Command(BaseCommand):
             f"  health       {base}/healthz  (the worker heartbeat shows within ~10 s)",
         ]
         if credentials.exists():
-            lines += ["", "Demo accounts:", credentials.read_text().rstrip()]
+            lines += ["", "Demo accounts:", credentials.read_text(encoding="utf-8").rstrip()]
         lines += ["", "Press Ctrl-C to stop.", ""]
         self.stdout.write("\n".join(lines))

@@ -56,7 +56,7 @@ class Command(BaseCommand):
         path = settings.VAR_DIR / "demo-credentials.txt"
         known = {}
         if path.exists():
-            for line in path.read_text().splitlines():
+            for line in path.read_text(encoding="utf-8").splitlines():
                 parts = line.split()
                 if len(parts) == 2:
                     known[parts[0]] = parts[1]
