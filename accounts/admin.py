@@ -3,7 +3,7 @@ from datetime import timedelta
 from axes import admin as axes_admin
 from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.conf import settings
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.db.models import OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Coalesce
@@ -11,7 +11,10 @@ from django.utils import timezone
 
 from accounts import lockout
 from accounts.forms import UserChangeAdminForm, UserCreationAdminForm
-from accounts.models import User
+from accounts.models import Creator, Membership, Organisation, OrganisationInvitation, User
+from accounts.services.creators import approve_creator, reject_creator
+from fmugateway.core.admin import RecordInline, apply_to_each
+from fmugateway.core.errors import DomainError
 
 
 @admin.register(User)
@@ -133,3 +136,67 @@ class AccessAttemptAdmin(axes_admin.AccessAttemptAdmin):
         addresses = set(queryset.values_list("ip_address", flat=True))
         removed = lockout.unlock(ip_addresses=addresses, actor=request.user)
         self.message_user(request, f"Unlocked {len(addresses)} IP address(es); {removed} row(s).")
+
+
+@admin.register(Creator)
+class CreatorAdmin(admin.ModelAdmin):
+    list_display = (
+        "display_name",
+        "slug",
+        "user",
+        "status",
+        "charges_enabled",
+        "payouts_enabled",
+        "applied_at",
+    )
+    list_filter = ("status", "charges_enabled", "payouts_enabled")
+    search_fields = ("display_name", "slug", "user__email", "support_email")
+    list_select_related = ("user",)
+    raw_id_fields = ("user", "reviewed_by")
+    readonly_fields = (
+        "status",
+        "applied_at",
+        "reviewed_at",
+        "reviewed_by",
+        "created_at",
+        "updated_at",
+    )
+    actions = ["approve", "reject"]
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Approve the selected creators")
+    def approve(self, request, queryset):
+        apply_to_each(self, request, queryset, approve_creator, actor=request.user)
+
+    @admin.action(description="Reject the selected creators (reason: the review note field)")
+    def reject(self, request, queryset):
+        for creator in queryset:
+            try:
+                reject_creator(creator, request.user, creator.review_note)
+            except DomainError as exc:
+                self.message_user(request, f"{creator}: {exc.detail}", messages.ERROR)
+
+
+class MembershipInline(RecordInline):
+    """Read-only: members change through the organisation's API, which audits them."""
+
+    model = Membership
+    fields = ("user", "role", "created_at")
+
+
+class InvitationInline(RecordInline):
+    """Read-only, like members: invitations are made and withdrawn through the API."""
+
+    model = OrganisationInvitation
+    fields = ("email", "role", "invited_by", "created_at", "accepted_at", "cancelled_at")
+
+
+@admin.register(Organisation)
+class OrganisationAdmin(admin.ModelAdmin):
+    list_display = ("name", "slug", "owner", "created_at")
+    search_fields = ("name", "slug", "owner__email")
+    list_select_related = ("owner",)
+    raw_id_fields = ("owner",)
+    inlines = [MembershipInline, InvitationInline]

@@ -14,7 +14,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from marketplace.models import License
+from licensing.models import License
 
 
 class BareVerifyView(APIView):

@@ -157,8 +157,9 @@ def seed(env: dict[str, str], total: int) -> None:
     from django.db import connection
 
     from accounts.models import User
-    from marketplace import keys
-    from marketplace.models import Activation, License, Listing
+    from licensing import license_keys
+    from licensing.models import Activation, License
+    from marketplace.models import Listing
     from registry.models import Package
 
     owner, _ = User.objects.get_or_create(email="bench-verify-owner@fmugateway.local")
@@ -183,7 +184,7 @@ def seed(env: dict[str, str], total: int) -> None:
     if (
         existing.count() == total
         and activated.count() == min(ACTIVATED, total)
-        and first.key_hash == keys.hash_key(key_for(0))  # same key scheme and secret
+        and first.key_hash == license_keys.hash_key(key_for(0))  # same key scheme and secret
     ):
         print(f"reusing {total:,} bench licenses", flush=True)
         return
@@ -222,7 +223,7 @@ def seed(env: dict[str, str], total: int) -> None:
         cursor.execute("VACUUM ANALYZE marketplace_license")
         cursor.execute("VACUUM ANALYZE marketplace_activation")
     first = License.objects.filter(listing=listing).order_by("id").first()
-    assert first.key_hash == keys.hash_key(key_for(0)), "SQL and Python HMACs differ"
+    assert first.key_hash == license_keys.hash_key(key_for(0)), "SQL and Python HMACs differ"
     print(f"wrote {total:,} licenses in {time.perf_counter() - started:.1f} s", flush=True)
 
 

@@ -31,7 +31,8 @@ def seed(creators: int, sales: int) -> None:
     ``sales`` available sales each, written by a few INSERT ... SELECT statements."""
     from django.db import connection, transaction
 
-    from marketplace.models import Creator, CreatorEarning
+    from accounts.models import Creator
+    from billing.models import CreatorEarning
 
     if Creator.objects.count() == creators and CreatorEarning.objects.count() == creators * sales:
         print(f"reusing {creators:,} creators and {creators * sales:,} sales", flush=True)
@@ -111,7 +112,7 @@ class Rollback(Exception):
 def run_service() -> tuple[float, int]:
     from django.db import transaction
 
-    from marketplace.services.payouts import create_payout_batch
+    from billing.services.payouts import create_payout_batch
 
     started = time.perf_counter()
     try:

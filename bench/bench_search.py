@@ -4,7 +4,7 @@ Drives ``GET /catalog/?q=...`` (the storefront's search page: the stored ``tsvec
 through its GIN index, a capped count, at most 1,000 matches ranked, the HTML page rendered, the
 search recorded for analytics) at 16 connections (``wrk`` when installed, else a Python client)
 and, in the same run and with the same client, the baseline "raw psycopg": the very statements
-the page's search sends for each URL (captured from ``catalog.search`` in this process: one
+the page's search sends for each URL (captured from ``search.search`` in this process: one
 statement, the capped count and one ranked page of cards), run by ``psycopg`` on one
 persistent connection per worker thread in a minimal WSGI app (``_search_baseline_app``, no Django)
 served by the same gunicorn with the same number of workers, answering the ids. Reports
@@ -106,9 +106,9 @@ def seed(env: dict[str, str], packages: int) -> None:
     django.setup()
     from django.db import connection
 
-    from accounts.models import User
-    from marketplace.models import Category, Creator, PackageSearch, PackageTag, Tag
-    from marketplace.services import catalog
+    from accounts.models import Creator, User
+    from catalog.models import Category, PackageSearch, PackageTag, Tag
+    from catalog.services import search
     from registry.models import Package
 
     have = PackageSearch.objects.count()
@@ -184,12 +184,12 @@ def seed(env: dict[str, str], packages: int) -> None:
             )
             for p in created
         ]
-        # The vectors are written by the INSERT, as catalog.index_packages writes them: an
+        # The vectors are written by the INSERT, as search.index_packages writes them: an
         # UPDATE afterwards would leave the table's first half empty pages (a layout on which
         # common words scan through them).
         for entry in entries:
-            entry.document = catalog.document_expression(entry)
-            entry.rank_document = catalog.rank_document_expression(entry)
+            entry.document = search.document_expression(entry)
+            entry.rank_document = search.rank_document_expression(entry)
         PackageSearch.objects.bulk_create(entries)
         tag_ids = {t.slug: t.pk for t in tags}
         PackageTag.objects.bulk_create(
@@ -229,7 +229,7 @@ def page_paths(pairs: list[tuple[str, str]]) -> list[str]:
 
 def search_statements(paths: list[str]) -> list[list[dict]]:
     """The SQL the catalog page's search runs for each path, as sent to PostgreSQL: the page's
-    own form parses the query string and ``catalog.search`` runs with every statement recorded,
+    own form parses the query string and ``search.search`` runs with every statement recorded,
     as its literal text when Django bound the parameters client-side (its default) or as text,
     parameters and ``prepare`` when the page sent it as a prepared statement
     (``fmugateway.core.db.prepared_cursor``), so that the baseline sends it the same way."""
@@ -237,8 +237,8 @@ def search_statements(paths: list[str]) -> list[list[dict]]:
     from django.http import QueryDict
     from psycopg import ClientCursor
 
-    from marketplace.forms import CatalogFilterForm
-    from marketplace.services import catalog
+    from catalog.forms import CatalogFilterForm
+    from catalog.services import search
 
     def record(execute, sql, params, many, context):
         result = execute(sql, params, many, context)
@@ -254,7 +254,7 @@ def search_statements(paths: list[str]) -> list[list[dict]]:
         form = CatalogFilterForm(QueryDict(path.split("?", 1)[1]), auto_id="f-%s")
         captured: list[dict] = []
         with connection.execute_wrapper(record):
-            catalog.search(form.to_query())
+            search.search(form.to_query())
         statements.append(captured)
     return statements
 

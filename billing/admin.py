@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count
+from django.db.models import Count, Q, Sum
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -13,12 +13,16 @@ from django.urls import path, reverse
 from billing.models import (
     AccountPlan,
     ApiKey,
+    CreatorEarning,
     CreditAccount,
     CreditEntry,
     OverageCharge,
+    PayoutBatch,
+    PayoutItem,
     Reservation,
 )
-from billing.services import credits, keys, plans
+from billing.services import credits, keys, payouts, plans
+from fmugateway.core.admin import ReadOnlyMixin, RecordInline, apply_to_each, messages
 from fmugateway.core.errors import DomainError
 
 
@@ -261,3 +265,114 @@ class OverageChargeAdmin(ReadOnlyAdmin):
     search_fields = ("account__user__email", "stripe_invoice_item", "stripe_invoice")
     list_select_related = ("account__user",)
     raw_id_fields = ("account",)
+
+
+@admin.register(CreatorEarning)
+class CreatorEarningAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = (
+        "creator",
+        "kind",
+        "gross_amount",
+        "platform_fee_amount",
+        "net_amount",
+        "currency",
+        "available_at",
+        "created_at",
+    )
+    list_filter = ("kind", "currency")
+    search_fields = ("creator__slug", "order_line__order__number")
+    list_select_related = ("creator", "order_line__order")
+    raw_id_fields = ("creator", "order_line", "refund", "payout_item")
+
+
+class PayoutItemInline(RecordInline):
+    model = PayoutItem
+    fields = (
+        "creator",
+        "amount",
+        "currency",
+        "status",
+        "skip_reason",
+        "destination",
+        "stripe_transfer_id",
+        "amount_reversed",
+        "failure_code",
+        "failure_message",
+        "paid_at",
+    )
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("creator")
+
+
+@admin.register(PayoutBatch)
+class PayoutBatchAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """Beat makes the batches; a moderator checks the items and approves (or cancels)."""
+
+    list_display = (
+        "reference",
+        "status",
+        "scheduled_total",
+        "item_count",
+        "skipped_count",
+        "created_at",
+        "approved_by",
+        "completed_at",
+    )
+    list_filter = ("status",)
+    search_fields = ("reference",)
+    list_select_related = ("approved_by",)
+    inlines = [PayoutItemInline]
+    actions = ["approve", "cancel"]
+
+    def get_queryset(self, request):
+        paying = ~Q(items__status__in=["skipped", "cancelled"])
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                _items=Count("items"),
+                _skipped=Count("items", filter=Q(items__status="skipped")),
+                _total=Sum("items__amount", filter=paying),
+            )
+        )
+
+    @admin.display(ordering="_total", description="to pay (all currencies)")
+    def scheduled_total(self, obj):
+        return obj._total or 0
+
+    @admin.display(ordering="_items", description="items")
+    def item_count(self, obj):
+        return obj._items
+
+    @admin.display(ordering="_skipped", description="skipped")
+    def skipped_count(self, obj):
+        return obj._skipped
+
+    @admin.action(description="Approve the selected batches and transfer the money")
+    def approve(self, request, queryset):
+        apply_to_each(self, request, queryset, payouts.approve_payout_batch, moderator=request.user)
+
+    @admin.action(description="Cancel the selected batches (the money returns to available)")
+    def cancel(self, request, queryset):
+        apply_to_each(self, request, queryset, payouts.cancel_payout_batch, moderator=request.user)
+
+
+@admin.register(PayoutItem)
+class PayoutItemAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = (
+        "batch",
+        "creator",
+        "amount",
+        "currency",
+        "status",
+        "skip_reason",
+        "failure_code",
+        "stripe_transfer_id",
+        "amount_reversed",
+        "paid_at",
+    )
+    list_filter = ("status", "skip_reason", "currency")
+    search_fields = ("batch__reference", "creator__slug", "stripe_transfer_id")
+    list_select_related = ("batch", "creator")
+    raw_id_fields = ("batch", "creator")

@@ -11,13 +11,15 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.models import Creator
 from billing import signing
 from billing.authentication import ApiKeyAuthentication
-from billing.models import ApiKey, CreditEntry
+from billing.models import ApiKey, CreditEntry, PayoutItem
 from billing.serializers import (
     ApiKeySerializer,
     CancelResultSerializer,
     CancelSerializer,
+    ConnectOnboardingSerializer,
     CreditBalanceSerializer,
     CreditEntrySerializer,
     CreditPackResultSerializer,
@@ -25,6 +27,7 @@ from billing.serializers import (
     InvoiceSerializer,
     JwksSerializer,
     NewApiKeySerializer,
+    PayoutsSerializer,
     PlanSerializer,
     QuoteRequestSerializer,
     QuoteSerializer,
@@ -33,10 +36,11 @@ from billing.serializers import (
     TokenRequestSerializer,
     TokenSerializer,
 )
-from billing.services import credits, keys, plans, quotes, tokens
+from billing.services import credits, earnings, keys, plans, quotes, tokens
 from billing.stripe import credit_packs
 from billing.stripe import invoices as stripe_invoices
 from billing.stripe import subscriptions as stripe_subscriptions
+from billing.stripe.connect import start_connect_onboarding
 from fmugateway.core.api import BoundedPageSize
 from fmugateway.core.errors import DomainError, NotFoundError
 from fmugateway.core.idempotency import idempotent
@@ -311,3 +315,40 @@ class InvoiceListView(ListAPIView):
 
     def get_queryset(self):
         return stripe_invoices.invoices_for(self.request.user)
+
+
+@extend_schema(tags=["marketplace"], request=None, responses={201: ConnectOnboardingSerializer})
+class CreatorConnectView(APIView):
+    """Your Stripe Connect (Express) onboarding link; the account is created on first call.
+    Its state (charges and payouts enabled) follows Stripe's ``account.updated`` events."""
+
+    required_scopes = {"POST": "publish"}
+    error_statuses = {503}  # payments_unavailable
+
+    def post(self, request: Request) -> Response:
+        onboarding = start_connect_onboarding(request.user)
+        return Response(
+            ConnectOnboardingSerializer(onboarding).data, status=status.HTTP_201_CREATED
+        )
+
+
+@extend_schema(tags=["marketplace"], responses=PayoutsSerializer)
+class CreatorPayoutsView(APIView):
+    """Your balances per currency (minor units: pending, available, in payout, paid) and your
+    latest 100 payouts. 404 ``not_a_creator`` without a creator profile."""
+
+    required_scopes = {"GET": "read"}
+    error_statuses = {404}
+
+    def get(self, request: Request) -> Response:
+        creator = Creator.objects.filter(user=request.user).first()
+        if creator is None:
+            raise NotFoundError("You have no creator profile.", code="not_a_creator")
+        items = (
+            PayoutItem.objects.for_user(request.user)
+            .filter(creator=creator)
+            .select_related("batch")[:100]
+        )
+        return Response(
+            PayoutsSerializer({"balances": earnings.balances(creator), "payouts": list(items)}).data
+        )

@@ -15,4 +15,10 @@ urlpatterns = [
     path("billing/cancel", api.CancelSubscriptionView.as_view(), name="api-billing-cancel"),
     path("billing/credit-packs", api.CreditPackView.as_view(), name="api-billing-credit-packs"),
     path("billing/invoices", api.InvoiceListView.as_view(), name="api-billing-invoices"),
+    path("creators/me/connect", api.CreatorConnectView.as_view(), name="api-creator-connect"),
+    path(
+        "creators/me/payouts",
+        api.CreatorPayoutsView.as_view(),
+        name="api-creator-payouts",
+    ),
 ]

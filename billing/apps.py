@@ -7,8 +7,9 @@ class BillingConfig(AppConfig):
 
     def ready(self) -> None:
         from billing import checks, schema, signals  # noqa: F401  (checks, schema extensions)
-        from billing.stripe import client, webhooks
+        from billing.stripe import client, connect, webhooks
 
         client.configure()
         webhooks.connect()
+        connect.connect()  # creators' Connect accounts and payout transfers
         signals.connect()

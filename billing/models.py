@@ -11,7 +11,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
-from django.db.models import Q, Sum
+from django.db.models import F, Q, Sum
 from django.utils import timezone
 
 KEY_PREFIX = "fmugw_live_"
@@ -324,3 +324,231 @@ class OverageCharge(models.Model):
 
     def __str__(self) -> str:
         return f"{self.account.user_id} {self.cycle}: {self.credits} credits ({self.status})"
+
+
+# --- Creator earnings ----------------------------------------------------------------------
+
+
+class CreatorEarningQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise PermissionError("The earnings ledger is append-only.")
+
+    def delete(self):
+        raise PermissionError("The earnings ledger is append-only.")
+
+
+class CreatorEarning(models.Model):
+    """One append-only line of a creator's earnings: a sale (+), its reversal (-), money paid
+    out (-) or a failed payout's money coming back (+).
+
+    ``gross = platform_fee + net``; amounts are signed integer minor units. A creator's balance
+    is the sum of ``net`` per currency; lines count as available from ``available_at``
+    (``billing.services.earnings.balances``).
+    """
+
+    class Kind(models.TextChoices):
+        SALE = "sale", "Sale"
+        REFUND = "refund", "Refund"
+        CHARGEBACK = "chargeback", "Chargeback"
+        PAYOUT = "payout", "Payout"
+        PAYOUT_RETURN = "payout_return", "Payout returned"
+        PAYOUT_REVERSAL = "payout_reversal", "Payout transfer reversed"
+
+    creator = models.ForeignKey(
+        "accounts.Creator", on_delete=models.PROTECT, related_name="earnings"
+    )
+    order_line = models.ForeignKey(
+        "marketplace.OrderLine",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="earnings",
+    )
+    refund = models.ForeignKey(
+        "marketplace.Refund",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="earnings",
+    )
+    payout_item = models.ForeignKey(
+        "PayoutItem", null=True, blank=True, on_delete=models.PROTECT, related_name="earnings"
+    )
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    currency = models.CharField(max_length=3)
+    gross_amount = models.BigIntegerField()
+    platform_fee_amount = models.BigIntegerField()
+    net_amount = models.BigIntegerField()
+    available_at = models.DateTimeField(help_text="When the amount may be paid out.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = CreatorEarningQuerySet.as_manager()
+
+    class Meta:
+        db_table = "marketplace_creatorearning"  # kept from before the split
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["creator", "currency", "-id"], name="mkt_earning_idx")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["order_line"],
+                condition=Q(kind="sale"),
+                name="mkt_earning_one_sale_per_line",
+            ),
+            models.CheckConstraint(
+                condition=Q(gross_amount=F("platform_fee_amount") + F("net_amount")),
+                name="mkt_earning_gross_is_fee_plus_net",
+            ),
+            # A payout item debits the balance once and gives it back at most once.
+            models.UniqueConstraint(
+                fields=["payout_item", "kind"],
+                condition=Q(kind__in=["payout", "payout_return"]),
+                name="mkt_earning_payout_once_per_item",
+            ),
+            models.CheckConstraint(
+                condition=Q(
+                    kind__in=["payout", "payout_return", "payout_reversal"],
+                    payout_item__isnull=False,
+                )
+                | Q(kind__in=["sale", "refund", "chargeback"], order_line__isnull=False),
+                name="mkt_earning_kind_has_its_reference",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.net_amount:+d} {self.currency}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise PermissionError("Earnings cannot be changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise PermissionError("Earnings cannot be deleted.")
+
+
+# --- Payouts ----------------------------------------------------------------------------------
+
+
+class PayoutBatch(models.Model):
+    """The creators' available balances gathered for one payout run.
+
+    ``pending_approval → approved → completed``, or ``pending_approval → cancelled``. Beat makes
+    a batch (``billing.services.payouts``); a moderator approves it in the admin; a task then
+    transfers each item through Stripe Connect.
+    """
+
+    class Status(models.TextChoices):
+        PENDING_APPROVAL = "pending_approval", "Awaiting approval"
+        APPROVED = "approved", "Approved (transferring)"
+        COMPLETED = "completed", "Completed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    reference = models.CharField(max_length=40, unique=True)
+    status = models.CharField(
+        max_length=20, choices=Status.choices, default=Status.PENDING_APPROVAL
+    )
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    approved_at = models.DateTimeField(null=True, blank=True)
+    cancelled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "marketplace_payoutbatch"  # kept from before the split
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "payout batches"
+
+    def __str__(self) -> str:
+        return self.reference
+
+
+class PayoutItemQuerySet(models.QuerySet):
+    def for_user(self, user) -> PayoutItemQuerySet:
+        """A creator's own items; every item for moderators; nothing for anyone else."""
+        from accounts.models import is_moderator
+
+        if is_moderator(user):
+            return self
+        if not getattr(user, "is_authenticated", False):
+            return self.none()
+        return self.filter(creator__user=user)
+
+
+class PayoutItem(models.Model):
+    """One creator's payout in one currency within a batch: a Stripe Connect transfer.
+
+    ``scheduled → processing → paid | failed``, and ``paid → reversed`` when the platform takes
+    the whole transfer back in Stripe (a partial reversal keeps ``paid`` and counts
+    ``amount_reversed``); ``skipped`` (no usable Connect account, nothing
+    debited) and ``cancelled`` (the batch was cancelled) end it too. A scheduled item has already
+    debited the creator's balance; failure and cancellation credit it back.
+    """
+
+    class Status(models.TextChoices):
+        SCHEDULED = "scheduled", "Scheduled"
+        PROCESSING = "processing", "Transferring"
+        PAID = "paid", "Paid"
+        REVERSED = "reversed", "Reversed"
+        FAILED = "failed", "Failed"
+        SKIPPED = "skipped", "Skipped"
+        CANCELLED = "cancelled", "Cancelled"
+
+    class SkipReason(models.TextChoices):
+        NONE = "", "—"
+        NO_CONNECT_ACCOUNT = "no_connect_account", "No Stripe Connect account"
+        ONBOARDING_INCOMPLETE = "connect_onboarding_incomplete", "Connect onboarding incomplete"
+        CREATOR_NOT_APPROVED = "creator_not_approved", "Creator not approved"
+
+    batch = models.ForeignKey(PayoutBatch, on_delete=models.PROTECT, related_name="items")
+    creator = models.ForeignKey(
+        "accounts.Creator", on_delete=models.PROTECT, related_name="payout_items"
+    )
+    currency = models.CharField(max_length=3)
+    amount = models.PositiveBigIntegerField(help_text="Minor units.")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.SCHEDULED)
+    skip_reason = models.CharField(
+        max_length=40, choices=SkipReason.choices, default=SkipReason.NONE, blank=True
+    )
+    destination = models.CharField(max_length=64, blank=True, help_text="Connect account id.")
+    stripe_transfer_id = models.CharField(max_length=64, blank=True)
+    amount_reversed = models.PositiveBigIntegerField(
+        default=0, help_text="Minor units the platform took back from the transfer (Stripe)."
+    )
+    failure_code = models.CharField(max_length=64, blank=True)
+    failure_message = models.CharField(max_length=255, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = PayoutItemQuerySet.as_manager()
+
+    class Meta:
+        db_table = "marketplace_payoutitem"  # kept from before the split
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["creator", "-created_at"], name="mkt_payout_item_idx")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["batch", "creator", "currency"], name="mkt_payout_item_once_per_batch"
+            ),
+            models.UniqueConstraint(
+                fields=["stripe_transfer_id"],
+                condition=~Q(stripe_transfer_id=""),
+                name="mkt_payout_transfer_once",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.batch_id}: {self.amount} {self.currency} to {self.creator_id}"
+
+    @property
+    def idempotency_key(self) -> str:
+        """Stripe replays the first answer for this key: one transfer per item, however often
+        the task runs."""
+        return f"fmugw-payout-item-{self.pk}"

@@ -4,7 +4,7 @@ from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from billing.models import ApiKey, CreditEntry
+from billing.models import ApiKey, CreditEntry, PayoutItem
 from billing.services.costs import ModelSizeClass
 from billing.stripe.invoices import invoice_summary
 from fmugateway.core.scopes import SCOPES
@@ -261,3 +261,46 @@ class InvoiceSerializer(serializers.Serializer):
 
     def to_representation(self, row) -> dict:
         return super().to_representation(invoice_summary(row.stripe_data))
+
+
+class ConnectOnboardingSerializer(serializers.Serializer):
+    account = serializers.CharField(help_text="Your Stripe Connect account, `acct_…`.")
+    url = serializers.URLField(help_text="Stripe's onboarding page; open it in a browser.")
+    expires_at = serializers.IntegerField(help_text="When the link expires (Unix time).")
+    charges_enabled = serializers.BooleanField()
+    payouts_enabled = serializers.BooleanField()
+    details_submitted = serializers.BooleanField()
+
+
+class BalanceSerializer(serializers.Serializer):
+    currency = serializers.CharField()
+    pending = serializers.IntegerField()
+    available = serializers.IntegerField()
+    in_payout = serializers.IntegerField()
+    paid = serializers.IntegerField()
+
+
+class PayoutItemSerializer(serializers.ModelSerializer):
+    batch = serializers.CharField(source="batch.reference")
+
+    class Meta:
+        model = PayoutItem
+        fields = [
+            "id",
+            "batch",
+            "amount",
+            "currency",
+            "status",
+            "skip_reason",
+            "stripe_transfer_id",
+            "failure_code",
+            "failure_message",
+            "paid_at",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class PayoutsSerializer(serializers.Serializer):
+    balances = BalanceSerializer(many=True)
+    payouts = PayoutItemSerializer(many=True)

@@ -6,7 +6,7 @@ from execution.services import jobs as job_services
 from fmugateway.core.errors import DomainError
 
 
-def _each(modeladmin, request, queryset, verb):
+def apply_to_each(modeladmin, request, queryset, verb):
     done = 0
     for obj in queryset:
         try:
@@ -46,11 +46,11 @@ class SimulationJobAdmin(admin.ModelAdmin):
 
     @admin.action(description="Cancel the selected jobs")
     def cancel(self, request, queryset):
-        _each(self, request, queryset, job_services.cancel_job)
+        apply_to_each(self, request, queryset, job_services.cancel_job)
 
     @admin.action(description="Re-queue the selected queued or stuck jobs")
     def requeue(self, request, queryset):
-        _each(self, request, queryset, job_services.requeue_job)
+        apply_to_each(self, request, queryset, job_services.requeue_job)
 
 
 @admin.register(SimulationBatch)
@@ -79,4 +79,4 @@ class SimulationBatchAdmin(admin.ModelAdmin):
 
     @admin.action(description="Cancel the selected batches")
     def cancel(self, request, queryset):
-        _each(self, request, queryset, batch_services.cancel_batch)
+        apply_to_each(self, request, queryset, batch_services.cancel_batch)

@@ -16,13 +16,11 @@ class ExecutionConfig(AppConfig):
         for stop in (signals.worker_process_shutdown, signals.worker_shutdown):
             stop.connect(close_sandbox, dispatch_uid=f"execution.close_sandbox.{stop.name}")
 
-        # Licenses grant runs (execution asks the marketplace; never the other way round).
-        from execution.services.access import register_run_block, register_run_rule
-        from marketplace.entitlements import grants_run
-        from marketplace.services.takedowns import takedown_block
+        # Licenses grant runs (execution asks licensing; compliance registers its blocks).
+        from execution.services.access import register_run_rule
+        from licensing.entitlements import grants_run
 
         register_run_rule(grants_run)
-        register_run_block(takedown_block)  # DMCA: 451 package_taken_down
 
 
 def report_sandbox(sender, **kwargs) -> dict:

@@ -13,7 +13,8 @@ from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 
-from registry.models import PackageVersion, is_moderator
+from accounts.models import is_moderator
+from registry.models import PackageVersion
 
 
 class JobStatus(models.TextChoices):

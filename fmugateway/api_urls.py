@@ -9,10 +9,12 @@ urlpatterns = [
     path("", ApiRootView.as_view(), name="api-root"),
     path("schema/", SchemaView.as_view(api_version="v1"), name="api-schema"),
     path("docs/", DocsView.as_view(url_name="api-schema"), name="api-docs"),
-    path("", include("marketplace.api_urls")),  # first: license checks are the hottest routes
+    path("", include("licensing.api_urls")),  # first: license checks are the hottest routes
+    path("", include("marketplace.api_urls")),
     path("", include("accounts.api_urls")),
     path("", include("registry.api_urls")),
     path("", include("execution.api_urls")),
     path("", include("billing.api_urls")),
+    path("", include("compliance.api_urls")),
     re_path(r"^[\s\S]*$", api_not_found),  # any path, newlines included
 ]

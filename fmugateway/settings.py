@@ -87,7 +87,10 @@ INSTALLED_APPS = [
     "registry",
     "execution",
     "billing",
+    "licensing",
     "marketplace",
+    "catalog",
+    "compliance",
 ]
 
 MIDDLEWARE = [
@@ -102,7 +105,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "fmugateway.core.middleware.ApiErrorMiddleware",
-    "marketplace.services.analytics.AnalyticsMiddleware",
+    "catalog.services.analytics.AnalyticsMiddleware",
     # Last, as django-axes asks: turns a refused sign-in into the lockout page (429).
     "axes.middleware.AxesMiddleware",
 ]
@@ -418,7 +421,7 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "ENUM_NAME_OVERRIDES": {
-        "ListingKindEnum": "marketplace.models.Listing.Kind",
+        "ListingKindEnum": "licensing.models.LicenseKind",
         "SimulationStatusEnum": "execution.models.JobStatus",
         "FmiTypeEnum": "execution.services.validation.FMI_TYPES",
         "FmiInterfaceEnum": "execution.serializers.FMI_INTERFACES",
@@ -426,7 +429,7 @@ SPECTACULAR_SETTINGS = {
         "SignatureStatusEnum": ["valid", "revoked"],
         "EntitlementEnum": ["download", "execute"],
         "OrderStatusEnum": "marketplace.models.Order.Status",
-        "LicenseCheckCodeEnum": "marketplace.serializers.LICENSE_CHECK_CODES",
+        "LicenseCheckCodeEnum": "licensing.serializers.LICENSE_CHECK_CODES",
     },
     # Separate request and response components (read-only fields only in responses), as
     # client generators expect. Errors, scopes and headers: fmugateway.core.schema.

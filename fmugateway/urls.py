@@ -24,5 +24,9 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("", include("execution.urls")),
     path("", include("registry.urls")),
+    path("", include("catalog.urls")),
     path("", include("marketplace.urls")),
+    path("", include("licensing.urls")),
+    path("", include("billing.urls")),
+    path("", include("compliance.urls")),
 ]

@@ -5,43 +5,40 @@ from django.core import checks
 
 class MarketplaceConfig(AppConfig):
     name = "marketplace"
-    verbose_name = "Marketplace"
+    verbose_name = "Commerce"
 
     def ready(self) -> None:
-        from marketplace.entitlements import grants_download
-        from marketplace.services.takedowns import takedown_block, takedown_hold
-        from registry.access import (
-            register_download_block,
-            register_download_rule,
-            register_listing_hold,
+        from licensing.signals import (
+            license_revoked_by_staff,
+            subscription_license_status_changed,
         )
-
-        register_download_rule(grants_download)
-        register_download_block(takedown_block)  # DMCA: 451 package_taken_down
-        register_listing_hold(takedown_hold)  # and no relisting around it
-
-        from marketplace import signals, storefront
-        from registry.pages import register_console_extension, register_package_page_extension
-
-        register_package_page_extension(storefront.package_page)
-        register_console_extension(storefront.console)
-        signals.connect()
-        checks.register(check_settings, checks.Tags.security)
-
         from marketplace import webhooks
 
-        webhooks.connect()  # Stripe events for orders and Connect accounts
+        webhooks.connect()  # Stripe events for orders
+        subscription_license_status_changed.connect(
+            _follow_in_billing, dispatch_uid="marketplace.follow_license_status"
+        )
+        license_revoked_by_staff.connect(
+            _stop_billing_revoked, dispatch_uid="marketplace.stop_billing_revoked"
+        )
+        checks.register(check_settings, checks.Tags.security)
+
+
+def _follow_in_billing(sender, license, **kwargs) -> None:
+    """A subscription license stops (or resumes) being billed with its suspension."""
+    from fmugateway.core.tasks import dispatch_after_commit
+    from marketplace.tasks import sync_subscription_pause_task
+
+    dispatch_after_commit(sync_subscription_pause_task, license.pk)
+
+
+def _stop_billing_revoked(sender, license, **kwargs) -> None:
+    from marketplace.payments import cancel_license_subscription
+
+    cancel_license_subscription(license)
 
 
 def check_settings(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
-    from fmugateway.core.ratelimit import parse_rate
-
-    errors = []
-    for name in ("LICENSE_VERIFY_RATE_PER_IP", "LICENSE_VERIFY_RATE_PER_KEY"):
-        try:
-            parse_rate(getattr(settings, name))
-        except ValueError as exc:
-            errors.append(checks.Error(f"{name}: {exc}", id="marketplace.E001"))
     if not 0 <= settings.PLATFORM_FEE_BPS <= 10000:
-        errors.append(checks.Error("PLATFORM_FEE_BPS must be 0..10000.", id="marketplace.E002"))
-    return errors
+        return [checks.Error("PLATFORM_FEE_BPS must be 0..10000.", id="marketplace.E002")]
+    return []

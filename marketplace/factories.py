@@ -1,7 +1,8 @@
 import factory
 
 from accounts.factories import UserFactory
-from marketplace.models import Coupon, Creator, Listing
+from accounts.models import Creator
+from marketplace.models import Coupon, Listing
 from registry.factories import PackageFactory
 from registry.models import Package
 

@@ -1,4 +1,4 @@
-"""Paying for orders through Stripe, and creators' Stripe Connect accounts.
+"""Paying for orders through Stripe.
 
 ``start_payment`` gives a pending paid order a PaymentIntent (one per order: asking again
 returns the same one while it can still be paid) and remembers it as the order's payment
@@ -6,9 +6,7 @@ reference; the order is paid when Stripe says so (``marketplace.webhooks``).
 ``pay_order`` and ``refund_from_charge`` turn a PaymentIntent and a charge (re-read from Stripe)
 into the order's state; the webhooks and ``refund_payment`` (an administrator's refund, made at
 Stripe first) both go through them, so a refund has one effect however it arrives.
-``start_connect_onboarding`` gives a creator an Express account and a link to Stripe's hosted
-onboarding; ``sync_connect_account`` copies the account's state onto the creator when Stripe
-reports it (``account.updated``).
+Creators' Stripe Connect accounts are billing's (``billing.stripe.connect``).
 """
 
 from __future__ import annotations
@@ -32,8 +30,9 @@ from billing.stripe.objects import (
 )
 from billing.stripe.subscriptions import period_of
 from fmugateway.core.audit import record
-from fmugateway.core.errors import ConflictError, DomainError, ForbiddenError, NotFoundError
-from marketplace.models import Creator, License, LicenseRenewal, Listing, Order, OrderLine, Refund
+from fmugateway.core.errors import ConflictError, DomainError, NotFoundError
+from licensing.models import License
+from marketplace.models import LicenseRenewal, Listing, Order, OrderLine, Refund
 from marketplace.services import mark_order_paid, refund_order, set_payment_reference, subscriptions
 
 logger = logging.getLogger(__name__)
@@ -605,84 +604,3 @@ def end_subscriptions_of_revoked(order: Order) -> None:
 
 
 # --- Stripe Connect ---------------------------------------------------------------------------
-
-
-def start_connect_onboarding(user) -> dict:
-    """An onboarding link for the creator's Stripe Express account (made on first call).
-
-    404 ``not_a_creator`` without a creator profile; 403 ``creator_not_allowed`` when it was
-    rejected or suspended. The account's state reaches the creator with ``account.updated``.
-    """
-    creator = Creator.objects.filter(user=user).first()
-    if creator is None:
-        raise NotFoundError(
-            "Apply as a creator first (POST /api/v1/creators/apply).", code="not_a_creator"
-        )
-    if creator.status in (Creator.Status.REJECTED, Creator.Status.SUSPENDED):
-        raise ForbiddenError(
-            f"This creator profile is {creator.status}.", code="creator_not_allowed"
-        )
-    key = api_key()
-    if not creator.stripe_account_id:
-        with provider_errors():
-            account = stripe.Account.create(
-                type="express",
-                email=creator.support_email,
-                metadata={"creator_id": str(creator.pk), "user_id": str(user.pk)},
-                capabilities={
-                    "card_payments": {"requested": True},
-                    "transfers": {"requested": True},
-                },
-                idempotency_key=f"fmugw-connect-{creator.pk}",
-                api_key=key,
-            )
-        with transaction.atomic():
-            locked = Creator.objects.select_for_update().get(pk=creator.pk)
-            if not locked.stripe_account_id:
-                locked.stripe_account_id = account.id
-                locked.save(update_fields=["stripe_account_id", "updated_at"])
-                record(
-                    "marketplace.creator.connect_created",
-                    actor=user,
-                    target=locked,
-                    after={"stripe_account_id": account.id},
-                )
-            creator = locked
-    with provider_errors():
-        link = stripe.AccountLink.create(
-            account=creator.stripe_account_id,
-            refresh_url=f"{settings.SITE_URL}/?connect=refresh",
-            return_url=f"{settings.SITE_URL}/?connect=done",
-            type="account_onboarding",
-            api_key=key,
-        )
-    return {
-        "account": creator.stripe_account_id,
-        "url": link.url,
-        "expires_at": link.expires_at,
-        "charges_enabled": creator.charges_enabled,
-        "payouts_enabled": creator.payouts_enabled,
-        "details_submitted": creator.details_submitted,
-    }
-
-
-_CONNECT_FIELDS = ("charges_enabled", "payouts_enabled", "details_submitted")
-
-
-@transaction.atomic
-def sync_connect_account(account: dict) -> Creator | None:
-    """Copy a Connect account's state (as re-read from Stripe) onto its creator; audited when
-    it changes, idempotent otherwise. ``None`` for accounts that are no creator's."""
-    if not account.get("id"):
-        return None
-    creator = Creator.objects.select_for_update().filter(stripe_account_id=account["id"]).first()
-    if creator is None:
-        return None
-    before = {field: getattr(creator, field) for field in _CONNECT_FIELDS}
-    after = {field: bool(account.get(field)) for field in _CONNECT_FIELDS}
-    if before != after:
-        for field, value in after.items():
-            setattr(creator, field, value)
-        creator.save(update_fields=[*_CONNECT_FIELDS, "updated_at"])
-        record("marketplace.creator.connect_updated", target=creator, before=before, after=after)
-    return creator

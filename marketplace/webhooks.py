@@ -21,8 +21,6 @@ from djstripe.models import Event
 from djstripe.signals import WEBHOOK_SIGNALS
 
 from billing.stripe.client import (
-    PaymentProviderError,
-    PaymentsUnavailable,
     api_key,
     as_dict,
     object_id,
@@ -36,48 +34,27 @@ from billing.stripe.objects import (
     fresh_payment_intent,
     fresh_setup_intent,
     fresh_subscription,
-    stored,
 )
+from billing.stripe.webhooks import event_object, handler
 from fmugateway.core.audit import record
-from fmugateway.core.errors import DomainError
 from marketplace import payments
-from marketplace.models import Order, PayoutItem, Refund
+from marketplace.models import Order, Refund
 from marketplace.payments import is_order, order_of, pay_order, refund_from_charge
-from marketplace.services import payouts, refund_order
+from marketplace.services import refund_order
 
 logger = logging.getLogger(__name__)
 
 
-def handler(function):
-    def wrapper(sender, event: Event, **kwargs):
-        try:
-            return function(event)
-        except (PaymentProviderError, PaymentsUnavailable):
-            raise
-        except DomainError as exc:
-            logger.warning("Stripe event %s (%s) not applied: %s", event.id, event.type, exc)
-        return None
-
-    # Not functools.wraps: Django checks the receiver's own signature (it takes **kwargs).
-    wrapper.__name__, wrapper.__qualname__ = function.__name__, function.__qualname__
-    wrapper.__doc__, wrapper.__module__ = function.__doc__, function.__module__
-    return wrapper
-
-
-def _object(event: Event) -> dict:
-    return (event.data or {}).get("object") or {}
-
-
 @handler
 def on_payment_intent_succeeded(event: Event) -> None:
-    if is_order(_object(event)):
-        pay_order(fresh_payment_intent(_object(event)["id"]))
+    if is_order(event_object(event)):
+        pay_order(fresh_payment_intent(event_object(event)["id"]))
 
 
 @handler
 def on_payment_intent_failed(event: Event) -> None:
     """A failed attempt: the order stays pending (the buyer may retry with another card)."""
-    intent = _object(event)
+    intent = event_object(event)
     if is_order(intent):
         order = order_of(intent)
         record(
@@ -89,7 +66,7 @@ def on_payment_intent_failed(event: Event) -> None:
 
 @handler
 def on_charge_refunded(event: Event) -> None:
-    charge = _object(event)
+    charge = event_object(event)
     intent_id = object_id(charge.get("payment_intent"))
     if not intent_id:
         return
@@ -102,7 +79,7 @@ def on_charge_refunded(event: Event) -> None:
 @handler
 def on_invoice_event(event: Event) -> None:
     """A license subscription's invoice: paid renews the license, failed starts its grace."""
-    invoice = _object(event)
+    invoice = event_object(event)
     license = payments.license_of_subscription(invoice_summary(invoice)["subscription"])
     if license is None:
         return  # billing's (Pro) or nobody's
@@ -114,7 +91,7 @@ def on_invoice_event(event: Event) -> None:
 @handler
 def on_subscription_event(event: Event) -> None:
     """A license subscription changed (cancelled, unpaid, past due): the license follows."""
-    license = payments.license_of_subscription(_object(event).get("id"))
+    license = payments.license_of_subscription(event_object(event).get("id"))
     if license is not None:
         payments.follow_subscription(license, fresh_subscription(license.subscription_id))
 
@@ -127,7 +104,7 @@ def _dispute(dispute_id: str) -> dict:
 @handler
 def on_dispute(event: Event) -> None:
     """Disputes: opened is audited; lost is a chargeback (licenses revoked, earnings reversed)."""
-    dispute = _dispute(_object(event)["id"])
+    dispute = _dispute(event_object(event)["id"])
     intent_id = object_id(dispute.get("payment_intent"))
     if not intent_id:
         charge = fresh_charge(object_id(dispute.get("charge")))
@@ -165,7 +142,7 @@ def on_dispute(event: Event) -> None:
 
 @handler
 def on_checkout_session_completed(event: Event) -> None:
-    session = fresh_checkout_session(_object(event)["id"])
+    session = fresh_checkout_session(event_object(event)["id"])
     if (session.get("metadata") or {}).get("kind") != payments.KIND:
         return
     if session.get("payment_status") == "paid" and session.get("payment_intent"):
@@ -177,33 +154,8 @@ def on_checkout_session_completed(event: Event) -> None:
 @handler
 def on_setup_intent_succeeded(event: Event) -> None:
     """The buyer gave the card that pays an order's renewals (nothing to pay now)."""
-    if is_order(_object(event)):
-        pay_order(fresh_setup_intent(_object(event)["id"]))
-
-
-@handler
-def on_account_updated(event: Event) -> None:
-    """A creator's Connect account changed: copy its state (dj-stripe re-read it)."""
-    from djstripe.models import Account
-
-    account_id = _object(event).get("id")
-    data = stored(Account, account_id)
-    if not data:
-        with provider_errors():
-            data = as_dict(stripe.Account.retrieve(account_id, api_key=api_key()))
-    payments.sync_connect_account(data)
-
-
-@handler
-def on_transfer_changed(event: Event) -> None:
-    """A payout's Connect transfer was (partly) reversed by the platform, in the Dashboard or
-    through the API: re-read the transfer and credit what came back to the creator."""
-    transfer_id = _object(event).get("id")
-    if not transfer_id or not PayoutItem.objects.filter(stripe_transfer_id=transfer_id).exists():
-        return
-    with provider_errors():
-        transfer = as_dict(stripe.Transfer.retrieve(transfer_id, api_key=api_key()))
-    payouts.apply_transfer_reversal(transfer)
+    if is_order(event_object(event)):
+        pay_order(fresh_setup_intent(event_object(event)["id"]))
 
 
 HANDLERS = {
@@ -220,9 +172,6 @@ HANDLERS = {
     "customer.subscription.deleted": on_subscription_event,
     "checkout.session.completed": on_checkout_session_completed,
     "checkout.session.async_payment_succeeded": on_checkout_session_completed,
-    "account.updated": on_account_updated,
-    "transfer.reversed": on_transfer_changed,
-    "transfer.updated": on_transfer_changed,
 }
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from accounts.models import is_moderator
 from fmugateway.core.errors import DomainError
-from registry.models import Package, PackageVersion, is_moderator
+from registry.models import Package, PackageVersion
 
 DownloadRule = Callable[[object, PackageVersion], bool]
 DownloadBlock = Callable[[object, PackageVersion], DomainError | None]

@@ -16,7 +16,7 @@ from registry.models import (
 from registry.validation import queue_validation
 
 
-def _each(modeladmin, request, queryset, verb, **kwargs):
+def apply_to_each(modeladmin, request, queryset, verb, **kwargs):
     done = 0
     for obj in queryset:
         try:
@@ -74,13 +74,13 @@ class PackageAdmin(admin.ModelAdmin):
 
     @admin.action(description="Approve and list the selected packages")
     def approve(self, request, queryset):
-        _each(self, request, queryset, services.approve_package)
+        apply_to_each(self, request, queryset, services.approve_package)
 
     @admin.action(description="Reject the selected packages (reason: the review note field)")
     def reject(self, request, queryset):
         for package in queryset:
             reason = package.review_note or "Rejected by a moderator; see the review guidelines."
-            _each(self, request, [package], services.reject_package, reason=reason)
+            apply_to_each(self, request, [package], services.reject_package, reason=reason)
 
 
 class RiskFilter(admin.SimpleListFilter):

@@ -5,19 +5,7 @@ from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 
-
-def is_moderator(user) -> bool:
-    from accounts.models import MODERATORS_GROUP
-
-    if not getattr(user, "is_authenticated", False):
-        return False
-    if user.is_superuser:
-        return True
-    cached = getattr(user, "_is_moderator_cache", None)
-    if cached is None:
-        cached = user.groups.filter(name=MODERATORS_GROUP).exists()
-        user._is_moderator_cache = cached
-    return cached
+from accounts.models import is_moderator
 
 
 class PackageQuerySet(models.QuerySet):

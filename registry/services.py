@@ -18,6 +18,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
+from accounts.models import is_moderator
 from fmugateway.core import storage as artifact_storage
 from fmugateway.core.audit import record
 from fmugateway.core.errors import ConflictError, DomainError, ForbiddenError
@@ -25,7 +26,7 @@ from registry import inspection as fmu_inspection
 from registry import scan as fmu_scan
 from registry import vectors
 from registry.access import listing_hold
-from registry.models import Package, PackageVersion, TestVector, Variable, is_moderator
+from registry.models import Package, PackageVersion, TestVector, Variable
 from registry.signals import package_status_changed
 
 logger = logging.getLogger(__name__)

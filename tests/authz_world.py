@@ -19,24 +19,23 @@ from django.test import RequestFactory
 from django.utils import timezone
 
 from accounts.factories import UserFactory
+from accounts.models import Creator, Membership, OrganisationInvitation
+from accounts.services import organisations
 from billing.factories import make_api_key
+from billing.models import PayoutBatch, PayoutItem
 from billing.services import credits
+from catalog.services import reviews
+from compliance.services import takedowns
 from execution import results
 from execution.models import JobStatus, SimulationJob
 from execution.services import batches as batch_services
 from execution.services import jobs as job_services
+from licensing.models import License
+from licensing.services import seats
+from licensing.services.licenses import activate_license, claim_key
 from marketplace import services as market
 from marketplace.factories import CreatorFactory, ListingFactory
-from marketplace.models import (
-    Creator,
-    License,
-    Listing,
-    Membership,
-    OrganisationInvitation,
-    PayoutBatch,
-    PayoutItem,
-)
-from marketplace.services import organisations, reviews, seats, takedowns
+from marketplace.models import Listing
 from registry import downloads, signatures
 from registry import services as registry
 from registry.factories import PackageFactory
@@ -283,11 +282,11 @@ class World:
 
     @cached_property
     def license_key(self) -> str:
-        return market.claim_key(self.license, self.buyer).key
+        return claim_key(self.license, self.buyer).key
 
     @cached_property
     def activation(self):
-        market.activate_license(self.license_key, self.pkg_listed.slug, "machine-1")
+        activate_license(self.license_key, self.pkg_listed.slug, "machine-1")
         return self.license.activations.get(fingerprint="machine-1")
 
     @cached_property

@@ -37,8 +37,9 @@ from django.core.signals import request_finished
 from django.db import close_old_connections
 from rest_framework.test import APIClient
 
+from catalog.models import Review
 from fmugateway.core.models import AuditEntry
-from marketplace.models import CartItem, Review
+from marketplace.models import CartItem
 from tests.authz_world import PACKAGE_STATES, SPRING_2, World
 
 pytestmark = pytest.mark.django_db
@@ -659,7 +660,7 @@ add(
         "buyer",
         f"{N401} 409:owner_cannot_leave 404 404 404",
         state=lambda w: w.org.memberships.count(),
-        note="the owner cannot leave; members can (marketplace/tests/test_organisations.py)",
+        note="the owner cannot leave; members can (accounts/tests/test_organisations.py)",
     )
 )
 add(row("GET", "/api/v1/orgs", "buyer", EVERYONE_THEIR_OWN, secret="{org.name}"))

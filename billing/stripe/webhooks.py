@@ -26,7 +26,7 @@ from fmugateway.core.errors import DomainError
 logger = logging.getLogger(__name__)
 
 
-def _object(event: Event) -> dict:
+def event_object(event: Event) -> dict:
     return (event.data or {}).get("object") or {}
 
 
@@ -55,27 +55,27 @@ def _subscription_of_invoice(invoice: dict) -> str | None:
 
 @handler
 def on_subscription_event(event: Event) -> None:
-    subscriptions.refresh(_object(event)["id"])
+    subscriptions.refresh(event_object(event)["id"])
 
 
 @handler
 def on_invoice_event(event: Event) -> None:
     """A subscription's invoice was paid or its payment failed: re-read the subscription."""
-    subscription_id = _subscription_of_invoice(_object(event))
+    subscription_id = _subscription_of_invoice(event_object(event))
     if subscription_id:
         subscriptions.refresh(subscription_id)
 
 
 @handler
 def on_payment_intent_succeeded(event: Event) -> None:
-    intent = _object(event)
+    intent = event_object(event)
     if (intent.get("metadata") or {}).get("kind") == credit_packs.KIND:
         credit_packs.fulfil(fresh_payment_intent(intent["id"]))
 
 
 @handler
 def on_charge_refunded(event: Event) -> None:
-    charge = _object(event)
+    charge = event_object(event)
     intent_id = object_id(charge.get("payment_intent"))
     if not intent_id:
         return
@@ -87,7 +87,7 @@ def on_charge_refunded(event: Event) -> None:
 @handler
 def on_checkout_session_completed(event: Event) -> None:
     """Checkout (production's payment page) finished: same as the objects' own events."""
-    session = fresh_checkout_session(_object(event)["id"])
+    session = fresh_checkout_session(event_object(event)["id"])
     kind = (session.get("metadata") or {}).get("kind")
     if kind == "subscription" and session.get("subscription"):
         subscriptions.refresh(object_id(session["subscription"]))

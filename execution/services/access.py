@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from accounts.models import is_moderator
 from fmugateway.core.errors import DomainError
 from registry.access import first_block
-from registry.models import Package, PackageVersion, is_moderator
+from registry.models import Package, PackageVersion
 
 RunRule = Callable[[object, PackageVersion], bool]
 RunBlock = Callable[[object, PackageVersion], DomainError | None]

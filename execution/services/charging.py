@@ -19,7 +19,8 @@ from typing import Any
 
 from django.conf import settings
 
-from registry.models import PackageVersion, is_moderator
+from accounts.models import is_moderator
+from registry.models import PackageVersion
 
 # Failures that are the platform's fault: nothing is charged.
 PLATFORM_ERROR_CODES = frozenset(
@@ -121,7 +122,7 @@ def license_paying_for(user, version: PackageVersion) -> int | None:
     package = version.package
     if package.owner_id == user.pk or package.is_free or is_moderator(user):
         return None
-    from marketplace.entitlements import run_entitlement
+    from licensing.entitlements import run_entitlement
 
     entitlement = run_entitlement(user, version)
     if entitlement is None or entitlement.runs_remaining is None:
@@ -131,14 +132,14 @@ def license_paying_for(user, version: PackageVersion) -> int | None:
 
 def take_license_run(license_id: int, reference: str) -> None:
     """One run off the quota (402 ``run_quota_exhausted`` when none is left); idempotent."""
-    from marketplace.entitlements import consume_run
+    from licensing.entitlements import consume_run
 
     consume_run(license_id, reference)
 
 
 def give_back_license_run(license_id: int | None, reference: str) -> None:
     if license_id is not None:
-        from marketplace.entitlements import refund_run
+        from licensing.entitlements import refund_run
 
         refund_run(license_id, reference)
 
@@ -146,7 +147,7 @@ def give_back_license_run(license_id: int | None, reference: str) -> None:
 def spent_license_quota(user, version: PackageVersion) -> bool:
     """Whether the user holds a license for the package whose run quota is used up (so the
     refusal is "no runs left", 402, rather than "not allowed", 403)."""
-    from marketplace.models import License
+    from licensing.models import License
 
     return (
         License.objects.usable()

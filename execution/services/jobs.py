@@ -106,7 +106,7 @@ def require_may_run(user, version: PackageVersion) -> None:
         raise blocked
     if not may_run(user, version):
         if charging.spent_license_quota(user, version):
-            from marketplace.entitlements import RunQuotaExhausted
+            from licensing.entitlements import RunQuotaExhausted
 
             raise RunQuotaExhausted("Your license for this model has no runs left.")
         raise ForbiddenError("You may not run this model.", code="run_forbidden")

@@ -15,8 +15,8 @@ from execution.tests.fixtures import (
     sample_fmus,
     storage_dirs,
 )
+from licensing.models import License
 from marketplace.factories import CreatorFactory, ListingFactory
-from marketplace.models import License
 from marketplace.services import orders
 
 JOBS = "/api/v1/jobs"

@@ -1,6 +1,7 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.utils.html import format_html_join
 
+from fmugateway.core.errors import DomainError
 from fmugateway.core.health import sandbox_summary
 from fmugateway.core.models import AuditEntry, WorkerHeartbeat
 
@@ -45,4 +46,43 @@ class WorkerHeartbeatAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request, obj=None):
+        return False
+
+
+def apply_to_each(modeladmin, request, queryset, verb, **kwargs):
+    done = 0
+    for obj in queryset:
+        try:
+            verb(obj, **kwargs)
+            done += 1
+        except DomainError as exc:
+            modeladmin.message_user(request, f"{obj}: {exc.detail}", messages.ERROR)
+    if done:
+        modeladmin.message_user(request, f"{done} updated.", messages.SUCCESS)
+
+
+class ReadOnlyMixin:
+    """Ledgers and records the admin may read but never write."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class RecordInline(admin.TabularInline):
+    """Rows the admin shows beside their parent but never edits there: they change through the
+    services, which check and audit them. Subclasses name their ``fields``."""
+
+    extra = 0
+    can_delete = False
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields
+
+    def has_add_permission(self, request, obj=None):
         return False

@@ -22,12 +22,15 @@ from django.test import Client, RequestFactory
 from django.urls import include, path, reverse
 
 from accounts.factories import UserFactory
+from accounts.services import organisations
+from catalog.models import Category, PackageSearch, Review
+from catalog.services import reviews
+from catalog.tests.catalog_helpers import published_version
 from execution.models import SimulationBatch, SimulationJob
+from licensing.models import License
 from marketplace.factories import CreatorFactory, ListingFactory
-from marketplace.models import Category, License, Order, PackageSearch, Review
-from marketplace.services import organisations, reviews
-from marketplace.tests.catalog_helpers import published_version
-from marketplace.tests.conftest import buy
+from marketplace.models import Order
+from marketplace.tests.fixtures import buy
 from registry.factories import PackageFactory
 from registry.models import Package, ValidationRun
 

@@ -20,7 +20,7 @@ from billing.models import AccountPlan
 from fmugateway.core.routes import api_operations
 from marketplace.factories import ListingFactory
 from marketplace.models import Listing
-from marketplace.tests.conftest import issue
+from marketplace.tests.fixtures import issue
 
 pytestmark = pytest.mark.django_db
 

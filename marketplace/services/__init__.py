@@ -8,10 +8,10 @@
     refund_order(order, reason="requested_by_customer", reference="re_123")
     verify_license(key, "ball", fingerprint)                        # a signed answer
 
-Execution's run entitlements live in ``marketplace.entitlements``.
+Execution's run entitlements live in ``licensing.entitlements``.
 """
 
-from marketplace.services.creators import (
+from accounts.services.creators import (
     apply_as_creator,
     approve_creator,
     creator_of,
@@ -20,8 +20,8 @@ from marketplace.services.creators import (
     require_creator,
     suspend_creator,
 )
-from marketplace.services.earnings import creator_balance
-from marketplace.services.licenses import (
+from billing.services.earnings import creator_balance
+from licensing.services.licenses import (
     IssuedKey,
     VerifyCode,
     activate_license,
@@ -36,6 +36,7 @@ from marketplace.services.licenses import (
     suspend_license,
     verify_license,
 )
+from licensing.services.seats import assign_seat, bind_pending_seats, remove_seat
 from marketplace.services.listings import create_listing, deactivate_listing, update_listing
 from marketplace.services.orders import (
     CheckoutResult,
@@ -50,7 +51,6 @@ from marketplace.services.orders import (
     remove_from_cart,
     set_payment_reference,
 )
-from marketplace.services.seats import assign_seat, bind_pending_seats, remove_seat
 
 __all__ = [
     "CheckoutResult",

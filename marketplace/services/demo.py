@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from django.db import transaction
 
-from marketplace.models import Category, Creator, Listing
-from marketplace.services import analytics, catalog
+from accounts.models import Creator
+from catalog.models import Category
+from catalog.services import analytics, search
+from marketplace.models import Listing
 from registry.models import Package
 
 CATEGORY_TREE = {
@@ -82,6 +84,6 @@ def seed_storefront(creator_email: str = "creator@fmugateway.local") -> int:
                 max_activations=3,
                 license_template=LICENSE,
             )
-    catalog.index_packages([package.pk for package in packages])
+    search.index_packages([package.pk for package in packages])
     analytics.refresh_catalog_stats()
     return len(packages)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import transaction
 
+from accounts.services.creators import require_creator
 from fmugateway.core.audit import record
 from fmugateway.core.errors import DomainError, ForbiddenError
 from marketplace.models import (
@@ -15,7 +16,6 @@ from marketplace.models import (
     LISTING_MAX_TRIAL_DAYS,
     Listing,
 )
-from marketplace.services.creators import require_creator
 from registry.models import Package
 
 EDITABLE = (
@@ -171,7 +171,7 @@ def deactivate_listing(listing: Listing, user) -> Listing:
             "Only the package's owner manages its listings.", code="not_package_owner"
         )
     if listing.is_active:
-        Listing.objects.filter(pk=listing.pk).update(is_active=False)
         listing.is_active = False
+        listing.save(update_fields=["is_active", "updated_at"])  # the catalog re-indexes on save
         record("marketplace.listing.deactivated", actor=user, target=listing)
     return listing

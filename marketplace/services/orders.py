@@ -7,7 +7,6 @@ paid ones wait for the payment webhook to call ``mark_order_paid``.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -15,21 +14,21 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from billing.services import earnings
 from fmugateway.core.audit import record
 from fmugateway.core.errors import ConflictError, DomainError, NotFoundError
+from licensing.models import License
+from licensing.services.licenses import IssuedKey, issue_license, revoke_license
 from marketplace.models import (
     Cart,
     CartItem,
     Coupon,
-    License,
     LicenseRenewal,
     Listing,
     Order,
     OrderLine,
     Refund,
 )
-from marketplace.services import earnings
-from marketplace.services.licenses import IssuedKey, issue_license, revoke_license
 from marketplace.services.listings import creator_share_bps
 
 
@@ -175,10 +174,6 @@ def _release_coupon(order: Order) -> None:
         )
 
 
-def new_order_number() -> str:
-    return f"FG-{timezone.now():%Y%m%d}-{secrets.token_hex(4).upper()}"
-
-
 @transaction.atomic
 def checkout(user) -> CheckoutResult:
     """Turn the cart into an order.
@@ -214,7 +209,7 @@ def checkout(user) -> CheckoutResult:
     subtotal = sum(listing.price_amount for listing in listings)
     discount = sum(discounts)
     order = Order.objects.create(
-        number=new_order_number(),
+        number=Order.new_number(),
         buyer=user,
         currency=currency,
         subtotal_amount=subtotal,

@@ -25,10 +25,10 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from billing.services import earnings
 from fmugateway.core.audit import record
-from marketplace.models import License, LicenseRenewal, Order, OrderLine
-from marketplace.services import earnings
-from marketplace.services.orders import new_order_number
+from licensing.models import License
+from marketplace.models import LicenseRenewal, Order, OrderLine
 
 ENDED = ("canceled", "unpaid", "incomplete_expired")
 # Our name for an active subscription cancelled at its period end (Stripe keeps it "active").
@@ -91,7 +91,7 @@ def renew_license(
     first = OrderLine.objects.select_related("listing").get(pk=license.order_line_id)
     now = timezone.now()
     order = Order.objects.create(
-        number=new_order_number(),
+        number=Order.new_number(),
         buyer_id=license.owner_id,
         status=Order.Status.PAID,
         currency=currency.upper(),

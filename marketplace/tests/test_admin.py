@@ -3,10 +3,11 @@
 import pytest
 from django.urls import reverse
 
+from licensing.models import License
+from licensing.services.licenses import activate_license, claim_key
 from marketplace import services
 from marketplace.factories import CouponFactory
-from marketplace.models import License
-from marketplace.tests.conftest import buy
+from marketplace.tests.fixtures import buy
 
 pytestmark = pytest.mark.django_db
 
@@ -24,24 +25,24 @@ def sold(user, other_user, download_listing, execute_listing):
     orders = [buy(buyer, download_listing, execute_listing).order for buyer in (user, other_user)]
     for order in orders:
         for license in License.objects.filter(order=order):
-            key = services.claim_key(license, order.buyer).key
-            services.activate_license(key, "ball", "machine")
+            key = claim_key(license, order.buyer).key
+            activate_license(key, "ball", "machine")
     services.refund_order(orders[0], 100, reason="goodwill")
     return orders
 
 
 MODELS = [
-    "creator",
-    "listing",
-    "coupon",
-    "order",
-    "orderline",
-    "license",
-    "licenserenewal",
-    "activation",
-    "runconsumption",
-    "refund",
-    "creatorearning",
+    "accounts.creator",
+    "marketplace.listing",
+    "marketplace.coupon",
+    "marketplace.order",
+    "marketplace.orderline",
+    "licensing.license",
+    "marketplace.licenserenewal",
+    "licensing.activation",
+    "licensing.runconsumption",
+    "marketplace.refund",
+    "billing.creatorearning",
 ]
 
 
@@ -50,7 +51,7 @@ def test_changelists_load_with_bounded_queries(
     admin_client, sold, model, django_assert_max_num_queries
 ):
     with django_assert_max_num_queries(12):
-        response = admin_client.get(reverse(f"admin:marketplace_{model}_changelist"))
+        response = admin_client.get(reverse(f"admin:{model.replace('.', '_')}_changelist"))
 
     assert response.status_code == 200
 
@@ -58,7 +59,7 @@ def test_changelists_load_with_bounded_queries(
 def test_license_page_shows_no_key_material(admin_client, sold):
     license = License.objects.filter(order=sold[0]).first()
 
-    response = admin_client.get(reverse("admin:marketplace_license_change", args=[license.pk]))
+    response = admin_client.get(reverse("admin:licensing_license_change", args=[license.pk]))
 
     assert response.status_code == 200
     assert license.key_hash not in response.content.decode()
@@ -75,7 +76,7 @@ def test_license_actions(admin_client, sold, action, status):
     license = License.objects.filter(order=sold[1]).first()
 
     admin_client.post(
-        reverse("admin:marketplace_license_changelist"),
+        reverse("admin:licensing_license_changelist"),
         {"action": action, "_selected_action": [license.pk]},
     )
 

@@ -8,14 +8,16 @@ from django.db.models import Sum
 from django.urls import reverse
 from djstripe.models import Event
 
+from billing.models import CreatorEarning
 from billing.stripe.client import object_id
 from billing.stripe.objects import fresh_charge, fresh_payment_intent
 from billing.tests.stripe_fixtures import wait_for
 from fmugateway.core.errors import ConflictError, NotFoundError
 from fmugateway.core.models import AuditEntry
+from licensing.models import License
 from marketplace import payments, services
-from marketplace.models import CreatorEarning, License, Order, OrderLine, Refund
-from marketplace.tests.conftest import buy
+from marketplace.models import Order, OrderLine, Refund
+from marketplace.tests.fixtures import buy
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ null is sent, one list shape, signed documents whose every signed key is describ
 import pytest
 
 from fmugateway.core.signing import verify_document
-from marketplace.tests.conftest import client_for, issue
+from marketplace.tests.fixtures import client_for, issue
 from registry.tests.openapi import assert_conforms, component
 
 pytestmark = pytest.mark.django_db

@@ -3,12 +3,14 @@
 import pytest
 from django.urls import reverse
 
-from fmugateway.core.errors import DomainError
+from accounts.models import Creator
+from accounts.services.creators import apply_as_creator, approve_creator, is_creator, reject_creator
+from fmugateway.core.errors import DomainError, ForbiddenError
 from fmugateway.core.models import AuditEntry
 from marketplace import services
 from marketplace.factories import CreatorFactory
-from marketplace.models import LISTING_MAX_DAYS, Creator, Listing
-from marketplace.tests.conftest import client_for
+from marketplace.models import LISTING_MAX_DAYS, Listing
+from marketplace.tests.fixtures import client_for
 from registry.factories import PackageFactory
 
 pytestmark = pytest.mark.django_db
@@ -36,7 +38,7 @@ def test_apply_creates_a_pending_profile_that_is_not_public(user, buyer_client, 
 
     assert response.status_code == 201, response.json()
     assert response.json()["status"] == "pending"
-    assert not services.is_creator(user)
+    assert not is_creator(user)
     assert api_client.get("/api/v1/creators/acme").status_code == 404
     assert buyer_client.get("/api/v1/creators/acme").status_code == 200  # your own
     assert AuditEntry.objects.filter(action="marketplace.creator.applied").exists()
@@ -60,30 +62,30 @@ def test_moderator_approves_in_the_admin(user, buyer_client, moderator, client, 
     client.force_login(moderator)
 
     response = client.post(
-        reverse("admin:marketplace_creator_changelist"),
+        reverse("admin:accounts_creator_changelist"),
         {"action": "approve", "_selected_action": [creator.pk]},
     )
 
     assert response.status_code == 302
     user.refresh_from_db()
-    assert services.is_creator(user)
+    assert is_creator(user)
     assert api_client.get("/api/v1/creators/acme").json()["display_name"] == "Acme Models"
     entry = AuditEntry.objects.get(action="marketplace.creator.approved")
     assert entry.actor == moderator
 
 
 def test_only_moderators_review(user, other_user):
-    creator = services.apply_as_creator(user, **APPLICATION)
+    creator = apply_as_creator(user, **APPLICATION)
 
-    with pytest.raises(services.creators.ForbiddenError):
-        services.approve_creator(creator, other_user)
+    with pytest.raises(ForbiddenError):
+        approve_creator(creator, other_user)
 
 
 def test_rejected_creator_may_apply_again(user, moderator):
-    creator = services.apply_as_creator(user, **APPLICATION)
-    services.reject_creator(creator, moderator, "Add a support address you read.")
+    creator = apply_as_creator(user, **APPLICATION)
+    reject_creator(creator, moderator, "Add a support address you read.")
 
-    again = services.apply_as_creator(user, **{**APPLICATION, "bio": "Better"})
+    again = apply_as_creator(user, **{**APPLICATION, "bio": "Better"})
 
     assert again.pk == creator.pk and again.status == "pending"
 

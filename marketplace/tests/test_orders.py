@@ -5,12 +5,15 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from billing.models import CreatorEarning
 from fmugateway.core.errors import ConflictError, DomainError
 from fmugateway.core.models import AuditEntry
+from licensing.models import License
+from licensing.services.licenses import verify_license
 from marketplace import services
 from marketplace.factories import CouponFactory, ListingFactory
-from marketplace.models import Coupon, CreatorEarning, License, Order
-from marketplace.tests.conftest import buy, client_for
+from marketplace.models import Coupon, Order
+from marketplace.tests.fixtures import buy, client_for
 
 pytestmark = pytest.mark.django_db
 
@@ -61,7 +64,7 @@ def test_free_checkout_is_paid_at_once_and_shows_the_key_once(buyer_client, free
     assert body["status"] == "paid" and body["total_amount"] == 0
     (license,) = body["licenses"]
     assert license["key"].startswith("FMUL-")
-    code = services.verify_license(license["key"], "ball", "m")["payload"]["code"]
+    code = verify_license(license["key"], "ball", "m")["payload"]["code"]
     assert code == "FINGERPRINT_MISMATCH"  # a real key, not yet activated anywhere
     assert buyer_client.get("/api/v1/cart").json()["items"] == []
     actions = list(AuditEntry.objects.values_list("action", flat=True).order_by("id"))

@@ -5,11 +5,14 @@ from django.db import connection
 from django.db.models import Sum
 from django.db.utils import DatabaseError
 
+from billing.models import CreatorEarning
+from billing.services.earnings import creator_balance
 from fmugateway.core.errors import ConflictError, DomainError
 from fmugateway.core.models import AuditEntry
+from licensing.models import License
 from marketplace import services
-from marketplace.models import CreatorEarning, License, Order
-from marketplace.tests.conftest import buy
+from marketplace.models import Order
+from marketplace.tests.fixtures import buy
 
 pytestmark = pytest.mark.django_db
 
@@ -25,7 +28,7 @@ def test_sale_splits_the_platform_fee(user, seller, download_listing):
 
     assert (sale.gross_amount, sale.platform_fee_amount, sale.net_amount) == (4900, 735, 4165)
     assert sale.kind == "sale" and sale.creator == seller
-    assert services.creator_balance(seller) == {"EUR": 4165}
+    assert creator_balance(seller) == {"EUR": 4165}
 
 
 def test_listing_revenue_share_sets_the_split(user, download_listing):

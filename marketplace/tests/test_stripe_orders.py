@@ -9,11 +9,13 @@ from __future__ import annotations
 import pytest
 from djstripe.models import Event
 
+from accounts.models import Creator
 from billing.tests.stripe_fixtures import stripe_event, wait_for
 from fmugateway.core.signing import verify_document
+from licensing.models import License
 from marketplace import services
 from marketplace.factories import CouponFactory, CreatorFactory
-from marketplace.models import Creator, License, Order, Refund
+from marketplace.models import Order, Refund
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

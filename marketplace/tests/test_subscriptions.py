@@ -10,12 +10,20 @@ import pytest
 from django.db.models import Sum
 from djstripe.models import Event
 
+from billing.models import CreatorEarning
 from billing.tests.stripe_fixtures import stripe_event, wait_for
 from fmugateway.core.models import AuditEntry
+from licensing.models import License
+from licensing.services.licenses import (
+    claim_key,
+    expire_licenses,
+    reinstate_license,
+    suspend_license,
+    verify_license,
+)
 from marketplace import payments, services
 from marketplace.factories import CouponFactory, ListingFactory
-from marketplace.models import CreatorEarning, License, LicenseRenewal, Order
-from marketplace.services.licenses import expire_licenses
+from marketplace.models import LicenseRenewal, Order
 from marketplace.tasks import expire_licenses as expire_licenses_task
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -50,7 +58,7 @@ def _subscribed(testbed, user, listing) -> License:
 
 
 def _verify(key: str) -> str:
-    return services.verify_license(key, "ball", "machine-1", activate=True)["payload"]["code"]
+    return verify_license(key, "ball", "machine-1", activate=True)["payload"]["code"]
 
 
 def _events(event_type: str, subscription: str) -> list[str]:
@@ -74,7 +82,7 @@ def test_a_renewal_extends_the_license_once_per_invoice(stripe_live, user, selle
         int(first_end.timestamp()),
     )
     assert subscription["metadata"]["license_id"] == str(license.pk)
-    key = services.claim_key(license, user).key
+    key = claim_key(license, user).key
 
     # When Stripe bills the next period and the card pays it
     invoice = stripe_live.renew(license.subscription_id)
@@ -112,7 +120,7 @@ def test_a_cancelled_subscription_lets_the_license_lapse_at_the_period_end(
     stripe_live.renew(license.subscription_id)
     wait_for(lambda: LicenseRenewal.objects.filter(license=license).exists(), what="the renewal")
     paid_until = _fresh(license).paid_until
-    key = services.claim_key(license, user).key
+    key = claim_key(license, user).key
 
     # When the subscription is cancelled at Stripe
     stripe_live.call("DELETE", f"/v1/subscriptions/{license.subscription_id}")
@@ -137,7 +145,7 @@ def test_a_failed_renewal_keeps_the_license_for_the_grace_period_then_it_expires
     settings.BILLING_GRACE_DAYS = 7
     license = _subscribed(stripe_live, user, monthly)
     paid_until = license.paid_until
-    key = services.claim_key(license, user).key
+    key = claim_key(license, user).key
 
     # When the renewal is charged to a card that is now declined
     stripe_live.renew(license.subscription_id, payment_method=stripe_live.card("4000000000000341"))
@@ -185,7 +193,7 @@ def test_refunding_a_subscription_order_stops_its_renewals(stripe_live, user, se
 
 
 def test_another_users_subscription_license_is_not_theirs(stripe_live, user, other_user, monthly):
-    from marketplace.tests.conftest import client_for
+    from marketplace.tests.fixtures import client_for
 
     license = _subscribed(stripe_live, user, monthly)
 
@@ -197,7 +205,7 @@ def test_another_users_subscription_license_is_not_theirs(stripe_live, user, oth
 def test_the_owner_stops_renewals_and_the_license_lapses_at_the_paid_period_end(
     stripe_live, user, other_user, monthly
 ):
-    from marketplace.tests.conftest import client_for
+    from marketplace.tests.fixtures import client_for
 
     # Given a subscribed license that renews
     license = _subscribed(stripe_live, user, monthly)
@@ -254,7 +262,7 @@ def test_a_suspended_subscription_license_is_not_billed_until_reinstated(
     charges_before = len(stripe_live.call("GET", "/v1/charges?limit=100")["data"])
 
     # When a moderator suspends it (a takedown), billing is paused at Stripe
-    services.suspend_license(license, reason="package taken down")
+    suspend_license(license, reason="package taken down")
     assert payments.sync_subscription_pause(license.pk) == "paused"
     subscription = stripe_live.call("GET", f"/v1/subscriptions/{license.subscription_id}")
     assert subscription["pause_collection"]["behavior"] == "void"
@@ -265,10 +273,10 @@ def test_a_suspended_subscription_license_is_not_billed_until_reinstated(
     stripe_live.settle()
     assert len(stripe_live.call("GET", "/v1/charges?limit=100")["data"]) == charges_before
     assert not LicenseRenewal.objects.filter(license=license).exists()
-    assert _verify(services.claim_key(license, user).key) == "SUSPENDED"
+    assert _verify(claim_key(license, user).key) == "SUSPENDED"
 
     # When it is reinstated, billing resumes and the license runs to the unbilled period's end
-    services.reinstate_license(license, reason="restored")
+    reinstate_license(license, reason="restored")
     assert payments.sync_subscription_pause(license.pk) == "resumed"
     assert payments.sync_subscription_pause(license.pk) == "resumed"  # a repeat moves nothing
     subscription = stripe_live.call("GET", f"/v1/subscriptions/{license.subscription_id}")
@@ -297,7 +305,7 @@ def test_a_refunded_renewal_no_longer_pays_its_period_and_ends_the_subscription(
         lambda: LicenseRenewal.objects.filter(license=license).first(), what="the renewal"
     )
     assert renewal.paid_from == first_end
-    key = services.claim_key(license, user).key
+    key = claim_key(license, user).key
 
     # When the renewal's payment is refunded in full at Stripe
     stripe_live.refund(renewal.order.payment_reference)

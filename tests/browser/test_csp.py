@@ -9,11 +9,11 @@ import re
 import pytest
 
 from accounts.factories import UserFactory
+from catalog.services import reviews
+from catalog.tests.catalog_helpers import published_version
 from marketplace.factories import CreatorFactory, ListingFactory
 from marketplace.models import Order
-from marketplace.services import reviews
-from marketplace.tests.catalog_helpers import published_version
-from marketplace.tests.conftest import buy
+from marketplace.tests.fixtures import buy
 from registry.factories import PackageFactory
 from registry.models import Package
 from tests.browser.conftest import csp_violations, log_in, shot

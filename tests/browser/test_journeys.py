@@ -14,12 +14,14 @@ import re
 import pytest
 
 from accounts.factories import UserFactory
+from catalog.models import PackageSearch
+from catalog.services import reviews, search
+from catalog.tests.catalog_helpers import published_version
+from licensing.models import License
 from marketplace.factories import CouponFactory, CreatorFactory, ListingFactory
-from marketplace.models import License, Order, PackageSearch
-from marketplace.services import catalog, reviews
+from marketplace.models import Order
 from marketplace.services.demo import seed_categories
-from marketplace.tests.catalog_helpers import published_version
-from marketplace.tests.conftest import buy
+from marketplace.tests.fixtures import buy
 from registry.factories import PackageFactory
 from registry.models import Package, PackageVersion
 from registry.tests.fixtures import upload_sample
@@ -92,7 +94,7 @@ def storefront(sample_fmus):
         )
         if price:
             ListingFactory(package=package, name="Standard", price_amount=price)
-    catalog.index_packages(Package.objects.values_list("pk", flat=True))
+    search.index_packages(Package.objects.values_list("pk", flat=True))
     community = ball.listings.get(name="Community license")
     for email, rating, title, pros in [
         ("ana@example.com", 5, "Exactly what our course needed", "Clear variables, fast"),

@@ -80,10 +80,11 @@ def _finished_job(owner, version):
 @pytest.fixture
 def world(contract_settings, sample_fmus, storage_dirs) -> dict:
     from accounts.factories import UserFactory
+    from accounts.services import organisations
+    from compliance.services import takedowns
     from marketplace import services
     from marketplace.factories import ListingFactory
     from marketplace.models import Listing
-    from marketplace.services import organisations, takedowns
 
     buyer = UserFactory(email="contract@example.com")
     AccountPlan.objects.create(user=buyer, plan="pro", rate_limit_per_minute_override=1_000_000)
