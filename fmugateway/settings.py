@@ -88,6 +88,7 @@ INSTALLED_APPS = [
     "execution",
     "billing",
     "marketplace",
+    "demo",
 ]
 
 MIDDLEWARE = [
