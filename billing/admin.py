@@ -18,7 +18,7 @@ from billing.models import (
     OverageCharge,
     Reservation,
 )
-from billing.services import credits, keys, plans
+from billing.services import api_keys, credits, plans
 from fmugateway.core.errors import DomainError
 
 
@@ -65,7 +65,7 @@ class ApiKeyAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Revoke selected API keys", permissions=["revoke"])
     def revoke(self, request, queryset):
-        revoked = sum(keys.revoke_api_key(key, actor=request.user) for key in queryset)
+        revoked = sum(api_keys.revoke_api_key(key, actor=request.user) for key in queryset)
         self.message_user(request, f"Revoked {revoked} key(s).", messages.SUCCESS)
 
     def has_revoke_permission(self, request):

@@ -6,9 +6,9 @@ class BillingConfig(AppConfig):
     verbose_name = "Billing"
 
     def ready(self) -> None:
-        from billing import checks, schema, signals  # noqa: F401  (checks, schema extensions)
-        from billing.stripe import client, webhooks
+        from billing import checks, openapi_auth, signals  # noqa: F401  (checks, schema extensions)
+        from billing.stripe import client, event_handlers
 
         client.configure()
-        webhooks.connect()
+        event_handlers.connect()
         signals.connect()

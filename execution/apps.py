@@ -17,7 +17,7 @@ class ExecutionConfig(AppConfig):
             stop.connect(close_sandbox, dispatch_uid=f"execution.close_sandbox.{stop.name}")
 
         # Licenses grant runs (execution asks the marketplace; never the other way round).
-        from execution.services.access import register_run_block, register_run_rule
+        from execution.services.run_access import register_run_block, register_run_rule
         from marketplace.entitlements import grants_run
         from marketplace.services.takedowns import takedown_block
 

@@ -18,7 +18,7 @@ import logging
 from djstripe.models import Event
 from djstripe.signals import WEBHOOK_SIGNALS
 
-from billing.stripe import credit_packs, subscriptions
+from billing.stripe import credit_packs, plan_subscriptions
 from billing.stripe.client import PaymentProviderError, PaymentsUnavailable, object_id
 from billing.stripe.objects import fresh_charge, fresh_checkout_session, fresh_payment_intent
 from fmugateway.core.errors import DomainError
@@ -55,7 +55,7 @@ def _subscription_of_invoice(invoice: dict) -> str | None:
 
 @handler
 def on_subscription_event(event: Event) -> None:
-    subscriptions.refresh(_object(event)["id"])
+    plan_subscriptions.refresh(_object(event)["id"])
 
 
 @handler
@@ -63,7 +63,7 @@ def on_invoice_event(event: Event) -> None:
     """A subscription's invoice was paid or its payment failed: re-read the subscription."""
     subscription_id = _subscription_of_invoice(_object(event))
     if subscription_id:
-        subscriptions.refresh(subscription_id)
+        plan_subscriptions.refresh(subscription_id)
 
 
 @handler
@@ -90,7 +90,7 @@ def on_checkout_session_completed(event: Event) -> None:
     session = fresh_checkout_session(_object(event)["id"])
     kind = (session.get("metadata") or {}).get("kind")
     if kind == "subscription" and session.get("subscription"):
-        subscriptions.refresh(object_id(session["subscription"]))
+        plan_subscriptions.refresh(object_id(session["subscription"]))
     elif kind == credit_packs.KIND and session.get("payment_intent"):
         credit_packs.fulfil(fresh_payment_intent(object_id(session["payment_intent"])))
 
