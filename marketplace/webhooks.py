@@ -14,15 +14,10 @@ decisions a retry cannot change are logged and audited.
 
 from __future__ import annotations
 
-import logging
-
 import stripe
 from djstripe.models import Event
-from djstripe.signals import WEBHOOK_SIGNALS
 
 from billing.stripe.client import (
-    PaymentProviderError,
-    PaymentsUnavailable,
     api_key,
     as_dict,
     object_id,
@@ -38,34 +33,13 @@ from billing.stripe.objects import (
     fresh_subscription,
     stored,
 )
+from billing.stripe.receivers import connect_handlers, handler
+from billing.stripe.receivers import event_object as _object  # one definition, billing's
 from fmugateway.core.audit import record
-from fmugateway.core.errors import DomainError
 from marketplace import payments
 from marketplace.models import Order, PayoutItem, Refund
 from marketplace.payments import is_order, order_of, pay_order, refund_from_charge
 from marketplace.services import payouts, refund_order
-
-logger = logging.getLogger(__name__)
-
-
-def handler(function):
-    def wrapper(sender, event: Event, **kwargs):
-        try:
-            return function(event)
-        except (PaymentProviderError, PaymentsUnavailable):
-            raise
-        except DomainError as exc:
-            logger.warning("Stripe event %s (%s) not applied: %s", event.id, event.type, exc)
-        return None
-
-    # Not functools.wraps: Django checks the receiver's own signature (it takes **kwargs).
-    wrapper.__name__, wrapper.__qualname__ = function.__name__, function.__qualname__
-    wrapper.__doc__, wrapper.__module__ = function.__doc__, function.__module__
-    return wrapper
-
-
-def _object(event: Event) -> dict:
-    return (event.data or {}).get("object") or {}
 
 
 @handler
@@ -227,8 +201,4 @@ HANDLERS = {
 
 
 def connect() -> None:
-    """Hook the handlers on dj-stripe's signals, after dj-stripe's own (which sync the object)."""
-    for event_type, function in HANDLERS.items():
-        WEBHOOK_SIGNALS[event_type].connect(
-            function, sender=Event, dispatch_uid=f"marketplace:{event_type}"
-        )
+    connect_handlers(HANDLERS, "marketplace")
