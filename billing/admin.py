@@ -19,22 +19,12 @@ from billing.models import (
     Reservation,
 )
 from billing.services import api_keys, credits, plans
+from fmugateway.core.admin import ReadOnlyMixin
 from fmugateway.core.errors import DomainError
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
 @admin.register(ApiKey)
-class ApiKeyAdmin(ReadOnlyAdmin):
+class ApiKeyAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = (
         "name",
         "prefix",
@@ -152,7 +142,7 @@ class CreditEntryInline(admin.TabularInline):
 
 
 @admin.register(CreditAccount)
-class CreditAccountAdmin(ReadOnlyAdmin):
+class CreditAccountAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ("user", "balance", "entry_count", "updated_at")
     search_fields = ("user__email",)
     list_select_related = ("user",)
@@ -219,7 +209,7 @@ class CreditAccountAdmin(ReadOnlyAdmin):
 
 
 @admin.register(CreditEntry)
-class CreditEntryAdmin(ReadOnlyAdmin):
+class CreditEntryAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = (
         "created_at",
         "account",
@@ -237,7 +227,7 @@ class CreditEntryAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Reservation)
-class ReservationAdmin(ReadOnlyAdmin):
+class ReservationAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = (
         "reference",
         "account",
@@ -255,7 +245,7 @@ class ReservationAdmin(ReadOnlyAdmin):
 
 
 @admin.register(OverageCharge)
-class OverageChargeAdmin(ReadOnlyAdmin):
+class OverageChargeAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ("cycle", "account", "credits", "amount", "currency", "status", "invoiced_at")
     list_filter = ("status", "cycle")
     search_fields = ("account__user__email", "stripe_invoice_item", "stripe_invoice")

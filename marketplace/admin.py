@@ -3,6 +3,8 @@
 from django.contrib import admin, messages
 from django.db.models import Count, Q, Sum
 
+from fmugateway.core.admin import ReadOnlyMixin
+from fmugateway.core.admin import act_on_each as _each  # one definition, core's
 from fmugateway.core.errors import DomainError
 from marketplace import payments, services
 from marketplace.models import (
@@ -33,31 +35,6 @@ from marketplace.models import (
     TakedownComplaint,
 )
 from marketplace.services import catalog, payouts, reviews, takedowns
-
-
-def _each(modeladmin, request, queryset, verb, **kwargs):
-    done = 0
-    for obj in queryset:
-        try:
-            verb(obj, **kwargs)
-            done += 1
-        except DomainError as exc:
-            modeladmin.message_user(request, f"{obj}: {exc.detail}", messages.ERROR)
-    if done:
-        modeladmin.message_user(request, f"{done} updated.", messages.SUCCESS)
-
-
-class ReadOnlyMixin:
-    """Ledgers and records the admin may read but never write."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class RecordInline(admin.TabularInline):
