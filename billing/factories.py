@@ -5,17 +5,8 @@ from __future__ import annotations
 import factory
 
 from accounts.factories import UserFactory
-from billing.models import AccountPlan, ApiKey, CreditAccount
+from billing.models import ApiKey, CreditAccount
 from billing.services import api_keys, credits
-
-
-class AccountPlanFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = AccountPlan
-        django_get_or_create = ("user",)
-
-    user = factory.SubFactory(UserFactory)
-    plan = "free"
 
 
 class CreditAccountFactory(factory.django.DjangoModelFactory):
