@@ -13,7 +13,7 @@ from accounts import lockout
 from accounts.forms import UserChangeAdminForm, UserCreationAdminForm
 from accounts.models import Creator, Membership, Organisation, OrganisationInvitation, User
 from accounts.services.creators import approve_creator, reject_creator
-from fmugateway.core.admin import RecordInline, apply_to_each
+from fmugateway.core.admin import RecordInline, act_on_each
 from fmugateway.core.errors import DomainError
 
 
@@ -168,7 +168,7 @@ class CreatorAdmin(admin.ModelAdmin):
 
     @admin.action(description="Approve the selected creators")
     def approve(self, request, queryset):
-        apply_to_each(self, request, queryset, approve_creator, actor=request.user)
+        act_on_each(self, request, queryset, approve_creator, actor=request.user)
 
     @admin.action(description="Reject the selected creators (reason: the review note field)")
     def reject(self, request, queryset):

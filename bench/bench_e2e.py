@@ -44,7 +44,7 @@ def main() -> int:
     harness.configure()
     import fmpy
 
-    from execution.services.validation import validate_settings
+    from execution.services.job_settings import validate_settings
 
     fmu = harness.sample_fmu()
     user, version = harness.bench_user_and_version(fmu)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q, Sum
 from django.shortcuts import get_object_or_404, redirect
@@ -21,24 +21,13 @@ from billing.models import (
     PayoutItem,
     Reservation,
 )
-from billing.services import credits, keys, payouts, plans
-from fmugateway.core.admin import ReadOnlyMixin, RecordInline, apply_to_each, messages
+from billing.services import api_keys, credits, payouts, plans
+from fmugateway.core.admin import ReadOnlyMixin, RecordInline, act_on_each
 from fmugateway.core.errors import DomainError
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
 @admin.register(ApiKey)
-class ApiKeyAdmin(ReadOnlyAdmin):
+class ApiKeyAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = (
         "name",
         "prefix",
@@ -69,7 +58,7 @@ class ApiKeyAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Revoke selected API keys", permissions=["revoke"])
     def revoke(self, request, queryset):
-        revoked = sum(keys.revoke_api_key(key, actor=request.user) for key in queryset)
+        revoked = sum(api_keys.revoke_api_key(key, actor=request.user) for key in queryset)
         self.message_user(request, f"Revoked {revoked} key(s).", messages.SUCCESS)
 
     def has_revoke_permission(self, request):
@@ -156,7 +145,7 @@ class CreditEntryInline(admin.TabularInline):
 
 
 @admin.register(CreditAccount)
-class CreditAccountAdmin(ReadOnlyAdmin):
+class CreditAccountAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ("user", "balance", "entry_count", "updated_at")
     search_fields = ("user__email",)
     list_select_related = ("user",)
@@ -223,7 +212,7 @@ class CreditAccountAdmin(ReadOnlyAdmin):
 
 
 @admin.register(CreditEntry)
-class CreditEntryAdmin(ReadOnlyAdmin):
+class CreditEntryAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = (
         "created_at",
         "account",
@@ -241,7 +230,7 @@ class CreditEntryAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Reservation)
-class ReservationAdmin(ReadOnlyAdmin):
+class ReservationAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = (
         "reference",
         "account",
@@ -259,7 +248,7 @@ class ReservationAdmin(ReadOnlyAdmin):
 
 
 @admin.register(OverageCharge)
-class OverageChargeAdmin(ReadOnlyAdmin):
+class OverageChargeAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ("cycle", "account", "credits", "amount", "currency", "status", "invoiced_at")
     list_filter = ("status", "cycle")
     search_fields = ("account__user__email", "stripe_invoice_item", "stripe_invoice")
@@ -351,11 +340,11 @@ class PayoutBatchAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
     @admin.action(description="Approve the selected batches and transfer the money")
     def approve(self, request, queryset):
-        apply_to_each(self, request, queryset, payouts.approve_payout_batch, moderator=request.user)
+        act_on_each(self, request, queryset, payouts.approve_payout_batch, moderator=request.user)
 
     @admin.action(description="Cancel the selected batches (the money returns to available)")
     def cancel(self, request, queryset):
-        apply_to_each(self, request, queryset, payouts.cancel_payout_batch, moderator=request.user)
+        act_on_each(self, request, queryset, payouts.cancel_payout_batch, moderator=request.user)
 
 
 @admin.register(PayoutItem)

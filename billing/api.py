@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import Creator
-from billing import signing
+from billing import token_keys
 from billing.authentication import ApiKeyAuthentication
 from billing.models import ApiKey, CreditEntry, PayoutItem
 from billing.serializers import (
@@ -36,10 +36,9 @@ from billing.serializers import (
     TokenRequestSerializer,
     TokenSerializer,
 )
-from billing.services import credits, earnings, keys, plans, quotes, tokens
-from billing.stripe import credit_packs
+from billing.services import api_keys, credits, earnings, plans, quotes, tokens
+from billing.stripe import credit_packs, plan_subscriptions
 from billing.stripe import invoices as stripe_invoices
-from billing.stripe import subscriptions as stripe_subscriptions
 from billing.stripe.connect import start_connect_onboarding
 from fmugateway.core.api import BoundedPageSize
 from fmugateway.core.errors import DomainError, NotFoundError
@@ -77,7 +76,7 @@ class ApiKeyListCreateView(ListCreateAPIView):
         missing = requested - scopes_of(request)
         if missing:
             raise _insufficient_scope(missing)
-        new = keys.create_api_key(
+        new = api_keys.create_api_key(
             request.user,
             name=serializer.validated_data["name"],
             scopes=sorted(requested),
@@ -107,7 +106,7 @@ class ApiKeyDetailView(APIView):
 
     @extend_schema(responses={204: None})
     def delete(self, request: Request, pk: int) -> Response:
-        keys.revoke_api_key(self._get(request, pk), actor=request.user)
+        api_keys.revoke_api_key(self._get(request, pk), actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -149,7 +148,7 @@ class JwksView(APIView):
 
     @extend_schema(responses=JwksSerializer)
     def get(self, request: Request) -> Response:
-        body = JwksSerializer(signing.jwks()).data
+        body = JwksSerializer(token_keys.jwks()).data
         return Response(body, headers={"Cache-Control": "public, max-age=300"})
 
 
@@ -258,7 +257,7 @@ class SubscribeView(APIView):
     def post(self, request: Request) -> Response:
         form = SubscribeSerializer(data=request.data)
         form.is_valid(raise_exception=True)
-        result = stripe_subscriptions.subscribe(
+        result = plan_subscriptions.subscribe(
             request.user, payment_method=form.validated_data.get("payment_method") or None
         )
         result["publishable_key"] = settings.STRIPE_PUBLISHABLE_KEY
@@ -277,7 +276,7 @@ class CancelSubscriptionView(APIView):
     def post(self, request: Request) -> Response:
         form = CancelSerializer(data=request.data)
         form.is_valid(raise_exception=True)
-        result = stripe_subscriptions.cancel(
+        result = plan_subscriptions.cancel(
             request.user, at_period_end=form.validated_data["at_period_end"]
         )
         return Response(CancelResultSerializer(result).data)

@@ -6,10 +6,10 @@ class BillingConfig(AppConfig):
     verbose_name = "Billing"
 
     def ready(self) -> None:
-        from billing import checks, schema, signals  # noqa: F401  (checks, schema extensions)
-        from billing.stripe import client, connect, webhooks
+        from billing import checks, openapi_auth, signals  # noqa: F401  (checks, schema extensions)
+        from billing.stripe import client, connect, event_handlers
 
         client.configure()
-        webhooks.connect()
+        event_handlers.connect()
         connect.connect()  # creators' Connect accounts and payout transfers
         signals.connect()

@@ -19,8 +19,8 @@ from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
 
-from billing.services import keys, tokens
-from billing.throttling import PrefetchedHits
+from billing.rate_limits import PrefetchedHits
+from billing.services import api_keys, tokens
 from fmugateway.core.middleware import client_ip
 
 API_KEY_MARKER = "fmugw_"
@@ -45,8 +45,8 @@ def presented_api_key(request: Request) -> str | None:
     return None
 
 
-def _reject(error: keys.CredentialRejected) -> exceptions.APIException:
-    if isinstance(error, keys.TooManyAttempts):  # 429 with Retry-After, not a 401
+def _reject(error: api_keys.CredentialRejected) -> exceptions.APIException:
+    if isinstance(error, api_keys.TooManyAttempts):  # 429 with Retry-After, not a 401
         return exceptions.Throttled(wait=error.retry_after, detail=error.detail, code=error.code)
     return exceptions.AuthenticationFailed(detail=error.detail, code=error.code)
 
@@ -67,8 +67,10 @@ class ApiKeyAuthentication(_CredentialAuthentication):
         if raw is None:
             return None
         try:
-            key = keys.authenticate_key(raw, counter=PrefetchedHits(request), ip=client_ip(request))
-        except keys.CredentialRejected as error:
+            key = api_keys.authenticate_key(
+                raw, counter=PrefetchedHits(request), ip=client_ip(request)
+            )
+        except api_keys.CredentialRejected as error:
             raise _reject(error) from None
         return key.owner, key
 
@@ -84,6 +86,6 @@ class TokenAuthentication(_CredentialAuthentication):
             return None
         try:
             credentials = tokens.authenticate_token(value, counter=PrefetchedHits(request))
-        except keys.CredentialRejected as error:
+        except api_keys.CredentialRejected as error:
             raise _reject(error) from None
         return credentials.api_key.owner, credentials

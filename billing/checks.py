@@ -28,11 +28,11 @@ def token_signing_key_configured(app_configs, **kwargs):
             )
         )
     else:
-        from billing import signing
+        from billing import token_keys
 
         try:
-            signing.signing_key()
-            signing.verification_keys()
+            token_keys.signing_key()
+            token_keys.verification_keys()
         except ImproperlyConfigured as exc:
             problems.append(Error(str(exc), id="billing.E003"))
     if settings.TOKEN_SIGNING_KEY and not settings.TOKEN_SIGNING_KEY_PASSWORD:

@@ -5,17 +5,8 @@ from __future__ import annotations
 import factory
 
 from accounts.factories import UserFactory
-from billing.models import AccountPlan, ApiKey, CreditAccount
-from billing.services import credits, keys
-
-
-class AccountPlanFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = AccountPlan
-        django_get_or_create = ("user",)
-
-    user = factory.SubFactory(UserFactory)
-    plan = "free"
+from billing.models import ApiKey, CreditAccount
+from billing.services import api_keys, credits
 
 
 class CreditAccountFactory(factory.django.DjangoModelFactory):
@@ -38,7 +29,7 @@ class CreditAccountFactory(factory.django.DjangoModelFactory):
 def make_api_key(user=None, *, scopes=("read", "run"), name="test key", **kwargs):
     """Create a key through the service; returns ``(ApiKey, full secret)``."""
     user = user or UserFactory()
-    new = keys.create_api_key(user, name=name, scopes=list(scopes), **kwargs)
+    new = api_keys.create_api_key(user, name=name, scopes=list(scopes), **kwargs)
     return new.key, new.secret
 
 

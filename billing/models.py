@@ -273,10 +273,6 @@ class Reservation(models.Model):
     def __str__(self) -> str:
         return f"{self.reference}: {self.amount} ({self.status})"
 
-    @property
-    def is_open(self) -> bool:
-        return self.status == self.Status.HELD
-
 
 class OverageChargeQuerySet(models.QuerySet):
     def for_user(self, user) -> OverageChargeQuerySet:

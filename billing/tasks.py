@@ -42,7 +42,7 @@ def grant_monthly_credits(cycle: str | None = None) -> int:
 @shared_task(name="billing.tasks.end_lapsed_grace_periods", ignore_result=True)
 def end_lapsed_grace_periods() -> int:
     """Put accounts whose failed renewal's grace period ran out on Free (idempotent)."""
-    from billing.stripe.subscriptions import end_lapsed_grace_periods as end_lapsed
+    from billing.stripe.plan_subscriptions import end_lapsed_grace_periods as end_lapsed
 
     count = end_lapsed()
     if count:
@@ -61,8 +61,7 @@ def bill_overage(cycle: str | None = None) -> int:
     """
     from billing.models import CreditAccount, CreditEntry, OverageCharge
     from billing.services import overage
-    from billing.stripe import client
-    from billing.stripe import overage as stripe_overage
+    from billing.stripe import client, overage_invoices
 
     cycle = cycle or overage.previous_cycle()
     _, end = overage.cycle_bounds(cycle)
@@ -85,7 +84,7 @@ def bill_overage(cycle: str | None = None) -> int:
     pending = OverageCharge.objects.filter(status=OverageCharge.Status.PENDING).order_by("pk")
     for charge_id in list(pending.values_list("pk", flat=True)):
         try:
-            if stripe_overage.send(charge_id) is not None:
+            if overage_invoices.send(charge_id) is not None:
                 sent += 1
         except client.PaymentProviderError:
             logger.warning("Overage charge %s not sent; a later run retries", charge_id)

@@ -2,7 +2,7 @@ from django.contrib import admin, messages
 
 from catalog.models import AnalyticsEvent, Category, PackageSearch, Review, ReviewReport, Tag
 from catalog.services import reviews, search
-from fmugateway.core.admin import ReadOnlyMixin, RecordInline, apply_to_each
+from fmugateway.core.admin import ReadOnlyMixin, RecordInline, act_on_each
 
 
 @admin.register(Category)
@@ -106,7 +106,7 @@ class ReviewAdmin(admin.ModelAdmin):
         return False
 
     def _moderate(self, request, queryset, status):
-        apply_to_each(
+        act_on_each(
             self, request, queryset, lambda review: reviews.moderate(review, request.user, status)
         )
 
@@ -141,7 +141,7 @@ class ReviewReportAdmin(admin.ModelAdmin):
 
     @admin.action(description="Hide the reported reviews")
     def hide_reviews(self, request, queryset):
-        apply_to_each(
+        act_on_each(
             self,
             request,
             {report.review for report in queryset.select_related("review")},
@@ -150,7 +150,7 @@ class ReviewReportAdmin(admin.ModelAdmin):
 
     @admin.action(description="Dismiss: keep the reviews published")
     def dismiss(self, request, queryset):
-        apply_to_each(
+        act_on_each(
             self,
             request,
             {report.review for report in queryset.select_related("review")},

@@ -2,7 +2,7 @@ from django.contrib import admin
 
 from compliance.models import CounterNotice, TakedownComplaint
 from compliance.services import takedowns
-from fmugateway.core.admin import apply_to_each
+from fmugateway.core.admin import act_on_each
 
 
 class CounterNoticeInline(admin.StackedInline):
@@ -60,7 +60,7 @@ class TakedownComplaintAdmin(admin.ModelAdmin):
         return False
 
     def _decide(self, request, queryset, verb):
-        apply_to_each(
+        act_on_each(
             self,
             request,
             queryset,

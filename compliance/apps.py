@@ -7,7 +7,7 @@ class ComplianceConfig(AppConfig):
 
     def ready(self) -> None:
         from compliance.services.takedowns import takedown_block, takedown_hold
-        from execution.services.access import register_run_block
+        from execution.services.run_access import register_run_block
         from registry.access import register_download_block, register_listing_hold
 
         # DMCA: a package taken down answers 451 package_taken_down and is not relisted.

@@ -1,21 +1,9 @@
-from django.contrib import admin, messages
+from django.contrib import admin
 
 from execution.models import SimulationBatch, SimulationJob
 from execution.services import batches as batch_services
 from execution.services import jobs as job_services
-from fmugateway.core.errors import DomainError
-
-
-def apply_to_each(modeladmin, request, queryset, verb):
-    done = 0
-    for obj in queryset:
-        try:
-            verb(obj, request.user)
-            done += 1
-        except DomainError as exc:
-            modeladmin.message_user(request, f"{obj}: {exc.detail}", messages.ERROR)
-    if done:
-        modeladmin.message_user(request, f"{done} updated.", messages.SUCCESS)
+from fmugateway.core.admin import act_on_each
 
 
 @admin.register(SimulationJob)
@@ -46,11 +34,11 @@ class SimulationJobAdmin(admin.ModelAdmin):
 
     @admin.action(description="Cancel the selected jobs")
     def cancel(self, request, queryset):
-        apply_to_each(self, request, queryset, job_services.cancel_job)
+        act_on_each(self, request, queryset, job_services.cancel_job, request.user)
 
     @admin.action(description="Re-queue the selected queued or stuck jobs")
     def requeue(self, request, queryset):
-        apply_to_each(self, request, queryset, job_services.requeue_job)
+        act_on_each(self, request, queryset, job_services.requeue_job, request.user)
 
 
 @admin.register(SimulationBatch)
@@ -79,4 +67,4 @@ class SimulationBatchAdmin(admin.ModelAdmin):
 
     @admin.action(description="Cancel the selected batches")
     def cancel(self, request, queryset):
-        apply_to_each(self, request, queryset, batch_services.cancel_batch)
+        act_on_each(self, request, queryset, batch_services.cancel_batch, request.user)

@@ -37,7 +37,7 @@ from execution.serializers import (
 )
 from execution.services import batches as batch_services
 from execution.services import jobs as job_services
-from execution.services.validation import SettingsInvalid, _Catalog, parse_inputs_csv
+from execution.services.job_settings import SettingsInvalid, _Catalog, parse_inputs_csv
 from fmugateway.core.api import Pagination, validated_query
 from fmugateway.core.errors import ConflictError, DomainError
 from fmugateway.core.idempotency import idempotent

@@ -17,7 +17,7 @@ class ExecutionConfig(AppConfig):
             stop.connect(close_sandbox, dispatch_uid=f"execution.close_sandbox.{stop.name}")
 
         # Licenses grant runs (execution asks licensing; compliance registers its blocks).
-        from execution.services.access import register_run_rule
+        from execution.services.run_access import register_run_rule
         from licensing.entitlements import grants_run
 
         register_run_rule(grants_run)

@@ -1,6 +1,6 @@
 """Representations of jobs and batches, and the request bodies (for the API schema).
 
-Validation of the settings is not here but in ``execution.services.validation``, against the
+Validation of the settings is not here but in ``execution.services.job_settings``, against the
 model description; the request serializers describe those shapes, with the bounds that module
 enforces (its constants, or the settings it reads). The response serializers are what the views
 send, so the schema cannot drift from the answers.
@@ -17,7 +17,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from execution.models import JobStatus, SimulationBatch, SimulationJob
-from execution.services.validation import (
+from execution.services.job_settings import (
     FMI_TYPES,
     MAX_ABS_TIME,
     MAX_OUTPUTS,

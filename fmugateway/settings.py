@@ -91,6 +91,7 @@ INSTALLED_APPS = [
     "marketplace",
     "catalog",
     "compliance",
+    "demo",
 ]
 
 MIDDLEWARE = [
@@ -394,8 +395,8 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_THROTTLE_CLASSES": [
-        "billing.throttling.AccountRateThrottle",
-        "billing.throttling.AnonRateThrottle",
+        "billing.rate_limits.AccountRateThrottle",
+        "billing.rate_limits.AnonRateThrottle",
     ],
     # Per-account rates come from the plan (pricing_tiers.json); this is per IP, no credentials.
     "DEFAULT_THROTTLE_RATES": {"anon": env_str("API_ANON_THROTTLE_RATE", "300/min")},
@@ -423,7 +424,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "ListingKindEnum": "licensing.models.LicenseKind",
         "SimulationStatusEnum": "execution.models.JobStatus",
-        "FmiTypeEnum": "execution.services.validation.FMI_TYPES",
+        "FmiTypeEnum": "execution.services.job_settings.FMI_TYPES",
         "FmiInterfaceEnum": "execution.serializers.FMI_INTERFACES",
         "Ed25519Enum": ["Ed25519"],
         "SignatureStatusEnum": ["valid", "revoked"],

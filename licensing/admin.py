@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from fmugateway.core.admin import ReadOnlyMixin, RecordInline, apply_to_each
+from fmugateway.core.admin import ReadOnlyMixin, RecordInline, act_on_each
 from licensing.models import Activation, License, RunConsumption, SeatAssignment
 from licensing.services.licenses import reinstate_license, revoke_license, suspend_license
 from licensing.signals import license_revoked_by_staff
@@ -57,11 +57,11 @@ class LicenseAdmin(admin.ModelAdmin):
             )
             license_revoked_by_staff.send(sender=License, license=license)
 
-        apply_to_each(self, request, queryset, revoke)
+        act_on_each(self, request, queryset, revoke)
 
     @admin.action(description="Suspend the selected licenses")
     def suspend(self, request, queryset):
-        apply_to_each(
+        act_on_each(
             self,
             request,
             queryset,
@@ -72,7 +72,7 @@ class LicenseAdmin(admin.ModelAdmin):
 
     @admin.action(description="Reinstate the selected suspended licenses")
     def reinstate(self, request, queryset):
-        apply_to_each(
+        act_on_each(
             self,
             request,
             queryset,

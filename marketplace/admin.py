@@ -3,7 +3,7 @@
 from django.contrib import admin
 from django.db.models import Count
 
-from fmugateway.core.admin import ReadOnlyMixin, RecordInline, apply_to_each
+from fmugateway.core.admin import ReadOnlyMixin, RecordInline, act_on_each
 from marketplace import payments, services
 from marketplace.models import Coupon, LicenseRenewal, Listing, Order, OrderLine, Refund
 
@@ -114,7 +114,7 @@ class OrderAdmin(admin.ModelAdmin):
         permissions=["change"],
     )
     def refund_in_full(self, request, queryset):
-        apply_to_each(
+        act_on_each(
             self,
             request,
             queryset,
@@ -125,7 +125,7 @@ class OrderAdmin(admin.ModelAdmin):
 
     @admin.action(description="Cancel the selected pending orders")
     def cancel(self, request, queryset):
-        apply_to_each(
+        act_on_each(
             self,
             request,
             queryset,
@@ -157,7 +157,7 @@ class OrderLineAdmin(ReadOnlyMixin, admin.ModelAdmin):
         by_order: dict[int, list[int]] = {}
         for line in queryset.order_by("order_id", "id"):
             by_order.setdefault(line.order_id, []).append(line.pk)
-        apply_to_each(
+        act_on_each(
             self,
             request,
             Order.objects.filter(pk__in=by_order).order_by("id"),

@@ -28,7 +28,7 @@ from billing.stripe.objects import (
     fresh_payment_intent,
     fresh_subscription,
 )
-from billing.stripe.subscriptions import period_of
+from billing.stripe.plan_subscriptions import period_of
 from fmugateway.core.audit import record
 from fmugateway.core.errors import ConflictError, DomainError, NotFoundError
 from licensing.models import License

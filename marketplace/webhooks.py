@@ -14,11 +14,8 @@ decisions a retry cannot change are logged and audited.
 
 from __future__ import annotations
 
-import logging
-
 import stripe
 from djstripe.models import Event
-from djstripe.signals import WEBHOOK_SIGNALS
 
 from billing.stripe.client import (
     api_key,
@@ -35,14 +32,12 @@ from billing.stripe.objects import (
     fresh_setup_intent,
     fresh_subscription,
 )
-from billing.stripe.webhooks import event_object, handler
+from billing.stripe.receivers import connect_handlers, event_object, handler
 from fmugateway.core.audit import record
 from marketplace import payments
 from marketplace.models import Order, Refund
 from marketplace.payments import is_order, order_of, pay_order, refund_from_charge
 from marketplace.services import refund_order
-
-logger = logging.getLogger(__name__)
 
 
 @handler
@@ -176,8 +171,4 @@ HANDLERS = {
 
 
 def connect() -> None:
-    """Hook the handlers on dj-stripe's signals, after dj-stripe's own (which sync the object)."""
-    for event_type, function in HANDLERS.items():
-        WEBHOOK_SIGNALS[event_type].connect(
-            function, sender=Event, dispatch_uid=f"marketplace:{event_type}"
-        )
+    connect_handlers(HANDLERS, "marketplace")

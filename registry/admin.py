@@ -1,8 +1,8 @@
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.db.models import Count
 from django.utils.html import format_html
 
-from fmugateway.core.errors import DomainError
+from fmugateway.core.admin import act_on_each
 from registry import services
 from registry.models import (
     Package,
@@ -14,18 +14,6 @@ from registry.models import (
     VersionSignature,
 )
 from registry.validation import queue_validation
-
-
-def apply_to_each(modeladmin, request, queryset, verb, **kwargs):
-    done = 0
-    for obj in queryset:
-        try:
-            verb(obj, request.user, **kwargs)
-            done += 1
-        except DomainError as exc:
-            modeladmin.message_user(request, f"{obj}: {exc.detail}", messages.ERROR)
-    if done:
-        modeladmin.message_user(request, f"{done} updated.", messages.SUCCESS)
 
 
 class VersionInline(admin.TabularInline):
@@ -74,13 +62,15 @@ class PackageAdmin(admin.ModelAdmin):
 
     @admin.action(description="Approve and list the selected packages")
     def approve(self, request, queryset):
-        apply_to_each(self, request, queryset, services.approve_package)
+        act_on_each(self, request, queryset, services.approve_package, request.user)
 
     @admin.action(description="Reject the selected packages (reason: the review note field)")
     def reject(self, request, queryset):
         for package in queryset:
             reason = package.review_note or "Rejected by a moderator; see the review guidelines."
-            apply_to_each(self, request, [package], services.reject_package, reason=reason)
+            act_on_each(
+                self, request, [package], services.reject_package, request.user, reason=reason
+            )
 
 
 class RiskFilter(admin.SimpleListFilter):

@@ -11,7 +11,6 @@ from registry.models import (
     Package,
     PackageVersion,
     PublisherKey,
-    TestVector,
     ValidationRun,
     Variable,
     VersionSignature,
@@ -463,12 +462,6 @@ class VersionUploadSerializer(serializers.Serializer):
 
 class ReasonSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=2000)
-
-
-class TestVectorSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = TestVector
-        fields = ["name", "start_values", "fmi_type", "columns", "rtol", "atol", "created_at"]
 
 
 class PublisherKeySerializer(serializers.ModelSerializer):

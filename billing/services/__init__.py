@@ -1,9 +1,11 @@
 """Billing's domain verbs. Views, admin actions, tasks and other apps call these.
 
 For the execution app: ``quote_job``, ``reserve_for_job``, ``settle_job``, ``release_job``
-(see ``billing.services.jobs``), ``plan_for(user)`` for plan limits, and ``InsufficientCredits``.
+(see ``billing.services.job_charges``), ``plan_for(user)`` for plan limits, and
+``InsufficientCredits``.
 """
 
+from billing.services.api_keys import create_api_key, revoke_api_key
 from billing.services.costs import (
     CostBreakdown,
     JobLimits,
@@ -28,8 +30,13 @@ from billing.services.credits import (
     reserve,
     settle,
 )
-from billing.services.jobs import quote_job, refund_job, release_job, reserve_for_job, settle_job
-from billing.services.keys import create_api_key, revoke_api_key
+from billing.services.job_charges import (
+    quote_job,
+    refund_job,
+    release_job,
+    reserve_for_job,
+    settle_job,
+)
 from billing.services.plans import EffectivePlan, PlanTier, change_plan, plan_for, tiers
 from billing.services.quotes import Quote, quote
 

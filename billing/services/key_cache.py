@@ -72,11 +72,6 @@ def _stamp_key(backend: RedisCache, user_id: int) -> str:
     return backend.make_and_validate_key(f"billing:auth-stamp:{user_id}")
 
 
-def read_stamp(user_id: int, counter: HitCounter | None = None, user=None) -> str | None:
-    """The owner's current stamp; counts ``counter``'s window in the same round trip."""
-    return read_state(user_id, counter, user)[0]
-
-
 def read_state(
     user_id: int,
     counter: HitCounter | None = None,

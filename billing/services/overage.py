@@ -5,7 +5,8 @@ Paid plans may reserve down to ``-overage_limit_credits``. When a cycle (a calen
 plan's overage rate: the balance at that instant, not counting credits then merely held for jobs
 still running (those are charged when they settle, in the cycle they settle in). Recording the
 charge writes an ``overage`` ledger entry that clears the debt, so the next cycle starts from
-zero and no credit is ever billed twice. ``billing.stripe.overage`` sends the charge to Stripe.
+zero and no credit is ever billed twice. ``billing.stripe.overage_invoices`` sends the charge to
+Stripe.
 """
 
 from __future__ import annotations

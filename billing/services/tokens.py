@@ -12,8 +12,9 @@
 | ``iat`` / ``exp`` / ``jti`` | issued at, expiry (Unix seconds), unique id |
 
 Verification: three base64url segments, header ``alg`` must be ``EdDSA`` (nothing else is ever
-accepted, including ``none``), ``kid`` must name a key in ``billing.signing.verification_keys()``,
-then the signature, then ``exp`` (→ ``token_expired``), ``iss`` and ``aud``.
+accepted, including ``none``), ``kid`` must name a key in
+``billing.token_keys.verification_keys()``, then the signature, then ``exp`` (→
+``token_expired``), ``iss`` and ``aud``.
 """
 
 from __future__ import annotations
@@ -29,10 +30,10 @@ from dataclasses import dataclass, field
 from cryptography.exceptions import InvalidSignature
 from django.conf import settings
 
-from billing import signing
+from billing import token_keys
 from billing.models import ApiKey
 from billing.services import key_cache, plans
-from billing.services.keys import CredentialRejected, KeyUnknown, check_usable, usable_key
+from billing.services.api_keys import CredentialRejected, KeyUnknown, check_usable, usable_key
 from fmugateway.core.errors import DomainError
 
 AUDIENCE = "fmugateway-api"
@@ -69,7 +70,7 @@ class TokenCredentials:
 
 
 def _json_segment(payload: dict) -> str:
-    return signing.b64url(json.dumps(payload, separators=(",", ":"), sort_keys=True).encode())
+    return token_keys.b64url(json.dumps(payload, separators=(",", ":"), sort_keys=True).encode())
 
 
 def _unsegment(segment: str) -> bytes:
@@ -91,12 +92,12 @@ def _json_object(segment: str) -> dict:
     return value
 
 
-def encode(claims: dict, key: signing.SigningKey | None = None) -> str:
-    key = key or signing.signing_key()
+def encode(claims: dict, key: token_keys.SigningKey | None = None) -> str:
+    key = key or token_keys.signing_key()
     header = {"alg": ALGORITHM, "typ": "JWT", "kid": key.kid}
     signing_input = f"{_json_segment(header)}.{_json_segment(claims)}"
     signature = key.private_key.sign(signing_input.encode("ascii"))
-    return f"{signing_input}.{signing.b64url(signature)}"
+    return f"{signing_input}.{token_keys.b64url(signature)}"
 
 
 def decode(token: str, *, now: float | None = None) -> dict:
@@ -107,7 +108,7 @@ def decode(token: str, *, now: float | None = None) -> dict:
     header = _json_object(header_b64)
     if header.get("alg") != ALGORITHM or not isinstance(header.get("kid"), str):
         raise TokenInvalid()
-    public_key = signing.verification_keys().get(header["kid"])
+    public_key = token_keys.verification_keys().get(header["kid"])
     if public_key is None:
         raise TokenInvalid()
     try:

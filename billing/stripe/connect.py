@@ -10,7 +10,6 @@ import stripe
 from django.conf import settings
 from django.db import transaction
 from djstripe.models import Event
-from djstripe.signals import WEBHOOK_SIGNALS
 
 from accounts.models import Creator
 from billing.models import PayoutItem
@@ -23,7 +22,7 @@ from billing.stripe.client import (
 from billing.stripe.objects import (
     stored,
 )
-from billing.stripe.webhooks import event_object, handler
+from billing.stripe.receivers import connect_handlers, event_object, handler
 from fmugateway.core.audit import record
 from fmugateway.core.errors import ForbiddenError, NotFoundError
 
@@ -143,7 +142,4 @@ HANDLERS = {
 
 def connect() -> None:
     """Hook the handlers on dj-stripe's signals, after dj-stripe's own (which sync the object)."""
-    for event_type, function in HANDLERS.items():
-        WEBHOOK_SIGNALS[event_type].connect(
-            function, sender=Event, dispatch_uid=f"marketplace:{event_type}"
-        )
+    connect_handlers(HANDLERS, "marketplace")  # the dispatch uids they had before the split

@@ -24,15 +24,6 @@ def customer_for(user) -> djstripe_models.Customer:
     return customer
 
 
-def existing_customer(user) -> djstripe_models.Customer | None:
-    """``user``'s customer if one was ever created (no call to Stripe)."""
-    return (
-        djstripe_models.Customer.objects.filter(subscriber=user, date_purged__isnull=True)
-        .order_by("-djstripe_id")
-        .first()
-    )
-
-
 def user_for_customer(customer_id: str | None, metadata: dict | None = None):
     """The account a Stripe customer belongs to (``None`` if it is not one of ours)."""
     User = get_user_model()

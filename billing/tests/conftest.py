@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from rest_framework.test import APIClient
 
-from billing import signing
+from billing import token_keys
 from billing.factories import CreditAccountFactory, make_api_key
 
-_TEST_SIGNING_PEM = signing.generate_private_pem()
+_TEST_SIGNING_PEM = token_keys.generate_private_pem()
 
 
 @pytest.fixture(autouse=True)

@@ -10,7 +10,7 @@ from rest_framework.test import APIClient
 
 from billing.factories import make_api_key
 from billing.models import ApiKey
-from billing.services import keys
+from billing.services import api_keys
 from fmugateway.core.models import AuditEntry
 
 pytestmark = pytest.mark.django_db
@@ -39,7 +39,7 @@ def test_created_key_is_shown_once_and_stored_only_as_a_keyed_hash(user_client, 
         row = [str(value) for value in cursor.fetchone()]
     assert not any(token in value for value in row)
     assert not any(secret in value for value in row)
-    assert ApiKey.objects.get(public_id=public_id).secret_hash == keys.hash_key(secret)
+    assert ApiKey.objects.get(public_id=public_id).secret_hash == api_keys.hash_key(secret)
     listed = user_client.get(URL).json()["results"]
     assert [item["prefix"] for item in listed] == [f"fmugw_live_{public_id}"]
     assert "key" not in listed[0] and token not in str(listed)
@@ -202,10 +202,10 @@ def test_a_key_in_use_stops_working_at_the_next_request_once_revoked(user_client
 
 def test_a_remembered_key_is_refused_once_it_expires(user):
     key, secret = make_api_key(user, expires_at=timezone.now() + timedelta(hours=1))
-    assert keys.authenticate_key(secret).pk == key.pk  # remembered from here on
+    assert api_keys.authenticate_key(secret).pk == key.pk  # remembered from here on
 
-    with pytest.raises(keys.KeyExpired):
-        keys.authenticate_key(secret, now=timezone.now() + timedelta(hours=2))
+    with pytest.raises(api_keys.KeyExpired):
+        api_keys.authenticate_key(secret, now=timezone.now() + timedelta(hours=2))
 
 
 def test_a_remembered_key_with_a_wrong_secret_is_unknown(api_key):
@@ -243,16 +243,16 @@ def test_keys_are_looked_up_again_when_the_revocation_stamps_are_lost(api_key):
     with CaptureQueriesContext(connection) as lookups:
         assert client.get("/api/v1/billing/ledger").status_code == 200
     assert any("billing_apikey" in query["sql"] for query in lookups.captured_queries)
-    keys.revoke_api_key(api_key[0])
+    api_keys.revoke_api_key(api_key[0])
     assert client.get("/api/v1/billing/ledger").json()["code"] == "api_key_revoked"
 
 
 def test_active_key_limit(user, monkeypatch):
-    monkeypatch.setattr(keys, "MAX_ACTIVE_KEYS_PER_USER", 2)
+    monkeypatch.setattr(api_keys, "MAX_ACTIVE_KEYS_PER_USER", 2)
     make_api_key(user)
     make_api_key(user)
 
-    with pytest.raises(keys.DomainError) as error:
+    with pytest.raises(api_keys.DomainError) as error:
         make_api_key(user)
     assert error.value.code == "too_many_api_keys"
 
@@ -266,7 +266,7 @@ def test_fast_key_lookup_matches_the_orm(user, with_plan):
     key, _ = make_api_key(user, scopes=("read", "licenses"))
     key = ApiKey.objects.select_related("owner", "owner__account_plan").get(pk=key.pk)
 
-    fast = keys.fetch_key(key.public_id)
+    fast = api_keys.fetch_key(key.public_id)
 
     def fields(obj):
         return {f.attname: getattr(obj, f.attname) for f in obj._meta.concrete_fields}
@@ -279,7 +279,7 @@ def test_fast_key_lookup_matches_the_orm(user, with_plan):
         assert fields(fast.owner.account_plan) == fields(key.owner.account_plan)
     else:
         assert plans.plan_for(fast.owner).code == "free"
-    assert keys.fetch_key("0" * 16) is None
+    assert api_keys.fetch_key("0" * 16) is None
 
 
 @pytest.mark.django_db(transaction=True)

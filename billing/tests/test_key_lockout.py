@@ -12,7 +12,7 @@ from django.core.cache import caches
 from django.core.management import call_command
 from rest_framework.test import APIClient
 
-from billing.services import key_lockout, keys
+from billing.services import api_keys, key_lockout
 from fmugateway.core.models import AuditEntry
 
 pytestmark = pytest.mark.django_db
@@ -28,7 +28,7 @@ def present(secret: str, ip: str, path: str = LEDGER, method: str = "get", **ext
 
 
 def wrong_secret(secret: str) -> str:
-    public_id = keys.parse_key(secret)
+    public_id = api_keys.parse_key(secret)
     return f"fmugw_live_{public_id}_{secrets.token_urlsafe(32)}"
 
 
@@ -130,7 +130,7 @@ def test_the_lockout_ends_on_time_and_refused_guesses_do_not_extend_it(api_key, 
 def test_presenting_a_revoked_key_is_not_a_guess(api_key, settings):
     settings.API_KEY_FAILURE_LIMIT = 3
     key, secret = api_key
-    keys.revoke_api_key(key)
+    api_keys.revoke_api_key(key)
 
     answers = [present(secret, STRANGER) for _ in range(6)]
 

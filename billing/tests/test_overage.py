@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from billing.models import CreditEntry, OverageCharge
 from billing.services import credits, overage, plans
-from billing.stripe import subscriptions
+from billing.stripe import plan_subscriptions
 from billing.stripe.credit_packs import price_pack
 from billing.stripe.customers import customer_for
 from billing.tasks import bill_overage
@@ -30,8 +30,8 @@ def _month_later(monkeypatch) -> None:
 def _pro_subscriber_in_overage(testbed, user) -> tuple[str, str]:
     """A Pro subscriber who overdrew 20,000 credits and has 5,000 held by a running job."""
     account = credits.get_account(user)
-    started = subscriptions.subscribe(user, payment_method=testbed.card())
-    subscriptions.refresh(started["subscription"])  # what its webhook does
+    started = plan_subscriptions.subscribe(user, payment_method=testbed.card())
+    plan_subscriptions.refresh(started["subscription"])  # what its webhook does
     assert plans.plan_for(type(user).objects.get(pk=user.pk)).code == "pro"
     assert credits.balance_of(user) == 150_000
     done = credits.reserve(account, 170_000, "job:overage-1")

@@ -8,7 +8,7 @@ from djstripe.models import Event
 from billing import checks
 from billing.models import AccountPlan, CreditEntry
 from billing.services import credits, plans
-from billing.stripe import subscriptions, webhooks
+from billing.stripe import event_handlers, plan_subscriptions
 
 pytestmark = pytest.mark.django_db
 
@@ -99,7 +99,7 @@ def test_our_handlers_are_idempotent_even_without_dj_stripe_deduplication(
 
     # When billing's handler runs ten times for the same event
     for _ in range(10):
-        webhooks.on_payment_intent_succeeded(sender=Event, event=event)
+        event_handlers.on_payment_intent_succeeded(sender=Event, event=event)
 
     # Then the credits were added once
     assert credits.balance_of(user) == 2000
@@ -122,7 +122,7 @@ def test_an_older_subscription_ending_cannot_downgrade_the_current_one(stripe_te
         "metadata": {"plan": "pro"},
         "items": {"data": []},
     }
-    row = subscriptions.apply_subscription(stale)
+    row = plan_subscriptions.apply_subscription(stale)
 
     # Then the account stays on Pro with B
     assert (row.plan, row.status, row.external_id) == ("pro", "active", "sub_B")
@@ -141,7 +141,7 @@ def test_a_plan_set_by_staff_is_not_overridden_by_stripe(stripe_testbed, user):
         "items": {"data": []},
     }
 
-    row = subscriptions.apply_subscription(active)
+    row = plan_subscriptions.apply_subscription(active)
 
     assert (row.plan, row.source) == ("enterprise", "manual")
 
@@ -175,7 +175,7 @@ def test_webhook_receivers_accept_keyword_arguments():
 
     from marketplace import webhooks as marketplace_webhooks
 
-    receivers = [*webhooks.HANDLERS.values(), *marketplace_webhooks.HANDLERS.values()]
+    receivers = [*event_handlers.HANDLERS.values(), *marketplace_webhooks.HANDLERS.values()]
     assert all(func_accepts_kwargs(receiver) for receiver in receivers)
 
 

@@ -9,9 +9,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from rest_framework.test import APIClient
 
-from billing import signing
+from billing import token_keys
 from billing.factories import CreditAccountFactory, make_api_key
-from billing.services import keys, tokens
+from billing.services import api_keys, tokens
 
 pytestmark = pytest.mark.django_db
 TOKEN_URL = "/api/v1/auth/token"
@@ -46,7 +46,7 @@ def test_key_is_exchanged_for_a_token_with_account_plan_scopes_and_balance(user,
     body = response.json()
     assert body["token_type"] == "Bearer" and body["expires_in"] == 900
     header, claims = segments(body["access_token"])
-    assert header["alg"] == "EdDSA" and header["kid"] == signing.signing_key().kid
+    assert header["alg"] == "EdDSA" and header["kid"] == token_keys.signing_key().kid
     assert claims["sub"] == str(user.pk)
     assert claims["plan"] == "free"
     assert claims["scopes"] == ["read", "run"]
@@ -120,12 +120,12 @@ def test_unsigned_and_foreign_key_tokens_are_invalid(api_key):
     claims = tokens.mint_token(api_key[0]).claims
 
     def b64(data: dict) -> str:
-        return signing.b64url(json.dumps(data).encode())
+        return token_keys.b64url(json.dumps(data).encode())
 
     unsigned = f"{b64({'alg': 'none', 'typ': 'JWT'})}.{b64(claims)}."
     other = Ed25519PrivateKey.generate()
     foreign = tokens.encode(
-        claims, signing.SigningKey(kid=signing.key_id(other.public_key()), private_key=other)
+        claims, token_keys.SigningKey(kid=token_keys.key_id(other.public_key()), private_key=other)
     )
 
     for token in (unsigned, foreign):
@@ -134,7 +134,7 @@ def test_unsigned_and_foreign_key_tokens_are_invalid(api_key):
 
 
 def test_revoked_key_cannot_mint(user, api_key):
-    keys.revoke_api_key(api_key[0], actor=user)
+    api_keys.revoke_api_key(api_key[0], actor=user)
 
     response = mint(api_key[1])
 
@@ -146,7 +146,7 @@ def test_tokens_stop_working_when_their_key_is_revoked(user, api_key):
     token = mint(api_key[1]).json()["access_token"]
     assert bearer(token).get("/api/v1/billing/ledger").status_code == 200
 
-    keys.revoke_api_key(api_key[0], actor=user)
+    api_keys.revoke_api_key(api_key[0], actor=user)
     response = bearer(token).get("/api/v1/billing/ledger")
 
     assert response.status_code == 401
@@ -186,10 +186,10 @@ def test_rotation_keeps_tokens_of_the_retired_key_valid(settings, api_key):
         settings.TOKEN_SIGNING_KEY.encode(), None
     ).public_key()
 
-    settings.TOKEN_SIGNING_KEY = signing.generate_private_pem()
+    settings.TOKEN_SIGNING_KEY = token_keys.generate_private_pem()
     assert bearer(old_token).get("/api/v1/billing/ledger").status_code == 401
 
-    settings.TOKEN_VERIFY_KEYS = signing.public_pem(old_public)
+    settings.TOKEN_VERIFY_KEYS = token_keys.public_pem(old_public)
     new_token = mint(api_key[1]).json()["access_token"]
     assert segments(new_token)[0]["kid"] != segments(old_token)[0]["kid"]
     assert bearer(old_token).get("/api/v1/billing/ledger").status_code == 200
@@ -198,7 +198,7 @@ def test_rotation_keeps_tokens_of_the_retired_key_valid(settings, api_key):
 
 
 def test_encrypted_signing_key(settings, api_key):
-    settings.TOKEN_SIGNING_KEY = signing.generate_private_pem(b"pw")
+    settings.TOKEN_SIGNING_KEY = token_keys.generate_private_pem(b"pw")
     settings.TOKEN_SIGNING_KEY_PASSWORD = "pw"
 
     assert mint(api_key[1]).status_code == 200
@@ -220,10 +220,10 @@ def test_debug_generates_an_encrypted_key_once(settings, tmp_path, api_key):
     settings.DEBUG = True
     settings.VAR_DIR = tmp_path
 
-    first = signing.signing_key().kid
-    second = signing.signing_key().kid
+    first = token_keys.signing_key().kid
+    second = token_keys.signing_key().kid
 
-    path = tmp_path / "secrets" / signing.DEV_KEY_NAME
+    path = tmp_path / "secrets" / token_keys.DEV_KEY_NAME
     assert first == second
     assert b"ENCRYPTED" in path.read_bytes()
     assert path.stat().st_mode & 0o777 == 0o600
@@ -240,5 +240,5 @@ def test_generate_token_key_command_prints_a_usable_key(settings, api_key):
     private = out.getvalue().split("-----BEGIN PUBLIC KEY-----")[0]
     settings.TOKEN_SIGNING_KEY = private
 
-    assert f"kid: {signing.signing_key().kid}" in out.getvalue()
+    assert f"kid: {token_keys.signing_key().kid}" in out.getvalue()
     assert mint(api_key[1]).status_code == 200

@@ -7,8 +7,8 @@ cancel_job(job, user); rerun_job(job, user)
 batch = submit_batch(user, version, {"stop_time": 1, "grid": {"k": [1, 2, 3]}})
 """
 
-from execution.services.access import may_run, register_run_rule
 from execution.services.batches import cancel_batch, finalize_batch, run_batch_chunk, submit_batch
+from execution.services.job_settings import EffectiveSettings, SettingsInvalid, validate_settings
 from execution.services.jobs import (
     cancel_job,
     recover_lost_jobs,
@@ -17,7 +17,7 @@ from execution.services.jobs import (
     run_job,
     submit_job,
 )
-from execution.services.validation import EffectiveSettings, SettingsInvalid, validate_settings
+from execution.services.run_access import may_run, register_run_rule
 
 __all__ = [
     "EffectiveSettings",

@@ -25,6 +25,14 @@ from django.utils import timezone
 from execution import notify, results
 from execution.models import FINISHED_STATUSES, JobStatus, SimulationBatch, SimulationJob
 from execution.services import charging
+from execution.services.job_settings import (
+    EffectiveSettings,
+    SettingsInvalid,
+    _Catalog,
+    _settable,
+    coerce_value,
+    validate_settings,
+)
 from execution.services.jobs import (
     CancelWatcher,
     _worker_name,
@@ -36,14 +44,6 @@ from execution.services.jobs import (
     sandbox_limits,
     simulate,
     task_options,
-)
-from execution.services.validation import (
-    EffectiveSettings,
-    SettingsInvalid,
-    _Catalog,
-    _settable,
-    coerce_value,
-    validate_settings,
 )
 from fmugateway.core.artifact_crypto import ArtifactIntegrityError, ArtifactKeyUnavailable
 from fmugateway.core.audit import record

@@ -20,13 +20,13 @@ from django.utils import timezone
 from execution import notify, results
 from execution.models import VERSION_BULK_FIELDS, JobStatus, SimulationBatch, SimulationJob
 from execution.services import charging
-from execution.services.access import may_run, run_block
-from execution.services.validation import (
+from execution.services.job_settings import (
     MAX_VERSION_ID,
     EffectiveSettings,
     SettingsInvalid,
     validate_settings,
 )
+from execution.services.run_access import may_run, run_block
 from fmugateway.core.artifact_crypto import ArtifactIntegrityError, ArtifactKeyUnavailable
 from fmugateway.core.audit import record
 from fmugateway.core.errors import ConflictError, DomainError, ForbiddenError, NotFoundError

@@ -14,7 +14,7 @@ from rest_framework.test import APIClient
 from execution.models import JobStatus, SimulationJob
 from execution.services import EffectiveSettings
 from execution.services import jobs as job_services
-from execution.services.access import register_run_rule, unregister_run_rule
+from execution.services.run_access import register_run_rule, unregister_run_rule
 from execution.tests.fixtures import (
     eager_jobs,
     make_version,

@@ -7,7 +7,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from execution.models import SimulationBatch, SimulationJob
 from execution.services import SettingsInvalid, validate_settings
-from execution.services.validation import VariableInfo, coerce_value
+from execution.services.job_settings import VariableInfo, coerce_value
 from execution.tests.fixtures import make_version, sample_fmus, storage_dirs
 
 JOBS = "/api/v1/jobs"

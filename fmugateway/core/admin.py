@@ -1,3 +1,9 @@
+"""The core's admin (audit log, worker heartbeats) and the admin helpers every app uses."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
 from django.contrib import admin, messages
 from django.utils.html import format_html_join
 
@@ -6,16 +12,10 @@ from fmugateway.core.health import sandbox_summary
 from fmugateway.core.models import AuditEntry, WorkerHeartbeat
 
 
-@admin.register(AuditEntry)
-class AuditEntryAdmin(admin.ModelAdmin):
-    list_display = ("created_at", "actor_label", "action", "target_type", "target_repr", "ip")
-    list_filter = ("action", "target_type")
-    search_fields = ("action", "actor_label", "target_id", "target_repr", "request_id")
-    date_hierarchy = "created_at"
-    list_select_related = ("actor",)
-    readonly_fields = [field.name for field in AuditEntry._meta.fields]
+class ReadOnlyMixin:
+    """Ledgers and records the admin may read but never write."""
 
-    def has_add_permission(self, request):
+    def has_add_permission(self, request, obj=None):
         return False
 
     def has_change_permission(self, request, obj=None):
@@ -23,6 +23,37 @@ class AuditEntryAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+def act_on_each(
+    modeladmin: admin.ModelAdmin,
+    request,
+    objects: Iterable,
+    verb: Callable[..., object],
+    *args,
+    **kwargs,
+) -> None:
+    """An admin action's body: ``verb(obj, *args, **kwargs)`` for each object, the service's
+    refusal (``DomainError``) shown for the objects it refused, then how many it updated."""
+    done = 0
+    for obj in objects:
+        try:
+            verb(obj, *args, **kwargs)
+            done += 1
+        except DomainError as exc:
+            modeladmin.message_user(request, f"{obj}: {exc.detail}", messages.ERROR)
+    if done:
+        modeladmin.message_user(request, f"{done} updated.", messages.SUCCESS)
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ("created_at", "actor_label", "action", "target_type", "target_repr", "ip")
+    list_filter = ("action", "target_type")
+    search_fields = ("action", "actor_label", "target_id", "target_repr", "request_id")
+    date_hierarchy = "created_at"
+    list_select_related = ("actor",)
+    readonly_fields = [field.name for field in AuditEntry._meta.fields]
 
 
 @admin.register(WorkerHeartbeat)
@@ -46,31 +77,6 @@ class WorkerHeartbeatAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request, obj=None):
-        return False
-
-
-def apply_to_each(modeladmin, request, queryset, verb, **kwargs):
-    done = 0
-    for obj in queryset:
-        try:
-            verb(obj, **kwargs)
-            done += 1
-        except DomainError as exc:
-            modeladmin.message_user(request, f"{obj}: {exc.detail}", messages.ERROR)
-    if done:
-        modeladmin.message_user(request, f"{done} updated.", messages.SUCCESS)
-
-
-class ReadOnlyMixin:
-    """Ledgers and records the admin may read but never write."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
         return False
 
 

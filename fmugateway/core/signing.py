@@ -8,7 +8,7 @@ derived from ``SECRET_KEY``; in production a missing key is a 503 with a stable 
 ``check --deploy`` error. ``kid`` is the first 16 hex characters of SHA-256 of the raw key.
 
 Two rings exist: ``PLATFORM_KEYS`` (this module: attestations, license files, signed answers)
-and ``billing.signing.TOKEN_KEYS`` (API tokens).
+and ``billing.token_keys.TOKEN_KEYS`` (API tokens).
 
 A signed document is ``{"payload": {...}, "alg": "Ed25519", "kid": "...", "signature": "<b64>"}``;
 the signature covers the canonical JSON of the payload (sorted keys, no spaces, UTF-8).

@@ -6,7 +6,7 @@ import pytest
 from fmugateway_sdk import ApiError, FMUGatewayClient, SignatureError, verify_attestation
 from fmugateway_sdk.cli import main as cli
 
-from billing.services.keys import create_api_key
+from billing.services.api_keys import create_api_key
 from registry.models import Package, PackageVersion
 from registry.tests.fixtures import upload_sample
 from registry.validation import run_validation
@@ -114,7 +114,7 @@ def test_cli_lists_packages_and_reports_errors(live_server, api_key, published, 
 @pytest.mark.django_db(transaction=True)
 def test_revoked_key_cannot_mint_tokens(live_server, creator, published):
     from billing.models import ApiKey
-    from billing.services.keys import revoke_api_key
+    from billing.services.api_keys import revoke_api_key
 
     secret = create_api_key(creator, name="old", scopes=["read"]).secret
     revoke_api_key(ApiKey.objects.get(name="old"))

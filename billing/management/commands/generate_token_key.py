@@ -5,7 +5,7 @@ import getpass
 from cryptography.hazmat.primitives import serialization
 from django.core.management.base import BaseCommand
 
-from billing import signing
+from billing import token_keys
 
 
 class Command(BaseCommand):
@@ -21,9 +21,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, encrypt: bool = False, **options):
         password = getpass.getpass("Password: ").encode() if encrypt else None
-        pem = signing.generate_private_pem(password)
+        pem = token_keys.generate_private_pem(password)
         key = serialization.load_pem_private_key(pem.encode(), password=password)
         public = key.public_key()
         self.stdout.write(pem)
-        self.stdout.write(signing.public_pem(public))
-        self.stdout.write(f"kid: {signing.key_id(public)}\n")
+        self.stdout.write(token_keys.public_pem(public))
+        self.stdout.write(f"kid: {token_keys.key_id(public)}\n")

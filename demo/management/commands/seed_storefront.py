@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand
 
-from marketplace.services.demo import seed_storefront
+from demo.storefront import seed_storefront
 
 
 class Command(BaseCommand):

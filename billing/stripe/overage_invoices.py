@@ -19,7 +19,7 @@ from billing.models import OverageCharge
 from billing.stripe.client import api_key, as_dict, provider_errors
 from billing.stripe.customers import customer_for
 from billing.stripe.objects import fresh_invoice
-from billing.stripe.subscriptions import subscription_in_force
+from billing.stripe.plan_subscriptions import subscription_in_force
 from fmugateway.core.audit import record
 
 logger = logging.getLogger(__name__)

@@ -8,44 +8,18 @@ nothing more. Marketplace orders are marketplace's business (``marketplace.webho
 handlers here only act on objects whose metadata ``kind`` is billing's.
 
 An exception makes the webhook answer 500 and Stripe deliver the event again later (dj-stripe
-rolls the event back); errors a retry cannot fix are logged and swallowed.
+rolls the event back); errors a retry cannot fix are logged and swallowed
+(``billing.stripe.receivers``).
 """
 
 from __future__ import annotations
 
-import logging
-
 from djstripe.models import Event
-from djstripe.signals import WEBHOOK_SIGNALS
 
-from billing.stripe import credit_packs, subscriptions
-from billing.stripe.client import PaymentProviderError, PaymentsUnavailable, object_id
+from billing.stripe import credit_packs, plan_subscriptions
+from billing.stripe.client import object_id
 from billing.stripe.objects import fresh_charge, fresh_checkout_session, fresh_payment_intent
-from fmugateway.core.errors import DomainError
-
-logger = logging.getLogger(__name__)
-
-
-def event_object(event: Event) -> dict:
-    return (event.data or {}).get("object") or {}
-
-
-def handler(function):
-    """Run a webhook handler; let transient failures through (Stripe retries), log the rest."""
-
-    def wrapper(sender, event: Event, **kwargs):
-        try:
-            return function(event)
-        except (PaymentProviderError, PaymentsUnavailable):
-            raise
-        except DomainError as exc:
-            logger.warning("Stripe event %s (%s) not applied: %s", event.id, event.type, exc)
-        return None
-
-    # Not functools.wraps: Django checks the receiver's own signature (it takes **kwargs).
-    wrapper.__name__, wrapper.__qualname__ = function.__name__, function.__qualname__
-    wrapper.__doc__, wrapper.__module__ = function.__doc__, function.__module__
-    return wrapper
+from billing.stripe.receivers import connect_handlers, event_object, handler
 
 
 def _subscription_of_invoice(invoice: dict) -> str | None:
@@ -55,7 +29,7 @@ def _subscription_of_invoice(invoice: dict) -> str | None:
 
 @handler
 def on_subscription_event(event: Event) -> None:
-    subscriptions.refresh(event_object(event)["id"])
+    plan_subscriptions.refresh(event_object(event)["id"])
 
 
 @handler
@@ -63,7 +37,7 @@ def on_invoice_event(event: Event) -> None:
     """A subscription's invoice was paid or its payment failed: re-read the subscription."""
     subscription_id = _subscription_of_invoice(event_object(event))
     if subscription_id:
-        subscriptions.refresh(subscription_id)
+        plan_subscriptions.refresh(subscription_id)
 
 
 @handler
@@ -90,7 +64,7 @@ def on_checkout_session_completed(event: Event) -> None:
     session = fresh_checkout_session(event_object(event)["id"])
     kind = (session.get("metadata") or {}).get("kind")
     if kind == "subscription" and session.get("subscription"):
-        subscriptions.refresh(object_id(session["subscription"]))
+        plan_subscriptions.refresh(object_id(session["subscription"]))
     elif kind == credit_packs.KIND and session.get("payment_intent"):
         credit_packs.fulfil(fresh_payment_intent(object_id(session["payment_intent"])))
 
@@ -112,8 +86,4 @@ HANDLERS = {
 
 
 def connect() -> None:
-    """Hook the handlers on dj-stripe's signals, after dj-stripe's own (which sync the object)."""
-    for event_type, function in HANDLERS.items():
-        WEBHOOK_SIGNALS[event_type].connect(
-            function, sender=Event, dispatch_uid=f"billing:{event_type}"
-        )
+    connect_handlers(HANDLERS, "billing")
