@@ -49,9 +49,9 @@ elif not DEBUG and (len(SECRET_KEY) < 32 or SECRET_KEY.startswith(("dev-", "djan
 
 # Key for HMAC-hashing API keys and license keys (never the passwords' slow hashers).
 KEY_HASH_SECRET = env_secret("KEY_HASH_SECRET") or (
-    dev_secret(VAR_DIR, "key_hash_secret") if DEBUG else None
+    dev_secret(VAR_DIR, "key_hash_secret") if DEBUG else ""
 )
-if KEY_HASH_SECRET is None:
+if not KEY_HASH_SECRET:
     raise ImproperlyConfigured("KEY_HASH_SECRET (or KEY_HASH_SECRET_FILE) must be set.")
 
 # --- Hosts and security --------------------------------------------------------------------
@@ -202,7 +202,7 @@ def _server_side_encryption() -> dict:
 
 def _storage(location: str, *, private: bool) -> dict:
     if S3_BUCKET_NAME:
-        options = {
+        options: dict[str, object] = {
             "bucket_name": S3_BUCKET_NAME,
             "location": location,
             "endpoint_url": env_str("S3_ENDPOINT_URL") or None,

@@ -1,15 +1,22 @@
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser
 
-def is_moderator(user) -> bool:
+    from accounts.models import User
+
+
+def is_moderator(user: User | AnonymousUser | None) -> bool:
     from accounts.models import MODERATORS_GROUP
 
-    if not getattr(user, "is_authenticated", False):
+    if user is None or not user.is_authenticated:
         return False
     if user.is_superuser:
         return True
@@ -20,11 +27,11 @@ def is_moderator(user) -> bool:
     return cached
 
 
-class PackageQuerySet(models.QuerySet):
+class PackageQuerySet(models.QuerySet["Package"]):
     def listed(self) -> PackageQuerySet:
         return self.filter(status=Package.Status.LISTED)
 
-    def visible_to(self, user) -> PackageQuerySet:
+    def visible_to(self, user: User | AnonymousUser) -> PackageQuerySet:
         """Listed packages for everyone; the owner's own at any status; all for moderators."""
         if is_moderator(user):
             return self
@@ -32,7 +39,7 @@ class PackageQuerySet(models.QuerySet):
             return self.filter(Q(status=Package.Status.LISTED) | Q(owner=user))
         return self.listed()
 
-    def owned_by(self, user) -> PackageQuerySet:
+    def owned_by(self, user: User | AnonymousUser) -> PackageQuerySet:
         return self.filter(owner=user) if user.is_authenticated else self.none()
 
 
@@ -88,7 +95,7 @@ class Package(models.Model):
         return reverse("package-detail", kwargs={"slug": self.slug})
 
 
-class PackageVersionQuerySet(models.QuerySet):
+class PackageVersionQuerySet(models.QuerySet["PackageVersion"]):
     def published(self) -> PackageVersionQuerySet:
         """Versions the public sees: of listed packages, validated, not yanked."""
         return self.filter(
@@ -97,7 +104,7 @@ class PackageVersionQuerySet(models.QuerySet):
             yanked_at__isnull=True,
         )
 
-    def visible_to(self, user) -> PackageVersionQuerySet:
+    def visible_to(self, user: User | AnonymousUser) -> PackageVersionQuerySet:
         """Published versions; every version of your own packages; all for moderators."""
         if is_moderator(user):
             return self
