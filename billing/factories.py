@@ -18,7 +18,7 @@ class AccountPlanFactory(factory.django.DjangoModelFactory):
     plan = "free"
 
 
-class CreditAccountFactory(factory.django.DjangoModelFactory):
+class CreditAccountFactory(factory.django.DjangoModelFactory[CreditAccount]):
     """An account with ``balance`` credits, written as one ledger adjustment (no grant)."""
 
     class Meta:

@@ -6,7 +6,7 @@ from registry.factories import PackageFactory
 from registry.models import Package
 
 
-class CreatorFactory(factory.django.DjangoModelFactory):
+class CreatorFactory(factory.django.DjangoModelFactory[Creator]):
     """An approved creator whose Connect account can take charges."""
 
     class Meta:
@@ -31,7 +31,7 @@ class ListedPackageFactory(PackageFactory):
     status = Package.Status.LISTED
 
 
-class ListingFactory(factory.django.DjangoModelFactory):
+class ListingFactory(factory.django.DjangoModelFactory[Listing]):
     class Meta:
         model = Listing
 

@@ -153,7 +153,7 @@ class World:
 
     def _package(self, state: str) -> Package:
         status = Package.Status.LISTED if state == "taken_down" else Package.Status(state)
-        package = PackageFactory(
+        package = PackageFactory.create(
             owner=self.creator,
             slug=f"pkg-{state.replace('_', '-')}",
             name=f"Package {state}",
@@ -189,7 +189,7 @@ class World:
         """A listed package the buyer bought and ran, then taken down after a DMCA complaint."""
         package = self._package("taken_down")
         version = package.versions.get(version="1.0.0")
-        license = self._buy(ListingFactory(package=package, name="Download"))
+        license = self._buy(ListingFactory.create(package=package, name="Download"))
         job = job_services.submit_job(self.buyer, version, JOB_SETTINGS)
         self._finish(job)
         complaint = self._complaint(package)
@@ -218,11 +218,11 @@ class World:
     @cached_property
     def listing(self) -> Listing:
         """The listed package's paid download SKU."""
-        return ListingFactory(package=self.pkg_listed, name=f"Download {self.marker}")
+        return ListingFactory.create(package=self.pkg_listed, name=f"Download {self.marker}")
 
     @cached_property
     def listing_draft(self) -> Listing:
-        return ListingFactory(package=self.pkg_draft, name="Download")
+        return ListingFactory.create(package=self.pkg_draft, name="Download")
 
     @cached_property
     def listing_taken_down(self) -> Listing:
@@ -292,7 +292,7 @@ class World:
 
     @cached_property
     def seat_license(self) -> License:
-        listing = ListingFactory(
+        listing = ListingFactory.create(
             package=self.pkg_listed, name="Team of three", kind=Listing.Kind.SEAT, seats=3
         )
         return self._buy(listing)
@@ -303,7 +303,9 @@ class World:
 
     @cached_property
     def org_license(self) -> License:
-        listing = ListingFactory(package=self.pkg_listed, name="Company", kind=Listing.Kind.ORG)
+        listing = ListingFactory.create(
+            package=self.pkg_listed, name="Company", kind=Listing.Kind.ORG
+        )
         return self._buy(listing)
 
     @cached_property
@@ -328,7 +330,7 @@ class World:
         from marketplace import payments
 
         self._request.getfixturevalue("stripe_settings")
-        listing = ListingFactory(
+        listing = ListingFactory.create(
             package=self.pkg_listed,
             name="Monthly",
             pricing_model=Listing.PricingModel.SUBSCRIPTION,

@@ -30,6 +30,9 @@ def prepared_cursor() -> Iterator[CursorWrapper]:
     connection.close_if_health_check_failed()
     connection.ensure_connection()
     with connection.wrap_database_errors:
-        cursor = connection._prepare_cursor(_PreparingCursor(connection.connection))
+        # Private Django API (issue #15 removes this use): not in django-stubs.
+        cursor = connection._prepare_cursor(  # type: ignore[attr-defined]
+            _PreparingCursor(connection.connection)
+        )
     with cursor:
         yield cursor
