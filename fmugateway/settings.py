@@ -49,7 +49,7 @@ elif not DEBUG and (len(_secret_key) < 32 or _secret_key.startswith(("dev-", "dj
 SECRET_KEY: str = _secret_key
 
 # Key for HMAC-hashing API keys and license keys (never the passwords' slow hashers).
-KEY_HASH_SECRET = env_secret("KEY_HASH_SECRET") or (
+KEY_HASH_SECRET: str = env_secret("KEY_HASH_SECRET") or (
     dev_secret(VAR_DIR, "key_hash_secret") if DEBUG else ""
 )
 if not KEY_HASH_SECRET:

@@ -15,11 +15,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.http import AuthenticatedRequest
 from fmugateway.core.errors import NotFoundError
 from fmugateway.core.middleware import client_ip
 from fmugateway.core.scopes import public
 from marketplace.models import CounterNotice, Creator, PayoutItem, TakedownComplaint
 from marketplace.services import earnings, takedowns
+from registry.models import Package
 
 # --- Payouts ----------------------------------------------------------------------------------
 
@@ -66,7 +68,7 @@ class CreatorPayoutsView(APIView):
     required_scopes = {"GET": "read"}
     error_statuses = {404}
 
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         creator = Creator.objects.filter(user=request.user).first()
         if creator is None:
             raise NotFoundError("You have no creator profile.", code="not_a_creator")
@@ -117,7 +119,9 @@ class CounterNoticeSerializer(serializers.ModelSerializer):
 
 
 class ComplaintSerializer(serializers.ModelSerializer):
-    package = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    package: serializers.SlugRelatedField[Package] = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True
+    )
     counter_notice = CounterNoticeSerializer(
         read_only=True, allow_null=True, help_text="The package owner's answer, once filed."
     )

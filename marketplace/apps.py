@@ -36,7 +36,7 @@ class MarketplaceConfig(AppConfig):
 def check_settings(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
     from fmugateway.core.ratelimit import parse_rate
 
-    errors = []
+    errors: list[checks.CheckMessage] = []
     for name in ("LICENSE_VERIFY_RATE_PER_IP", "LICENSE_VERIFY_RATE_PER_KEY"):
         try:
             parse_rate(getattr(settings, name))

@@ -49,7 +49,7 @@ class ListingFactory(factory.django.DjangoModelFactory[Listing]):
         execute_only = factory.Trait(kind=Listing.Kind.EXECUTE_ONLY, run_quota=100)
 
 
-class CouponFactory(factory.django.DjangoModelFactory):
+class CouponFactory(factory.django.DjangoModelFactory[Coupon]):
     class Meta:
         model = Coupon
 

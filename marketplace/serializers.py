@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 from rest_framework import serializers
 
@@ -9,6 +10,7 @@ from marketplace.models import (
     Activation,
     Cart,
     CartItem,
+    Coupon,
     Creator,
     License,
     Listing,
@@ -20,6 +22,7 @@ from marketplace.models import (
     SeatAssignment,
 )
 from marketplace.services.licenses import MAX_FINGERPRINT_LENGTH, VerifyCode, clean_fingerprint
+from registry.models import Package
 from registry.serializers import SignedDocumentSerializer
 
 MAX_ID = 2**63 - 1  # primary keys are 64-bit
@@ -88,7 +91,9 @@ class CreatorPrivateSerializer(serializers.ModelSerializer):
 
 
 class ListingSerializer(serializers.ModelSerializer):
-    package = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    package: serializers.SlugRelatedField[Package] = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True
+    )
 
     class Meta:
         model = Listing
@@ -117,11 +122,13 @@ class ListingSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "package", "created_at", "updated_at"]
         # Model-level rules live in services.listings.validate_listing (one place for all);
         # the numbers' ranges come from the model's validators (LISTING_MAX_*).
-        validators = []
+        validators: list[Any] = []
 
 
 class ListingBriefSerializer(serializers.ModelSerializer):
-    package = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    package: serializers.SlugRelatedField[Package] = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True
+    )
 
     class Meta:
         model = Listing
@@ -140,7 +147,9 @@ class CartItemSerializer(serializers.ModelSerializer):
 
 class CartSerializer(serializers.ModelSerializer):
     items = CartItemSerializer(many=True, read_only=True)
-    coupon = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
+    coupon: serializers.SlugRelatedField[Coupon] = serializers.SlugRelatedField(
+        slug_field="code", read_only=True, allow_null=True
+    )
     subtotal_amount = serializers.SerializerMethodField()
 
     class Meta:
@@ -161,8 +170,10 @@ class CouponSerializer(serializers.Serializer):
 
 
 class OrderLineSerializer(serializers.ModelSerializer):
-    package = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    license = serializers.PrimaryKeyRelatedField(
+    package: serializers.SlugRelatedField[Package] = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True
+    )
+    license: serializers.PrimaryKeyRelatedField[License] = serializers.PrimaryKeyRelatedField(
         read_only=True, allow_null=True, help_text="Issued once the order is paid."
     )
 
@@ -216,9 +227,13 @@ class OrderSerializer(serializers.ModelSerializer):
 
 
 class LicenseSerializer(serializers.ModelSerializer):
-    package = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    organisation = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
-    order = serializers.SlugRelatedField(
+    package: serializers.SlugRelatedField[Package] = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True
+    )
+    organisation: serializers.SlugRelatedField[Organisation] = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True, allow_null=True
+    )
+    order: serializers.SlugRelatedField[Order] = serializers.SlugRelatedField(
         slug_field="number", read_only=True, allow_null=True, help_text="None: granted, not sold."
     )
     status = serializers.SerializerMethodField()
@@ -360,7 +375,8 @@ class LicenseCheckSerializer(serializers.Serializer):
     activate = LenientBooleanField(
         required=False, default=False, help_text="verify: activate this machine if a slot is free."
     )
-    label = serializers.CharField(
+    # A field named like Field.label: DRF's metaclass takes declared fields out of the class.
+    label = serializers.CharField(  # type: ignore[assignment]
         required=False,
         allow_null=True,
         allow_blank=True,
@@ -476,7 +492,9 @@ class SeatListSerializer(serializers.Serializer):
 class SeatLicenseSerializer(serializers.ModelSerializer):
     """A license as a seat holder sees it: what it entitles them to, never its key."""
 
-    package = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    package: serializers.SlugRelatedField[Package] = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True
+    )
     status = serializers.SerializerMethodField()
     owner = serializers.SerializerMethodField()
     via = serializers.SerializerMethodField()
@@ -511,7 +529,7 @@ class SeatLicenseSerializer(serializers.ModelSerializer):
         return "organisation" if license.kind == Listing.Kind.ORG else "seat"
 
     def get_organisation(self, license: License) -> str | None:
-        return license.organisation.slug if license.organisation_id else None
+        return license.organisation.slug if license.organisation is not None else None
 
 
 class OrganisationSerializer(serializers.ModelSerializer):

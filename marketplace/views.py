@@ -7,6 +7,8 @@ a ``DomainError`` becomes a message on the page it came from.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -19,6 +21,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.text import slugify
 from django.views.decorators.http import require_POST
 
+from accounts.http import AuthenticatedHttpRequest
 from fmugateway.core.errors import DomainError
 from marketplace import payments, services
 from marketplace.forms import (
@@ -136,7 +139,7 @@ def catalog_view(request: HttpRequest) -> HttpResponse:
 
 def category_view(request: HttpRequest, path: str) -> HttpResponse:
     category = get_object_or_404(Category.objects.select_related("parent"), path=path.strip("/"))
-    ancestors = []
+    ancestors: list[Category] = []
     node = category.parent
     while node is not None:  # a handful of levels at most
         ancestors.insert(0, node)
@@ -514,7 +517,7 @@ def account_invoice(request: HttpRequest, number: str) -> HttpResponse:
 
 
 @login_required
-def account_billing(request: HttpRequest) -> HttpResponse:
+def account_billing(request: AuthenticatedHttpRequest) -> HttpResponse:
     from billing.models import CreditEntry
     from billing.services import balance_of, plan_for, tiers
     from billing.stripe.invoices import invoices_of
@@ -534,7 +537,7 @@ def account_billing(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def account_api_keys(request: HttpRequest) -> HttpResponse:
+def account_api_keys(request: AuthenticatedHttpRequest) -> HttpResponse:
     from billing.models import ApiKey
     from billing.services import create_api_key, revoke_api_key
 
@@ -566,7 +569,7 @@ def account_api_keys(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def account_organisations(request: HttpRequest) -> HttpResponse:
+def account_organisations(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Your organisations, and a form to create one."""
     if request.method == "POST":
         try:
@@ -651,7 +654,7 @@ def account_organisation(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @login_required
-def account_wishlist(request: HttpRequest) -> HttpResponse:
+def account_wishlist(request: AuthenticatedHttpRequest) -> HttpResponse:
     package_ids = WishlistItem.objects.filter(user=request.user).values("package_id")
     entries = list(
         catalog.listed_entries().filter(package_id__in=package_ids).order_by("title")[:200]
@@ -695,7 +698,7 @@ def console_listings(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @login_required
-def console_sales(request: HttpRequest) -> HttpResponse:
+def console_sales(request: AuthenticatedHttpRequest) -> HttpResponse:
     creator = Creator.objects.filter(user=request.user).first()
     lines = (
         OrderLine.objects.filter(package__owner=request.user)
@@ -715,7 +718,7 @@ def console_sales(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def console_reviews(request: HttpRequest) -> HttpResponse:
+def console_reviews(request: AuthenticatedHttpRequest) -> HttpResponse:
     qs = (
         Review.objects.filter(package__owner=request.user)
         .exclude(status=Review.Status.REMOVED)
@@ -736,7 +739,7 @@ def console_reviews(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def console_payouts(request: HttpRequest) -> HttpResponse:
+def console_payouts(request: AuthenticatedHttpRequest) -> HttpResponse:
     creator = Creator.objects.filter(user=request.user).first()
     if request.method == "POST" and creator is None:
         try:
@@ -750,7 +753,8 @@ def console_payouts(request: HttpRequest) -> HttpResponse:
             return redirect("console-payouts")
         except DomainError as exc:
             messages.error(request, exc.detail)
-    balances, items = [], []
+    balances: list[earnings.Balance] = []
+    items: Iterable[PayoutItem] = []
     if creator is not None:
         balances = earnings.balances(creator)
         items = (

@@ -142,6 +142,7 @@ class World:
             status=ValidationRun.Status.PASSED, progress=100, finished_at=now, report=report
         )
         run = ValidationRun.objects.filter(version=version).first()
+        assert run is not None  # the upload queued one
         PackageVersion.objects.filter(pk=version.pk).update(
             validation_status=PackageVersion.ValidationStatus.PASSED,
             certified=True,
@@ -240,6 +241,7 @@ class World:
 
     def signature_body(self, version: PackageVersion, user) -> dict:
         """A valid signature of ``version``'s manifest, made with ``user``'s own key."""
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
         from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
         from fmugateway.core.signing import b64, canonical_json
@@ -248,6 +250,7 @@ class World:
             return {"key_id": 1, "signature": "x"}
         key, private_pem = signatures.register_key(user, name="mine")
         private = load_pem_private_key(private_pem.encode(), password=None)
+        assert isinstance(private, Ed25519PrivateKey)
         document = signatures.manifest(version)
         return {"key_id": key.pk, "signature": b64(private.sign(canonical_json(document)))}
 
@@ -338,6 +341,7 @@ class World:
             price_amount=990,
         )
         license = self._buy(listing)
+        assert license.order is not None  # bought: an order made it
         payments.start_license_subscriptions(license.order, {})
         license.refresh_from_db()
         assert license.subscription_id, "the local Stripe server made no subscription"

@@ -43,7 +43,7 @@ def session(db) -> APIClient:
     AccountPlan.objects.create(user=user, plan="free", rate_limit_per_minute_override=1_000_000)
     client = APIClient()
     client.force_login(user)
-    client.user = user
+    client.user = user  # type: ignore[attr-defined]  # the signed-in user, for the tests
     return client
 
 

@@ -85,6 +85,7 @@ def record_reversal(
         .values("creator_id", "available_at")
         .first()
     )
+    assert sale is not None  # the line earned something (totals above): its sale is there
     return CreatorEarning.objects.create(
         creator_id=sale["creator_id"],
         order_line=line,
