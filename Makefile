@@ -52,9 +52,11 @@ beat: venv ## Celery beat (periodic tasks: heartbeat, clean-ups, billing cycles)
 test: venv ## run the whole test suite (PostgreSQL + Redis on loopback)
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/pytest $(PYTEST_ARGS)
 
-lint: venv ## ruff check, ruff format --check, makemigrations --check, OpenAPI without warnings
+lint: venv ## ruff, mypy, import contracts, makemigrations --check, OpenAPI without warnings
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 	DJANGO_SETTINGS_MODULE=fmugateway.settings_test DATABASE_URL=$(TEST_DATABASE_URL) $(MANAGE) makemigrations --check --dry-run
 	DJANGO_SETTINGS_MODULE=fmugateway.settings_test DATABASE_URL=$(TEST_DATABASE_URL) $(MANAGE) spectacular --validate --fail-on-warn --file /dev/null
 

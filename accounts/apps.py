@@ -19,7 +19,7 @@ class AccountsConfig(AppConfig):
 def check_settings(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
     from fmugateway.core.ratelimit import parse_rate
 
-    errors = []
+    errors: list[checks.CheckMessage] = []
     for name in ("PASSWORD_RESET_RATE_PER_IP", "PASSWORD_RESET_RATE_PER_ADDRESS"):
         try:
             parse_rate(getattr(settings, name))

@@ -3,7 +3,7 @@ import factory
 from accounts.models import MODERATORS_GROUP, User
 
 
-class UserFactory(factory.django.DjangoModelFactory):
+class UserFactory(factory.django.DjangoModelFactory[User]):
     class Meta:
         model = User
         skip_postgeneration_save = True

@@ -152,7 +152,7 @@ def _locked_until(request: HttpRequest, credentials: dict | None) -> datetime:
             getattr(request, "axes_ip_address", None),
             since=timezone.now() - _cool_off(),
         )
-    ends = [state.locked_until for state in states if state.locked]
+    ends = [state.locked_until for state in states if state.locked_until is not None]
     return max(ends) if ends else timezone.now() + _cool_off()
 
 
@@ -283,12 +283,12 @@ def count_password_reset(ip_address: str | None, email: str) -> ResetRefusal | N
     ]
     if not refusals:
         return None
-    for scope, count, limit, _ in refusals:
-        if count == limit + 1:
+    for refused_scope, count, allowed, _ in refusals:
+        if count == allowed + 1:
             record(
                 "accounts.password_reset.throttled",
                 actor=None,
-                after={"scope": scope, "email": email.strip().lower(), "limit": limit},
+                after={"scope": refused_scope, "email": email.strip().lower(), "limit": allowed},
             )
     scope, _, _, ends = max(refusals, key=lambda refusal: refusal[3])
     return ResetRefusal(scope=scope, retry_at=datetime.fromtimestamp(ends, tz=UTC))

@@ -80,7 +80,7 @@ def bench_user_and_version(fmu_path: Path):
     user = User.objects.create_user(email=f"bench-{uuid.uuid4().hex[:8]}@example.com")
     change_plan(user, "enterprise")
     get_account(user)  # opened with Enterprise's monthly credits
-    package = PackageFactory(owner=user, slug=f"bench-{uuid.uuid4().hex[:8]}")
+    package = PackageFactory.create(owner=user, slug=f"bench-{uuid.uuid4().hex[:8]}")
     with mock.patch("registry.validation.queue_validation"):
         version = services.upload_version(
             package,

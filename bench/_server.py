@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -179,7 +180,7 @@ def _lua_body(body: bytes | None) -> str:
     return json.dumps(body.decode()) if body else "nil"
 
 
-def write_wrk_script(path: Path, requests: list[Request], seed: int = 7) -> Path:
+def write_wrk_script(path: Path, requests: Sequence[Request], seed: int = 7) -> Path:
     """A wrk Lua script sending the requests in random order (seeded)."""
     rows = ",\n".join(
         "{" + ", ".join([json.dumps(method), json.dumps(target), _lua_body(body)]) + "}"
@@ -251,8 +252,9 @@ def run_threads(
             ok = work(state, rng)
             mine.append(time.perf_counter() - started)
             failed += not ok
-        if hasattr(state, "close"):
-            state.close()
+        close = getattr(state, "close", None)
+        if close is not None:
+            close()
         with lock:
             latencies.extend(mine)
             bad[0] += failed
@@ -269,7 +271,7 @@ def run_threads(
 
 
 def run_http(
-    port: int, requests: list[Request], seconds: float, *, limit: int | None = None
+    port: int, requests: Sequence[Request], seconds: float, *, limit: int | None = None
 ) -> dict:
     """The Python client: keep-alive connections, requests picked at random; non-200 is bad."""
 

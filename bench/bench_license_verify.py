@@ -184,6 +184,7 @@ def seed(env: dict[str, str], total: int) -> None:
     if (
         existing.count() == total
         and activated.count() == min(ACTIVATED, total)
+        and first is not None
         and first.key_hash == license_keys.hash_key(key_for(0))  # same key scheme and secret
     ):
         print(f"reusing {total:,} bench licenses", flush=True)
@@ -223,7 +224,9 @@ def seed(env: dict[str, str], total: int) -> None:
         cursor.execute("VACUUM ANALYZE marketplace_license")
         cursor.execute("VACUUM ANALYZE marketplace_activation")
     first = License.objects.filter(listing=listing).order_by("id").first()
-    assert first.key_hash == license_keys.hash_key(key_for(0)), "SQL and Python HMACs differ"
+    assert first is not None and first.key_hash == license_keys.hash_key(key_for(0)), (
+        "SQL and Python HMACs differ"
+    )
     print(f"wrote {total:,} licenses in {time.perf_counter() - started:.1f} s", flush=True)
 
 

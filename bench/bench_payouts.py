@@ -118,6 +118,7 @@ def run_service() -> tuple[float, int]:
     try:
         with transaction.atomic():
             batch = create_payout_batch()
+            assert batch is not None, "no creator is payable: seed the data first"
             items = batch.items.count()
             raise Rollback
     except Rollback:
@@ -147,10 +148,12 @@ def run_raw(url: str) -> tuple[float, int]:
         }
         rows = conn.execute(TOTALS).fetchall()
         payable = sorted((c, cur, t) for c, cur, t in rows if t > 0 and c in creators)
-        batch = conn.execute(
+        inserted = conn.execute(
             "INSERT INTO marketplace_payoutbatch (reference, status, created_at, updated_at) "
             "VALUES ('raw', 'pending_approval', now(), now()) RETURNING id"
-        ).fetchone()[0]
+        ).fetchone()
+        assert inserted is not None  # RETURNING always gives the row
+        batch = inserted[0]
         statuses, reasons, destinations = [], [], []
         for creator, _, _ in payable:
             _, status, account, submitted, enabled = creators[creator]

@@ -66,6 +66,11 @@ DATABASE = "fmugw_bench_search"
 RNG = random.Random(20261122)
 
 
+def search_server_env(var_dir: Path) -> dict[str, str]:
+    """The license benchmark's production-like server settings, on this benchmark's database."""
+    return server_env(var_dir, DATABASE)
+
+
 # Domain words with a skewed frequency: the first ones are common, the last ones rare.
 def _words(text: str) -> list[str]:
     return text.split()
@@ -291,8 +296,7 @@ def main() -> int:
     client = pick_client(args.client)
 
     var_dir = Path(tempfile.mkdtemp(prefix="fmugw-bench-search-"))
-    env = server_env(var_dir)
-    env["DATABASE_URL"] = env["DATABASE_URL"].rsplit("/", 1)[0] + f"/{DATABASE}"
+    env = search_server_env(var_dir)
     ensure_database(env)
     seed(env, args.packages)
     # DEBUG=false serves hashed static files: the pages need the manifest.

@@ -119,7 +119,10 @@ def main() -> int:
     from django.conf import settings
     from django.contrib.auth import get_user_model
     from django.contrib.sessions.backends.db import SessionStore
-    from django.middleware.csrf import _get_new_csrf_string, _mask_cipher_secret
+    from django.middleware.csrf import (  # type: ignore[attr-defined]  # private: not in the stubs
+        _get_new_csrf_string,
+        _mask_cipher_secret,
+    )
 
     from registry.models import Package
     from registry.samples import build_sample_fmus

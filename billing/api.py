@@ -11,6 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.http import AuthenticatedRequest, signed_in_user
 from accounts.models import Creator
 from billing import token_keys
 from billing.authentication import ApiKeyAuthentication
@@ -76,12 +77,13 @@ class ApiKeyListCreateView(ListCreateAPIView):
         missing = requested - scopes_of(request)
         if missing:
             raise _insufficient_scope(missing)
+        owner = signed_in_user(request)
         new = api_keys.create_api_key(
-            request.user,
+            owner,
             name=serializer.validated_data["name"],
             scopes=sorted(requested),
             expires_at=serializer.validated_data.get("expires_at"),
-            actor=request.user,
+            actor=owner,
         )
         body = NewApiKeySerializer(new.key).data
         body["key"] = new.secret
@@ -105,7 +107,7 @@ class ApiKeyDetailView(APIView):
         return Response(ApiKeySerializer(self._get(request, pk)).data)
 
     @extend_schema(responses={204: None})
-    def delete(self, request: Request, pk: int) -> Response:
+    def delete(self, request: AuthenticatedRequest, pk: int) -> Response:
         api_keys.revoke_api_key(self._get(request, pk), actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -159,7 +161,8 @@ class PlanListView(ListAPIView):
     required_scopes = {"GET": public()}
     serializer_class = PlanSerializer
 
-    def get_queryset(self) -> list[dict]:
+    # A list of tiers, not a queryset: ListAPIView only iterates (and pages) it.
+    def get_queryset(self) -> list[dict]:  # type: ignore[override]
         loaded = plans.tiers()
         return [{**tier.as_dict(), "is_default": tier.code == loaded.default} for tier in loaded]
 
@@ -171,7 +174,7 @@ class BalanceView(APIView):
     required_scopes = {"GET": "read"}
 
     @extend_schema(responses=CreditBalanceSerializer)
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         account = credits.get_account(request.user)
         plan = plans.plan_for(request.user)
         recent = account.entries.order_by("-id")[:RECENT_ENTRIES]
@@ -218,7 +221,7 @@ class QuoteView(APIView):
     required_scopes = {"POST": "read"}
 
     @extend_schema(request=QuoteRequestSerializer, responses=QuoteSerializer)
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         serializer = QuoteRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
@@ -339,7 +342,7 @@ class CreatorPayoutsView(APIView):
     required_scopes = {"GET": "read"}
     error_statuses = {404}
 
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         creator = Creator.objects.filter(user=request.user).first()
         if creator is None:
             raise NotFoundError("You have no creator profile.", code="not_a_creator")

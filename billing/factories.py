@@ -9,7 +9,7 @@ from billing.models import ApiKey, CreditAccount
 from billing.services import api_keys, credits
 
 
-class CreditAccountFactory(factory.django.DjangoModelFactory):
+class CreditAccountFactory(factory.django.DjangoModelFactory[CreditAccount]):
     """An account with ``balance`` credits, written as one ledger adjustment (no grant)."""
 
     class Meta:

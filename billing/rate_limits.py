@@ -136,4 +136,5 @@ class AnonRateThrottle(_WindowThrottle):
         return client_ip(request) or "unknown"
 
     def get_limit(self, request, view) -> tuple[int, int] | None:
-        return parse_rate(api_settings.DEFAULT_THROTTLE_RATES.get("anon"))
+        # DRF's stubs type the rates as numbers; they are "N/period" strings.
+        return parse_rate(api_settings.DEFAULT_THROTTLE_RATES.get("anon"))  # type: ignore[arg-type]

@@ -3,10 +3,11 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.text import slugify
 
+from accounts.http import AuthenticatedHttpRequest
 from accounts.models import Creator
 from accounts.services.creators import apply_as_creator
 from billing.forms import ApiKeyForm
@@ -17,7 +18,7 @@ from fmugateway.core.pages import unwrapped_user
 
 
 @login_required
-def account_billing(request: HttpRequest) -> HttpResponse:
+def account_billing(request: AuthenticatedHttpRequest) -> HttpResponse:
     from billing.models import CreditEntry
     from billing.services import balance_of, plan_for, tiers
     from billing.stripe.invoices import invoices_of
@@ -37,7 +38,7 @@ def account_billing(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def account_api_keys(request: HttpRequest) -> HttpResponse:
+def account_api_keys(request: AuthenticatedHttpRequest) -> HttpResponse:
     from billing.models import ApiKey
     from billing.services import create_api_key, revoke_api_key
 
@@ -69,7 +70,7 @@ def account_api_keys(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def console_payouts(request: HttpRequest) -> HttpResponse:
+def console_payouts(request: AuthenticatedHttpRequest) -> HttpResponse:
     creator = Creator.objects.filter(user=request.user).first()
     if request.method == "POST" and creator is None:
         try:
@@ -83,10 +84,11 @@ def console_payouts(request: HttpRequest) -> HttpResponse:
             return redirect("console-payouts")
         except DomainError as exc:
             messages.error(request, exc.detail)
-    balances, items = [], []
+    balances: list[earnings.Balance] = []
+    items: list[PayoutItem] = []
     if creator is not None:
         balances = earnings.balances(creator)
-        items = (
+        items = list(
             PayoutItem.objects.for_user(request.user)
             .filter(creator=creator)
             .select_related("batch")[:50]

@@ -40,7 +40,7 @@ class CatalogFilterForm(forms.Form):
     rating = forms.TypedChoiceField(
         required=False,
         coerce=int,
-        empty_value=0,
+        empty_value=0,  # type: ignore[arg-type]  # any value goes; the stubs say a string
         choices=[("", "Any rating"), ("4", "4★ and up"), ("3", "3★ and up"), ("2", "2★ and up")],
         label="Rating",
     )

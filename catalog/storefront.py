@@ -133,7 +133,7 @@ def console(request, package: Package | None) -> dict:
     """The console dashboard: creator status (Connect onboarding), balance, sales to date."""
     user = request.user
     creator = Creator.objects.filter(user=user).first()
-    context = {"creator": creator}
+    context: dict[str, object] = {"creator": creator}
     if package is not None:
         context["listings"] = list(
             Listing.objects.filter(package=package).order_by("-is_active", "price_amount")

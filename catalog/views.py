@@ -9,6 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from accounts.http import AuthenticatedHttpRequest
 from accounts.models import Creator
 from catalog.forms import CatalogFilterForm, ReportForm, ResponseForm, ReviewForm
 from catalog.models import Category, Review, WishlistItem
@@ -80,7 +81,7 @@ def catalog_view(request: HttpRequest) -> HttpResponse:
 
 def category_view(request: HttpRequest, path: str) -> HttpResponse:
     category = get_object_or_404(Category.objects.select_related("parent"), path=path.strip("/"))
-    ancestors = []
+    ancestors: list[Category] = []
     node = category.parent
     while node is not None:  # a handful of levels at most
         ancestors.insert(0, node)
@@ -115,7 +116,7 @@ def creator_view(request: HttpRequest, slug: str) -> HttpResponse:
 
 @login_required
 @require_POST
-def review_submit(request: HttpRequest, slug: str) -> HttpResponse:
+def review_submit(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
     package = _listed_package(request, slug)
     form = ReviewForm(request.POST)
     if not form.is_valid():
@@ -133,7 +134,7 @@ def review_submit(request: HttpRequest, slug: str) -> HttpResponse:
 
 @login_required
 @require_POST
-def review_vote(request: HttpRequest, pk: int) -> HttpResponse:
+def review_vote(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     try:
         review = reviews.vote(request.user, pk, helpful=request.POST.get("helpful") == "1")
         messages.success(request, "Thanks for your feedback.")
@@ -146,7 +147,7 @@ def review_vote(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def review_report(request: HttpRequest, pk: int) -> HttpResponse:
+def review_report(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     form = ReportForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Choose a reason for the report.")
@@ -161,7 +162,7 @@ def review_report(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def review_respond(request: HttpRequest, pk: int) -> HttpResponse:
+def review_respond(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     form = ResponseForm(request.POST)
     if form.is_valid():
         try:
@@ -174,7 +175,7 @@ def review_respond(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def wishlist_toggle(request: HttpRequest, slug: str) -> HttpResponse:
+def wishlist_toggle(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
     package = _listed_package(request, slug)
     added = search.toggle_wishlist(request.user, package)
     messages.success(request, "Saved to your wishlist." if added else "Removed from your wishlist.")
@@ -182,7 +183,7 @@ def wishlist_toggle(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @login_required
-def account_wishlist(request: HttpRequest) -> HttpResponse:
+def account_wishlist(request: AuthenticatedHttpRequest) -> HttpResponse:
     package_ids = WishlistItem.objects.filter(user=request.user).values("package_id")
     entries = list(
         search.listed_entries().filter(package_id__in=package_ids).order_by("title")[:200]
@@ -191,7 +192,7 @@ def account_wishlist(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def console_reviews(request: HttpRequest) -> HttpResponse:
+def console_reviews(request: AuthenticatedHttpRequest) -> HttpResponse:
     qs = (
         Review.objects.filter(package__owner=request.user)
         .exclude(status=Review.Status.REMOVED)
@@ -212,7 +213,7 @@ def console_reviews(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def account_overview(request: HttpRequest) -> HttpResponse:
+def account_overview(request: AuthenticatedHttpRequest) -> HttpResponse:
     from billing.services import balance_of, plan_for
 
     user = unwrapped_user(request)

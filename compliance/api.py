@@ -19,6 +19,7 @@ from compliance.models import CounterNotice, TakedownComplaint
 from compliance.services import takedowns
 from fmugateway.core.middleware import client_ip
 from fmugateway.core.scopes import public
+from registry.models import Package
 
 # --- Payouts ----------------------------------------------------------------------------------
 
@@ -60,7 +61,9 @@ class CounterNoticeSerializer(serializers.ModelSerializer):
 
 
 class ComplaintSerializer(serializers.ModelSerializer):
-    package = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    package: serializers.SlugRelatedField[Package] = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True
+    )
     counter_notice = CounterNoticeSerializer(
         read_only=True, allow_null=True, help_text="The package owner's answer, once filed."
     )

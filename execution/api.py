@@ -20,6 +20,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.http import AuthenticatedRequest
 from execution import notify, plots, results
 from execution.models import JobStatus, SimulationBatch, SimulationJob
 from execution.serializers import (
@@ -95,7 +96,7 @@ def request_settings(request: Request) -> tuple[dict[str, Any], dict[str, Any]]:
                     ) from None
         upload = request.FILES.get("inputs_csv")
         if upload is not None:
-            if upload.size > MAX_INPUT_CSV_BYTES:
+            if (upload.size or 0) > MAX_INPUT_CSV_BYTES:
                 raise SettingsInvalid(
                     fields={"inputs": [{"code": "too_large", "detail": "At most 10 MB."}]}
                 )
@@ -129,7 +130,7 @@ class JobListView(APIView):
     @extend_schema(
         parameters=[JobListQuerySerializer], responses=SimulationJobSerializer(many=True)
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         wanted = validated_query(request, JobListQuerySerializer)
         queryset = SimulationJob.objects.filter(owner=request.user).with_version()
         if "status" in wanted:
@@ -153,7 +154,7 @@ class JobListView(APIView):
         responses={201: SimulationJobDetailSerializer},
     )
     @idempotent
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         target, data = request_settings(request)
         version = job_services.resolve_version(request.user, **target)
         job = job_services.submit_job(request.user, version, data)
@@ -361,7 +362,7 @@ class JobPlotView(APIView):
 class JobCancelView(APIView):
     required_scopes = {"POST": "run"}
 
-    def post(self, request: Request, pk) -> Response:
+    def post(self, request: AuthenticatedRequest, pk) -> Response:
         job = visible_job(request, pk)
         job_services.require_owner(job, request.user)  # moderators cancel in the admin
         job = job_services.cancel_job(job, request.user)
@@ -376,7 +377,7 @@ class JobRerunView(APIView):
     error_statuses = RUN_ERRORS
 
     @idempotent
-    def post(self, request: Request, pk) -> Response:
+    def post(self, request: AuthenticatedRequest, pk) -> Response:
         job = visible_job(request, pk)
         job_services.require_owner(job, request.user)  # a moderator's rerun would copy inputs
         new = job_services.rerun_job(job, request.user)
@@ -396,7 +397,7 @@ class BatchListView(APIView):
     error_statuses = {"POST": RUN_ERRORS}
 
     @extend_schema(responses=SimulationBatchSerializer(many=True))
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         queryset = SimulationBatch.objects.filter(owner=request.user).with_version()
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(queryset, request, view=self)
@@ -409,7 +410,7 @@ class BatchListView(APIView):
         responses={201: SimulationBatchSerializer},
     )
     @idempotent
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         target, data = request_settings(request)
         version = job_services.resolve_version(request.user, **target)
         batch = batch_services.submit_batch(request.user, version, data)
@@ -427,13 +428,14 @@ class BatchDetailView(APIView):
     def get(self, request: Request, pk) -> Response:
         batch = visible_batch(request, pk)
         if batch.summary_json_key:
+            # Read by the detail serializer; set on this instance only, never saved.
             with results.results_storage().open(batch.summary_json_key, "rb") as handle:
-                batch.summary = json.load(handle)
+                batch.summary = json.load(handle)  # type: ignore[attr-defined]
             link = results.issue_link(
                 request, kind="batch", object_id=str(batch.pk), name="summary.csv"
             )
-            batch.summary_csv_url = link["url"]
-            batch.summary_csv_expires_at = link["expires_at"]
+            batch.summary_csv_url = link["url"]  # type: ignore[attr-defined]
+            batch.summary_csv_expires_at = link["expires_at"]  # type: ignore[attr-defined]
         return Response(batch_body(batch, request, detail=True))
 
 
@@ -512,7 +514,7 @@ class BatchPlotView(APIView):
 class BatchCancelView(APIView):
     required_scopes = {"POST": "run"}
 
-    def post(self, request: Request, pk) -> Response:
+    def post(self, request: AuthenticatedRequest, pk) -> Response:
         batch = visible_batch(request, pk)
         job_services.require_owner(batch, request.user)  # moderators cancel in the admin
         batch = batch_services.cancel_batch(batch, request.user)

@@ -13,8 +13,11 @@ class ExecutionConfig(AppConfig):
         # A worker logs its sandbox's isolation at start and removes the sandbox's cgroups and
         # FMU cache when it (or one of its pool processes) stops.
         signals.worker_ready.connect(log_isolation, dispatch_uid="execution.log_isolation")
-        for stop in (signals.worker_process_shutdown, signals.worker_shutdown):
-            stop.connect(close_sandbox, dispatch_uid=f"execution.close_sandbox.{stop.name}")
+        for name, stop in (
+            ("worker_process_shutdown", signals.worker_process_shutdown),
+            ("worker_shutdown", signals.worker_shutdown),
+        ):
+            stop.connect(close_sandbox, dispatch_uid=f"execution.close_sandbox.{name}")
 
         # Licenses grant runs (execution asks licensing; compliance registers its blocks).
         from execution.services.run_access import register_run_rule

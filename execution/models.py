@@ -7,6 +7,7 @@ effective (validated, defaulted) settings, the inputs, the limits and the fmpy v
 from __future__ import annotations
 
 import uuid
+from typing import TYPE_CHECKING, Self, TypeVar
 
 from django.conf import settings as django_settings
 from django.db import models
@@ -15,6 +16,11 @@ from django.urls import reverse
 
 from accounts.models import is_moderator
 from registry.models import PackageVersion
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser
+
+    from accounts.models import User
 
 
 class JobStatus(models.TextChoices):
@@ -44,14 +50,19 @@ VERSION_BULK_FIELDS = (
 )
 
 
-class SimulationJobQuerySet(models.QuerySet):
-    def with_version(self) -> SimulationJobQuerySet:
+_Run = TypeVar("_Run", "SimulationJob", "SimulationBatch")
+
+
+class _RunQuerySet(models.QuerySet[_Run]):
+    """What jobs and batches share: both are runs of a version, owned by a user."""
+
+    def with_version(self) -> Self:
         """Joined with the version and its package, without their bulky columns."""
         return self.select_related("version__package").defer(
             *(f"version__{name}" for name in VERSION_BULK_FIELDS)
         )
 
-    def visible_to(self, user) -> SimulationJobQuerySet:
+    def visible_to(self, user: User | AnonymousUser) -> Self:
         """Your own jobs; every job for moderators; nothing for anonymous users."""
         if is_moderator(user):
             return self
@@ -59,11 +70,15 @@ class SimulationJobQuerySet(models.QuerySet):
             return self.filter(owner=user)
         return self.none()
 
-    def unfinished(self) -> SimulationJobQuerySet:
+    def unfinished(self) -> Self:
         return self.filter(status__in=[JobStatus.QUEUED, JobStatus.RUNNING])
 
 
-class SimulationBatchQuerySet(SimulationJobQuerySet):
+class SimulationJobQuerySet(_RunQuerySet["SimulationJob"]):
+    pass
+
+
+class SimulationBatchQuerySet(_RunQuerySet["SimulationBatch"]):
     pass
 
 

@@ -15,13 +15,22 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from django.conf import settings
 from django.db import transaction
 
 logger = logging.getLogger(__name__)
-T = TypeVar("T")
+
+
+class _Run(Protocol):
+    """A job or batch row: whether it has ended."""
+
+    @property
+    def finished(self) -> bool: ...
+
+
+T = TypeVar("T", bound=_Run)
 
 _clients: dict[str, object] = {}
 _clients_lock = threading.Lock()

@@ -143,9 +143,13 @@ def load_array(npy_key: str) -> np.ndarray:
         return read_npy(handle.read())
 
 
-def column_stats(array: np.ndarray) -> dict[str, dict[str, float | None]]:
+# Per variable: final value (a list for an FMI 3 array variable), minimum and maximum.
+ColumnStats = dict[str, dict[str, float | list[float | None] | None]]
+
+
+def column_stats(array: np.ndarray) -> ColumnStats:
     """Final value, minimum and maximum of every recorded variable (not time)."""
-    stats: dict[str, dict[str, float | None]] = {}
+    stats: ColumnStats = {}
     for name in (array.dtype.names or ())[1:]:
         column = np.asarray(array[name], dtype=np.float64)
         if column.size == 0:

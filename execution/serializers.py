@@ -132,7 +132,7 @@ class SummaryCellField(JsonValueField):
 
 def input_columns_field(**kwargs) -> PassThroughDictField:
     """Input time series as columns: ``time`` and one per input, of equal lengths."""
-    sample = serializers.FloatField(min_value=FINITE["minimum"], max_value=FINITE["maximum"])
+    sample = serializers.FloatField(min_value=-sys.float_info.max, max_value=sys.float_info.max)
     return PassThroughDictField(child=PassThroughListField(child=sample, min_length=1), **kwargs)
 
 
@@ -159,7 +159,8 @@ class BlankAsNullCharField(serializers.CharField):
     def __init__(self, **kwargs) -> None:
         super().__init__(read_only=True, allow_null=True, **kwargs)
 
-    def to_representation(self, value) -> str | None:
+    # None for blank: what this field is for, where CharField always answers a string.
+    def to_representation(self, value) -> str | None:  # type: ignore[override]
         return value or None
 
 
@@ -259,12 +260,17 @@ class JobCreateFormSerializer(JobCreateSerializer):
     """The same as form fields (multipart to upload ``inputs_csv``): maps and lists as JSON
     text."""
 
-    start_values = serializers.CharField(required=False, help_text="A JSON object, as above.")
-    inputs = serializers.CharField(required=False, help_text="A JSON object, as above.")
+    # Text fields in place of the JSON ones (DRF's metaclass replaces declared fields).
+    start_values = serializers.CharField(  # type: ignore[assignment]
+        required=False, help_text="A JSON object, as above."
+    )
+    inputs = serializers.CharField(  # type: ignore[assignment]
+        required=False, help_text="A JSON object, as above."
+    )
     inputs_csv = serializers.FileField(
         required=False, help_text="Or the inputs as CSV (header row, time first), at most 10 MB."
     )
-    outputs = serializers.CharField(
+    outputs = serializers.CharField(  # type: ignore[assignment]
         required=False, help_text="A JSON list, or names separated by commas."
     )
 

@@ -10,6 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from accounts.http import AuthenticatedHttpRequest
 from execution import services
 from execution.models import SimulationBatch, SimulationJob
 from fmugateway.core.errors import DomainError
@@ -18,7 +19,7 @@ REFRESH_SECONDS = 2
 
 
 @login_required
-def job_list(request: HttpRequest) -> HttpResponse:
+def job_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     jobs = (
         SimulationJob.objects.filter(owner=request.user, batch__isnull=True)
         .with_version()
@@ -75,7 +76,7 @@ def _run_settings(post) -> dict:
                 data[name] = float(raw)
             except ValueError:
                 data[name] = raw  # reported by the service as invalid
-    starts = {}
+    starts: dict[str, float | str] = {}
     for line in (post.get("start_values") or "").splitlines():
         name, sep, value = line.partition("=")
         if sep and name.strip():
@@ -100,7 +101,7 @@ def _error_text(exc: DomainError) -> str:
 
 @login_required
 @require_POST
-def job_create(request: HttpRequest) -> HttpResponse:
+def job_create(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The package page's run form: submit one job, then show its page."""
     # The user itself, not the request's lazy wrapper (billing inspects the model class).
     user = getattr(request.user, "_wrapped", request.user)

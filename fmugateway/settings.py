@@ -35,23 +35,24 @@ VAR_DIR.mkdir(parents=True, exist_ok=True)
 DEBUG = env_bool("DEBUG", False)
 
 # --- Secrets -------------------------------------------------------------------------------
-SECRET_KEY = env_secret("SECRET_KEY")
-USING_DEVELOPMENT_SECRET = SECRET_KEY is None
-if SECRET_KEY is None:
+_secret_key = env_secret("SECRET_KEY")
+USING_DEVELOPMENT_SECRET = _secret_key is None
+if _secret_key is None:
     if not DEBUG:
         raise ImproperlyConfigured(
             "SECRET_KEY (or SECRET_KEY_FILE) must be set when DEBUG is false. "
             "For local development run with DEBUG=true (make run does)."
         )
-    SECRET_KEY = dev_secret(VAR_DIR, "secret_key")
-elif not DEBUG and (len(SECRET_KEY) < 32 or SECRET_KEY.startswith(("dev-", "django-insecure"))):
+    _secret_key = dev_secret(VAR_DIR, "secret_key")
+elif not DEBUG and (len(_secret_key) < 32 or _secret_key.startswith(("dev-", "django-insecure"))):
     raise ImproperlyConfigured("SECRET_KEY looks like a development secret; refusing DEBUG=false.")
+SECRET_KEY: str = _secret_key
 
 # Key for HMAC-hashing API keys and license keys (never the passwords' slow hashers).
-KEY_HASH_SECRET = env_secret("KEY_HASH_SECRET") or (
-    dev_secret(VAR_DIR, "key_hash_secret") if DEBUG else None
+KEY_HASH_SECRET: str = env_secret("KEY_HASH_SECRET") or (
+    dev_secret(VAR_DIR, "key_hash_secret") if DEBUG else ""
 )
-if KEY_HASH_SECRET is None:
+if not KEY_HASH_SECRET:
     raise ImproperlyConfigured("KEY_HASH_SECRET (or KEY_HASH_SECRET_FILE) must be set.")
 
 # --- Hosts and security --------------------------------------------------------------------
@@ -206,7 +207,7 @@ def _server_side_encryption() -> dict:
 
 def _storage(location: str, *, private: bool) -> dict:
     if S3_BUCKET_NAME:
-        options = {
+        options: dict[str, object] = {
             "bucket_name": S3_BUCKET_NAME,
             "location": location,
             "endpoint_url": env_str("S3_ENDPOINT_URL") or None,

@@ -118,7 +118,8 @@ def load_binding() -> ModuleType:
     try:
         import seccomp  # type: ignore[import-not-found]
 
-        return seccomp
+        module: ModuleType = seccomp
+        return module
     except ImportError:
         pass
     for suffix in importlib.machinery.EXTENSION_SUFFIXES:

@@ -62,7 +62,10 @@ import signal
 import socket
 import sys
 import time
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
+
+if TYPE_CHECKING:  # at run time the helpers are loaded by _sibling (this file may be a script)
+    from fmusandbox._cgroup import RunGroup
 
 
 def _sibling(name: str) -> Any:
@@ -762,7 +765,7 @@ class Keeper:
         vm_baseline: int,
         fmu_fd: int,
         runner: _Runner | None,
-        group: Any = None,
+        group: RunGroup | None = None,
         seccomp_bpf: bytes | None = None,
     ) -> None:
         self.spec = spec
@@ -793,9 +796,11 @@ class Keeper:
     # -- the run's group --
 
     def group_cpu(self) -> float:
+        assert self.group is not None  # asked only of runs in a group
         return self.group.cpu_ns() / 1e9
 
     def group_events(self) -> dict[str, int]:
+        assert self.group is not None
         try:
             return self.group.events()
         except (OSError, ValueError):
@@ -1011,7 +1016,8 @@ class Keeper:
                 group.kill()
                 self.reap_orphans()
             if outcome is None:
-                report["code"] = _wait_code(runner.status) if runner.status >= 0 else None
+                status = runner.status  # reaped just above (a blocking reap always sets it)
+                report["code"] = _wait_code(status) if status is not None and status >= 0 else None
             report["outcome"] = outcome
         if group is not None:
             now_cpu = self.group_cpu()
@@ -1246,7 +1252,8 @@ def _cache_fmi_schemas() -> None:
             return cache[file]
         return original(etree, file=file, **kwargs)
 
-    etree.XMLSchema = xml_schema
+    # A deliberate monkeypatch of lxml's class with a caching factory (see above).
+    etree.XMLSchema = xml_schema  # type: ignore[misc, assignment]
 
 
 def _cache_fmpy_signatures() -> None:

@@ -26,6 +26,7 @@ import threading
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
+from typing import IO
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 #: Only what a simulation needs; sources and documentation are never unpacked.
@@ -148,7 +149,7 @@ def model_identifiers(description: Path) -> set[str]:
 
 
 class _Bounded:
-    def __init__(self, f, cap: int) -> None:
+    def __init__(self, f: IO[bytes], cap: int) -> None:
         self._f, self._left = f, cap
 
     def read(self, n: int = -1) -> bytes:
@@ -304,9 +305,9 @@ class FmuCache:
 
         return tempfile.mkdtemp(prefix=".extract-", dir=self.root)
 
-    def _unzip(self, f: object, dest: Path) -> int:
+    def _unzip(self, f: IO[bytes], dest: Path) -> int:
         try:
-            archive = zipfile.ZipFile(f)  # type: ignore[arg-type]
+            archive = zipfile.ZipFile(f)
         except (zipfile.BadZipFile, OSError, ValueError) as exc:
             raise FmuCacheError(f"not a valid FMU (zip) archive: {exc}") from None
         total = 0

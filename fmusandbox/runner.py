@@ -691,7 +691,7 @@ class Sandbox:
                     os.close(got_fds[0])
                 if not data:
                     return {"type": "done", "error": "the sandbox zygote died during the run"}
-                msg = json.loads(data)
+                msg: dict[str, Any] = json.loads(data)
                 if msg.get("type") == "done":
                     return msg
             # No report in time: kill the keeper (its PID namespace dies with it) and the zygote.

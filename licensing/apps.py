@@ -29,7 +29,7 @@ def _email_verified(sender, user, **kwargs) -> None:
 def check_settings(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
     from fmugateway.core.ratelimit import parse_rate
 
-    errors = []
+    errors: list[checks.CheckMessage] = []
     for name in ("LICENSE_VERIFY_RATE_PER_IP", "LICENSE_VERIFY_RATE_PER_KEY"):
         try:
             parse_rate(getattr(settings, name))

@@ -31,7 +31,9 @@ from licensing import license_keys
 def _limit(throttle_class, request) -> SlidingLimit | None:
     """The sliding limit of one throttle for this request, or None: no limit applies."""
     rate = parse_rate(getattr(settings, throttle_class.rate_setting))
-    ident = throttle_class.get_ident(request) if rate is not None else None
+    if rate is None:
+        return None
+    ident = throttle_class.get_ident(request)
     if ident is None:
         return None
     count, period = rate
@@ -58,8 +60,8 @@ class _LicenseThrottle(BaseThrottle):
     scope = ""
     rate_setting = ""
 
-    @staticmethod
-    def get_ident(request) -> str | None:
+    @staticmethod  # None: the request is not limited (DRF's own throttles always answer one)
+    def get_ident(request) -> str | None:  # type: ignore[override]
         raise NotImplementedError
 
     def allow_request(self, request, view) -> bool:
@@ -74,8 +76,8 @@ class LicenseIpThrottle(_LicenseThrottle):
     scope = "license_verify_ip"
     rate_setting = "LICENSE_VERIFY_RATE_PER_IP"
 
-    @staticmethod
-    def get_ident(request) -> str | None:
+    @staticmethod  # None: the request is not limited (DRF's own throttles always answer one)
+    def get_ident(request) -> str | None:  # type: ignore[override]
         return client_ip(request) or "unknown"
 
 
@@ -83,8 +85,8 @@ class LicenseKeyThrottle(_LicenseThrottle):
     scope = "license_verify_key"
     rate_setting = "LICENSE_VERIFY_RATE_PER_KEY"
 
-    @staticmethod
-    def get_ident(request) -> str | None:
+    @staticmethod  # None: the request is not limited (DRF's own throttles always answer one)
+    def get_ident(request) -> str | None:  # type: ignore[override]
         data = request.data
         raw = data.get("key") if hasattr(data, "get") else None
         key_hash = license_keys.hash_key(raw) if isinstance(raw, str) else None

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import threading
+from typing import TYPE_CHECKING
 
 from rest_framework import serializers
 
@@ -8,13 +9,22 @@ from fmugateway.core.errors import DomainError
 from fmugateway.core.fields import StrictCharField
 from licensing.models import Activation, License, LicenseKind, SeatAssignment
 from licensing.services.licenses import MAX_FINGERPRINT_LENGTH, VerifyCode, clean_fingerprint
+from registry.models import Package
 from registry.serializers import SignedDocumentSerializer
+
+if TYPE_CHECKING:  # names in annotations only
+    from accounts.models import Organisation
+    from marketplace.models import Order
 
 
 class LicenseSerializer(serializers.ModelSerializer):
-    package = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    organisation = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
-    order = serializers.SlugRelatedField(
+    package: serializers.SlugRelatedField[Package] = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True
+    )
+    organisation: serializers.SlugRelatedField[Organisation] = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True, allow_null=True
+    )
+    order: serializers.SlugRelatedField[Order] = serializers.SlugRelatedField(
         slug_field="number", read_only=True, allow_null=True, help_text="None: granted, not sold."
     )
     status = serializers.SerializerMethodField()
@@ -156,7 +166,8 @@ class LicenseCheckSerializer(serializers.Serializer):
     activate = LenientBooleanField(
         required=False, default=False, help_text="verify: activate this machine if a slot is free."
     )
-    label = serializers.CharField(
+    # A field named like Field.label: DRF's metaclass takes declared fields out of the class.
+    label = serializers.CharField(  # type: ignore[assignment]
         required=False,
         allow_null=True,
         allow_blank=True,
@@ -274,7 +285,9 @@ class SeatListSerializer(serializers.Serializer):
 class SeatLicenseSerializer(serializers.ModelSerializer):
     """A license as a seat holder sees it: what it entitles them to, never its key."""
 
-    package = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    package: serializers.SlugRelatedField[Package] = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True
+    )
     status = serializers.SerializerMethodField()
     owner = serializers.SerializerMethodField()
     via = serializers.SerializerMethodField()
@@ -309,7 +322,7 @@ class SeatLicenseSerializer(serializers.ModelSerializer):
         return "organisation" if license.kind == LicenseKind.ORG else "seat"
 
     def get_organisation(self, license: License) -> str | None:
-        return license.organisation.slug if license.organisation_id else None
+        return license.organisation.slug if license.organisation is not None else None
 
 
 class LicenseOrganisationSerializer(serializers.Serializer):

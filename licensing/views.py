@@ -4,9 +4,10 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
+from accounts.http import AuthenticatedHttpRequest
 from accounts.models import Membership, Organisation
 from accounts.services import organisations
 from fmugateway.core.errors import DomainError
@@ -16,7 +17,7 @@ from licensing.services.licenses import claim_key, deactivate_activation, rotate
 
 
 @login_required
-def account_licenses(request: HttpRequest) -> HttpResponse:
+def account_licenses(request: AuthenticatedHttpRequest) -> HttpResponse:
     licenses = (
         License.objects.owned_by(request.user)
         .select_related("package", "listing")
@@ -37,7 +38,7 @@ def account_licenses(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def account_license(request: HttpRequest, pk: int) -> HttpResponse:
+def account_license(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     license = get_object_or_404(
         License.objects.owned_by(request.user).select_related("package", "listing", "order"),
         pk=pk,
@@ -102,7 +103,7 @@ def account_license(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
-def account_organisations(request: HttpRequest) -> HttpResponse:
+def account_organisations(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Your organisations, and a form to create one."""
     if request.method == "POST":
         try:
@@ -152,7 +153,7 @@ def _int(value) -> int:
 
 
 @login_required
-def account_organisation(request: HttpRequest, slug: str) -> HttpResponse:
+def account_organisation(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
     """One of your organisations: members, invitations (admins) and the licenses it shares."""
     organisation = get_object_or_404(
         Organisation.objects.for_user(request.user).select_related("owner"), slug=slug

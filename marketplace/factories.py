@@ -7,7 +7,7 @@ from registry.factories import PackageFactory
 from registry.models import Package
 
 
-class CreatorFactory(factory.django.DjangoModelFactory):
+class CreatorFactory(factory.django.DjangoModelFactory[Creator]):
     """An approved creator whose Connect account can take charges."""
 
     class Meta:
@@ -32,7 +32,7 @@ class ListedPackageFactory(PackageFactory):
     status = Package.Status.LISTED
 
 
-class ListingFactory(factory.django.DjangoModelFactory):
+class ListingFactory(factory.django.DjangoModelFactory[Listing]):
     class Meta:
         model = Listing
 
@@ -50,7 +50,7 @@ class ListingFactory(factory.django.DjangoModelFactory):
         execute_only = factory.Trait(kind=Listing.Kind.EXECUTE_ONLY, run_quota=100)
 
 
-class CouponFactory(factory.django.DjangoModelFactory):
+class CouponFactory(factory.django.DjangoModelFactory[Coupon]):
     class Meta:
         model = Coupon
 

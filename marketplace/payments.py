@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
+from typing import Any
 
 import stripe
 from django.conf import settings
@@ -89,6 +90,7 @@ def start_checkout(order: Order, user) -> dict:
     _check_payable(order, user)
     key = api_key()
     customer = customer_for(user)
+    mode: dict[str, Any]  # Checkout's arguments for a setup or a payment
     if order.total_amount == 0:
         mode = {
             "mode": "setup",
@@ -182,6 +184,7 @@ def start_payment(order: Order, user) -> dict:
             existing = intents.retrieve(previous, api_key=key)
         if existing.status in _PAYABLE or existing.status == "succeeded":
             return _intent_answer(order, as_dict(existing))
+    terms: dict[str, Any]  # the intent's own arguments
     if setup:
         kind, terms = "setup-", {"usage": "off_session"}
     else:
@@ -252,6 +255,7 @@ def pay_order(intent: dict) -> Order | None:
         logger.warning("Intent %s names no order of ours", intent["id"])
         return None
     setup = _is_setup(intent)
+    amount: int | None
     if setup:
         amount, currency = 0, None
     else:
@@ -357,7 +361,11 @@ def refund_payment(
     nothing is left; 503 without Stripe; 502 when Stripe refuses.
     """
     order = Order.objects.get(pk=order.pk)
-    wanted = None if lines is None else sorted({getattr(line, "pk", line) for line in lines})
+    wanted = (
+        None
+        if lines is None
+        else sorted({line.pk if isinstance(line, OrderLine) else line for line in lines})
+    )
     targets = order.lines.all() if wanted is None else order.lines.filter(pk__in=wanted)
     if wanted is not None and targets.count() != len(wanted):
         raise NotFoundError("No such line on this order.", code="order_line_not_found")
@@ -392,10 +400,12 @@ def refund_payment(
             ),
             api_key=api_key(),
         )
-    refund = as_dict(created)
+    made = as_dict(created)
+    charge_id = object_id(made["charge"])
+    assert charge_id is not None  # a refund of a payment intent names its charge
     intent = fresh_payment_intent(order.payment_reference)
-    refund_from_charge(fresh_charge(object_id(refund["charge"])), intent)
-    return Refund.objects.get(order=order, reference=refund["id"])
+    refund_from_charge(fresh_charge(charge_id), intent)
+    return Refund.objects.get(order=order, reference=made["id"])
 
 
 # --- Subscription SKUs -----------------------------------------------------------------------
@@ -460,17 +470,20 @@ def start_license_subscriptions(order: Order, intent: dict) -> list[License]:
                 stripe.PaymentMethod.attach(method, customer=customer, api_key=key)
     started = []
     for license in licenses:
+        assert license.order_line is not None  # bought: the licenses of an order's lines
         price = _renewal_price(license.order_line)
         with transaction.atomic():
             locked = License.objects.select_for_update().get(pk=license.pk)
             if locked.subscription_id or locked.status != License.Status.ACTIVE:
                 continue
+            assert locked.expires_at is not None  # a subscription SKU's license has a term
             with provider_errors():
                 created = stripe.Subscription.create(
                     customer=customer,
                     items=[{"price": price}],
                     trial_end=int(locked.expires_at.timestamp()),
-                    default_payment_method=method,
+                    # stripe-python leaves a None argument out of the request.
+                    default_payment_method=method,  # type: ignore[arg-type]
                     metadata={
                         "kind": LICENSE_KIND,
                         "license_id": str(locked.pk),
@@ -492,12 +505,12 @@ def license_of_subscription(subscription_id: str | None) -> License | None:
 
 def _period_end(invoice: dict, subscription_id: str) -> datetime | None:
     """The end of the period an invoice paid: its subscription line's period."""
-    ends = [
+    raw_ends = [
         (line.get("period") or {}).get("end")
         for line in ((invoice.get("lines") or {}).get("data") or [])
         if object_id(line.get("subscription")) in (subscription_id, None)
     ]
-    ends = [int(end) for end in ends if end]
+    ends = [int(end) for end in raw_ends if end]
     if ends:
         return datetime.fromtimestamp(max(ends), tz=UTC)
     return period_of(fresh_subscription(subscription_id))[1]
@@ -515,7 +528,8 @@ def apply_invoice(invoice: dict, license: License) -> LicenseRenewal | None:
         license,
         invoice_id=invoice["id"],
         amount=amount,
-        currency=invoice.get("currency") or license.order.currency,
+        # A subscription license comes from an order.
+        currency=invoice.get("currency") or license.order.currency,  # type: ignore[union-attr]
         period_end=period_end,
         payment_reference=object_id(invoice.get("payment_intent")) or "",
     )

@@ -1,15 +1,21 @@
 from __future__ import annotations
 
+from typing import Any
+
 from rest_framework import serializers
 
 from fmugateway.core.fields import MAX_ID
+from licensing.models import License
 from licensing.serializers import LenientBooleanField, LicenseWithKeySerializer
-from marketplace.models import Cart, CartItem, Listing, Order, OrderLine
+from marketplace.models import Cart, CartItem, Coupon, Listing, Order, OrderLine
 from marketplace.services.listings import EDITABLE
+from registry.models import Package
 
 
 class ListingSerializer(serializers.ModelSerializer):
-    package = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    package: serializers.SlugRelatedField[Package] = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True
+    )
 
     class Meta:
         model = Listing
@@ -17,11 +23,13 @@ class ListingSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "package", "created_at", "updated_at"]
         # Model-level rules live in services.listings.validate_listing (one place for all);
         # the numbers' ranges come from the model's validators (LISTING_MAX_*).
-        validators = []
+        validators: list[Any] = []
 
 
 class ListingBriefSerializer(serializers.ModelSerializer):
-    package = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    package: serializers.SlugRelatedField[Package] = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True
+    )
 
     class Meta:
         model = Listing
@@ -40,7 +48,9 @@ class CartItemSerializer(serializers.ModelSerializer):
 
 class CartSerializer(serializers.ModelSerializer):
     items = CartItemSerializer(many=True, read_only=True)
-    coupon = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
+    coupon: serializers.SlugRelatedField[Coupon] = serializers.SlugRelatedField(
+        slug_field="code", read_only=True, allow_null=True
+    )
     subtotal_amount = serializers.SerializerMethodField()
 
     class Meta:
@@ -61,8 +71,10 @@ class CouponSerializer(serializers.Serializer):
 
 
 class OrderLineSerializer(serializers.ModelSerializer):
-    package = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    license = serializers.PrimaryKeyRelatedField(
+    package: serializers.SlugRelatedField[Package] = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True
+    )
+    license: serializers.PrimaryKeyRelatedField[License] = serializers.PrimaryKeyRelatedField(
         read_only=True, allow_null=True, help_text="Issued once the order is paid."
     )
 

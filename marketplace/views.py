@@ -17,6 +17,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from accounts.http import AuthenticatedHttpRequest
 from accounts.models import Creator
 from billing.services import earnings
 from fmugateway.core.errors import DomainError
@@ -234,7 +235,7 @@ def console_listings(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @login_required
-def console_sales(request: HttpRequest) -> HttpResponse:
+def console_sales(request: AuthenticatedHttpRequest) -> HttpResponse:
     creator = Creator.objects.filter(user=request.user).first()
     lines = (
         OrderLine.objects.filter(package__owner=request.user)

@@ -102,7 +102,9 @@ def on_dispute(event: Event) -> None:
     dispute = _dispute(event_object(event)["id"])
     intent_id = object_id(dispute.get("payment_intent"))
     if not intent_id:
-        charge = fresh_charge(object_id(dispute.get("charge")))
+        charge_id = object_id(dispute.get("charge"))
+        assert charge_id is not None  # a dispute is always about a charge
+        charge = fresh_charge(charge_id)
         intent_id = object_id(charge.get("payment_intent"))
     if not intent_id:
         return
@@ -140,10 +142,12 @@ def on_checkout_session_completed(event: Event) -> None:
     session = fresh_checkout_session(event_object(event)["id"])
     if (session.get("metadata") or {}).get("kind") != payments.KIND:
         return
-    if session.get("payment_status") == "paid" and session.get("payment_intent"):
-        pay_order(fresh_payment_intent(object_id(session["payment_intent"])))
-    elif session.get("mode") == "setup" and session.get("setup_intent"):
-        pay_order(fresh_setup_intent(object_id(session["setup_intent"])))
+    payment_intent_id = object_id(session.get("payment_intent"))
+    setup_intent_id = object_id(session.get("setup_intent"))
+    if session.get("payment_status") == "paid" and payment_intent_id:
+        pay_order(fresh_payment_intent(payment_intent_id))
+    elif session.get("mode") == "setup" and setup_intent_id:
+        pay_order(fresh_setup_intent(setup_intent_id))
 
 
 @handler

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 from accounts.models import is_moderator
 from fmugateway.core.errors import DomainError
 from registry.models import Package, PackageVersion
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser
+
+    from accounts.models import User
 
 DownloadRule = Callable[[object, PackageVersion], bool]
 DownloadBlock = Callable[[object, PackageVersion], DomainError | None]
@@ -44,7 +50,9 @@ def listing_hold(package: Package) -> DomainError | None:
     return None
 
 
-def first_block(checks, user, version: PackageVersion) -> DomainError | None:
+def first_block(
+    checks: Iterable[DownloadBlock], user: User | AnonymousUser, version: PackageVersion
+) -> DomainError | None:
     """The error the first of ``checks`` refuses ``user`` with, or ``None``; blocks never apply
     to anonymous users (refused anyway), the owner or moderators."""
     if not getattr(user, "is_authenticated", False):
@@ -58,12 +66,12 @@ def first_block(checks, user, version: PackageVersion) -> DomainError | None:
     return None
 
 
-def download_block(user, version: PackageVersion) -> DomainError | None:
+def download_block(user: User | AnonymousUser, version: PackageVersion) -> DomainError | None:
     """The error a registered download block refuses ``user`` with, or ``None``."""
     return first_block(_download_blocks, user, version)
 
 
-def may_download(user, version: PackageVersion) -> bool:
+def may_download(user: User | AnonymousUser, version: PackageVersion) -> bool:
     """The owner and moderators always; anyone signed in for published versions of listed free
     packages; plus whatever registered rules grant."""
     if not getattr(user, "is_authenticated", False):

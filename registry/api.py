@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any, ClassVar
 
+from django.core.files.uploadedfile import UploadedFile
 from django.db.models import OuterRef, Prefetch, Subquery
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404
@@ -15,6 +17,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.http import AuthenticatedRequest, signed_in_user
+from accounts.models import User
 from fmugateway.core.api import validated_query
 from fmugateway.core.errors import DomainError, NotFoundError
 from fmugateway.core.parsers import FormParser, MultiPartParser
@@ -131,7 +135,7 @@ class PackageDetailView(generics.RetrieveUpdateAPIView):
 class PackageSubmitView(APIView):
     required_scopes = {"POST": "publish"}
 
-    def post(self, request: Request, slug: str) -> Response:
+    def post(self, request: AuthenticatedRequest, slug: str) -> Response:
         package = services.submit_for_review(owned_package(request, slug), request.user)
         return Response(PackageSerializer(package).data)
 
@@ -185,10 +189,12 @@ class VersionListView(generics.ListCreateAPIView):
         finally:
             # The FMU may have been moved into storage; closing tolerates that.
             for uploaded in request.FILES.values():
-                uploaded.close()
+                if isinstance(uploaded, UploadedFile):  # the type admits an empty list
+                    uploaded.close()
 
     def _upload(self, request: Request, slug: str) -> Response:
         package = owned_package(request, slug)
+        payload: dict[str, Any] | list[Any]
         if request.content_type.startswith(RawFmuParser.media_type):
             fields = {key: request.query_params.get(key) for key in ("version", "changelog")}
             payload = {
@@ -202,7 +208,7 @@ class VersionListView(generics.ListCreateAPIView):
         data = form.validated_data
         version = services.upload_version(
             package,
-            uploaded_by=request.user,
+            uploaded_by=signed_in_user(request),
             upload=received_file(data["file"]),
             version=data["version"],
             changelog=data.get("changelog", ""),
@@ -247,10 +253,10 @@ class VariableListView(generics.ListAPIView):
 
 class _VersionActionView(APIView):
     required_scopes = {"POST": "publish"}
-    verb = None
+    verb: ClassVar[staticmethod[[PackageVersion, User, str], PackageVersion]]
 
     @extend_schema(tags=["registry"], request=ReasonSerializer, responses=VersionSerializer)
-    def post(self, request: Request, slug: str, version: str) -> Response:
+    def post(self, request: AuthenticatedRequest, slug: str, version: str) -> Response:
         target = visible_version(request, slug, version)
         form = ReasonSerializer(data=request.data)
         form.is_valid(raise_exception=True)

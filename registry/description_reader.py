@@ -313,10 +313,11 @@ class _Reader:
                 return
             value = element
         else:
-            value = next((child for child in element if child.tag in LEGACY_TYPES), None)
-            if value is None:
+            legacy = next((child for child in element if child.tag in LEGACY_TYPES), None)
+            if legacy is None:
                 self.problem(f'Variable "{name}" has no type element (Real, Integer, ...).')
                 return
+            value = legacy
             kind = value.tag
         causality = element.get("causality", "local")
         variability = element.get("variability")
@@ -368,8 +369,9 @@ class _Reader:
         dimensions = element.findall("Dimension") if self.major == "3" else []
         if dimensions:
             spec = [(_int(d.get("start")), _int(d.get("valueReference"))) for d in dimensions]
-            if all(start is not None for start, _ in spec):
-                shape = [start for start, _ in spec]  # type: ignore[misc]
+            starts = [start for start, _ in spec if start is not None]
+            if len(starts) == len(spec):
+                shape = starts
             if value_reference is not None:
                 self.array_dimensions[value_reference] = spec
             for _, reference in spec:

@@ -4,11 +4,12 @@ from accounts.factories import UserFactory
 from registry.models import Package
 
 
-class PackageFactory(factory.django.DjangoModelFactory):
+class PackageFactory(factory.django.DjangoModelFactory[Package]):
     class Meta:
         model = Package
 
-    owner = factory.SubFactory(UserFactory)
+    # Any declaration: ListedPackageFactory takes the owner from a creator.
+    owner: factory.declarations.BaseDeclaration = factory.SubFactory(UserFactory)
     name = factory.Sequence(lambda n: f"Model {n}")
     slug = factory.Sequence(lambda n: f"model-{n}")
     summary = "A model for tests."

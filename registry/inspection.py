@@ -72,7 +72,7 @@ import zipfile
 import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import IO, Any
+from typing import IO, Any, Literal, Protocol
 from xml.etree.ElementTree import Element
 
 from registry.description_reader import (
@@ -496,9 +496,13 @@ class _HashingSink:
         return len(data)
 
 
-def read_entry_bounded(
-    zf: zipfile.ZipFile, info: zipfile.ZipInfo, sink: IO[bytes], cap: int
-) -> int:
+class Sink(Protocol):
+    """Where ``read_entry_bounded`` writes: a binary file, or a ``_HashingSink``."""
+
+    def write(self, data: bytes, /) -> object: ...
+
+
+def read_entry_bounded(zf: zipfile.ZipFile, info: zipfile.ZipInfo, sink: Sink, cap: int) -> int:
     """Stream one entry into ``sink`` reading at most ``cap`` bytes; return the size.
 
     zipfile already stops at the declared size and checks the CRC, so a lying header
@@ -572,7 +576,7 @@ def sniff_binary(head: bytes) -> tuple[str, int | None, str | None, str | None]:
     """(format, elf_class, machine, elf_type) from the first bytes of a file."""
     if head[:4] == _ELF_MAGIC and len(head) >= 20:
         elf_class = {1: 32, 2: 64}.get(head[4])
-        order = "little" if head[5] == 1 else "big"
+        order: Literal["little", "big"] = "little" if head[5] == 1 else "big"
         e_type = int.from_bytes(head[16:18], order)
         e_machine = int.from_bytes(head[18:20], order)
         machine = _EM_NAMES.get(e_machine, f"EM_{e_machine}")
@@ -592,7 +596,10 @@ def sniff_binary(head: bytes) -> tuple[str, int | None, str | None, str | None]:
 
 def validate_elf_shared_object(stream: IO[bytes], name: str) -> None:
     """Raise ``invalid_elf`` unless ``stream`` is a loadable x86-64 ELF shared object."""
+    from elftools.elf.dynamic import Dynamic
     from elftools.elf.elffile import ELFFile
+    from elftools.elf.sections import Section
+    from elftools.elf.segments import Segment
 
     def bad(why: str) -> InspectionError:
         return InspectionError(
@@ -616,13 +623,13 @@ def validate_elf_shared_object(stream: IO[bytes], name: str) -> None:
         if e_type != "ET_DYN":
             kind = "an executable" if e_type == "ET_EXEC" else f"of type {e_type}"
             raise bad(f"is {kind}, not a shared object")
-        dynamic = elf.get_section_by_name(".dynamic")
+        dynamic: Section | Segment | None = elf.get_section_by_name(".dynamic")
         if dynamic is None:
             dynamic = next(
                 (s for s in elf.iter_segments() if s.header["p_type"] == "PT_DYNAMIC"),
                 None,
             )
-        if dynamic is None:
+        if not isinstance(dynamic, Dynamic):  # None, or a .dynamic that is not of that type
             raise bad("has no dynamic section")
         for tag in dynamic.iter_tags():
             if tag.entry.d_tag == "DT_FLAGS_1" and tag.entry.d_val & _DF_1_PIE:
@@ -711,7 +718,7 @@ def _read_model_description(
     with tempfile.SpooledTemporaryFile(max_size=limits.full_validation_max_bytes) as spool:
         sink = _HashingSink(hashlib.sha256(), spool)
         try:
-            size = read_entry_bounded(zf, md_info, sink, cap)  # type: ignore[arg-type]
+            size = read_entry_bounded(zf, md_info, sink, cap)
         except InspectionError as exc:
             if exc.code == "zip_bomb":
                 raise InspectionError(
@@ -943,21 +950,23 @@ def _inspect_open(
 
     runtime = [p for p in platforms.values() if p.runnable]
     interfaces: list[Interface] = []
-    for itf in facts.interfaces:
-        library, renamed = _resolve_library(itf.model_identifier, runtime)
+    for declared in facts.interfaces:
+        library, renamed = _resolve_library(declared.model_identifier, runtime)
         interfaces.append(
             Interface(
-                kind=itf.kind,
-                model_identifier=itf.model_identifier,
+                kind=declared.kind,
+                model_identifier=declared.model_identifier,
                 runnable=library is not None,
-                needs_execution_tool=itf.needs_execution_tool,
-                can_get_and_set_fmu_state=itf.can_get_and_set_fmu_state,
+                needs_execution_tool=declared.needs_execution_tool,
+                can_get_and_set_fmu_state=declared.can_get_and_set_fmu_state,
                 can_handle_variable_step_size=(
-                    itf.can_handle_variable_step_size if itf.kind == "CoSimulation" else None
+                    declared.can_handle_variable_step_size
+                    if declared.kind == "CoSimulation"
+                    else None
                 ),
                 library=library,
                 library_renamed=renamed,
-                supported=itf.kind in SUPPORTED_INTERFACES,
+                supported=declared.kind in SUPPORTED_INTERFACES,
             )
         )
 
@@ -983,10 +992,10 @@ def _inspect_open(
     else:
         for itf in interfaces:
             folder = next(p.folder for p in runtime if p.libraries)
-            expected = f"binaries/{folder}/{itf.model_identifier}.so"
+            expected_path = f"binaries/{folder}/{itf.model_identifier}.so"
             if itf.library_renamed:
                 warnings.append(
-                    f"{itf.kind}: modelIdentifier {itf.model_identifier!r} expects {expected} "
+                    f"{itf.kind}: modelIdentifier {itf.model_identifier!r} expects {expected_path} "
                     f"but the only Linux binary is {PurePosixPath(itf.library or '').name!r}; "
                     "the gateway loads that library (importers that look the library up by "
                     "modelIdentifier, such as plain fmpy, will not find it)"
@@ -994,7 +1003,7 @@ def _inspect_open(
             elif not itf.runnable:
                 warnings.append(
                     f"{itf.kind}: modelIdentifier {itf.model_identifier!r} expects "
-                    f"{expected} but the Linux binaries are "
+                    f"{expected_path} but the Linux binaries are "
                     + ", ".join(repr(PurePosixPath(n).name) for n in linux_libraries)
                     + "; importers look the library up by modelIdentifier, so running it will "
                     "fail"

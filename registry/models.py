@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -7,12 +9,17 @@ from django.urls import reverse
 
 from accounts.models import is_moderator
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser
 
-class PackageQuerySet(models.QuerySet):
+    from accounts.models import User
+
+
+class PackageQuerySet(models.QuerySet["Package"]):
     def listed(self) -> PackageQuerySet:
         return self.filter(status=Package.Status.LISTED)
 
-    def visible_to(self, user) -> PackageQuerySet:
+    def visible_to(self, user: User | AnonymousUser) -> PackageQuerySet:
         """Listed packages for everyone; the owner's own at any status; all for moderators."""
         if is_moderator(user):
             return self
@@ -20,7 +27,7 @@ class PackageQuerySet(models.QuerySet):
             return self.filter(Q(status=Package.Status.LISTED) | Q(owner=user))
         return self.listed()
 
-    def owned_by(self, user) -> PackageQuerySet:
+    def owned_by(self, user: User | AnonymousUser) -> PackageQuerySet:
         return self.filter(owner=user) if user.is_authenticated else self.none()
 
 
@@ -76,7 +83,7 @@ class Package(models.Model):
         return reverse("package-detail", kwargs={"slug": self.slug})
 
 
-class PackageVersionQuerySet(models.QuerySet):
+class PackageVersionQuerySet(models.QuerySet["PackageVersion"]):
     def published(self) -> PackageVersionQuerySet:
         """Versions the public sees: of listed packages, validated, not yanked."""
         return self.filter(
@@ -85,7 +92,7 @@ class PackageVersionQuerySet(models.QuerySet):
             yanked_at__isnull=True,
         )
 
-    def visible_to(self, user) -> PackageVersionQuerySet:
+    def visible_to(self, user: User | AnonymousUser) -> PackageVersionQuerySet:
         """Published versions; every version of your own packages; all for moderators."""
         if is_moderator(user):
             return self

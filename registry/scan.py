@@ -378,15 +378,19 @@ def _elf_facts(stream: IO[bytes]) -> _ElfFacts:
         elif isinstance(section, DynamicSection):
             for tag in section.iter_tags():
                 kind = tag.entry.d_tag
+                # pyelftools sets needed/rpath/runpath on the tags of those kinds only.
                 if kind == "DT_NEEDED":
-                    needed.append(tag.needed)
+                    needed.append(tag.needed)  # type: ignore[attr-defined]
                 elif kind == "DT_RPATH":
-                    rpaths.extend(tag.rpath.split(":"))
+                    rpaths.extend(tag.rpath.split(":"))  # type: ignore[attr-defined]
                 elif kind == "DT_RUNPATH":
-                    rpaths.extend(tag.runpath.split(":"))
+                    rpaths.extend(tag.runpath.split(":"))  # type: ignore[attr-defined]
         elif isinstance(section, GNUVerNeedSection):
             for verneed, auxiliaries in section.iter_versions():
-                version_needs.setdefault(verneed.name, set()).update(a.name for a in auxiliaries)
+                if verneed.name:  # named from the string table (the type admits None)
+                    version_needs.setdefault(verneed.name, set()).update(
+                        a.name for a in auxiliaries if a.name
+                    )
     exec_stack = any(
         seg.header.p_type == "PT_GNU_STACK" and seg.header.p_flags & 0x1
         for seg in elf.iter_segments()

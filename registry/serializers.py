@@ -268,7 +268,9 @@ RISK_LEVELS = ["none", "low", "medium", "high", "critical"]
 
 
 class VersionSerializer(serializers.ModelSerializer):
-    package = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    package: serializers.SlugRelatedField[Package] = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True
+    )
     kinds = serializers.ListField(
         child=serializers.ChoiceField(choices=["CS", "ME", "SE"]),
         read_only=True,

@@ -10,15 +10,18 @@ from __future__ import annotations
 import itertools
 import logging
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from accounts.models import is_moderator
+from accounts.models import User, is_moderator
 from fmugateway.core import storage as artifact_storage
 from fmugateway.core.audit import record
 from fmugateway.core.errors import ConflictError, DomainError, ForbiddenError
@@ -26,6 +29,7 @@ from registry import inspection as fmu_inspection
 from registry import scan as fmu_scan
 from registry import vectors
 from registry.access import listing_hold
+from registry.description_reader import Variable as CardVariable
 from registry.models import Package, PackageVersion, TestVector, Variable
 from registry.signals import package_status_changed
 
@@ -45,7 +49,7 @@ class InspectionRejected(DomainError):
     status_code = 422
 
 
-def require_owner(package: Package, user) -> None:
+def require_owner(package: Package, user: User | AnonymousUser) -> None:
     """The creator API and console act for the package's owner only. Moderators act through
     the admin's moderation actions (approve, reject, revalidate, takedowns), audited as such."""
     if package.owner_id != getattr(user, "pk", None):
@@ -61,7 +65,7 @@ def unique_slug(name: str) -> str:
 
 
 @transaction.atomic
-def create_package(owner, *, name: str, slug: str | None = None, **fields) -> Package:
+def create_package(owner: User, *, name: str, slug: str | None = None, **fields: Any) -> Package:
     """Create a draft package owned by ``owner``; the slug defaults to one made from the name."""
     slug = slug or unique_slug(name)
     if Package.objects.filter(slug=slug).exists():
@@ -87,7 +91,7 @@ EDITABLE_PACKAGE_FIELDS = {
 
 
 @transaction.atomic
-def update_package(package: Package, user, **changes) -> Package:
+def update_package(package: Package, user: User, **changes: Any) -> Package:
     """Change the package's descriptive fields (its owner only)."""
     require_owner(package, user)
     changes = {key: value for key, value in changes.items() if key in EDITABLE_PACKAGE_FIELDS}
@@ -113,7 +117,7 @@ class TestVectorInput:
 
     reference_path: Path
     inputs_path: Path | None = None
-    start_values: dict = field(default_factory=dict)
+    start_values: dict[str, Any] = field(default_factory=dict)
     columns: tuple[str, ...] = ()
     rtol: float = vectors.DEFAULT_RTOL
     atol: float = vectors.DEFAULT_ATOL
@@ -121,7 +125,7 @@ class TestVectorInput:
     name: str = "default"
 
 
-def _check_test_vector(vector: TestVectorInput, card) -> None:
+def _check_test_vector(vector: TestVectorInput, card: fmu_inspection.FmuInspection) -> None:
     def bad(detail: str, code: str = "invalid_test_vector") -> DomainError:
         return DomainError(detail, code=code)
 
@@ -132,7 +136,7 @@ def _check_test_vector(vector: TestVectorInput, card) -> None:
         vectors.Tolerance(rtol=vector.rtol, atol=vector.atol)
     except vectors.ReferenceFormatError as exc:
         raise bad(f"Test vector {vector.name!r}: {exc}") from exc
-    columns = vector.columns or tuple(reference.dtype.names[1:])
+    columns = vector.columns or tuple((reference.dtype.names or ())[1:])
     # One pass over the (possibly very long, spooled) variable table.
     missing = set(columns) | set(vector.start_values)
     for variable in card.variables:
@@ -157,7 +161,7 @@ def inspection_limits() -> fmu_inspection.InspectionLimits:
 def upload_version(
     package: Package,
     *,
-    uploaded_by,
+    uploaded_by: User,
     upload: ReceivedFile,
     version: str,
     changelog: str = "",
@@ -248,7 +252,16 @@ def _delete_all(keys: list[str]) -> None:
             logger.exception("Could not delete %s after a failed upload", key)
 
 
-def _create_version_row(package, user, version, changelog, upload, card, report, key):
+def _create_version_row(
+    package: Package,
+    user: User,
+    version: str,
+    changelog: str,
+    upload: ReceivedFile,
+    card: fmu_inspection.FmuInspection,
+    report: fmu_scan.ScanReport,
+    key: str,
+) -> PackageVersion:
     kinds = {interface.kind for interface in card.interfaces}
     experiment = card.default_experiment
     card_dict = card.to_dict()
@@ -307,7 +320,7 @@ _VARIABLE_COLUMNS = (
 )
 
 
-def _variable_values(variable) -> tuple:
+def _variable_values(variable: CardVariable) -> tuple[str | int, ...]:
     return (
         variable.name[:500],
         variable.value_reference or 0,
@@ -324,7 +337,7 @@ def _variable_values(variable) -> tuple:
     )
 
 
-def _insert_variables(version: PackageVersion, variables) -> None:
+def _insert_variables(version: PackageVersion, variables: Iterable[CardVariable]) -> None:
     """Write the model card's variable table. A model may have 100,000 variables: they are
     streamed from the inspection's spool, never all in memory, and PostgreSQL takes them in
     one COPY (bulk INSERTs of model instances took ~10 s for 100,000)."""
@@ -349,7 +362,7 @@ def _insert_variables(version: PackageVersion, variables) -> None:
 # --- review lifecycle --------------------------------------------------------------------
 
 
-def _transition(package: Package, allowed: set[str], new: str, **changes) -> None:
+def _transition(package: Package, allowed: set[str], new: str, **changes: Any) -> None:
     updated = Package.objects.filter(pk=package.pk, status__in=allowed).update(
         status=new, updated_at=timezone.now(), **changes
     )
@@ -362,7 +375,7 @@ def _transition(package: Package, allowed: set[str], new: str, **changes) -> Non
     package_status_changed.send(sender=Package, package=package)
 
 
-def submit_for_review(package: Package, user) -> Package:
+def submit_for_review(package: Package, user: User) -> Package:
     require_owner(package, user)
     if not package.versions.exists():
         raise DomainError("Upload at least one version before submitting.", code="no_versions")
@@ -385,7 +398,7 @@ def submit_for_review(package: Package, user) -> Package:
     return package
 
 
-def approve_package(package: Package, moderator, note: str = "") -> Package:
+def approve_package(package: Package, moderator: User, note: str = "") -> Package:
     if not is_moderator(moderator):
         raise ForbiddenError("Only moderators can approve packages.")
     if (held := listing_hold(package)) is not None:
@@ -408,7 +421,7 @@ def approve_package(package: Package, moderator, note: str = "") -> Package:
     return package
 
 
-def reject_package(package: Package, moderator, reason: str) -> Package:
+def reject_package(package: Package, moderator: User, reason: str) -> Package:
     if not is_moderator(moderator):
         raise ForbiddenError("Only moderators can reject packages.")
     if not reason.strip():
@@ -428,7 +441,7 @@ def reject_package(package: Package, moderator, reason: str) -> Package:
 
 
 def _mark_version(
-    version: PackageVersion, user, reason: str, *, at: str, why: str, action: str
+    version: PackageVersion, user: User, reason: str, *, at: str, why: str, action: str
 ) -> PackageVersion:
     require_owner(version.package, user)
     if not reason.strip():
@@ -440,14 +453,14 @@ def _mark_version(
     return version
 
 
-def yank_version(version: PackageVersion, user, reason: str) -> PackageVersion:
+def yank_version(version: PackageVersion, user: User, reason: str) -> PackageVersion:
     """Hide a version from new buyers (kept for existing licensees), e.g. for a serious bug."""
     return _mark_version(
         version, user, reason, at="yanked_at", why="yank_reason", action="registry.version.yanked"
     )
 
 
-def deprecate_version(version: PackageVersion, user, reason: str) -> PackageVersion:
+def deprecate_version(version: PackageVersion, user: User, reason: str) -> PackageVersion:
     """Mark a version as superseded; it stays available but is labelled as such."""
     return _mark_version(
         version,

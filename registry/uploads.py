@@ -53,7 +53,7 @@ class HashingUploadHandler(TemporaryFileUploadHandler):
 
     def file_complete(self, file_size: int):
         uploaded = super().file_complete(file_size)
-        uploaded.sha256 = self._digest.hexdigest()
+        uploaded.sha256 = self._digest.hexdigest()  # type: ignore[union-attr]  # ours; always a file
         return uploaded
 
 

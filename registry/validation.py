@@ -161,8 +161,9 @@ def _run_vector(version, fmu_path: Path, vector: TestVector) -> dict[str, Any]:
         if vector.inputs_key:
             with local_copy("artifacts", vector.inputs_key, ".csv") as inputs_path:
                 inputs = vectors.read_reference_csv(inputs_path)
-    columns = list(vector.columns) or list(reference.dtype.names[1:])
-    time = reference[reference.dtype.names[0]]
+    names = reference.dtype.names or ()  # a structured array: always named
+    columns = list(vector.columns) or list(names[1:])
+    time = reference[names[0]]
     outcome = _simulate(
         version,
         fmu_path,
@@ -300,10 +301,11 @@ def _finish(run: ValidationRun, status: str, report: dict, error: tuple[str, str
             "error_message",
         ]
     )
-    version.validation_status = {
+    outcomes: dict[str, str] = {
         ValidationRun.Status.PASSED: PackageVersion.ValidationStatus.PASSED,
         ValidationRun.Status.FAILED: PackageVersion.ValidationStatus.FAILED,
-    }.get(status, PackageVersion.ValidationStatus.ERROR)
+    }
+    version.validation_status = outcomes.get(status, PackageVersion.ValidationStatus.ERROR)
     certified = bool(report.get("certified"))
     version.certified = certified
     version.certified_at = timezone.now() if certified else None

@@ -10,6 +10,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 
+from accounts.http import AuthenticatedHttpRequest
 from fmugateway.core.errors import DomainError
 from registry import downloads, services
 from registry.access import may_download
@@ -22,10 +23,15 @@ from registry.validation import queue_validation
 VARIABLES_PER_PAGE = 200
 
 
-def _version_for_page(request, package: Package, version: str | None) -> PackageVersion | None:
+def _named_version(request, package: Package, version: str) -> PackageVersion:
     versions = PackageVersion.objects.visible_to(request.user).filter(package=package)
+    return get_object_or_404(versions, version=version)
+
+
+def _version_for_page(request, package: Package, version: str | None) -> PackageVersion | None:
     if version:
-        return get_object_or_404(versions, version=version)
+        return _named_version(request, package, version)
+    versions = PackageVersion.objects.visible_to(request.user).filter(package=package)
     return versions.order_by("-created_at").first()
 
 
@@ -88,7 +94,7 @@ def package_detail(request: HttpRequest, slug: str, version: str | None = None) 
 
 def validation_report(request: HttpRequest, slug: str, version: str) -> HttpResponse:
     package = get_object_or_404(Package.objects.visible_to(request.user), slug=slug)
-    current = _version_for_page(request, package, version)
+    current = _named_version(request, package, version)
     run = current.validation_runs.first()
     if run is None:
         raise Http404("not validated yet")
@@ -103,7 +109,7 @@ def validation_report(request: HttpRequest, slug: str, version: str) -> HttpResp
 @require_POST
 def download(request: HttpRequest, slug: str, version: str) -> HttpResponse:
     package = get_object_or_404(Package.objects.visible_to(request.user), slug=slug)
-    current = _version_for_page(request, package, version)
+    current = _named_version(request, package, version)
     try:
         link = downloads.issue_download_link(request, current)
     except DomainError as exc:
@@ -131,7 +137,7 @@ def console(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def console_new_package(request: HttpRequest) -> HttpResponse:
+def console_new_package(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = PackageForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -146,7 +152,7 @@ def console_new_package(request: HttpRequest) -> HttpResponse:
 
 @csrf_exempt  # checked by _console_package, once the upload handler is in place
 @login_required
-def console_package(request: HttpRequest, slug: str) -> HttpResponse:
+def console_package(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
     # The hashing, size-capped handler must be installed before anything reads the body; the
     # CSRF middleware would read it first (for the token), so the check runs after this.
     install_upload_handler(request)
@@ -154,7 +160,7 @@ def console_package(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @csrf_protect
-def _console_package(request: HttpRequest, slug: str) -> HttpResponse:
+def _console_package(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
     package = get_object_or_404(Package.objects.owned_by(request.user), slug=slug)
     upload_form = VersionUploadForm()
     edit_form = PackageForm(instance=package)

@@ -141,6 +141,7 @@ class World:
             status=ValidationRun.Status.PASSED, progress=100, finished_at=now, report=report
         )
         run = ValidationRun.objects.filter(version=version).first()
+        assert run is not None  # the upload queued one
         PackageVersion.objects.filter(pk=version.pk).update(
             validation_status=PackageVersion.ValidationStatus.PASSED,
             certified=True,
@@ -152,7 +153,7 @@ class World:
 
     def _package(self, state: str) -> Package:
         status = Package.Status.LISTED if state == "taken_down" else Package.Status(state)
-        package = PackageFactory(
+        package = PackageFactory.create(
             owner=self.creator,
             slug=f"pkg-{state.replace('_', '-')}",
             name=f"Package {state}",
@@ -188,7 +189,7 @@ class World:
         """A listed package the buyer bought and ran, then taken down after a DMCA complaint."""
         package = self._package("taken_down")
         version = package.versions.get(version="1.0.0")
-        license = self._buy(ListingFactory(package=package, name="Download"))
+        license = self._buy(ListingFactory.create(package=package, name="Download"))
         job = job_services.submit_job(self.buyer, version, JOB_SETTINGS)
         self._finish(job)
         complaint = self._complaint(package)
@@ -217,11 +218,11 @@ class World:
     @cached_property
     def listing(self) -> Listing:
         """The listed package's paid download SKU."""
-        return ListingFactory(package=self.pkg_listed, name=f"Download {self.marker}")
+        return ListingFactory.create(package=self.pkg_listed, name=f"Download {self.marker}")
 
     @cached_property
     def listing_draft(self) -> Listing:
-        return ListingFactory(package=self.pkg_draft, name="Download")
+        return ListingFactory.create(package=self.pkg_draft, name="Download")
 
     @cached_property
     def listing_taken_down(self) -> Listing:
@@ -239,6 +240,7 @@ class World:
 
     def signature_body(self, version: PackageVersion, user) -> dict:
         """A valid signature of ``version``'s manifest, made with ``user``'s own key."""
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
         from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
         from fmugateway.core.signing import b64, canonical_json
@@ -247,6 +249,7 @@ class World:
             return {"key_id": 1, "signature": "x"}
         key, private_pem = signatures.register_key(user, name="mine")
         private = load_pem_private_key(private_pem.encode(), password=None)
+        assert isinstance(private, Ed25519PrivateKey)
         document = signatures.manifest(version)
         return {"key_id": key.pk, "signature": b64(private.sign(canonical_json(document)))}
 
@@ -291,7 +294,7 @@ class World:
 
     @cached_property
     def seat_license(self) -> License:
-        listing = ListingFactory(
+        listing = ListingFactory.create(
             package=self.pkg_listed, name="Team of three", kind=Listing.Kind.SEAT, seats=3
         )
         return self._buy(listing)
@@ -302,7 +305,9 @@ class World:
 
     @cached_property
     def org_license(self) -> License:
-        listing = ListingFactory(package=self.pkg_listed, name="Company", kind=Listing.Kind.ORG)
+        listing = ListingFactory.create(
+            package=self.pkg_listed, name="Company", kind=Listing.Kind.ORG
+        )
         return self._buy(listing)
 
     @cached_property
@@ -327,7 +332,7 @@ class World:
         from marketplace import payments
 
         self._request.getfixturevalue("stripe_settings")
-        listing = ListingFactory(
+        listing = ListingFactory.create(
             package=self.pkg_listed,
             name="Monthly",
             pricing_model=Listing.PricingModel.SUBSCRIPTION,
@@ -335,6 +340,7 @@ class World:
             price_amount=990,
         )
         license = self._buy(listing)
+        assert license.order is not None  # bought: an order made it
         payments.start_license_subscriptions(license.order, {})
         license.refresh_from_db()
         assert license.subscription_id, "the local Stripe server made no subscription"

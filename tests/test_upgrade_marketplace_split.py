@@ -13,6 +13,7 @@ import datetime
 import decimal
 import itertools
 import uuid
+from typing import Any
 
 import pytest
 from django.db import connection, models
@@ -65,7 +66,7 @@ NEW_HOMES = {
 }
 
 # Values the generic filler can't guess: rows that satisfy each table's check constraints.
-OVERRIDES = {
+OVERRIDES: dict[str, dict[str, Any]] = {
     "coupon": {"kind": "percent", "percent_off": 10},
     "order": {"subtotal_amount": 3, "discount_amount": 1, "total_amount": 2},
     "orderline": {"unit_amount": 3, "discount_amount": 1, "amount": 2},
@@ -84,10 +85,10 @@ OVERRIDES = {
 _serial = itertools.count(1)
 
 
-def _value(field: models.Field, made: dict):
+def _value(field: models.Field, made: dict[str, Any]) -> Any:
     if field.is_relation:
-        target = field.related_model._meta.label_lower
-        return made.get(target)
+        assert field.related_model is not None
+        return made.get(field.related_model._meta.label_lower)
     if field.choices:
         return field.choices[0][0] if field.choices[0][0] != "" else field.choices[-1][0]
     n = next(_serial)
@@ -121,8 +122,8 @@ def _value(field: models.Field, made: dict):
     return None
 
 
-def _create(model, made: dict):
-    values = {}
+def _create(model: Any, made: dict[str, Any]) -> Any:
+    values: dict[str, Any] = {}
     for field in model._meta.concrete_fields:
         if field.primary_key and field.auto_created:
             continue

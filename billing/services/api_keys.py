@@ -13,15 +13,17 @@ import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import Field, Model, Q
 from django.utils import timezone
 
+from accounts.models import User
 from billing.models import KEY_PREFIX, AccountPlan, ApiKey
 from billing.services import key_cache, key_lockout
 from fmugateway.core.audit import record
@@ -104,7 +106,7 @@ def parse_key(raw_key: str) -> str:
     return match["public_id"]
 
 
-def normalize_scopes(scopes) -> list[str]:
+def normalize_scopes(scopes: str | Collection[str]) -> list[str]:
     if isinstance(scopes, str):
         scopes = scopes.replace(",", " ").split()
     unknown = sorted(set(scopes) - set(SCOPES))
@@ -120,12 +122,12 @@ def normalize_scopes(scopes) -> list[str]:
 
 
 def create_api_key(
-    owner,
+    owner: User,
     *,
     name: str,
-    scopes,
+    scopes: str | Collection[str],
     expires_at: datetime | None = None,
-    actor=None,
+    actor: User | None = None,
 ) -> NewKey:
     """Create a key for ``owner``; the returned ``secret`` is the only copy of the key.
 
@@ -163,7 +165,7 @@ def create_api_key(
     return NewKey(key=key, secret=raw_key)
 
 
-def revoke_api_key(key: ApiKey, *, actor=None) -> bool:
+def revoke_api_key(key: ApiKey, *, actor: User | None = None) -> bool:
     """Revoke ``key`` now. Idempotent: returns False (and audits nothing) if already revoked.
 
     Tokens minted from the key stop working too: token authentication checks the key per use.
@@ -231,7 +233,7 @@ def _count_failure(public_id: str | None, ip: str | None) -> None:
         raise TooManyAttempts(wait) from None
 
 
-def _refuse_if_locked(lock_values) -> None:
+def _refuse_if_locked(lock_values: Iterable[bytes | str | int | None]) -> None:
     wait = key_lockout.wait_seconds(lock_values)
     if wait is not None:
         raise TooManyAttempts(wait)
@@ -325,17 +327,27 @@ def touch(key: ApiKey, now: datetime | None = None) -> None:
 # costs more than the query itself (~1 ms of Python per request on our machines).
 
 
+# A database value converter (``Field.get_db_converters``): (value, expression, connection).
+_Converter = Callable[..., Any]
+# One model's share of the row: the model, its attribute names, each field's converters.
+_Part = tuple[type[Model], list[str], list[tuple[_Converter, ...]]]
+
+
+def _column(field: Field[Any, Any] | None) -> str:
+    assert field is not None and field.column is not None  # a concrete field has a column
+    return field.column
+
+
 @functools.cache
-def _lookup_plan(vendor: str):
-    user_model = get_user_model()
+def _lookup_plan(vendor: str) -> tuple[str, list[_Part]]:
     quote = connection.ops.quote_name
-    parts = []
-    columns = []
-    for alias, model in (("k", ApiKey), ("u", user_model), ("p", AccountPlan)):
+    parts: list[_Part] = []
+    columns: list[str] = []
+    for alias, model in (("k", ApiKey), ("u", User), ("p", AccountPlan)):
         fields = list(model._meta.concrete_fields)
         converters = [tuple(field.get_db_converters(connection)) for field in fields]
         parts.append((model, [field.attname for field in fields], converters))
-        columns += [f"{alias}.{quote(field.column)}" for field in fields]
+        columns += [f"{alias}.{quote(_column(field))}" for field in fields]
     # Identifiers come from model metadata, quoted; the only value is a query parameter.
     template = (
         "SELECT {columns} FROM {keys} k JOIN {users} u ON u.{user_pk} = k.{owner} "
@@ -344,27 +356,28 @@ def _lookup_plan(vendor: str):
     sql = template.format(
         columns=", ".join(columns),
         keys=quote(ApiKey._meta.db_table),
-        users=quote(user_model._meta.db_table),
+        users=quote(User._meta.db_table),
         plans=quote(AccountPlan._meta.db_table),
-        user_pk=quote(user_model._meta.pk.column),
-        owner=quote(ApiKey._meta.get_field("owner").column),
-        plan_user=quote(AccountPlan._meta.get_field("user").column),
-        public_id=quote(ApiKey._meta.get_field("public_id").column),
+        user_pk=quote(_column(User._meta.pk)),
+        owner=quote(_column(ApiKey._meta.get_field("owner"))),
+        plan_user=quote(_column(AccountPlan._meta.get_field("user"))),
+        public_id=quote(_column(ApiKey._meta.get_field("public_id"))),
     )
     return sql, parts
 
 
-def _fetch_row(public_id: str) -> tuple | None:
+def _fetch_row(public_id: str) -> key_cache.Row | None:
     sql, _ = _lookup_plan(connection.vendor)
     with connection.cursor() as cursor:
         cursor.execute(sql, [public_id])
-        return cursor.fetchone()
+        row: key_cache.Row | None = cursor.fetchone()
+        return row
 
 
-def _instances(row: tuple) -> ApiKey:
+def _instances(row: key_cache.Row) -> ApiKey:
     """New key, owner and plan instances from one row of ``_lookup_plan``'s query."""
     _, parts = _lookup_plan(connection.vendor)
-    instances = []
+    instances: list[Model | None] = []
     offset = 0
     for model, attnames, converters in parts:
         values = list(row[offset : offset + len(attnames)])
@@ -375,6 +388,8 @@ def _instances(row: tuple) -> ApiKey:
         is_missing = values[0] is None  # the LEFT JOINed plan row may be absent
         instances.append(None if is_missing else model.from_db(connection.alias, attnames, values))
     key, user, plan = instances
+    # Inner joins: only the plan can be missing.
+    assert isinstance(key, ApiKey) and isinstance(user, User)
     ApiKey._meta.get_field("owner").set_cached_value(key, user)
     AccountPlan._meta.get_field("user").remote_field.set_cached_value(user, plan)
     if plan is not None:

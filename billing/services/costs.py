@@ -78,7 +78,8 @@ JobLimits = ResourceUsage
 
 
 class HasDiscount(Protocol):
-    discount_bps: int
+    @property
+    def discount_bps(self) -> int: ...
 
 
 @dataclass(frozen=True)

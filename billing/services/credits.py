@@ -17,10 +17,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from accounts.models import User
 from billing.models import CreditAccount, CreditEntry, Reservation
 from billing.services import plans
 from fmugateway.core.audit import record
@@ -40,7 +42,7 @@ def current_cycle(now: datetime | None = None) -> str:
     return (now or timezone.now()).astimezone(UTC).strftime("%Y-%m")
 
 
-def get_account(user) -> CreditAccount:
+def get_account(user: User) -> CreditAccount:
     """The user's credit account, opened (with this cycle's grant) on first use."""
     account = CreditAccount.objects.filter(user=user).first()
     if account is not None:
@@ -55,7 +57,7 @@ def get_account(user) -> CreditAccount:
     return account
 
 
-def balance_of(user) -> int:
+def balance_of(user: User) -> int:
     """The cached balance, without opening an account (0 if there is none)."""
     return CreditAccount.objects.filter(user=user).values_list("balance", flat=True).first() or 0
 
@@ -72,7 +74,7 @@ def _append(
     *,
     reference: str = "",
     memo: str = "",
-    actor=None,
+    actor: User | None = None,
 ) -> CreditEntry:
     """Append one entry and move the cached balance with it. Caller holds the row lock."""
     before = locked.balance
@@ -228,7 +230,7 @@ def headroom(account: CreditAccount) -> Headroom:
 
 
 def reserve(
-    account: CreditAccount, amount: int, reference: str, *, pricing: dict | None = None
+    account: CreditAccount, amount: int, reference: str, *, pricing: dict[str, Any] | None = None
 ) -> Reservation:
     """Hold ``amount`` credits for the work named ``reference`` (e.g. ``job:123``).
 
@@ -309,7 +311,12 @@ def release(reservation: Reservation, *, memo: str = "") -> Reservation:
 
 
 def refund(
-    account: CreditAccount, amount: int, *, reference: str, memo: str = "", actor=None
+    account: CreditAccount,
+    amount: int,
+    *,
+    reference: str,
+    memo: str = "",
+    actor: User | None = None,
 ) -> CreditEntry:
     """Give back ``amount`` credits once per ``reference``.
 
@@ -344,7 +351,7 @@ def refund(
         return _append(locked, Kind.REFUND, amount, reference=reference, memo=memo, actor=actor)
 
 
-def adjust(account: CreditAccount, amount: int, *, memo: str, actor) -> CreditEntry:
+def adjust(account: CreditAccount, amount: int, *, memo: str, actor: User | None) -> CreditEntry:
     """A staff correction of ``amount`` (signed, non-zero) credits with a mandatory memo."""
     if not isinstance(amount, int) or isinstance(amount, bool) or amount == 0:
         raise DomainError("An adjustment must be a non-zero whole number.", code="invalid")

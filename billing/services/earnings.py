@@ -90,6 +90,7 @@ def record_reversal(
         .values("creator_id", "available_at")
         .first()
     )
+    assert sale is not None  # the line earned something (totals above): its sale is there
     return CreatorEarning.objects.create(
         creator_id=sale["creator_id"],
         order_line=line,
@@ -153,7 +154,7 @@ def record_payouts(batch: PayoutBatch) -> int:
                 PayoutItem.Status.SCHEDULED,
             ],
         )
-        return cursor.rowcount
+        return int(cursor.rowcount)
 
 
 def record_payout_return(item: PayoutItem) -> CreatorEarning:

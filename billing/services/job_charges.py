@@ -15,13 +15,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from django.contrib.auth.models import AnonymousUser
+
+from accounts.models import User
 from billing.models import CreditEntry, Reservation
 from billing.services import credits, plans
 from billing.services.costs import JobLimits, ModelSizeClass, ResourceUsage, job_cost
+from fmugateway.core.errors import ConflictError
 
 
 def quote_job(
-    user,
+    user: User | AnonymousUser,
     limits: JobLimits | Mapping[str, Any],
     *,
     model_size_class: str = ModelSizeClass.SMALL,
@@ -32,7 +36,7 @@ def quote_job(
 
 
 def reserve_for_job(
-    user,
+    user: User,
     job_reference: str | int,
     amount: int,
     *,
@@ -74,12 +78,22 @@ def release_job(reservation: Reservation) -> Reservation:
 
 
 def refund_job(
-    reservation: Reservation, amount: int | None = None, *, memo: str = "", actor=None
+    reservation: Reservation,
+    amount: int | None = None,
+    *,
+    memo: str = "",
+    actor: User | None = None,
 ) -> CreditEntry:
     """Refund a settled job's charge (all of it by default)."""
+    if amount is None:
+        amount = reservation.charged
+    if amount is None:  # still held: nothing was charged yet
+        raise ConflictError(
+            "Only a settled charge can be refunded.", code="reservation_not_settled"
+        )
     return credits.refund(
         reservation.account,
-        reservation.charged if amount is None else amount,
+        amount,
         reference=reservation.reference,
         memo=memo,
         actor=actor,

@@ -32,6 +32,7 @@ from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
 from django.db import connection, transaction
 
+from accounts.models import User
 from fmugateway.core.ratelimit import redis_client
 
 MAX_ENTRIES = 10_000
@@ -42,14 +43,18 @@ STAMP_TTL_SECONDS = 7 * 86400
 class HitCounter(Protocol):
     """A rate-limit window to count in the stamp's round trip (see ``AccountRateThrottle``)."""
 
-    def window(self, user) -> tuple[str, int] | None: ...
+    def window(self, user: User) -> tuple[str, int] | None: ...
 
     def record(self, key: str, count: int) -> None: ...
 
 
+# A row of the key lookup's query (``keys._lookup_plan``): key, owner and plan columns.
+Row = tuple[Any, ...]
+
+
 @dataclass
 class Entry:
-    row: tuple
+    row: Row
     stamp: str
     cached_at: float
     last_used_at: Any = field(default=None)  # what this process last wrote (touch)
@@ -64,6 +69,14 @@ def _backend() -> RedisCache | None:
     return backend if isinstance(backend, RedisCache) else None
 
 
+def _redis_backend() -> RedisCache:
+    """The Redis cache; callers check ``enabled()`` (or ``_backend()``) first."""
+    backend = _backend()
+    if backend is None:
+        raise RuntimeError("The API key cache needs a Redis cache (see enabled()).")
+    return backend
+
+
 def enabled() -> bool:
     return connection.vendor == "postgresql" and _backend() is not None
 
@@ -75,14 +88,14 @@ def _stamp_key(backend: RedisCache, user_id: int) -> str:
 def read_state(
     user_id: int,
     counter: HitCounter | None = None,
-    user=None,
+    user: User | None = None,
     *,
     lock_keys: Sequence[str] = (),
-) -> tuple[str | None, list]:
+) -> tuple[str | None, list[bytes | None]]:
     """The owner's current stamp and the raw values of ``lock_keys`` (cache keys, e.g. the
     presenting IP's API-key lockouts), read in one round trip that also counts ``counter``'s
     window."""
-    backend = _backend()
+    backend = _redis_backend()
     pipe = redis_client(backend).pipeline(transaction=False)
     pipe.get(_stamp_key(backend, user_id))
     if lock_keys:
@@ -93,15 +106,15 @@ def read_state(
         pipe.incr(full_key)
         pipe.expire(full_key, window[1] + 1)
     results = pipe.execute()
-    locks = results[1] if lock_keys else []
-    if window is not None:
+    locks: list[bytes | None] = results[1] if lock_keys else []
+    if counter is not None and window is not None:
         counter.record(window[0], int(results[2 if lock_keys else 1]))
     return (results[0].decode() if results[0] is not None else None), locks
 
 
 def ensure_stamp(user_id: int) -> None:
     """Give the owner a stamp if it has none, so the next request can use the cache."""
-    backend = _backend()
+    backend = _redis_backend()
     redis_client(backend).set(
         _stamp_key(backend, user_id), secrets.token_hex(8), nx=True, ex=STAMP_TTL_SECONDS
     )
@@ -115,7 +128,7 @@ def get(public_id: str) -> Entry | None:
     return entry
 
 
-def put(public_id: str, row: tuple, stamp: str) -> Entry:
+def put(public_id: str, row: Row, stamp: str) -> Entry:
     entry = Entry(row=row, stamp=stamp, cached_at=time.monotonic())
     with _lock:
         _entries[public_id] = entry
@@ -136,7 +149,7 @@ def invalidate(user_id: int | None) -> None:
         return
 
     def replace() -> None:
-        backend = _backend()
+        backend = _redis_backend()
         redis_client(backend).set(
             _stamp_key(backend, user_id), secrets.token_hex(8), ex=STAMP_TTL_SECONDS
         )

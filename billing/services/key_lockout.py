@@ -30,8 +30,10 @@ from datetime import UTC, datetime
 
 from django.conf import settings
 from django.core.cache import caches
+from django.core.cache.backends.base import BaseCache
 from django.core.cache.backends.redis import RedisCache
 
+from accounts.models import User
 from billing.models import ApiKey
 from fmugateway.core.audit import record
 from fmugateway.core.ratelimit import redis_client
@@ -70,7 +72,11 @@ return result
 """
 
 
-def _scopes(public_id: str | None, ip: str | None) -> list[tuple[str, str, str, int]]:
+# (scope, lock key, counter key, limit)
+_Scope = tuple[str, str, str, int]
+
+
+def _scopes(public_id: str | None, ip: str | None) -> list[_Scope]:
     """(scope, lock key, counter key, limit) of each window a presentation is counted in."""
     ip = ip or "unknown"
     scopes = [
@@ -98,7 +104,9 @@ def lock_keys(public_id: str | None, ip: str | None) -> list[str]:
     return [lock for _, lock, _, _ in _scopes(public_id, ip)]
 
 
-def wait_seconds(values: Iterable, now: float | None = None) -> int | None:
+def wait_seconds(
+    values: Iterable[bytes | str | int | None], now: float | None = None
+) -> int | None:
     """Seconds until the last of these locks (raw cache values: end times) ends; None: none
     holds."""
     now = time.time() if now is None else now
@@ -142,7 +150,9 @@ def record_failure(public_id: str | None, ip: str | None) -> int | None:
     return wait_seconds([locked_until], now) if locked_until else None
 
 
-def _record_with_cache_api(cache, scopes, now: int, window: int) -> tuple[int, list[int]]:
+def _record_with_cache_api(
+    cache: BaseCache, scopes: list[_Scope], now: int, window: int
+) -> tuple[int, list[int]]:
     held = wait_seconds(cache.get_many([lock for _, lock, _, _ in scopes]).values(), now)
     if held is not None:
         return now + held, [0] * len(scopes)
@@ -164,7 +174,9 @@ def _record_with_cache_api(cache, scopes, now: int, window: int) -> tuple[int, l
     return locked_until, new_locks
 
 
-def _audit(scope: str, public_id, ip, count: int, limit: int, locked_until: int) -> None:
+def _audit(
+    scope: str, public_id: str | None, ip: str | None, count: int, limit: int, locked_until: int
+) -> None:
     key = ApiKey.objects.filter(public_id=public_id).first() if public_id else None
     record(
         "billing.api_key.locked_out",
@@ -182,7 +194,7 @@ def _audit(scope: str, public_id, ip, count: int, limit: int, locked_until: int)
     )
 
 
-def reset(*, ip: str | None = None, key_id: str | None = None, actor=None) -> int:
+def reset(*, ip: str | None = None, key_id: str | None = None, actor: User | None = None) -> int:
     """End the lockouts (and forget the failures) of ``ip`` and/or ``key_id``; with neither,
     of everyone. Audited; returns the number of locks and counters removed."""
     cache = caches["default"]

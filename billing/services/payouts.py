@@ -13,13 +13,14 @@ from __future__ import annotations
 import logging
 import secrets
 from datetime import datetime, timedelta
+from typing import Any
 
 import stripe
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import Creator, is_moderator
+from accounts.models import Creator, User, is_moderator
 from billing.models import CreatorEarning, PayoutBatch, PayoutItem
 from billing.services import earnings
 from billing.stripe.client import api_key
@@ -61,13 +62,15 @@ def _skip_reason(status: str, account: str, details_submitted: bool, payouts_ena
     return ""
 
 
-def _require_moderator(user) -> None:
+def _require_moderator(user: User | None) -> None:
     if not is_moderator(user):
         raise ForbiddenError("Only moderators can approve or cancel payouts.")
 
 
 @transaction.atomic
-def create_payout_batch(*, actor=None, now: datetime | None = None) -> PayoutBatch | None:
+def create_payout_batch(
+    *, actor: User | None = None, now: datetime | None = None
+) -> PayoutBatch | None:
     """Gather every positive available balance (per creator and currency) into a new batch.
 
     Guarantees: each scheduled item debits its creator's balance in this transaction, so the
@@ -125,7 +128,9 @@ def create_payout_batch(*, actor=None, now: datetime | None = None) -> PayoutBat
     return batch
 
 
-def _decide(batch: PayoutBatch, moderator, new: str, action: str, **changes) -> PayoutBatch:
+def _decide(
+    batch: PayoutBatch, moderator: User, new: str, action: str, **changes: Any
+) -> PayoutBatch:
     """Move a batch awaiting approval to ``new`` atomically (409 when it no longer waits)."""
     _require_moderator(moderator)
     claimed = PayoutBatch.objects.filter(
@@ -148,7 +153,7 @@ def _decide(batch: PayoutBatch, moderator, new: str, action: str, **changes) -> 
 
 
 @transaction.atomic
-def approve_payout_batch(batch: PayoutBatch, moderator) -> PayoutBatch:
+def approve_payout_batch(batch: PayoutBatch, moderator: User) -> PayoutBatch:
     """Approve a batch awaiting approval and queue its transfers (after commit).
 
     Approving twice is refused (409 ``payout_batch_not_pending``): only the first approval
@@ -169,7 +174,7 @@ def approve_payout_batch(batch: PayoutBatch, moderator) -> PayoutBatch:
 
 
 @transaction.atomic
-def cancel_payout_batch(batch: PayoutBatch, moderator) -> PayoutBatch:
+def cancel_payout_batch(batch: PayoutBatch, moderator: User) -> PayoutBatch:
     """Cancel a batch awaiting approval: its scheduled money returns to available."""
     batch = _decide(
         batch,
@@ -293,7 +298,7 @@ def _fail(item: PayoutItem, exc: stripe.StripeError) -> PayoutItem:
     return item
 
 
-def apply_transfer_reversal(transfer: dict) -> PayoutItem | None:
+def apply_transfer_reversal(transfer: dict[str, Any]) -> PayoutItem | None:
     """The platform took (part of) a payout's transfer back in Stripe: credit what was newly
     reversed back to the creator's available balance; ``reversed`` once all of it is back.
 

@@ -5,16 +5,20 @@ from __future__ import annotations
 import functools
 import json
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, NoReturn, TypeVar
 
 from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
 from django.core.cache import cache
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 
+from accounts.models import User
 from billing.models import AccountPlan
 from fmugateway.core.audit import record
 from fmugateway.core.errors import DomainError
@@ -28,6 +32,7 @@ _INT_FIELDS = (
     "max_sweep_size",
 )
 _PLAN_CACHE_SECONDS = 300
+_V = TypeVar("_V")
 
 
 @dataclass(frozen=True)
@@ -57,12 +62,12 @@ class Tiers:
     default: str
     by_code: dict[str, PlanTier]
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[PlanTier]:
         return iter(self.by_code.values())
 
 
 def _parse(data: Any, source: str) -> Tiers:
-    def fail(message: str):
+    def fail(message: str) -> NoReturn:
         raise ImproperlyConfigured(f"{source}: {message}")
 
     if not isinstance(data, dict) or not isinstance(data.get("tiers"), list) or not data["tiers"]:
@@ -174,36 +179,38 @@ def effective_plan(row: AccountPlan | None) -> EffectivePlan:
     else:
         tier = tiers().by_code[row.plan]
 
-    def pick(override, base):
+    def pick(override: _V | None, base: _V) -> _V:
         return base if override is None else override
 
     return EffectivePlan(
         tier=tier,
         rate_limit_per_minute=pick(
-            row and row.rate_limit_per_minute_override, tier.rate_limit_per_minute
+            row.rate_limit_per_minute_override if row else None, tier.rate_limit_per_minute
         ),
-        included_credits=pick(row and row.included_credits_override, tier.included_credits),
+        included_credits=pick(
+            row.included_credits_override if row else None, tier.included_credits
+        ),
         overage_limit_credits=pick(
-            row and row.overage_limit_credits_override, tier.overage_limit_credits
+            row.overage_limit_credits_override if row else None, tier.overage_limit_credits
         ),
         overage_rate_per_credit_usd=pick(
-            row and row.overage_rate_override_usd, tier.overage_rate_per_credit_usd
+            row.overage_rate_override_usd if row else None, tier.overage_rate_per_credit_usd
         ),
     )
 
 
-def account_ident(user) -> str:
+def account_ident(user: User) -> str:
     """A cache-key identity for ``user``: the id, plus the join time, which guards against a
     reused id (a recreated database) inheriting another account's counters or cached plan."""
     joined = getattr(user, "date_joined", None)
     return f"{user.pk}.{int(joined.timestamp())}" if joined is not None else str(user.pk)
 
 
-def _cache_key(user) -> str:
+def _cache_key(user: User) -> str:
     return f"billing:plan:{account_ident(user)}"
 
 
-def plan_for(user) -> EffectivePlan:
+def plan_for(user: User | AnonymousUser | None) -> EffectivePlan:
     """The effective plan of ``user`` (the default tier for anonymous users or no row).
 
     Cheap on hot paths: uses the row when authentication already joined it
@@ -211,35 +218,37 @@ def plan_for(user) -> EffectivePlan:
     """
     if not getattr(user, "is_authenticated", False):
         return effective_plan(None)
-    user = getattr(user, "_wrapped", user)  # a request's SimpleLazyObject: the user inside
-    descriptor = type(user).account_plan
-    if descriptor.is_cached(user):
-        return effective_plan(descriptor.related.get_cached_value(user))
-    key = _cache_key(user)
-    row = cache.get(key)
+    account = getattr(user, "_wrapped", user)  # a request's SimpleLazyObject: the user inside
+    assert isinstance(account, User)
+    descriptor = type(account).account_plan
+    if descriptor.is_cached(account):
+        cached = descriptor.related.get_cached_value(account)
+        return effective_plan(cached if isinstance(cached, AccountPlan) else None)
+    key = _cache_key(account)
+    row: AccountPlan | Literal[False] | None = cache.get(key)
     if row is None:
-        row = AccountPlan.objects.filter(user_id=user.pk).first() or False
+        row = AccountPlan.objects.filter(user_id=account.pk).first() or False
         cache.set(key, row, _PLAN_CACHE_SECONDS)
     return effective_plan(row or None)
 
 
-def account_plan(user) -> AccountPlan:
+def account_plan(user: User) -> AccountPlan:
     """The user's plan row, created on the default tier when missing."""
     row, _ = AccountPlan.objects.get_or_create(user=user, defaults={"plan": tiers().default})
     return row
 
 
 def change_plan(
-    user,
+    user: User,
     plan: str,
     *,
-    actor=None,
+    actor: User | None = None,
     status: str = AccountPlan.Status.ACTIVE,
     source: str = AccountPlan.Source.MANUAL,
     external_id: str | None = None,
-    current_period_start=None,
-    current_period_end=None,
-    grace_until=None,
+    current_period_start: datetime | None = None,
+    current_period_end: datetime | None = None,
+    grace_until: datetime | None = None,
     **overrides: int | Decimal | None,
 ) -> AccountPlan:
     """Put ``user`` on ``plan`` (a tier code) with optional per-account overrides; audited.

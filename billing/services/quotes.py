@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from accounts.models import User
 from billing.services import plans
 from billing.services.costs import CostBreakdown, ModelSizeClass, ResourceUsage, cost_breakdown
 from billing.services.credits import get_account
@@ -25,7 +26,7 @@ class Quote:
 
 
 def quote(
-    user,
+    user: User,
     usage: ResourceUsage | Mapping[str, Any],
     *,
     model_size_class: str = ModelSizeClass.SMALL,

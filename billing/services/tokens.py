@@ -25,7 +25,9 @@ import json
 import re
 import secrets
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field
+from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from django.conf import settings
@@ -57,19 +59,19 @@ class TokenExpired(CredentialRejected):
 class IssuedToken:
     token: str
     expires_at: int
-    claims: dict
+    claims: dict[str, Any]
 
 
 @dataclass(frozen=True)
 class TokenCredentials:
     """What ``request.auth`` holds for a token-authenticated request."""
 
-    claims: dict
+    claims: dict[str, Any]
     api_key: ApiKey
     scopes: frozenset[str] = field(default_factory=frozenset)
 
 
-def _json_segment(payload: dict) -> str:
+def _json_segment(payload: dict[str, Any]) -> str:
     return token_keys.b64url(json.dumps(payload, separators=(",", ":"), sort_keys=True).encode())
 
 
@@ -82,7 +84,7 @@ def _unsegment(segment: str) -> bytes:
         raise TokenInvalid() from None
 
 
-def _json_object(segment: str) -> dict:
+def _json_object(segment: str) -> dict[str, Any]:
     try:
         value = json.loads(_unsegment(segment))
     except ValueError:
@@ -92,7 +94,7 @@ def _json_object(segment: str) -> dict:
     return value
 
 
-def encode(claims: dict, key: token_keys.SigningKey | None = None) -> str:
+def encode(claims: dict[str, Any], key: token_keys.SigningKey | None = None) -> str:
     key = key or token_keys.signing_key()
     header = {"alg": ALGORITHM, "typ": "JWT", "kid": key.kid}
     signing_input = f"{_json_segment(header)}.{_json_segment(claims)}"
@@ -100,7 +102,7 @@ def encode(claims: dict, key: token_keys.SigningKey | None = None) -> str:
     return f"{signing_input}.{token_keys.b64url(signature)}"
 
 
-def decode(token: str, *, now: float | None = None) -> dict:
+def decode(token: str, *, now: float | None = None) -> dict[str, Any]:
     """The verified claims of ``token``; raises ``TokenInvalid`` or ``TokenExpired``."""
     if len(token) > MAX_TOKEN_LENGTH or token.count(".") != 2:
         raise TokenInvalid()
@@ -132,7 +134,9 @@ def decode(token: str, *, now: float | None = None) -> dict:
     return claims
 
 
-def mint_token(api_key: ApiKey, *, scopes=None, now: float | None = None) -> IssuedToken:
+def mint_token(
+    api_key: ApiKey, *, scopes: Collection[str] | None = None, now: float | None = None
+) -> IssuedToken:
     """A signed token for the owner of a usable ``api_key``.
 
     Guarantees: a revoked or expired key cannot mint (``api_key_revoked``/``api_key_expired``);

@@ -15,6 +15,7 @@ import stripe
 from django.conf import settings
 from djstripe import models as djstripe_models
 
+from accounts.models import User
 from billing.models import CreditEntry
 from billing.services import credits, plans
 from billing.stripe.client import api_key, object_id, provider_errors
@@ -79,7 +80,7 @@ def start_purchase(user, number: int, *, payment_method: str | None = None) -> d
     }
 
 
-def _pack_of(intent: dict) -> tuple[object, int] | None:
+def _pack_of(intent: dict) -> tuple[User, int] | None:
     metadata = intent.get("metadata") or {}
     if metadata.get("kind") != KIND or not str(metadata.get("credits", "")).isdigit():
         return None

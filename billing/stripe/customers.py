@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from djstripe import models as djstripe_models
 from djstripe.settings import djstripe_settings
 
+from accounts.models import User
 from billing.stripe.client import api_key, provider_errors
 
 
@@ -24,9 +24,8 @@ def customer_for(user) -> djstripe_models.Customer:
     return customer
 
 
-def user_for_customer(customer_id: str | None, metadata: dict | None = None):
+def user_for_customer(customer_id: str | None, metadata: dict | None = None) -> User | None:
     """The account a Stripe customer belongs to (``None`` if it is not one of ours)."""
-    User = get_user_model()
     if customer_id:
         row = (
             djstripe_models.Customer.objects.filter(id=customer_id)

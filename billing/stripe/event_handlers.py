@@ -63,10 +63,12 @@ def on_checkout_session_completed(event: Event) -> None:
     """Checkout (production's payment page) finished: same as the objects' own events."""
     session = fresh_checkout_session(event_object(event)["id"])
     kind = (session.get("metadata") or {}).get("kind")
-    if kind == "subscription" and session.get("subscription"):
-        plan_subscriptions.refresh(object_id(session["subscription"]))
-    elif kind == credit_packs.KIND and session.get("payment_intent"):
-        credit_packs.fulfil(fresh_payment_intent(object_id(session["payment_intent"])))
+    subscription_id = object_id(session.get("subscription"))
+    payment_intent_id = object_id(session.get("payment_intent"))
+    if kind == "subscription" and subscription_id:
+        plan_subscriptions.refresh(subscription_id)
+    elif kind == credit_packs.KIND and payment_intent_id:
+        credit_packs.fulfil(fresh_payment_intent(payment_intent_id))
 
 
 HANDLERS = {

@@ -166,7 +166,8 @@ def subscribe(user, *, payment_method: str | None = None) -> dict:
             target=plans.account_plan(user),
             after={"subscription": data["id"], "status": data["status"], "price": price},
         )
-    invoice = data.get("latest_invoice") if isinstance(data.get("latest_invoice"), dict) else {}
+    latest_invoice = data.get("latest_invoice")
+    invoice = latest_invoice if isinstance(latest_invoice, dict) else {}
     needs_action = data["status"] == "incomplete"
     return {
         "status": data["status"],

@@ -75,8 +75,8 @@ def sync_products() -> SyncResult:
     reference = settings.STRIPE_PRO_PRICE
     if _is_id(reference):
         with provider_errors():
-            price = as_dict(stripe.Price.retrieve(reference, api_key=api_key()))
-        return SyncResult(price_id=price["id"], product_id=price["product"], created=False)
+            found = as_dict(stripe.Price.retrieve(reference, api_key=api_key()))
+        return SyncResult(price_id=found["id"], product_id=found["product"], created=False)
     existing = _lookup(reference)
     if existing is not None:
         return SyncResult(existing["id"], existing["product"], created=False)

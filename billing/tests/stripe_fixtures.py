@@ -27,8 +27,9 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urlparse
 
 import pytest
@@ -147,7 +148,7 @@ class StripeTestbed:
         )
 
     def refund(self, payment_intent: str, amount: int | None = None) -> dict:
-        data = {"payment_intent": payment_intent}
+        data: dict[str, str | int] = {"payment_intent": payment_intent}
         if amount is not None:
             data["amount"] = amount
         return self.call("POST", "/v1/refunds", **data)
@@ -252,7 +253,7 @@ def stripe_event(event_type: str, obj: dict, *, account: str | None = None) -> d
     return event
 
 
-def wait_for(predicate: Callable[[], object], timeout: float = 20.0, what: str = "") -> object:
+def wait_for(predicate: Callable[[], _T | None], timeout: float = 20.0, what: str = "") -> _T:
     """Poll ``predicate`` until it is truthy (webhooks arrive about a second after the act)."""
     deadline = time.monotonic() + timeout
     while True:
@@ -263,6 +264,8 @@ def wait_for(predicate: Callable[[], object], timeout: float = 20.0, what: str =
             raise AssertionError(f"timed out waiting for {what or predicate}")
         time.sleep(0.1)
 
+
+_T = TypeVar("_T")
 
 # Where deliveries go when no live server listens: a closed port (they fail at once).
 NOWHERE = "http://127.0.0.1:9/"
@@ -312,7 +315,9 @@ class _InFlight:
 
 
 @pytest.fixture
-def stripe_live(stripe_settings, localstripe_url, live_server, transactional_db) -> StripeTestbed:
+def stripe_live(
+    stripe_settings, localstripe_url, live_server, transactional_db
+) -> Iterator[StripeTestbed]:
     """The testbed with webhooks: the server delivers its signed events to the live server."""
     from django.core.signals import request_finished, request_started
 

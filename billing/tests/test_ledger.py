@@ -7,7 +7,7 @@ from django.db.utils import DatabaseError
 from accounts.factories import UserFactory
 from billing.factories import CreditAccountFactory
 from billing.models import CreditAccount, CreditEntry, Reservation
-from billing.services import credits, plans
+from billing.services import credits, plans, refund_job, reserve_for_job
 from billing.services.credits import InsufficientCredits
 from billing.tasks import grant_monthly_credits as grant_task
 from fmugateway.core.errors import ConflictError, DomainError
@@ -131,6 +131,29 @@ def test_open_reservation_cannot_be_refunded(account):
 
     with pytest.raises(ConflictError):
         credits.refund(account, 5, reference="job:1")
+
+
+def test_refund_of_a_held_job_says_it_is_not_settled(account):
+    # Given a job whose credits are still held (nothing charged yet)
+    reservation = reserve_for_job(account.user, "job:1", 30)
+
+    # When its charge is refunded
+    with pytest.raises(ConflictError) as error:
+        refund_job(reservation)
+
+    # Then the refusal says why, and nothing is written
+    assert error.value.code == "reservation_not_settled"
+    assert not account.entries.filter(kind=CreditEntry.Kind.REFUND).exists()
+
+
+def test_refund_of_a_settled_job_gives_back_its_whole_charge_by_default(account):
+    reservation = reserve_for_job(account.user, "job:1", 30)
+    settled = credits.settle(reservation, 20)
+
+    entry = refund_job(settled, memo="support")
+
+    assert entry.amount == 20
+    assert Reservation.objects.get(pk=reservation.pk).refunded == 20
 
 
 def test_adjustment_needs_a_memo_and_records_the_actor(account, moderator):

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.django_db
 
 def run_sequence(seed: int, plan: str, steps: int = 60) -> None:
     rng = random.Random(seed)
-    account = CreditAccountFactory(balance=rng.randint(0, 200))
+    account = CreditAccountFactory.create(balance=rng.randint(0, 200))
     if plan != "free":
         plans.change_plan(account.user, plan, overage_limit_credits_override=rng.randint(0, 100))
     floor = -plans.plan_for(account.user).overage_limit_credits

@@ -45,7 +45,7 @@ def _no_hold(settings):
 
 def onboard(testbed, *, complete: bool = True):
     """A creator whose Express account exists at the server (onboarded unless told not)."""
-    creator = CreatorFactory(
+    creator = CreatorFactory.create(
         stripe_account_id="", charges_enabled=False, payouts_enabled=False, details_submitted=False
     )
     account = start_connect_onboarding(creator.user)["account"]

@@ -7,6 +7,7 @@ import time
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from rest_framework.response import Response
 from rest_framework.test import APIClient
 
 from billing import token_keys
@@ -17,7 +18,7 @@ pytestmark = pytest.mark.django_db
 TOKEN_URL = "/api/v1/auth/token"
 
 
-def mint(secret: str, **data) -> dict:
+def mint(secret: str, **data) -> Response:
     client = APIClient()
     client.credentials(HTTP_X_API_KEY=secret)
     return client.post(TOKEN_URL, data, format="json")

@@ -62,7 +62,7 @@ def track(
     event = AnalyticsEvent(
         kind=kind,
         package_id=package_id,
-        user_id=user.pk if getattr(user, "is_authenticated", False) else None,
+        user_id=getattr(user, "pk", None) if getattr(user, "is_authenticated", False) else None,
         session=_session_hash(request),
         query=(query or "")[:200],
         result_count=result_count,

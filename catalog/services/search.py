@@ -19,15 +19,16 @@ import math
 import re
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.conf import settings
 from django.contrib.postgres.search import SearchQuery, SearchVector
 from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import BooleanField, Count, F, Q, QuerySet, Value
-from django.db.models.expressions import RawSQL
+from django.db.models.expressions import CombinedExpression, OrderBy, RawSQL
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -154,7 +155,7 @@ def _latest_validated(package_ids: list[int]) -> dict[int, PackageVersion]:
     return latest
 
 
-def _pricing(listings: list[dict], package_is_free: bool) -> dict:
+def _pricing(listings: list[Mapping[str, Any]], package_is_free: bool) -> dict:
     models = {row["pricing_model"] for row in listings}
     paid = [row for row in listings if row["price_amount"] > 0]
     cheapest = min(paid, key=lambda row: row["price_amount"]) if paid else None
@@ -211,7 +212,7 @@ _RANK_WEIGHTS = (("title", "A"), ("keywords", "B"), ("summary", "C"))
 def _weighted_vector(weights, row: PackageSearch | None):
     """The text columns' vectors with their weights, read from the table's own columns, or,
     given an unsaved ``row``, from its values (written by the INSERT itself)."""
-    vector = None
+    vector: SearchVector | CombinedExpression | None = None
     for column, weight in weights:
         source = column if row is None else Value(getattr(row, column) or "")
         part = SearchVector(source, weight=weight, config=SEARCH_CONFIG)
@@ -336,11 +337,11 @@ def _index_chunk(ids: list[int], lookup: dict[str, Category]) -> int:
         version_id__in=[version.pk for version in latest.values()]
     ).values_list("version_id", "name"):
         names[version_id].append(name)
-    listings: dict[int, list[dict]] = defaultdict(list)
-    for row in Listing.objects.filter(package_id__in=ids, is_active=True).values(
+    listings: dict[int, list[Mapping[str, Any]]] = defaultdict(list)
+    for listing in Listing.objects.filter(package_id__in=ids, is_active=True).values(
         "package_id", "pricing_model", "price_amount", "currency"
     ):
-        listings[row["package_id"]].append(row)
+        listings[listing["package_id"]].append(listing)
     tags_of = {
         package.pk: {
             slugify(str(tag))[:60]: str(tag)[:60] for tag in package.tags or () if slugify(str(tag))
@@ -598,7 +599,8 @@ def _card(row) -> CatalogCard:
     """A result card from the ranked statement's card columns."""
     creator = CardCreator(row[20], row[21]) if row[19] is not None else None
     category = CardCategory(row[23], row[24]) if row[22] is not None else None
-    return CatalogCard(*row[:16], CardPackage(*row[16:19]), row[19], creator, row[22], category)
+    # row[:16] are the card's first 16 fields (CARD_FIELDS): mypy cannot count a slice.
+    return CatalogCard(*row[:16], CardPackage(*row[16:19]), row[19], creator, row[22], category)  # type: ignore[call-arg]
 
 
 def _filtered(query: CatalogQuery) -> QuerySet[PackageSearch]:
@@ -765,7 +767,7 @@ def _clamp_page(requested: int, total: int) -> int:
     return max(1, min(requested, max(1, math.ceil(total / PAGE_SIZE)), MAX_PAGE))
 
 
-_ORDERINGS = {
+_ORDERINGS: dict[str, list[str | OrderBy]] = {
     "popular": [F("popularity").desc(), F("rating_avg").desc(), "package_id"],
     "trending": [F("trending_score").desc(), F("popularity").desc(), "package_id"],
     "newest": [F("package__listed_at").desc(), "-package_id"],
@@ -805,8 +807,8 @@ def search(query: CatalogQuery) -> CatalogPage:
     total = min(counted, COUNT_CAP)
     page = _clamp_page(query.page, total)
     offset = (page - 1) * PAGE_SIZE
-    results = list(qs.order_by(*ordering)[offset : offset + PAGE_SIZE]) if total else []
-    return CatalogPage(results=results, total=total, capped=counted > COUNT_CAP, page=page)
+    rows = list(qs.order_by(*ordering)[offset : offset + PAGE_SIZE]) if total else []
+    return CatalogPage(results=rows, total=total, capped=counted > COUNT_CAP, page=page)
 
 
 # --- facets, home sections -------------------------------------------------------------------

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.django_db
 
 def listed(owner=None, **fields) -> Package:
     owner = owner or CreatorFactory().user
-    return PackageFactory(owner=owner, status=Package.Status.LISTED, **fields)
+    return PackageFactory.create(owner=owner, status=Package.Status.LISTED, **fields)
 
 
 def slugs(query: search.CatalogQuery) -> list[str]:

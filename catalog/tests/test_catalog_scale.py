@@ -157,7 +157,7 @@ def analyze() -> None:
                 cursor.execute(f"ANALYZE {model._meta.db_table}")
 
 
-def busy_package(owner, buyers: int = 60, variables: int = 800) -> Package:
+def busy_package(owner, buyers: int = 60, variables: int = 800) -> tuple[Package, User]:
     """A package with many versions, variables, listings and reviews."""
     package = Package.objects.create(
         owner=owner, name="Busy model", slug="busy", status=Package.Status.LISTED, is_free=False
@@ -275,7 +275,7 @@ def profile(client: Client, urls: list[str]) -> None:
     from django.db import connection
 
     for url in urls:
-        spent = []
+        spent: list[tuple[float, str]] = []
 
         def wrapper(execute, sql, params, many, context, spent=spent):
             start = time.perf_counter()

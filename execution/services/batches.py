@@ -14,14 +14,18 @@ import itertools
 import json
 import logging
 import time
+import uuid
 from collections.abc import Mapping
 from contextlib import ExitStack
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.models import User
 from execution import notify, results
 from execution.models import FINISHED_STATUSES, JobStatus, SimulationBatch, SimulationJob
 from execution.services import charging
@@ -62,7 +66,7 @@ GROUP_SECONDS = 1.0
 MAX_GROUP_RUNS = MAX_RUNS_PER_SANDBOX
 
 
-def max_runs(user) -> int:
+def max_runs(user: User | AnonymousUser) -> int:
     from billing.services import plan_for
 
     return min(settings.SWEEP_MAX_RUNS, plan_for(user).max_sweep_size)
@@ -111,7 +115,7 @@ def expand_sweep(
         raise _invalid("runs", "invalid_type", "Give a non-empty list of start-value objects.")
     if len(runs) > limit:
         raise _invalid("runs", "too_many_runs", f"{len(runs)} runs; at most {limit}.")
-    names: list[str] = []
+    run_names: list[str] = []
     expanded = []
     for index, run in enumerate(runs):
         if not isinstance(run, Mapping):
@@ -119,16 +123,16 @@ def expand_sweep(
         expanded.append(
             {name: check("runs", name, value, str(index)) for name, value in run.items()}
         )
-        names.extend(name for name in run if name not in names)
-    return names, expanded
+        run_names.extend(name for name in run if name not in run_names)
+    return run_names, expanded
 
 
-def submit_batch(user, version: PackageVersion, data: Mapping[str, Any]) -> SimulationBatch:
+def submit_batch(user: User, version: PackageVersion, data: Mapping[str, Any]) -> SimulationBatch:
     """Validate the shared settings and every run, reserve the credits of all runs and queue
     them in chunks. On any error nothing exists and nothing is charged."""
     require_may_run(user, version)
     data = dict(data)
-    sweep = {key: data.pop(key) for key in ("grid", "runs") if key in data}
+    sweep: dict[str, Any] = {key: data.pop(key) for key in ("grid", "runs") if key in data}
     catalog = _Catalog(version)
     base = validate_settings(version, data, user=user, catalog=catalog)
     names, runs = expand_sweep(version, sweep, max_runs(user), catalog)
@@ -270,7 +274,7 @@ def run_batch_chunk(batch_id: str, job_ids: list[str]) -> tuple[int, int]:
 
 
 def _run_group(
-    batch: SimulationBatch, runs: list[SimulationJob], fmu_path, watcher: CancelWatcher
+    batch: SimulationBatch, runs: list[SimulationJob], fmu_path: Path, watcher: CancelWatcher
 ) -> list[tuple[SimulationJob, dict[str, Any], results.StoredResult | None]]:
     """Simulate runs of the batch in one sandbox; their outcomes are written by the caller
     (batched per flush). A run killed by the batch's cancellation gets empty fields."""
@@ -282,7 +286,7 @@ def _run_group(
     except Exception as exc:
         logger.exception("batch runs of %s failed on the platform's side", batch.pk)
         return [(run, _internal_error(exc), None) for run in runs]
-    done = []
+    done: list[tuple[SimulationJob, dict[str, Any], results.StoredResult | None]] = []
     for run, outcome in zip(runs, outcomes, strict=True):
         if outcome["summary"].get("code") == "cancelled":
             done.append((run, {}, None))
@@ -292,7 +296,10 @@ def _run_group(
 
 
 def _simulate_group(
-    batch: SimulationBatch, effective: list[EffectiveSettings], fmu_path, watcher: CancelWatcher
+    batch: SimulationBatch,
+    effective: list[EffectiveSettings],
+    fmu_path: Path,
+    watcher: CancelWatcher,
 ) -> list[dict[str, Any]]:
     from fmugateway.core.sandbox import run_sandboxed_many
 
@@ -363,7 +370,7 @@ def _cancel_claimed(runs: list[SimulationJob], token: str) -> int:
     return cancelled
 
 
-def count_finished_runs(batch_id, *, succeeded: int, failed: int) -> None:
+def count_finished_runs(batch_id: uuid.UUID | str, *, succeeded: int, failed: int) -> None:
     """Add finished runs to the batch's progress; the call that completes it finalises it."""
     if not (succeeded or failed):
         return
@@ -407,7 +414,7 @@ def summary_table(batch: SimulationBatch) -> tuple[list[str], list[list[Any]], l
     return header, rows, outputs
 
 
-def finalize_batch(batch_id) -> SimulationBatch:
+def finalize_batch(batch_id: uuid.UUID | str) -> SimulationBatch:
     """Write the summary, settle the credits of the runs (platform failures are free) and
     set the batch's final status. Idempotent."""
     batch = SimulationBatch.objects.get(pk=batch_id)
@@ -451,7 +458,7 @@ def finalize_batch(batch_id) -> SimulationBatch:
     return batch
 
 
-def cancel_batch(batch: SimulationBatch, user) -> SimulationBatch:
+def cancel_batch(batch: SimulationBatch, user: User) -> SimulationBatch:
     """Cancel a batch: queued runs never start; running chunks notice within about a second
     and kill their run in progress (it and their remaining runs end ``cancelled``)."""
     now = timezone.now()

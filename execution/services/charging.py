@@ -15,12 +15,17 @@ run the model, but compute is paid in credits; sweeps are always paid in credits
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 
-from accounts.models import is_moderator
+from accounts.models import User, is_moderator
 from registry.models import PackageVersion
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser
+
+    from billing.models import Reservation
 
 # Failures that are the platform's fault: nothing is charged.
 PLATFORM_ERROR_CODES = frozenset(
@@ -56,7 +61,7 @@ def _size_class(version: PackageVersion) -> str:
     return str(model_size_class(version.size))
 
 
-def reserve(user, version: PackageVersion, reference: str, timeouts: Iterable[int]) -> int:
+def reserve(user: User, version: PackageVersion, reference: str, timeouts: Iterable[int]) -> int:
     """Hold the quote of every run (one per timeout); returns the reservation's id."""
     from billing.services import JobLimits, quote_job, reserve_for_job
 
@@ -69,7 +74,7 @@ def reserve(user, version: PackageVersion, reference: str, timeouts: Iterable[in
     return reservation.pk
 
 
-def _reservation(reservation_id: int | None):
+def _reservation(reservation_id: int | None) -> Reservation | None:
     if reservation_id is None:
         return None
     from billing.models import Reservation
@@ -117,7 +122,7 @@ def release(reservation_id: int | None) -> None:
         release_job(reservation)
 
 
-def license_paying_for(user, version: PackageVersion) -> int | None:
+def license_paying_for(user: User, version: PackageVersion) -> int | None:
     """The license whose run quota pays for ``user``'s job on ``version``, if one applies."""
     package = version.package
     if package.owner_id == user.pk or package.is_free or is_moderator(user):
@@ -144,7 +149,7 @@ def give_back_license_run(license_id: int | None, reference: str) -> None:
         refund_run(license_id, reference)
 
 
-def spent_license_quota(user, version: PackageVersion) -> bool:
+def spent_license_quota(user: User | AnonymousUser, version: PackageVersion) -> bool:
     """Whether the user holds a license for the package whose run quota is used up (so the
     refusal is "no runs left", 402, rather than "not allowed", 403)."""
     from licensing.models import License

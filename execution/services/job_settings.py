@@ -16,12 +16,18 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 
 from fmugateway.core.errors import DomainError
 from registry.models import PackageVersion, Variable
+
+if TYPE_CHECKING:
+    import numpy as np
+    from django.contrib.auth.models import AnonymousUser
+
+    from accounts.models import User
 
 FMI_TYPES = {
     "ME": "ModelExchange",
@@ -103,7 +109,9 @@ class EffectiveSettings:
         return data
 
     @classmethod
-    def from_job(cls, stored: Mapping[str, Any], inputs: Mapping | None) -> EffectiveSettings:
+    def from_job(
+        cls, stored: Mapping[str, Any], inputs: Mapping[str, list[float]] | None
+    ) -> EffectiveSettings:
         known = {name: stored[name] for name in cls.__dataclass_fields__ if name in stored}
         return cls(**known, inputs=dict(inputs) if inputs else None)
 
@@ -131,7 +139,7 @@ class EffectiveSettings:
         return {key: value for key, value in kwargs.items() if value is not None}
 
 
-def _structured(columns: Mapping[str, list[float]]):
+def _structured(columns: Mapping[str, list[float]]) -> np.ndarray:
     import numpy as np
 
     names = ["time", *[name for name in columns if name != "time"]]
@@ -172,7 +180,13 @@ def _number(value: Any) -> float | None:
 
 
 def _float_field(
-    data, name, errors, *, positive=False, default=None, limit: float | None = MAX_ABS_TIME
+    data: Mapping[str, Any],
+    name: str,
+    errors: _Errors,
+    *,
+    positive: bool = False,
+    default: float | None = None,
+    limit: float | None = MAX_ABS_TIME,
 ) -> float | None:
     """A finite number, positive if asked, within ``limit`` of zero (seconds by default)."""
     raw = data.get(name)
@@ -351,7 +365,7 @@ def default_timeout(version: PackageVersion, cap: int) -> int:
     return min(timeout, cap)
 
 
-def _max_timeout(user) -> int:
+def _max_timeout(user: User | AnonymousUser | None) -> int:
     cap = settings.JOB_MAX_TIMEOUT_SECONDS
     if user is not None and getattr(user, "is_authenticated", False):
         from billing.services import plan_for
@@ -364,7 +378,7 @@ def validate_settings(
     version: PackageVersion,
     data: Mapping[str, Any],
     *,
-    user=None,
+    user: User | AnonymousUser | None = None,
     catalog: _Catalog | None = None,
 ) -> EffectiveSettings:
     """Check ``data`` against ``version``'s model description and the caller's plan.
@@ -476,7 +490,9 @@ def validate_settings(
     )
 
 
-def _check_start_values(raw, catalog: _Catalog, version: PackageVersion, errors: _Errors):
+def _check_start_values(
+    raw: Any, catalog: _Catalog, version: PackageVersion, errors: _Errors
+) -> dict[str, Any]:
     if raw in (None, ""):
         return {}
     if not isinstance(raw, Mapping):
@@ -505,7 +521,7 @@ def _check_start_values(raw, catalog: _Catalog, version: PackageVersion, errors:
     return values
 
 
-def _check_outputs(raw, catalog: _Catalog, errors: _Errors) -> list[str] | None:
+def _check_outputs(raw: Any, catalog: _Catalog, errors: _Errors) -> list[str] | None:
     if raw in (None, ""):
         return None
     if isinstance(raw, str):
@@ -522,7 +538,7 @@ def _check_outputs(raw, catalog: _Catalog, errors: _Errors) -> list[str] | None:
     return list(dict.fromkeys(raw))
 
 
-def _check_inputs(raw, catalog: _Catalog, errors: _Errors) -> dict[str, list[float]] | None:
+def _check_inputs(raw: Any, catalog: _Catalog, errors: _Errors) -> dict[str, list[float]] | None:
     if raw in (None, ""):
         return None
     if not isinstance(raw, Mapping) or "time" not in raw:
@@ -544,8 +560,8 @@ def _check_inputs(raw, catalog: _Catalog, errors: _Errors) -> dict[str, list[flo
         if not isinstance(values, list) or not values:
             errors.add("inputs", "invalid_type", "Give a non-empty list of numbers.", key=name)
             continue
-        numbers = [_number(value) for value in values]
-        if any(number is None for number in numbers):
+        numbers = [number for number in map(_number, values) if number is not None]
+        if len(numbers) != len(values):
             errors.add("inputs", "invalid_number", "Every value must be a finite number.", key=name)
             continue
         if length is None:
@@ -553,7 +569,7 @@ def _check_inputs(raw, catalog: _Catalog, errors: _Errors) -> dict[str, list[flo
         elif len(numbers) != length:
             errors.add("inputs", "length_mismatch", "Columns must have equal lengths.", key=name)
             continue
-        columns[name] = numbers  # type: ignore[assignment]
+        columns[name] = numbers
     if length is not None and length > settings.JOB_MAX_INPUT_ROWS:
         errors.add("inputs", "too_many_rows", f"At most {settings.JOB_MAX_INPUT_ROWS} rows.")
     time = columns.get("time")

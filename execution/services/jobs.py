@@ -8,15 +8,20 @@ import logging
 import secrets
 import socket
 import threading
-from collections.abc import Mapping
-from datetime import timedelta
-from typing import Any
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
 from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from accounts.models import User
 from execution import notify, results
 from execution.models import VERSION_BULK_FIELDS, JobStatus, SimulationBatch, SimulationJob
 from execution.services import charging
@@ -32,6 +37,9 @@ from fmugateway.core.audit import record
 from fmugateway.core.errors import ConflictError, DomainError, ForbiddenError, NotFoundError
 from fmugateway.core.tasks import dispatch_after_commit
 from registry.models import PackageVersion
+
+if TYPE_CHECKING:
+    import fmusandbox
 
 logger = logging.getLogger(__name__)
 
@@ -57,15 +65,16 @@ def fmpy_version() -> str:
 
 
 def resolve_version(
-    user,
+    user: User | AnonymousUser,
     *,
     package: str | None = None,
     version: str | None = None,
-    version_id: int | None = None,
+    version_id: int | str | None = None,
 ) -> PackageVersion:
     """The version a request names (``package`` slug + ``version``, or ``version_id``) among
     those the user may see; 404 otherwise, or a run block's own error (451
     ``package_taken_down``: the package is hidden, but its buyers are told why)."""
+    lookup: dict[str, int | str]
     if version_id not in (None, ""):
         lookup = {"pk": _version_pk(version_id)}
     elif package and version:
@@ -101,7 +110,7 @@ def _version_pk(value: Any) -> int:
     return value
 
 
-def require_may_run(user, version: PackageVersion) -> None:
+def require_may_run(user: User | AnonymousUser, version: PackageVersion) -> None:
     if (blocked := run_block(user, version)) is not None:
         raise blocked
     if not may_run(user, version):
@@ -113,7 +122,7 @@ def require_may_run(user, version: PackageVersion) -> None:
 
 
 def submit_job(
-    user,
+    user: User,
     version: PackageVersion,
     data: Mapping[str, Any],
     *,
@@ -161,7 +170,7 @@ def task_options(timeout_seconds: int) -> dict[str, Any]:
     }
 
 
-def rerun_job(job: SimulationJob, user) -> SimulationJob:
+def rerun_job(job: SimulationJob, user: User) -> SimulationJob:
     """Queue the same FMU with the job's recorded settings and inputs (a new job)."""
     version = PackageVersion.objects.select_related("package").get(pk=job.version_id)
     if version.sha256 != job.sha256:  # pragma: no cover - versions are immutable
@@ -174,7 +183,7 @@ def rerun_job(job: SimulationJob, user) -> SimulationJob:
     return new
 
 
-def require_owner(job: SimulationJob | SimulationBatch, user) -> None:
+def require_owner(job: SimulationJob | SimulationBatch, user: User | AnonymousUser) -> None:
     """The jobs API acts for a job's (or batch's) owner only: moderators see every job but
     cancel through the admin's actions."""
     if job.owner_id != getattr(user, "pk", None):
@@ -182,7 +191,7 @@ def require_owner(job: SimulationJob | SimulationBatch, user) -> None:
         raise ForbiddenError(f"Only the {kind}'s owner can do this.", code=f"not_{kind}_owner")
 
 
-def cancel_job(job: SimulationJob, user) -> SimulationJob:
+def cancel_job(job: SimulationJob, user: User) -> SimulationJob:
     """Cancel a queued or running job (a running one's run is killed by its worker, which
     watches the row: see ``CancelWatcher``; the worker's sandbox stays warm).
 
@@ -259,7 +268,9 @@ class CancelWatcher:
     process tree; the worker's sandbox and its zygote stay warm for the next task.
     """
 
-    def __init__(self, is_cancelled, poll_seconds: float = CANCEL_POLL_SECONDS) -> None:
+    def __init__(
+        self, is_cancelled: Callable[[], bool], poll_seconds: float = CANCEL_POLL_SECONDS
+    ) -> None:
         from fmusandbox import CancelToken
 
         self._is_cancelled = is_cancelled
@@ -276,7 +287,12 @@ class CancelWatcher:
         self._thread.start()
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
         self._done.set()
         self._thread.join()
 
@@ -295,7 +311,7 @@ class CancelWatcher:
                 connection.close()  # this thread's own connection
 
 
-def sandbox_limits(timeout_seconds: int):
+def sandbox_limits(timeout_seconds: int) -> fmusandbox.SandboxLimits:
     from fmugateway.core.sandbox import default_limits
 
     return default_limits(
@@ -304,8 +320,12 @@ def sandbox_limits(timeout_seconds: int):
 
 
 def simulate(
-    version: PackageVersion, sha256: str, effective: EffectiveSettings, fmu_path, cancel=None
-):
+    version: PackageVersion,
+    sha256: str,
+    effective: EffectiveSettings,
+    fmu_path: Path,
+    cancel: fmusandbox.CancelToken | None = None,
+) -> dict[str, Any]:
     from fmugateway.core.sandbox import run_sandboxed
 
     return run_sandboxed(
@@ -419,7 +439,10 @@ def finish_job(
 
 
 def settle_job_credits(
-    job_id, reservation_id: int | None, fields: Mapping[str, Any], license_id: int | None
+    job_id: uuid.UUID | str,
+    reservation_id: int | None,
+    fields: Mapping[str, Any],
+    license_id: int | None,
 ) -> None:
     """Charge the measured usage, or release everything when the platform failed the job.
 
@@ -427,6 +450,7 @@ def settle_job_credits(
     platform_failed = (
         fields.get("error_code") in charging.PLATFORM_ERROR_CODES or fields.get("cpu_s") is None
     )
+    cost: int | None
     if license_id is not None:
         if platform_failed:
             charging.give_back_license_run(license_id, f"job:{job_id}")
@@ -442,7 +466,7 @@ def settle_job_credits(
 # --- recovery ----------------------------------------------------------------------------------
 
 
-def recover_lost_jobs(now=None) -> dict[str, int]:
+def recover_lost_jobs(now: datetime | None = None) -> dict[str, int]:
     """Jobs still ``running`` past their timeout plus grace lost their worker: re-queue them
     once, then fail them with ``worker_lost`` (credits released). Run by beat every minute."""
     from execution.tasks import run_batch_chunk_task, run_job_task
@@ -463,6 +487,7 @@ def recover_lost_jobs(now=None) -> dict[str, int]:
         "license_id",
     )
     for job in stale:
+        assert job.started_at is not None  # filtered on it
         if job.started_at + timedelta(seconds=job.timeout_seconds) + grace > now:
             continue
         with transaction.atomic():
@@ -510,8 +535,10 @@ def recover_lost_jobs(now=None) -> dict[str, int]:
         batch = SimulationBatch.objects.only("settings").get(pk=batch_id)
         timeout = int(batch.settings.get("timeout_seconds") or settings.JOB_DEFAULT_TIMEOUT_SECONDS)
         transaction.on_commit(
-            lambda b=batch_id, ids=job_ids, t=timeout: run_batch_chunk_task.apply_async(
-                args=(b, ids), **task_options(t * len(ids))
+            functools.partial(
+                run_batch_chunk_task.apply_async,
+                args=(batch_id, job_ids),
+                **task_options(timeout * len(job_ids)),
             )
         )
     if batch_failures:
@@ -543,7 +570,7 @@ def recover_lost_jobs(now=None) -> dict[str, int]:
     return result
 
 
-def requeue_job(job: SimulationJob, actor) -> SimulationJob:
+def requeue_job(job: SimulationJob, actor: User | None) -> SimulationJob:
     """Operator action: dispatch a queued or stuck running standalone job again.
 
     Safe to repeat: the worker's claim runs a job at most once per attempt.

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from accounts.models import is_moderator
 from fmugateway.core.errors import DomainError
 from registry.access import first_block
 from registry.models import Package, PackageVersion
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser
+
+    from accounts.models import User
 
 RunRule = Callable[[object, PackageVersion], bool]
 RunBlock = Callable[[object, PackageVersion], DomainError | None]
@@ -33,12 +39,12 @@ def register_run_block(check: RunBlock) -> None:
         _run_blocks.append(check)
 
 
-def run_block(user, version: PackageVersion) -> DomainError | None:
+def run_block(user: User | AnonymousUser, version: PackageVersion) -> DomainError | None:
     """The error a registered run block refuses ``user`` with, or ``None``."""
     return first_block(_run_blocks, user, version)
 
 
-def may_run(user, version: PackageVersion) -> bool:
+def may_run(user: User | AnonymousUser, version: PackageVersion) -> bool:
     """The owner and moderators always; anyone signed in for published versions of listed free
     packages; plus whatever registered rules grant. Taken-down (unlisted) packages run for
     their owner and moderators only.

@@ -9,6 +9,7 @@ import uuid
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -35,7 +36,7 @@ def on_ci() -> bool:
     return os.environ.get("CI", "").lower() == "true"
 
 
-def missing_requirement(reason: str) -> None:
+def missing_requirement(reason: str) -> NoReturn:
     """Skip locally, but fail on CI, where every prerequisite must be present."""
     if on_ci():
         pytest.fail(f"{reason} (required because CI=true)")

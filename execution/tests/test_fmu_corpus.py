@@ -122,9 +122,10 @@ def fmpy_reference(path: Path, kwargs: dict, workdir: Path, misnamed: bool) -> n
 
 
 def same_result(body: dict, plain: np.ndarray) -> str:
-    if list(body["columns"]) != list(plain.dtype.names) or body["rows"] != len(plain):
+    names = plain.dtype.names or ()
+    if list(body["columns"]) != list(names) or body["rows"] != len(plain):
         return f"different shape: {body['rows']} rows vs {len(plain)}"
-    for name in plain.dtype.names:
+    for name in names:
         got = np.asarray([np.nan if v is None else v for v in body["columns"][name]])
         expected = np.asarray(plain[name], dtype=got.dtype if got.dtype.kind == "f" else None)
         if not np.array_equal(got, expected, equal_nan=got.dtype.kind == "f"):
@@ -134,7 +135,7 @@ def same_result(body: dict, plain: np.ndarray) -> str:
 
 def run_corpus_file(client, capture, owner, relative: str, workdir: Path) -> Outcome:
     path = require_shared_fmus() / relative
-    package = PackageFactory(owner=owner)
+    package = PackageFactory.create(owner=owner)
     with run_eagerly(capture):  # the upload's validation runs on commit, here
         response = upload_raw(client, package.slug, path)
     if response.status_code != 201:

@@ -31,7 +31,9 @@ def paid_version(sample_fmus, storage_dirs):
 
 
 def buy_execute_only(buyer, version, runs: int) -> License:
-    listing = ListingFactory(package=version.package, execute_only=True, run_quota=runs, free=True)
+    listing = ListingFactory.create(
+        package=version.package, execute_only=True, run_quota=runs, free=True
+    )
     orders.add_to_cart(buyer, listing.pk)
     orders.checkout(buyer)
     return License.objects.get(owner=buyer, listing=listing)

@@ -17,6 +17,7 @@ import time
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import fmpy
 import numpy as np
@@ -382,7 +383,7 @@ def test_real_fmu_matches_plain_fmpy_bit_for_bit(sandbox: Sandbox, relative: str
 
 def test_arguments_reach_fmpy(sandbox: Sandbox) -> None:
     path = shared_fmu("FMUSDK-via-PyFMI/CS2.0/bouncingBall/bouncingBall.fmu")
-    kwargs = {
+    kwargs: dict[str, Any] = {
         "start_values": {"e": 0.5},
         "output": ["h", "v"],
         "output_interval": 0.01,
@@ -577,7 +578,7 @@ def test_non_root_worker_uses_a_user_namespace(
 # --- several runs of one FMU in one sandbox (run_many) ----------------------------------------
 
 
-def _switch(fmu: Path, *targets: str, **kwargs: object) -> list[SimulationRequest]:
+def _switch(fmu: Path, *targets: str, **kwargs: Any) -> list[SimulationRequest]:
     """One request per target for the "switch" FMU (good unless the target names an attack)."""
     return [SimulationRequest(fmu, start_values={"target": t}, **kwargs) for t in targets]
 
@@ -640,8 +641,9 @@ def test_run_many_crash_in_one_run_keeps_the_others(
     assert "exit status 3" in results[5].message
     for index in (0, 1, 3, 6):
         assert results[index].status is RunStatus.SUCCEEDED, results[index].message
-        assert results[index].result is not None
-        assert results[index].result["y"][-1] == pytest.approx(1.0)
+        result = results[index].result
+        assert result is not None
+        assert result["y"][-1] == pytest.approx(1.0)
     # fmpy unloads the FMU after each run, so even runs sharing a process start from fresh
     # library state; the run after a crash gets a fresh process anyway
     for index in (0, 1, 3, 6):

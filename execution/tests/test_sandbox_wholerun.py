@@ -18,6 +18,7 @@ import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import fmpy
 import numpy as np
@@ -73,7 +74,7 @@ def wholerun_fmu(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @contextlib.contextmanager
-def _sandbox(root: Path, **config: object) -> Iterator[Sandbox]:
+def _sandbox(root: Path, **config: Any) -> Iterator[Sandbox]:
     box = Sandbox(SandboxConfig(temp_root=str(root), forbidden_paths=(str(REPO),), **config))
     report = probe(box.config)
     if not report.supported:

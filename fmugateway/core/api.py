@@ -120,10 +120,13 @@ def exception_handler(exc: Exception, context: dict) -> Response:
         )
 
     headers = {}
-    if getattr(exc, "auth_header", None):
-        headers["WWW-Authenticate"] = exc.auth_header
-    if getattr(exc, "wait", None):
-        headers["Retry-After"] = str(int(exc.wait))
+    # Set on NotAuthenticated (by DRF) and Throttled: not attributes of every APIException.
+    auth_header = getattr(exc, "auth_header", None)
+    if auth_header:
+        headers["WWW-Authenticate"] = auth_header
+    wait = getattr(exc, "wait", None)
+    if wait:
+        headers["Retry-After"] = str(int(wait))
     set_rollback()
     if isinstance(exc, exceptions.ValidationError):
         body = _validation_response(exc)
@@ -149,9 +152,9 @@ def handler404(request: HttpRequest, exception: Exception | None = None):
     return page_not_found(request, exception)
 
 
-def handler400(request: HttpRequest, exception: Exception | None = None):
+def handler400(request: HttpRequest, exception: Exception):
     if request.path.startswith("/api/"):
-        refused = client_error(exception) if exception is not None else None
+        refused = client_error(exception)
         refused = refused or DomainError(
             "The request was refused as malformed.", code="bad_request"
         )
@@ -163,7 +166,7 @@ def handler400(request: HttpRequest, exception: Exception | None = None):
     return bad_request(request, exception)
 
 
-def handler403(request: HttpRequest, exception: Exception | None = None):
+def handler403(request: HttpRequest, exception: Exception):
     if request.path.startswith("/api/"):
         return JsonResponse(
             error_body("permission_denied", "You do not have permission to do this."), status=403
@@ -235,8 +238,8 @@ def _bounded_int(request, name: str, low: int, high: int) -> int | None:
 class BoundedPageSize:
     """``page_size`` outside 1..``max_page_size`` is 400 ``invalid`` (never silently cut)."""
 
-    page_size_query_param = "page_size"
-    max_page_size = 200
+    page_size_query_param: str | None = "page_size"
+    max_page_size: int | None = 200
 
     def get_page_size(self, request):
         size = _bounded_int(request, self.page_size_query_param, 1, self.max_page_size)

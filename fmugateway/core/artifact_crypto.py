@@ -245,7 +245,7 @@ class DecryptingReader(_ChunkReader):
         self.size = size  # of the plaintext, authenticated by the first chunk's tag
         self._count = chunk_count(size, chunk_size)
         self._index = 0
-        self._first = self._decrypt_next()
+        self._first: bytes | None = self._decrypt_next()
 
     def _fail(self, why: str) -> NoReturn:
         error = ArtifactIntegrityError(

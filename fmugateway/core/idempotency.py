@@ -16,6 +16,7 @@ import json
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from rest_framework.renderers import JSONRenderer
@@ -37,6 +38,7 @@ def _owner(request: Request) -> str | None:
 
 
 def _fingerprint(request: Request) -> str:
+    assert request.method is not None  # set on every request Django serves
     digest = hashlib.sha256()
     digest.update(request.method.encode())
     digest.update(b"\0")
@@ -51,12 +53,14 @@ def _fingerprint(request: Request) -> str:
     else:
         digest.update(json.dumps(data, sort_keys=True, default=str).encode())
     for name, upload in sorted(request.FILES.items()):
-        digest.update(f"{name}:{upload.name}:{upload.size}".encode())
+        if isinstance(upload, UploadedFile):  # MultiValueDict's type admits an empty list
+            digest.update(f"{name}:{upload.name}:{upload.size}".encode())
     return digest.hexdigest()
 
 
 def _claim(owner: str, key: str, request: Request, fingerprint: str):
     """Insert the in-progress record, or return the earlier one for this owner and key."""
+    assert request.method is not None  # set on every request Django serves
     expired_before = timezone.now() - timedelta(hours=settings.IDEMPOTENCY_TTL_HOURS)
     IdempotencyRecord.objects.filter(owner=owner, key=key, created_at__lt=expired_before).delete()
     try:

@@ -31,7 +31,7 @@ class RequestIdMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         incoming = request.headers.get("X-Request-ID", "")
         request_id = incoming if _SAFE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
-        request.request_id = request_id
+        request.request_id = request_id  # type: ignore[attr-defined]  # ours, not Django's
         token = context.bind(context.RequestContext(request_id=request_id, ip=client_ip(request)))
         try:
             response = self.get_response(request)

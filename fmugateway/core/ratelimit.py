@@ -8,11 +8,13 @@ import hashlib
 import secrets
 import threading
 import time
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
+from redis import Redis
 from redis.exceptions import NoScriptError
 
 _PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -29,12 +31,16 @@ def parse_rate(rate: str | None) -> tuple[int, int] | None:
         raise ValueError(f"bad rate {rate!r}; use e.g. 300/min") from None
 
 
-def redis_client(backend: RedisCache):
+# One client per backend instance, dropped with it.
+_clients: weakref.WeakKeyDictionary[RedisCache, Redis] = weakref.WeakKeyDictionary()
+
+
+def redis_client(backend: RedisCache) -> Redis:
     """The backend's redis.Redis, built once: Django builds a new one (hundreds of response
     callbacks, ~0.3 ms of Python) on every ``get_client()``. Thread-safe; caches are per thread."""
-    client = getattr(backend, "_ratelimit_client", None)
+    client = _clients.get(backend)
     if client is None:
-        client = backend._ratelimit_client = backend._cache.get_client(None, write=True)
+        client = _clients[backend] = backend._cache.get_client(None, write=True)
     return client
 
 

@@ -7,9 +7,11 @@ through ``run_sandboxed``; nothing loads an FMU binary in a Django or Celery pro
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from django.conf import settings
 
 import fmusandbox as sandbox_lib
@@ -64,15 +66,16 @@ def close_sandbox(**_: Any) -> None:
     sandbox_lib.close_sandbox()
 
 
-def default_limits(**overrides) -> sandbox_lib.SandboxLimits:
-    values = {
-        "cpu_seconds": settings.SIMULATION_CPU_SECONDS,
-        "wall_seconds": settings.SIMULATION_WALL_SECONDS,
-        "memory_bytes": settings.SIMULATION_MEMORY_MB * 1024 * 1024,
-        "max_output_bytes": settings.SIMULATION_MAX_OUTPUT_MB * 1024 * 1024,
-    }
-    values.update(overrides)
-    return sandbox_lib.SandboxLimits(**values)
+def default_limits(
+    *, cpu_seconds: float | None = None, wall_seconds: float | None = None
+) -> sandbox_lib.SandboxLimits:
+    """The settings' run limits; a run's own CPU and wall-clock limits when given."""
+    return sandbox_lib.SandboxLimits(
+        cpu_seconds=settings.SIMULATION_CPU_SECONDS if cpu_seconds is None else cpu_seconds,
+        wall_seconds=settings.SIMULATION_WALL_SECONDS if wall_seconds is None else wall_seconds,
+        memory_bytes=settings.SIMULATION_MEMORY_MB * 1024 * 1024,
+        max_output_bytes=settings.SIMULATION_MAX_OUTPUT_MB * 1024 * 1024,
+    )
 
 
 def get_sandbox() -> sandbox_lib.Sandbox:
@@ -80,8 +83,17 @@ def get_sandbox() -> sandbox_lib.Sandbox:
     return sandbox_lib.get_sandbox(sandbox_config())
 
 
+# A run's inputs: a structured array, or signal name -> values (``SimulationRequest.input``).
+Inputs = np.ndarray | Mapping[str, Sequence[float]] | None
+
+
 def _request(
-    fmu_path: Path, sha256: str | None, *, inputs=None, outputs=None, **simulation: Any
+    fmu_path: Path,
+    sha256: str | None,
+    *,
+    inputs: Inputs = None,
+    outputs: Sequence[str] | None = None,
+    **simulation: Any,
 ) -> sandbox_lib.SimulationRequest:
     return sandbox_lib.SimulationRequest(
         fmu_path=str(fmu_path),
@@ -117,8 +129,8 @@ def run_sandboxed(
     sha256: str | None,
     *,
     limits: sandbox_lib.SandboxLimits | None = None,
-    inputs=None,
-    outputs=None,
+    inputs: Inputs = None,
+    outputs: Sequence[str] | None = None,
     cancel: sandbox_lib.CancelToken | None = None,
     **simulation: Any,
 ) -> dict[str, Any]:

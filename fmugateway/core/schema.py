@@ -58,7 +58,8 @@ class ErrorSerializer(serializers.Serializer):
 
     code = serializers.CharField(help_text="Stable snake_case code, e.g. `insufficient_scope`.")
     detail = serializers.CharField(help_text="A sentence for people.")
-    fields = serializers.DictField(
+    # DRF's metaclass takes declared fields out of the class: this does not hide ``fields``.
+    fields = serializers.DictField(  # type: ignore[assignment]
         child=FieldErrorSerializer(many=True),
         help_text="Problems per field, keyed by dotted path (`runs.1`, `start_values.k`).",
     )
@@ -88,7 +89,8 @@ class ApiAutoSchema(AutoSchema):
             parameters.append(IDEMPOTENCY_KEY)
         return parameters
 
-    def get_description(self) -> str:
+    # drf-spectacular's AutoSchema takes no arguments here, unlike DRF's own inspector.
+    def get_description(self) -> str:  # type: ignore[override]
         description = super().get_description() or ""
         needed = requirement(self.view, self.method)
         if needed is None:

@@ -105,6 +105,7 @@ class ScopeRequired(BasePermission):
     message = "This credential lacks the scope this operation needs."
 
     def has_permission(self, request: Request, view) -> bool:
+        assert request.method is not None  # set on every request Django serves
         needed = requirement(view, request.method)
         if needed is None and not _handles(view, request.method):
             return True  # the view answers 405 method_not_allowed

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from fmugateway.core.artifact_crypto import (
     HEADER_SIZE,
@@ -123,7 +123,8 @@ def save_encrypted(storage_name: str, name: str, source: Path) -> str:
     data_key = new_data_key()
     size = source.stat().st_size
     with open(source, "rb") as plain:
-        reader = EncryptingReader(plain, data_key, size)
+        # A RawIOBase stream: a binary file object, which typeshed's IO does not cover.
+        reader = cast(BinaryIO, EncryptingReader(plain, data_key, size))
         stored = storage.save(name, File(reader, name=os.path.basename(name)))
     try:
         key_id, wrapped = _wrap(storage_name, stored, data_key)
@@ -169,11 +170,14 @@ def _open_reader(storage_name: str, name: str, *, stored_size: int | None) -> Bi
         except ArtifactIntegrityError as error:
             _integrity_failed(storage_name, name, error)
             raise
-        return DecryptingReader(
-            handle,
-            data_key,
-            stored_size=stored_size,
-            on_failure=lambda error: _integrity_failed(storage_name, name, error),
+        return cast(  # a binary file object (see save_encrypted)
+            BinaryIO,
+            DecryptingReader(
+                handle,
+                data_key,
+                stored_size=stored_size,
+                on_failure=lambda error: _integrity_failed(storage_name, name, error),
+            ),
         )
     except BaseException:
         handle.close()
@@ -349,8 +353,8 @@ def encrypt_existing_object(storage_name: str, name: str) -> str:
     try:
         size = storage.size(name)
         with storage.open(name, "rb") as plain, os.fdopen(fd, "wb") as out:
-            reader = EncryptingReader(plain, data_key, size)
-            while chunk := reader.read(_COPY_CHUNK):
+            encrypting = EncryptingReader(plain, data_key, size)
+            while chunk := encrypting.read(_COPY_CHUNK):
                 out.write(chunk)
         _replace_object(storage_name, name, temp)
     finally:

@@ -39,11 +39,11 @@ def assert_json_error(response, status: int, code: str | None = None) -> dict:
 
 @pytest.fixture
 def session(db) -> APIClient:
-    user = UserFactory()
+    user = UserFactory.create()
     AccountPlan.objects.create(user=user, plan="free", rate_limit_per_minute_override=1_000_000)
     client = APIClient()
     client.force_login(user)
-    client.user = user
+    client.user = user  # type: ignore[attr-defined]  # the signed-in user, for the tests
     return client
 
 

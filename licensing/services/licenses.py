@@ -560,7 +560,7 @@ def activate_license(
     with ``max_activations`` M leave exactly min(N, M) machines activated.
     """
     license, row = _locked_row(key, package, fingerprint)
-    if license is None:
+    if license is None or row is None:  # both or neither
         return _answer(VerifyCode.NOT_FOUND, package, fingerprint, nonce=nonce)
     code = _status_code(row, timezone.now(), None)
     if code is not None:
@@ -628,7 +628,7 @@ def _deactivate(license: License, activation: Activation, actor) -> None:
 def deactivate_license(key: str, package: str, fingerprint: str, *, nonce: str = "") -> dict:
     """Free this machine's activation slot (key holders may do this on any license state)."""
     license, row = _locked_row(key, package, fingerprint)
-    if license is None:
+    if license is None or row is None:  # both or neither
         return _answer(VerifyCode.NOT_FOUND, package, fingerprint, nonce=nonce)
     activation = license.activations.filter(
         fingerprint=fingerprint, deactivated_at__isnull=True

@@ -138,6 +138,7 @@ def _discounts(coupon: Coupon | None, listings: list[Listing], currency: str) ->
             "This coupon does not apply to anything in your cart.", code="coupon_not_applicable"
         )
     if coupon.kind == Coupon.Kind.PERCENT:
+        assert coupon.percent_off is not None  # the table's check: set for its kind
         for index in eligible:
             discounts[index] = listings[index].price_amount * coupon.percent_off // 100
         return discounts
@@ -145,6 +146,7 @@ def _discounts(coupon: Coupon | None, listings: list[Listing], currency: str) ->
         raise ConflictError(
             f"This coupon is for payments in {coupon.currency}.", code="coupon_currency_mismatch"
         )
+    assert coupon.amount_off is not None  # the table's check: set for its kind
     base = sum(listings[index].price_amount for index in eligible)
     off = min(coupon.amount_off, base)
     for index in eligible:
@@ -188,6 +190,7 @@ def checkout(user) -> CheckoutResult:
     items = list(cart.items.select_related("listing__package")) if cart else []
     if not items:
         raise DomainError("Your cart is empty.", code="cart_empty")
+    assert cart is not None  # it has items
     listings = [item.listing for item in items]
     for listing in listings:
         if not listing.is_active or listing.package.status != listing.package.Status.LISTED:
@@ -234,7 +237,7 @@ def checkout(user) -> CheckoutResult:
         )
         for listing, line_discount in zip(listings, discounts, strict=True)
     )
-    if order.coupon_id:
+    if order.coupon_id and coupon is not None:  # the order took the cart's coupon
         _claim_coupon(coupon)
     cart.items.all().delete()
     cart.coupon = None
@@ -504,8 +507,11 @@ def _revoke_free_lines(
     """A "refund" of free lines: nothing goes back, their licenses are revoked (audited).
 
     A free order whose every license is revoked is ``refunded``."""
-    revocable = License.objects.filter(order_line__in=lines).exclude(status=License.Status.REVOKED)
-    revocable = list(revocable.order_by("id"))
+    revocable = list(
+        License.objects.filter(order_line__in=lines)
+        .exclude(status=License.Status.REVOKED)
+        .order_by("id")
+    )
     if not revocable:
         raise ConflictError("Nothing left to refund on this order.", code="order_not_refundable")
     refund = Refund.objects.create(

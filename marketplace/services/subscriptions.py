@@ -88,6 +88,7 @@ def renew_license(
     existing = LicenseRenewal.objects.filter(invoice_id=invoice_id).first()
     if existing is not None:
         return existing
+    assert license.order_line_id is not None  # a subscription license comes from an order line
     first = OrderLine.objects.select_related("listing").get(pk=license.order_line_id)
     now = timezone.now()
     order = Order.objects.create(
@@ -153,6 +154,7 @@ def apply_subscription_status(license: License, status: str, *, actor=None) -> L
     expires_at = license.expires_at
     if status == "past_due" and paid_until is not None:
         # Grace counts from the end of the paid period, once (repeated events move nothing).
+        assert expires_at is not None  # a subscription license has a term
         expires_at = max(expires_at, paid_until + timedelta(days=settings.BILLING_GRACE_DAYS))
     elif (status in ENDED or status == ENDING) and paid_until is not None:
         expires_at = paid_until

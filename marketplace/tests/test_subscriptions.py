@@ -329,7 +329,7 @@ def test_a_refunded_renewal_no_longer_pays_its_period_and_ends_the_subscription(
 def _free_first_period(user, listing) -> Order:
     """Buy the SKU with a coupon that pays its whole first period."""
     services.add_to_cart(user, listing.pk)
-    services.apply_coupon(user, CouponFactory(percent_off=100).code)
+    services.apply_coupon(user, CouponFactory.create(percent_off=100).code)
     result = services.checkout(user)
     return result.order
 

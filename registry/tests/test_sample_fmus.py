@@ -19,6 +19,7 @@ import fmpy
 import numpy as np
 import pytest
 from elftools.elf.elffile import ELFFile
+from elftools.elf.sections import SymbolTableSection
 from fmpy.fmi1 import FMICallException
 from fmpy.fmi2 import FMU2Slave
 from fmpy.fmi3 import FMU3Slave
@@ -102,6 +103,7 @@ def _exported_symbols(fmu_path: Path, library: str) -> set[str]:
     with zipfile.ZipFile(fmu_path) as archive:
         elf = ELFFile(io.BytesIO(archive.read(library)))
         dynsym = elf.get_section_by_name(".dynsym")
+        assert isinstance(dynsym, SymbolTableSection)
         return {
             symbol.name
             for symbol in dynsym.iter_symbols()

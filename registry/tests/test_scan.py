@@ -129,7 +129,7 @@ def test_relative_rpath(tmp_path: Path, so_dir: Path) -> None:
 
 def test_archive_layout_findings(tmp_path: Path, clean_so: bytes, so_dir: Path) -> None:
     exe = fb.compile_c(fb.EXECUTABLE_SOURCE, so_dir / "prog", shared=False, flags=["-no-pie"])
-    extra = {
+    extra: dict[str, bytes | str] = {
         "resources/helper": exe.read_bytes(),
         "resources/install.sh": "#!/bin/sh\necho hi\n",
         "resources/run": "#!/usr/bin/env python3\nprint(1)\n",

@@ -160,3 +160,29 @@ def test_manage_py_validate_and_verify_commands(package, ball, artifacts_dir, tm
 
     with pytest.raises(CommandError):
         call_command("verify_attestation", str(copy), str(attestation))
+
+
+def test_verify_command_refuses_a_public_key_that_is_not_ed25519(tmp_path):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from django.core.management.base import CommandError
+
+    # Given an attestation and a P-256 public key (attestations are signed with Ed25519)
+    attestation = tmp_path / "attestation.json"
+    attestation.write_text("{}")
+    pem = tmp_path / "key.pem"
+    pem.write_bytes(
+        ec.generate_private_key(ec.SECP256R1())
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+
+    # When the command is told to trust it, then it says so instead of failing with a traceback
+    with pytest.raises(CommandError, match="not an Ed25519 key"):
+        call_command(
+            "verify_attestation",
+            str(tmp_path / "m.fmu"),
+            str(attestation),
+            "--public-key",
+            str(pem),
+        )

@@ -86,14 +86,14 @@ def world(contract_settings, sample_fmus, storage_dirs) -> dict:
     from marketplace.factories import ListingFactory
     from marketplace.models import Listing
 
-    buyer = UserFactory(email="contract@example.com")
+    buyer = UserFactory.create(email="contract@example.com")
     AccountPlan.objects.create(user=buyer, plan="pro", rate_limit_per_minute_override=1_000_000)
-    creator = UserFactory(email="creator@example.com")
+    creator = UserFactory.create(email="creator@example.com")
     version = publish(
         make_version(creator, sample_fmus[("bouncing_ball", "2.0")].fmu_path, slug="ball")
     )
-    free = ListingFactory(package=version.package, free=True)
-    ListingFactory(package=version.package, kind=Listing.Kind.SEAT, seats=3, name="Team")
+    free = ListingFactory.create(package=version.package, free=True)
+    ListingFactory.create(package=version.package, kind=Listing.Kind.SEAT, seats=3, name="Team")
     services.add_to_cart(buyer, free.pk)
     order = services.checkout(buyer).order
     license = order.lines.get().license

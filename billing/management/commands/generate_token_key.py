@@ -3,6 +3,7 @@
 import getpass
 
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.core.management.base import BaseCommand
 
 from billing import token_keys
@@ -23,6 +24,7 @@ class Command(BaseCommand):
         password = getpass.getpass("Password: ").encode() if encrypt else None
         pem = token_keys.generate_private_pem(password)
         key = serialization.load_pem_private_key(pem.encode(), password=password)
+        assert isinstance(key, Ed25519PrivateKey)  # generate_private_pem makes Ed25519 keys
         public = key.public_key()
         self.stdout.write(pem)
         self.stdout.write(token_keys.public_pem(public))

@@ -11,7 +11,7 @@ def markdown(text: str):
 
 
 @register.filter
-def filesize(size: int | None) -> str:
+def filesize(size: float | None) -> str:
     if size is None:
         return "–"
     for unit in ("B", "KB", "MB", "GB"):

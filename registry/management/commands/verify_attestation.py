@@ -2,6 +2,7 @@ import json
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from django.core.management.base import BaseCommand, CommandError
 
 from fmugateway.core.errors import DomainError
@@ -29,6 +30,8 @@ class Command(BaseCommand):
         keys = None
         if public_key:
             key = serialization.load_pem_public_key(public_key.read_bytes())
+            if not isinstance(key, Ed25519PublicKey):  # attestations are signed with Ed25519
+                raise CommandError("The public key is not an Ed25519 key.")
             keys = {key_id(key): key}
         try:
             payload = verify_attestation(fmu, document, keys=keys)

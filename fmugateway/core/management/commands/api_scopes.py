@@ -6,7 +6,7 @@ cannot drift from what is enforced; a test compares README.md with this output.
 
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from fmugateway.core.routes import api_operations
 from fmugateway.core.scopes import SCOPES, Scope, requirement
@@ -24,6 +24,8 @@ def scopes_table() -> str:
         if operation.route in HIDDEN:
             continue
         needed = requirement(operation.view, operation.method)
+        if needed is None:  # the API refuses such an operation (scope_undeclared)
+            raise CommandError(f"{operation.route} {operation.method} declares no scope.")
         if needed.scope is None:
             key = "public" if needed.anonymous else "any key"
         else:

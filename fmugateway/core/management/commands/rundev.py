@@ -97,6 +97,7 @@ class Command(BaseCommand):
     def _relay(self, name: str, process: subprocess.Popen) -> None:
         colour = COLOURS.get(name, "") if sys.stdout.isatty() else ""
         reset = RESET if colour else ""
+        assert process.stdout is not None  # started with stdout=PIPE
         for line in process.stdout:
             sys.stdout.write(f"{colour}{name:>6} |{reset} {line}")
             sys.stdout.flush()
