@@ -14,7 +14,7 @@ from billing.forms import ApiKeyForm
 from billing.models import PayoutItem
 from billing.services import earnings, payouts
 from fmugateway.core.errors import DomainError
-from fmugateway.core.pages import unwrapped_user
+from fmugateway.core.views import unwrapped_user
 
 
 @login_required

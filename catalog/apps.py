@@ -6,9 +6,9 @@ class CatalogConfig(AppConfig):
     verbose_name = "Catalog"
 
     def ready(self) -> None:
-        from catalog import signals, storefront
+        from catalog import page_extensions, signals
         from registry.pages import register_console_extension, register_package_page_extension
 
-        register_package_page_extension(storefront.package_page)
-        register_console_extension(storefront.console)
+        register_package_page_extension(page_extensions.package_page)
+        register_console_extension(page_extensions.console)
         signals.connect()

@@ -15,7 +15,7 @@ from catalog.forms import CatalogFilterForm, ReportForm, ResponseForm, ReviewFor
 from catalog.models import Category, Review, WishlistItem
 from catalog.services import analytics, reviews, search
 from fmugateway.core.errors import DomainError
-from fmugateway.core.pages import redirect_back, unwrapped_user
+from fmugateway.core.views import redirect_back, unwrapped_user
 from licensing.models import License
 from marketplace.models import Order
 from registry.models import Package

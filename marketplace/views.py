@@ -20,8 +20,9 @@ from django.views.decorators.http import require_POST
 from accounts.http import AuthenticatedHttpRequest
 from accounts.models import Creator
 from billing.services import earnings
+from fmugateway.core.csp import loads_stripe_js
 from fmugateway.core.errors import DomainError
-from fmugateway.core.pages import redirect_back, unwrapped_user
+from fmugateway.core.views import redirect_back, unwrapped_user
 from licensing.models import License
 from marketplace import payments, services
 from marketplace.forms import CouponForm, ListingForm
@@ -138,6 +139,7 @@ def _checkout(request: HttpRequest) -> HttpResponse:
 _PAY_STATES = {"succeeded": "confirming", "processing": "confirming"}
 
 
+@loads_stripe_js
 @login_required
 def order_pay(request: HttpRequest, number: str) -> HttpResponse:
     """Pay a pending order: the card in the browser (Stripe.js confirms the order's

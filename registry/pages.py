@@ -1,6 +1,6 @@
 """Extension points of the registry's pages: other apps add to the package page and the creator
 console without the registry importing them (the marketplace adds SKUs, reviews and buy buttons;
-see ``catalog.storefront``). Mirrors ``registry.access.register_download_rule``."""
+see ``catalog.page_extensions``). Mirrors ``registry.access.register_download_rule``."""
 
 from __future__ import annotations
 

@@ -197,7 +197,9 @@ def _migrate(targets):
 
 
 def test_every_marketplace_row_survives_the_split():
-    latest = MigrationExecutor(connection).loader.graph.leaf_nodes()
+    executor = MigrationExecutor(connection)
+    latest = executor.loader.graph.leaf_nodes()
+    assert not executor.migration_plan(latest), "an earlier test left the schema migrated back"
     old_apps = _migrate(BEFORE_SPLIT)
     try:
         ids = _fill(old_apps)

@@ -1,9 +1,10 @@
 """The Content-Security-Policy of each response: ``settings.CONTENT_SECURITY_POLICY`` (django-csp),
 widened only where a page needs it.
 
-* The order payment page loads Stripe.js, which frames Stripe's card fields and calls Stripe's
-  API: its policy adds the origins of ``STRIPE_JS_URL`` and ``STRIPE_API_BASE``, read from the
-  settings at each request (tests point them at a local Stripe-compatible server).
+* A page whose view is marked ``@loads_stripe_js`` (the order payment page) loads Stripe.js,
+  which frames Stripe's card fields and calls Stripe's API: its policy adds the origins of
+  ``STRIPE_JS_URL`` and ``STRIPE_API_BASE``, read from the settings at each request (tests point
+  them at a local Stripe-compatible server).
 * JSON responses get no policy: browsers never render them.
 * The Django admin and the API's HTML pages (DRF's browsable API, drf-spectacular's Swagger UI)
   come from third-party templates with ``style`` attributes and ``<style>`` elements: their
@@ -12,6 +13,8 @@ widened only where a page needs it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from csp.constants import UNSAFE_INLINE
@@ -19,8 +22,8 @@ from csp.middleware import CSPMiddleware, PolicyParts
 from django.conf import settings
 from django.http import HttpRequest, HttpResponseBase
 
-# Pages (URL names) whose template loads Stripe.js.
-STRIPE_PAGES = frozenset({"order-pay"})
+ViewFunction = TypeVar("ViewFunction", bound=Callable[..., Any])
+
 # Paths served by third-party templates that carry inline styles.
 INLINE_STYLE_PREFIXES = ("/admin/", "/api/")
 # Stripe's own Stripe.js also loads from js.stripe.com's subdomains and frames hooks.stripe.com
@@ -28,6 +31,12 @@ INLINE_STYLE_PREFIXES = ("/admin/", "/api/")
 STRIPE_JS_ORIGIN = "https://js.stripe.com"
 STRIPE_JS_SCRIPTS = ("https://*.js.stripe.com",)
 STRIPE_JS_FRAMES = ("https://*.js.stripe.com", "https://hooks.stripe.com")
+
+
+def loads_stripe_js(view: ViewFunction) -> ViewFunction:
+    """Mark a page view whose template loads Stripe.js: its policy admits Stripe's origins."""
+    view.loads_stripe_js = True  # type: ignore[attr-defined]  # read back by the middleware
+    return view
 
 
 def _origin(url: str) -> str:
@@ -62,7 +71,7 @@ class ContentSecurityPolicyMiddleware(CSPMiddleware):
         parts = super().get_policy_parts(request, response, report_only)
         update = dict(parts.update or {})
         match = getattr(request, "resolver_match", None)
-        if match is not None and match.url_name in STRIPE_PAGES:
+        if match is not None and getattr(match.func, "loads_stripe_js", False):
             for directive, sources in stripe_sources().items():
                 update[directive] = [*update.get(directive, ()), *sources]
         if request.path_info.startswith(INLINE_STYLE_PREFIXES):

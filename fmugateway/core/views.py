@@ -1,4 +1,10 @@
-from django.http import HttpRequest, JsonResponse
+"""Core views (``/healthz``) and the helpers every app's page views share."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -10,3 +16,19 @@ from fmugateway.core.health import run_checks
 def healthz(request: HttpRequest) -> JsonResponse:
     report = run_checks()
     return JsonResponse(report, status=200 if report["status"] == "ok" else 503)
+
+
+def redirect_back(request: HttpRequest, fallback: str) -> HttpResponse:
+    target = request.POST.get("next") or request.META.get("HTTP_REFERER") or ""
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return redirect(target)
+    return redirect(fallback)
+
+
+def unwrapped_user(request: HttpRequest):
+    """The user object itself (billing's ``plan_for`` inspects the model class, not the lazy
+    wrapper the middleware puts on the request)."""
+    user = request.user
+    return getattr(user, "_wrapped", user) if user.is_authenticated else user

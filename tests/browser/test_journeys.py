@@ -17,7 +17,7 @@ from accounts.factories import UserFactory
 from catalog.models import PackageSearch
 from catalog.services import reviews, search
 from catalog.tests.catalog_helpers import published_version
-from demo.storefront import seed_categories
+from demo.storefront_data import seed_categories
 from licensing.models import License
 from marketplace.factories import CouponFactory, CreatorFactory, ListingFactory
 from marketplace.models import Order

@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand
 
-from demo.storefront import seed_storefront
+from demo.storefront_data import seed_storefront
 
 
 class Command(BaseCommand):
