@@ -18,7 +18,6 @@ from collections.abc import Iterable
 
 from django.db.models.signals import post_delete, post_save
 
-from fmugateway.core.tasks import dispatch_after_commit
 from marketplace.models import Category, Creator, Listing
 from marketplace.services import catalog
 from registry.models import Package, PackageVersion
@@ -34,7 +33,7 @@ def _reindex(package_ids: Iterable[int]) -> None:
         from marketplace.tasks import reindex_packages_task
 
         logger.exception("Re-indexing packages %s failed; retrying after the commit", ids[:10])
-        dispatch_after_commit(reindex_packages_task, ids)
+        reindex_packages_task.delay(ids)  # sent once the change commits
 
 
 def _package_saved(sender, instance: Package, raw=False, **kwargs) -> None:

@@ -48,7 +48,6 @@ from execution.services.validation import (
 from fmugateway.core.artifact_crypto import ArtifactIntegrityError, ArtifactKeyUnavailable
 from fmugateway.core.audit import record
 from fmugateway.core.errors import ConflictError
-from fmugateway.core.tasks import dispatch_after_commit
 from fmusandbox.runner import MAX_RUNS_PER_SANDBOX
 from registry.models import PackageVersion
 
@@ -168,11 +167,8 @@ def submit_batch(user, version: PackageVersion, data: Mapping[str, Any]) -> Simu
         size = settings.SWEEP_CHUNK_SIZE
         for start in range(0, len(jobs), size):
             chunk = [str(job.pk) for job in jobs[start : start + size]]
-            dispatch_after_commit(
-                run_batch_chunk_task,
-                str(batch.pk),
-                chunk,
-                **task_options(base.timeout_seconds * len(chunk)),
+            run_batch_chunk_task.apply_async(
+                (str(batch.pk), chunk), **task_options(base.timeout_seconds * len(chunk))
             )
         record(
             "execution.batch.submitted",

@@ -30,7 +30,6 @@ from execution.services.validation import (
 from fmugateway.core.artifact_crypto import ArtifactIntegrityError, ArtifactKeyUnavailable
 from fmugateway.core.audit import record
 from fmugateway.core.errors import ConflictError, DomainError, ForbiddenError, NotFoundError
-from fmugateway.core.tasks import dispatch_after_commit
 from registry.models import PackageVersion
 
 logger = logging.getLogger(__name__)
@@ -148,7 +147,7 @@ def submit_job(
                 user, version, f"job:{job.pk}", [effective.timeout_seconds]
             )
         job.save(force_insert=True)
-        dispatch_after_commit(run_job_task, str(job.pk), **task_options(effective.timeout_seconds))
+        run_job_task.apply_async((str(job.pk),), **task_options(effective.timeout_seconds))
     return job
 
 
@@ -474,9 +473,7 @@ def recover_lost_jobs(now=None) -> dict[str, int]:
                     continue
                 requeued += 1
                 if job.batch_id is None:
-                    dispatch_after_commit(
-                        run_job_task, str(job.pk), **task_options(job.timeout_seconds)
-                    )
+                    run_job_task.apply_async((str(job.pk),), **task_options(job.timeout_seconds))
                 else:
                     batch_requeues.setdefault(str(job.batch_id), []).append(str(job.pk))
             else:
@@ -509,10 +506,8 @@ def recover_lost_jobs(now=None) -> dict[str, int]:
     for batch_id, job_ids in batch_requeues.items():
         batch = SimulationBatch.objects.only("settings").get(pk=batch_id)
         timeout = int(batch.settings.get("timeout_seconds") or settings.JOB_DEFAULT_TIMEOUT_SECONDS)
-        transaction.on_commit(
-            lambda b=batch_id, ids=job_ids, t=timeout: run_batch_chunk_task.apply_async(
-                args=(b, ids), **task_options(t * len(ids))
-            )
+        run_batch_chunk_task.apply_async(
+            (batch_id, job_ids), **task_options(timeout * len(job_ids))
         )
     if batch_failures:
         from execution.services.batches import count_finished_runs
@@ -562,5 +557,5 @@ def requeue_job(job: SimulationJob, actor) -> SimulationJob:
                 "Only queued or running jobs can be re-queued.", code="job_finished"
             )
         record("execution.job.requeued", actor=actor, target=job)
-        dispatch_after_commit(run_job_task, str(job.pk), **task_options(job.timeout_seconds))
+        run_job_task.apply_async((str(job.pk),), **task_options(job.timeout_seconds))
     return job

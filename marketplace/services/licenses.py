@@ -19,7 +19,6 @@ from fmugateway.core.audit import record
 from fmugateway.core.db import prepared_cursor
 from fmugateway.core.errors import ConflictError, DomainError, NotFoundError
 from fmugateway.core.signing import sign_document
-from fmugateway.core.tasks import dispatch_after_commit
 from marketplace import keys
 from marketplace.models import Activation, License, Listing, OrderLine
 
@@ -316,7 +315,7 @@ def _follow_in_billing(license: License) -> None:
     if license.subscription_id:
         from marketplace.tasks import sync_subscription_pause_task
 
-        dispatch_after_commit(sync_subscription_pause_task, license.pk)
+        sync_subscription_pause_task.delay(license.pk)
 
 
 # --- Verification, activation ---------------------------------------------------------------

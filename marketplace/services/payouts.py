@@ -22,7 +22,6 @@ from django.utils import timezone
 from billing.stripe.client import api_key
 from fmugateway.core.audit import record
 from fmugateway.core.errors import ConflictError, DomainError, ForbiddenError
-from fmugateway.core.tasks import dispatch_after_commit
 from marketplace.models import Creator, CreatorEarning, PayoutBatch, PayoutItem
 from marketplace.services import earnings
 from registry.models import is_moderator
@@ -164,7 +163,7 @@ def approve_payout_batch(batch: PayoutBatch, moderator) -> PayoutBatch:
         approved_by=moderator,
         approved_at=timezone.now(),
     )
-    dispatch_after_commit(execute_payout_batch_task, batch.pk)
+    execute_payout_batch_task.delay(batch.pk)
     return batch
 
 
