@@ -16,10 +16,10 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/fmugateway
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
 .DEFAULT_GOAL := help
-.PHONY: help venv setup run web worker beat test lint format bench clean
+.PHONY: help venv setup run web worker beat test test-fast lint format bench clean
 
 help: ## list the tasks
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	@test -n "$(PYTHON)" || { echo "Python 3.11 is required (apt-get install python3 python3-venv)"; exit 1; }
@@ -49,8 +49,15 @@ worker: venv ## Celery worker for all queues
 beat: venv ## Celery beat (periodic tasks: heartbeat, clean-ups, billing cycles)
 	$(BIN)/celery -A fmugateway beat --loglevel=INFO --schedule $${VAR_DIR:-var}/celerybeat-schedule
 
-test: venv ## run the whole test suite (PostgreSQL + Redis on loopback)
-	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/pytest $(PYTEST_ARGS)
+test: venv ## run the whole test suite (PostgreSQL + Redis on loopback); lists the 25 slowest
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/pytest --durations=25 $(PYTEST_ARGS)
+
+# What the fast lane leaves to the full suite: markers set on the tests or, from the fixtures
+# they use, by conftest.py.
+FAST_LANE_SKIPS := worker or browser or live or transactional or http or sandbox or slow or redis
+
+test-fast: venv ## service and unit tests: eager Celery, local-memory cache, no Redis (< 2 min)
+	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest --ds=fmugateway.settings_fast --reuse-db -m "not ($(FAST_LANE_SKIPS))" --durations=25 $(PYTEST_ARGS)
 
 lint: venv ## ruff, mypy, import contracts, makemigrations --check, OpenAPI without warnings
 	$(BIN)/ruff check .

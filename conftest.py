@@ -31,6 +31,37 @@ pytest_plugins = [
 ]
 
 
+# What a test needs, read from the fixtures it uses, as markers that a lane can deselect
+# (``make test-fast``: ``-m "not (worker or live or http or ...)"``).
+NEEDS_BY_FIXTURE = {
+    "celery_worker_process": "worker",
+    "live_server": "live",
+    "transactional_db": "transactional",
+    # Test clients (``client``, ``api_client``, ``user_client``...): requests through the stack.
+    "client": "http",
+    "admin_client": "http",
+    # FMUs run in the sandbox's processes (directly, or as jobs run eagerly).
+    "sandbox": "sandbox",
+    "eager_jobs": "sandbox",
+    "hostile_fmu": "sandbox",
+    "wholerun_fmu": "sandbox",
+}
+
+
+@pytest.hookimpl(tryfirst=True)  # before ``-m`` deselects by marker
+def pytest_collection_modifyitems(items):
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        for fixture, marker in NEEDS_BY_FIXTURE.items():
+            if fixture in fixtures:
+                item.add_marker(marker)
+        if any(name.endswith("_client") for name in fixtures):
+            item.add_marker("http")
+        database = item.get_closest_marker("django_db")
+        if database and (database.kwargs.get("transaction") or database.args[:1] == (True,)):
+            item.add_marker("transactional")
+
+
 @pytest.fixture
 def user(db):
     return UserFactory()
@@ -48,9 +79,10 @@ def moderator(db):
 
 @pytest.fixture(autouse=True)
 def _no_lockout_counters():
-    """Lockout and reset-limit counters live in Redis, which tests do not roll back: each test
-    starts with none (the suite presents many bad API keys, all from 127.0.0.1)."""
+    """Lockout and reset-limit counters live in the cache, which tests do not roll back: each
+    test starts with none (the suite presents many bad API keys, all from 127.0.0.1)."""
     from django.core.cache import caches
+    from django.core.cache.backends.locmem import LocMemCache
     from django.core.cache.backends.redis import RedisCache
 
     from accounts.lockout import RESET_LIMIT_KEY_PREFIX
@@ -58,7 +90,9 @@ def _no_lockout_counters():
     from fmugateway.core.ratelimit import redis_client
 
     cache = caches["default"]
-    if isinstance(cache, RedisCache):
+    if isinstance(cache, LocMemCache):  # the fast lane's: this process's alone
+        cache.clear()
+    elif isinstance(cache, RedisCache):
         client = redis_client(cache)
         for prefix in (RESET_LIMIT_KEY_PREFIX, KEY_PREFIX):
             stale = list(client.scan_iter(match=f"*{prefix}:*", count=1000))

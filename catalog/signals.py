@@ -21,7 +21,6 @@ from django.db.models.signals import post_delete, post_save
 from accounts.models import Creator
 from catalog.models import Category
 from catalog.services import search
-from fmugateway.core.tasks import dispatch_after_commit
 from marketplace.models import Listing
 from registry.models import Package, PackageVersion
 
@@ -36,7 +35,7 @@ def _reindex(package_ids: Iterable[int]) -> None:
         from catalog.tasks import reindex_packages_task
 
         logger.exception("Re-indexing packages %s failed; retrying after the commit", ids[:10])
-        dispatch_after_commit(reindex_packages_task, ids)
+        reindex_packages_task.delay(ids)  # sent once the change commits
 
 
 def _package_saved(sender, instance: Package, raw=False, **kwargs) -> None:

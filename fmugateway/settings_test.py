@@ -21,7 +21,8 @@ from fmugateway.settings import *  # noqa: E402,F403
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
-# Tests read Celery calls from on_commit hooks; the real worker tests start their own process.
+# Tests read Celery calls from on_commit hooks (a task sent inside the test's transaction waits
+# there: TransactionAwareTask); the real worker tests start their own process.
 CELERY_TASK_ALWAYS_EAGER = False
 STORAGES["staticfiles"] = {  # noqa: F405
     "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"

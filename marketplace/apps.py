@@ -26,10 +26,9 @@ class MarketplaceConfig(AppConfig):
 
 def _follow_in_billing(sender, license, **kwargs) -> None:
     """A subscription license stops (or resumes) being billed with its suspension."""
-    from fmugateway.core.tasks import dispatch_after_commit
     from marketplace.tasks import sync_subscription_pause_task
 
-    dispatch_after_commit(sync_subscription_pause_task, license.pk)
+    sync_subscription_pause_task.delay(license.pk)  # sent once the suspension commits
 
 
 def _stop_billing_revoked(sender, license, **kwargs) -> None:

@@ -30,7 +30,6 @@ from fmugateway.core.audit import record
 from fmugateway.core.errors import DomainError
 from fmugateway.core.signing import SignatureInvalid, sign_document, verify_document
 from fmugateway.core.storage import local_copy
-from fmugateway.core.tasks import dispatch_after_commit
 from registry import vectors
 from registry.inspection import sha256_file
 from registry.models import PackageVersion, TestVector, ValidationRun
@@ -56,7 +55,7 @@ def queue_validation(version: PackageVersion, requested_by=None) -> ValidationRu
     PackageVersion.objects.filter(pk=version.pk).update(
         validation_status=PackageVersion.ValidationStatus.PENDING
     )
-    dispatch_after_commit(validate_version, run.pk, queue="validation")
+    validate_version.apply_async((run.pk,), queue="validation")
     return run
 
 

@@ -42,7 +42,7 @@ from fmugateway.core.models import AuditEntry
 from marketplace.models import CartItem
 from tests.authz_world import PACKAGE_STATES, SPRING_2, World
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.http]
 
 ANON, OWNER, BUYER, CREATOR, MOD = (
     "anonymous",

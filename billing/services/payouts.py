@@ -26,7 +26,6 @@ from billing.services import earnings
 from billing.stripe.client import api_key
 from fmugateway.core.audit import record
 from fmugateway.core.errors import ConflictError, DomainError, ForbiddenError
-from fmugateway.core.tasks import dispatch_after_commit
 
 logger = logging.getLogger(__name__)
 
@@ -169,7 +168,7 @@ def approve_payout_batch(batch: PayoutBatch, moderator: User) -> PayoutBatch:
         approved_by=moderator,
         approved_at=timezone.now(),
     )
-    dispatch_after_commit(execute_payout_batch_task, batch.pk)
+    execute_payout_batch_task.delay(batch.pk)
     return batch
 
 

@@ -174,6 +174,7 @@ def test_last_used_at_is_written_at_most_once_a_minute(api_key):
     assert key.last_used_at is not None
 
 
+@pytest.mark.redis
 def test_authenticated_list_costs_one_query_once_the_key_is_known(
     api_key, django_assert_num_queries
 ):

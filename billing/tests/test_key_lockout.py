@@ -151,6 +151,7 @@ def test_a_lockout_is_audited_once_with_the_key(api_key):
     assert entry.after["failures"] == 10
 
 
+@pytest.mark.redis
 def test_staff_can_end_a_lockout_with_a_command(api_key, capsys):
     _, secret = api_key
     for _ in range(10):

@@ -317,6 +317,7 @@ def test_fallback_search_without_postgres(monkeypatch):
     assert slugs(search.CatalogQuery(q="ENGINE")) == [engine.slug]
 
 
+@pytest.mark.redis
 def test_catalog_page_records_searches_including_zero_results(client):
     listed(name="Heat pump")
     analytics.drain()  # whatever earlier tests left in the buffer
@@ -350,6 +351,7 @@ def test_searches_are_written_at_once_without_the_buffer_or_when_redis_fails(
     assert AnalyticsEvent.objects.filter(query="pump").count() == 1
 
 
+@pytest.mark.redis
 def test_buffered_events_of_a_deleted_package_keep_their_other_fields(client):
     package = listed(name="Short lived")
     analytics.drain()

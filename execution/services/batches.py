@@ -52,7 +52,6 @@ from execution.services.jobs import (
 from fmugateway.core.artifact_crypto import ArtifactIntegrityError, ArtifactKeyUnavailable
 from fmugateway.core.audit import record
 from fmugateway.core.errors import ConflictError
-from fmugateway.core.tasks import dispatch_after_commit
 from fmusandbox.runner import MAX_RUNS_PER_SANDBOX
 from registry.models import PackageVersion
 
@@ -172,11 +171,8 @@ def submit_batch(user: User, version: PackageVersion, data: Mapping[str, Any]) -
         size = settings.SWEEP_CHUNK_SIZE
         for start in range(0, len(jobs), size):
             chunk = [str(job.pk) for job in jobs[start : start + size]]
-            dispatch_after_commit(
-                run_batch_chunk_task,
-                str(batch.pk),
-                chunk,
-                **task_options(base.timeout_seconds * len(chunk)),
+            run_batch_chunk_task.apply_async(
+                (str(batch.pk), chunk), **task_options(base.timeout_seconds * len(chunk))
             )
         record(
             "execution.batch.submitted",

@@ -35,7 +35,6 @@ from execution.services.run_access import may_run, run_block
 from fmugateway.core.artifact_crypto import ArtifactIntegrityError, ArtifactKeyUnavailable
 from fmugateway.core.audit import record
 from fmugateway.core.errors import ConflictError, DomainError, ForbiddenError, NotFoundError
-from fmugateway.core.tasks import dispatch_after_commit
 from registry.models import PackageVersion
 
 if TYPE_CHECKING:
@@ -157,7 +156,7 @@ def submit_job(
                 user, version, f"job:{job.pk}", [effective.timeout_seconds]
             )
         job.save(force_insert=True)
-        dispatch_after_commit(run_job_task, str(job.pk), **task_options(effective.timeout_seconds))
+        run_job_task.apply_async((str(job.pk),), **task_options(effective.timeout_seconds))
     return job
 
 
@@ -499,9 +498,7 @@ def recover_lost_jobs(now: datetime | None = None) -> dict[str, int]:
                     continue
                 requeued += 1
                 if job.batch_id is None:
-                    dispatch_after_commit(
-                        run_job_task, str(job.pk), **task_options(job.timeout_seconds)
-                    )
+                    run_job_task.apply_async((str(job.pk),), **task_options(job.timeout_seconds))
                 else:
                     batch_requeues.setdefault(str(job.batch_id), []).append(str(job.pk))
             else:
@@ -534,12 +531,8 @@ def recover_lost_jobs(now: datetime | None = None) -> dict[str, int]:
     for batch_id, job_ids in batch_requeues.items():
         batch = SimulationBatch.objects.only("settings").get(pk=batch_id)
         timeout = int(batch.settings.get("timeout_seconds") or settings.JOB_DEFAULT_TIMEOUT_SECONDS)
-        transaction.on_commit(
-            functools.partial(
-                run_batch_chunk_task.apply_async,
-                args=(batch_id, job_ids),
-                **task_options(timeout * len(job_ids)),
-            )
+        run_batch_chunk_task.apply_async(
+            (batch_id, job_ids), **task_options(timeout * len(job_ids))
         )
     if batch_failures:
         from execution.services.batches import count_finished_runs
@@ -589,5 +582,5 @@ def requeue_job(job: SimulationJob, actor: User | None) -> SimulationJob:
                 "Only queued or running jobs can be re-queued.", code="job_finished"
             )
         record("execution.job.requeued", actor=actor, target=job)
-        dispatch_after_commit(run_job_task, str(job.pk), **task_options(job.timeout_seconds))
+        run_job_task.apply_async((str(job.pk),), **task_options(job.timeout_seconds))
     return job

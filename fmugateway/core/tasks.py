@@ -3,20 +3,37 @@
 from __future__ import annotations
 
 import socket
+from functools import partial
 
 from celery import Task, shared_task
+from celery.utils import uuid
 from django.db import transaction
 from django.dispatch import Signal
 from django.utils import timezone
 
 
-def dispatch_after_commit(task: Task, *args, **options) -> None:
-    """Queue ``task`` with ``args`` (primary keys, never objects) once the transaction commits.
+class TransactionAwareTask(Task):
+    """The base class of every task (``fmugateway.celery``): sending waits for the commit.
 
-    A worker must never receive the id of a row it cannot see yet, nor run work for a
-    transaction that rolled back. ``options`` go to ``apply_async`` (queue, countdown...).
+    Called inside an atomic block, ``apply_async`` (and so ``delay``) queues the message in
+    ``transaction.on_commit``: a worker never receives the id of a row it cannot see yet, and
+    nothing is sent for a transaction that rolls back. Outside one it sends at once. Either
+    way the caller gets an ``AsyncResult`` whose id is the id the message will carry.
+
+    Arguments are primary keys, never model instances. A retry (``self.retry`` in a task)
+    is sent at once: its first message was sent after a commit, and the ``Retry`` it raises
+    would roll back an enclosing block, and the retry with it.
     """
-    transaction.on_commit(lambda: task.apply_async(args=args, **options))
+
+    def apply_async(self, args=None, kwargs=None, task_id=None, **options):
+        # Celery's Task.retry is the only caller that passes ``retries``.
+        if "retries" in options or not transaction.get_connection().in_atomic_block:
+            return super().apply_async(args, kwargs, task_id=task_id, **options)
+        task_id = task_id or uuid()
+        transaction.on_commit(
+            partial(super().apply_async, args, kwargs, task_id=task_id, **options)
+        )
+        return self.AsyncResult(task_id)
 
 
 # Apps add facts to the worker's heartbeat: receivers return a dict merged into its status.

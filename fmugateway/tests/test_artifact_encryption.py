@@ -566,6 +566,7 @@ def test_a_bad_master_key_stops_the_process(tmp_path, value, message):
     assert message in result.stderr
 
 
+@pytest.mark.slow
 def test_master_keys_from_a_file_and_development_keys_are_refused_by_deploy_check(tmp_path):
     key_file = tmp_path / "keys"
     key_file.write_text(KEY + "\n")
@@ -576,6 +577,7 @@ def test_master_keys_from_a_file_and_development_keys_are_refused_by_deploy_chec
     assert (tmp_path / "secrets" / "artifact_master_key").stat().st_mode & 0o777 == 0o600
 
 
+@pytest.mark.slow
 def test_s3_server_side_encryption_is_passed_to_the_private_storages(tmp_path):
     script = (
         "import json; from django.core.files.storage import storages;"

@@ -326,6 +326,7 @@ def test_creator_console_pages_keep_to_the_policy(world):
     assert audit(client, urls) == []
 
 
+@pytest.mark.slow
 def test_admin_pages_keep_to_the_policy(world):
     staff = world["staff"]
     Review.objects.update(status=Review.Status.REPORTED)
@@ -401,6 +402,7 @@ def test_the_nonce_is_fresh_for_each_response_and_matches_its_header(client):
     assert first[HEADER] != second[HEADER]
 
 
+@pytest.mark.slow
 def test_a_report_uri_is_added_when_configured():
     code = "import django; django.setup();from csp.utils import build_policy; print(build_policy())"
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "fmugateway.settings_test"}

@@ -50,6 +50,7 @@ def test_production_refuses_a_development_secret(tmp_path):
     assert "development secret" in result.stderr
 
 
+@pytest.mark.slow
 def test_debug_generates_private_development_secrets_once(tmp_path):
     first = run_check(tmp_path, DEBUG="true")
     secret = (tmp_path / "secrets" / "secret_key").read_text(encoding="utf-8")

@@ -36,20 +36,3 @@ def test_heartbeat_task_in_the_worker_feeds_healthz(celery_worker_process, clien
     assert beat.status["sandbox"]["isolated"] is True
     response = client.get("/healthz")
     assert response.status_code == 200, response.json()
-
-
-@pytest.mark.django_db(transaction=True)
-def test_dispatch_after_commit_sends_nothing_when_the_transaction_rolls_back(monkeypatch):
-    from django.db import transaction
-
-    from fmugateway.core.tasks import dispatch_after_commit
-
-    sent = []
-    monkeypatch.setattr(ping, "apply_async", lambda args, **kw: sent.append(args))
-    with pytest.raises(RuntimeError), transaction.atomic():
-        dispatch_after_commit(ping, "x")
-        raise RuntimeError("rollback")
-    with transaction.atomic():
-        dispatch_after_commit(ping, "y")
-
-    assert sent == [("y",)]

@@ -240,6 +240,7 @@ def test_hand_written_lookup_matches_the_models():
     assert Package._meta.db_table == "registry_package"
 
 
+@pytest.mark.redis
 def test_both_limits_are_counted_in_one_redis_round_trip(api_client, licensed, settings):
     from unittest import mock
 

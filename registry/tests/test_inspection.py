@@ -680,6 +680,7 @@ def test_streaming_refuses_any_doctype(tmp_path: Path, xml_factory) -> None:
     assert time.perf_counter() - started < 0.5
 
 
+@pytest.mark.slow
 def test_large_description_is_read_with_little_memory(tmp_path: Path, clean_so: bytes) -> None:
     from registry.tests.memory import PeakRss
 

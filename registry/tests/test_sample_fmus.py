@@ -228,6 +228,7 @@ def test_archive_layout_and_exported_symbols(
     assert _exported_symbols(path, library) == declared
 
 
+@pytest.mark.slow
 def test_build_is_deterministic(
     sample_fmus: dict[tuple[str, str], BuiltSample], tmp_path: Path
 ) -> None:
