@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
@@ -9,6 +9,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.http import AuthenticatedRequest
 from accounts.models import Creator, Membership, Organisation, OrganisationInvitation
 from accounts.serializers import (
     AddMemberSerializer,
@@ -57,7 +58,7 @@ class MeView(RetrieveUpdateAPIView):
 class CreatorApplyView(APIView):
     required_scopes = {"POST": "publish"}
 
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         form = CreatorApplySerializer(data=request.data)
         form.is_valid(raise_exception=True)
         creator = apply_as_creator(request.user, **form.validated_data)
@@ -109,7 +110,7 @@ class OrganisationListView(generics.ListAPIView):
         return Organisation.objects.for_user(self.request.user).select_related("owner")
 
     @extend_schema(request=OrganisationCreateSerializer, responses={201: OrganisationSerializer})
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         form = OrganisationCreateSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         organisation = organisations.create_organisation(
@@ -128,9 +129,9 @@ class OrganisationMembersView(APIView):
     required_scopes = {"GET": "read", "POST": "licenses"}
 
     @extend_schema(responses=OrganisationMembersSerializer)
-    def get(self, request: Request, slug: str) -> Response:
+    def get(self, request: AuthenticatedRequest, slug: str) -> Response:
         organisation = my_organisation(request, slug)
-        body = {
+        body: dict[str, QuerySet[Membership] | QuerySet[OrganisationInvitation]] = {
             "results": Membership.objects.filter(organisation=organisation).select_related("user")
         }
         if organisations.is_admin(organisation, request.user):
@@ -143,7 +144,7 @@ class OrganisationMembersView(APIView):
         request=AddMemberSerializer,
         responses={201: MembershipSerializer, 202: OrganisationInvitationSerializer},
     )
-    def post(self, request: Request, slug: str) -> Response:
+    def post(self, request: AuthenticatedRequest, slug: str) -> Response:
         organisation = my_organisation(request, slug)
         form = AddMemberSerializer(data=request.data)
         form.is_valid(raise_exception=True)
@@ -166,7 +167,7 @@ class OrganisationInvitationView(APIView):
 
     required_scopes = {"DELETE": "licenses"}
 
-    def delete(self, request: Request, slug: str, invitation_id: int) -> Response:
+    def delete(self, request: AuthenticatedRequest, slug: str, invitation_id: int) -> Response:
         organisation = my_organisation(request, slug)
         organisations.cancel_invitation(organisation, invitation_id, actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -178,7 +179,7 @@ class OrganisationMemberView(APIView):
 
     required_scopes = {"DELETE": "licenses"}
 
-    def delete(self, request: Request, slug: str, member_id: int) -> Response:
+    def delete(self, request: AuthenticatedRequest, slug: str, member_id: int) -> Response:
         organisation = my_organisation(request, slug)
         organisations.remove_member(organisation, member_id, actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -190,6 +191,6 @@ class OrganisationLeaveView(APIView):
 
     required_scopes = {"POST": "licenses"}
 
-    def post(self, request: Request, slug: str) -> Response:
+    def post(self, request: AuthenticatedRequest, slug: str) -> Response:
         organisations.leave(my_organisation(request, slug), request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)

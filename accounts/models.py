@@ -134,7 +134,7 @@ class Creator(models.Model):
         return self.is_approved and bool(self.stripe_account_id) and self.charges_enabled
 
 
-class OrganisationQuerySet(models.QuerySet):
+class OrganisationQuerySet(models.QuerySet["Organisation"]):
     def for_user(self, user) -> OrganisationQuerySet:
         """The organisations ``user`` belongs to (nobody else sees one)."""
         if not getattr(user, "is_authenticated", False):
@@ -194,7 +194,7 @@ class Membership(models.Model):
         return f"{self.user_id} in {self.organisation_id} ({self.role})"
 
 
-class OrganisationInvitationQuerySet(models.QuerySet):
+class OrganisationInvitationQuerySet(models.QuerySet["OrganisationInvitation"]):
     def open(self) -> OrganisationInvitationQuerySet:
         return self.filter(accepted_at__isnull=True, cancelled_at__isnull=True)
 

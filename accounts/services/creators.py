@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.contrib.auth.models import AnonymousUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from accounts.models import Creator, is_moderator
+from accounts.models import Creator, User, is_moderator
 from fmugateway.core.audit import record
 from fmugateway.core.errors import ConflictError, DomainError, ForbiddenError
 
 RESERVED_SLUGS = frozenset({"me", "apply", "new", "admin"})
 
 
-def _snapshot(creator: Creator) -> dict:
+def _snapshot(creator: Creator) -> dict[str, Any]:
     return {"status": creator.status, "slug": creator.slug, "display_name": creator.display_name}
 
 
-def creator_of(user) -> Creator | None:
-    if not getattr(user, "is_authenticated", False):
+def creator_of(user: User | AnonymousUser) -> Creator | None:
+    if not user.is_authenticated:
         return None
     try:
         return user.creator
@@ -25,13 +28,13 @@ def creator_of(user) -> Creator | None:
         return None
 
 
-def is_creator(user) -> bool:
+def is_creator(user: User | AnonymousUser) -> bool:
     """An approved creator (may manage listings and sell)."""
     creator = creator_of(user)
     return creator is not None and creator.is_approved
 
 
-def require_creator(user) -> Creator:
+def require_creator(user: User | AnonymousUser) -> Creator:
     creator = creator_of(user)
     if creator is None or not creator.is_approved:
         raise ForbiddenError(
@@ -43,7 +46,7 @@ def require_creator(user) -> Creator:
 
 @transaction.atomic
 def apply_as_creator(
-    user,
+    user: User,
     *,
     display_name: str,
     slug: str,
@@ -93,7 +96,7 @@ def apply_as_creator(
     return creator
 
 
-def _review(creator: Creator, actor, status: str, note: str, action: str) -> Creator:
+def _review(creator: Creator, actor: User, status: str, note: str, action: str) -> Creator:
     if not is_moderator(actor):
         raise ForbiddenError("Only moderators review creators.")
     creator = Creator.objects.select_for_update().get(pk=creator.pk)
@@ -116,17 +119,17 @@ def _review(creator: Creator, actor, status: str, note: str, action: str) -> Cre
 
 
 @transaction.atomic
-def approve_creator(creator: Creator, actor, note: str = "") -> Creator:
+def approve_creator(creator: Creator, actor: User, note: str = "") -> Creator:
     if creator.status == Creator.Status.APPROVED:
         return creator
     return _review(creator, actor, Creator.Status.APPROVED, note, "marketplace.creator.approved")
 
 
 @transaction.atomic
-def reject_creator(creator: Creator, actor, note: str = "") -> Creator:
+def reject_creator(creator: Creator, actor: User, note: str = "") -> Creator:
     return _review(creator, actor, Creator.Status.REJECTED, note, "marketplace.creator.rejected")
 
 
 @transaction.atomic
-def suspend_creator(creator: Creator, actor, note: str = "") -> Creator:
+def suspend_creator(creator: Creator, actor: User, note: str = "") -> Creator:
     return _review(creator, actor, Creator.Status.SUSPENDED, note, "marketplace.creator.suspended")

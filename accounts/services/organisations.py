@@ -21,7 +21,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 
-from accounts.models import Membership, Organisation, OrganisationInvitation
+from accounts.models import Membership, Organisation, OrganisationInvitation, User
 from fmugateway.core.audit import record
 from fmugateway.core.errors import ConflictError, DomainError, ForbiddenError, NotFoundError
 
@@ -32,27 +32,27 @@ def _invalid(field: str, detail: str) -> DomainError:
     )
 
 
-def _role(value) -> str:
-    if value in (None, ""):
+def _role(value: str | None) -> str:
+    if not value:
         return Membership.Role.MEMBER
     if value not in Membership.Role.values:
         raise _invalid("role", "role must be admin or member.")
     return value
 
 
-def is_admin(organisation: Organisation, user) -> bool:
+def is_admin(organisation: Organisation, user: User) -> bool:
     return Membership.objects.filter(
         organisation=organisation, user=user, role=Membership.Role.ADMIN
     ).exists()
 
 
-def require_admin(organisation: Organisation, user) -> None:
+def require_admin(organisation: Organisation, user: User) -> None:
     if not is_admin(organisation, user):
         raise ForbiddenError("Only the organisation's admins may do this.", code="not_org_admin")
 
 
 @transaction.atomic
-def create_organisation(owner, *, name, slug=None) -> Organisation:
+def create_organisation(owner: User, *, name: str, slug: str | None = None) -> Organisation:
     """A new organisation with ``owner`` as its first (admin) member. 409 ``slug_taken``."""
     if not isinstance(name, str) or not name.strip() or len(name.strip()) > 150:
         raise _invalid("name", "A name of 1 to 150 characters is required.")
@@ -76,7 +76,7 @@ def create_organisation(owner, *, name, slug=None) -> Organisation:
 
 @transaction.atomic
 def add_member(
-    organisation: Organisation, email, *, role=None, actor
+    organisation: Organisation, email: str | None, *, role: str | None = None, actor: User
 ) -> Membership | OrganisationInvitation:
     """An admin adds a member by email: an existing account becomes a member at once; any other
     address gets an invitation (mailed) that makes its owner a member once they sign up and
@@ -101,7 +101,9 @@ def add_member(
     return membership
 
 
-def _invite(organisation: Organisation, email: str, role: str, actor) -> OrganisationInvitation:
+def _invite(
+    organisation: Organisation, email: str, role: str, actor: User
+) -> OrganisationInvitation:
     try:
         with transaction.atomic():
             invitation = OrganisationInvitation.objects.create(
@@ -128,7 +130,7 @@ def _invite(organisation: Organisation, email: str, role: str, actor) -> Organis
 
 @transaction.atomic
 def cancel_invitation(
-    organisation: Organisation, invitation_id: int, *, actor
+    organisation: Organisation, invitation_id: int, *, actor: User
 ) -> OrganisationInvitation:
     """An admin withdraws an open invitation (404 when there is none with this id)."""
     require_admin(organisation, actor)
@@ -152,7 +154,7 @@ def cancel_invitation(
 
 
 @transaction.atomic
-def accept_invitations(user) -> int:
+def accept_invitations(user: User) -> int:
     """Make ``user`` (whose address was just confirmed) a member of every organisation that
     invited that address; returns how many memberships it gained."""
     if not user.is_active:
@@ -187,7 +189,7 @@ def accept_invitations(user) -> int:
 
 
 @transaction.atomic
-def remove_member(organisation: Organisation, membership_id: int, *, actor) -> Membership:
+def remove_member(organisation: Organisation, membership_id: int, *, actor: User) -> Membership:
     """An admin removes a member, or a member leaves (their own membership). The member loses
     the organisation's licenses with this commit. 409 ``owner_cannot_leave`` for the owner."""
     membership = (
@@ -215,7 +217,7 @@ def remove_member(organisation: Organisation, membership_id: int, *, actor) -> M
     return membership
 
 
-def leave(organisation: Organisation, user) -> Membership:
+def leave(organisation: Organisation, user: User) -> Membership:
     membership = Membership.objects.filter(organisation=organisation, user=user).first()
     if membership is None:
         raise NotFoundError("You are not a member of this organisation.")
@@ -228,7 +230,7 @@ def _invalid_email(detail: str) -> DomainError:
     )
 
 
-def clean_email(value) -> str:
+def clean_email(value: object) -> str:
     if not isinstance(value, str) or not value.strip():
         raise _invalid_email("An email address is required.")
     email = value.strip().lower()
