@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.api import my_organisation
+from accounts.http import AuthenticatedRequest
 from fmugateway.core.api import validated_query
 from fmugateway.core.middleware import client_ip
 from fmugateway.core.scopes import public
@@ -88,7 +89,7 @@ class LicenseRotateView(APIView):
 
     required_scopes = {"POST": "licenses"}
 
-    def post(self, request: Request, pk: int) -> Response:
+    def post(self, request: AuthenticatedRequest, pk: int) -> Response:
         return _with_key(rotate_key(my_license(request, pk), request.user))
 
 
@@ -98,7 +99,7 @@ class LicenseClaimKeyView(APIView):
 
     required_scopes = {"POST": "licenses"}
 
-    def post(self, request: Request, pk: int) -> Response:
+    def post(self, request: AuthenticatedRequest, pk: int) -> Response:
         issued = claim_key(my_license(request, pk), request.user)
         return _with_key(issued, status.HTTP_201_CREATED)
 
@@ -127,7 +128,7 @@ class ActivationDetailView(APIView):
 
     required_scopes = {"DELETE": "licenses"}
 
-    def delete(self, request: Request, pk: int, activation_id: int) -> Response:
+    def delete(self, request: AuthenticatedRequest, pk: int, activation_id: int) -> Response:
         activation = deactivate_activation(my_license(request, pk), activation_id, request.user)
         return Response(ActivationSerializer(activation).data)
 
@@ -144,7 +145,7 @@ class OfflineLicenseView(APIView):
     required_scopes = {"GET": "licenses"}
     error_statuses = {409}
 
-    def get(self, request: Request, pk: int) -> Response:
+    def get(self, request: AuthenticatedRequest, pk: int) -> Response:
         license = my_license(request, pk)
         fingerprint = clean_fingerprint(request.query_params.get("fingerprint"))
         document = offline_license_file(license, fingerprint, request.user)
@@ -170,7 +171,7 @@ class LicenseSeatsView(APIView):
         return Response(SeatListSerializer(body).data)
 
     @extend_schema(request=AssignSeatSerializer, responses={201: SeatSerializer})
-    def post(self, request: Request, pk: int) -> Response:
+    def post(self, request: AuthenticatedRequest, pk: int) -> Response:
         license = my_license(request, pk)
         form = AssignSeatSerializer(data=request.data)
         form.is_valid(raise_exception=True)
@@ -184,7 +185,7 @@ class LicenseSeatView(APIView):
 
     required_scopes = {"DELETE": "licenses"}
 
-    def delete(self, request: Request, pk: int, seat_id: int) -> Response:
+    def delete(self, request: AuthenticatedRequest, pk: int, seat_id: int) -> Response:
         seats.remove_seat(my_license(request, pk), seat_id, actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -211,7 +212,7 @@ class LicenseOrganisationView(APIView):
 
     required_scopes = {"POST": "licenses"}
 
-    def post(self, request: Request, pk: int) -> Response:
+    def post(self, request: AuthenticatedRequest, pk: int) -> Response:
         license = my_license(request, pk)
         form = LicenseOrganisationSerializer(data=request.data)
         form.is_valid(raise_exception=True)

@@ -62,7 +62,7 @@ def _org_license_q(user) -> Q:
     return q
 
 
-class LicenseQuerySet(models.QuerySet):
+class LicenseQuerySet(models.QuerySet["License"]):
     def owned_by(self, user) -> LicenseQuerySet:
         if not getattr(user, "is_authenticated", False):
             return self.none()
@@ -276,7 +276,7 @@ class Activation(models.Model):
         return self.deactivated_at is None
 
 
-class SeatAssignmentQuerySet(models.QuerySet):
+class SeatAssignmentQuerySet(models.QuerySet["SeatAssignment"]):
     def active(self) -> SeatAssignmentQuerySet:
         return self.filter(removed_at__isnull=True)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from dateutil.relativedelta import relativedelta
 from django.conf import settings
@@ -16,6 +16,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import FilteredRelation, Q
 from django.utils import timezone
 
+from accounts.models import User
 from fmugateway.core.audit import record
 from fmugateway.core.db import prepared_cursor
 from fmugateway.core.errors import ConflictError, DomainError, NotFoundError
@@ -56,7 +57,7 @@ class IssuedKey:
     key: str
 
 
-def _snapshot(license: License) -> dict:
+def _snapshot(license: License) -> dict[str, Any]:
     return {
         "status": license.status,
         "expires_at": license.expires_at,
@@ -104,12 +105,12 @@ def _new_key_for(license: License) -> str:
 
 @transaction.atomic
 def issue_license(
-    owner,
+    owner: User,
     listing: Listing,
     *,
     order_line: OrderLine | None = None,
     with_key: bool = True,
-    actor=None,
+    actor: User | None = None,
 ) -> IssuedKey:
     """Issue the license an order line (or a moderator's grant) entitles ``owner`` to.
 
@@ -172,7 +173,7 @@ def _locked(license: License) -> License:
 
 
 @transaction.atomic
-def claim_key(license: License, actor) -> IssuedKey:
+def claim_key(license: License, actor: User) -> IssuedKey:
     """The first key of a license issued without one (paid orders, issued by the webhook)."""
     license = _locked(license)
     if license.key_hash:
@@ -187,7 +188,7 @@ def claim_key(license: License, actor) -> IssuedKey:
 
 
 @transaction.atomic
-def rotate_key(license: License, actor) -> IssuedKey:
+def rotate_key(license: License, actor: User) -> IssuedKey:
     """Replace the key: the old one stops working with this commit; the new one is shown once."""
     license = _locked(license)
     if license.status == License.Status.REVOKED:
@@ -206,7 +207,9 @@ def rotate_key(license: License, actor) -> IssuedKey:
     return IssuedKey(license, raw)
 
 
-def _set_status(license: License, status: str, *, actor, reason: str, action: str) -> License:
+def _set_status(
+    license: License, status: str, *, actor: User | None, reason: str, action: str
+) -> License:
     before = _snapshot(license)
     license.status = status
     license.status_reason = reason[:255]
@@ -227,7 +230,11 @@ def _set_status(license: License, status: str, *, actor, reason: str, action: st
 
 @transaction.atomic
 def revoke_license(
-    license: License, *, actor=None, reason: str = "", remove_entitlements: bool = False
+    license: License,
+    *,
+    actor: User | None = None,
+    reason: str = "",
+    remove_entitlements: bool = False,
 ) -> License:
     """Revoke for good: verification answers REVOKED at once; no downloads, no runs.
 
@@ -279,7 +286,7 @@ def expire_licenses(now: datetime | None = None, *, batch: int = 500) -> list[in
 
 
 @transaction.atomic
-def suspend_license(license: License, *, actor=None, reason: str = "") -> License:
+def suspend_license(license: License, *, actor: User | None = None, reason: str = "") -> License:
     """Suspend until reinstated: verification answers SUSPENDED; no downloads, no runs."""
     license = _locked(license)
     if license.status == License.Status.REVOKED:
@@ -298,7 +305,7 @@ def suspend_license(license: License, *, actor=None, reason: str = "") -> Licens
 
 
 @transaction.atomic
-def reinstate_license(license: License, *, actor=None, reason: str = "") -> License:
+def reinstate_license(license: License, *, actor: User | None = None, reason: str = "") -> License:
     license = _locked(license)
     if license.status != License.Status.SUSPENDED:
         raise ConflictError(
@@ -324,7 +331,7 @@ def _follow_in_billing(license: License) -> None:
 # --- Verification, activation ---------------------------------------------------------------
 
 
-def clean_fingerprint(value) -> str:
+def clean_fingerprint(value: object) -> str:
     if (
         not isinstance(value, str)
         or not value.strip()
@@ -342,13 +349,13 @@ def _answer(
     code: str,
     package: str,
     fingerprint: str,
-    row: dict | None = None,
+    row: dict[str, Any] | None = None,
     *,
     nonce: str = "",
-    activation=None,
-) -> dict:
+    activation: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """The signed verification document."""
-    payload = {
+    payload: dict[str, Any] = {
         "type": "fmugateway.license-check",
         "valid": code == VerifyCode.VALID,
         "code": code,
@@ -378,7 +385,7 @@ def _answer(
     return sign_document(payload)
 
 
-def _activation_info(row: dict) -> dict | None:
+def _activation_info(row: dict[str, Any]) -> dict[str, Any] | None:
     if row.get("machine__id") is None:
         return None
     return {
@@ -389,7 +396,7 @@ def _activation_info(row: dict) -> dict | None:
     }
 
 
-def _status_code(row: dict, now: datetime, entitlement: str | None) -> str | None:
+def _status_code(row: dict[str, Any], now: datetime, entitlement: str | None) -> str | None:
     status = row["status"]
     if status in _STATUS_CODES:
         return _STATUS_CODES[status]
@@ -447,10 +454,10 @@ SELECT l.id, l.status, l.kind, l.starts_at, l.expires_at, l.can_download, l.can_
 """
 
 
-def _lookup(key_hash: str, package: str, fingerprint: str) -> dict | None:
+def _lookup(key_hash: str, package: str, fingerprint: str) -> dict[str, Any] | None:
     """One indexed query: the license by key hash and package, with this machine's activation."""
     if connection.vendor != "postgresql":  # SQLite returns dates as text from raw SQL
-        return (
+        found: dict[str, Any] | None = (
             License.objects.filter(key_hash=key_hash, package__slug=package)
             .annotate(
                 machine=FilteredRelation(
@@ -464,6 +471,7 @@ def _lookup(key_hash: str, package: str, fingerprint: str) -> dict | None:
             .values(*_VERIFY_FIELDS)
             .first()
         )
+        return found
     with prepared_cursor() as cursor:
         cursor.execute(_LOOKUP_SQL, [fingerprint, key_hash, package])
         row = cursor.fetchone()
@@ -480,7 +488,7 @@ def verify_license(
     activate: bool = False,
     label: str = "",
     ip: str | None = None,
-) -> dict:
+) -> dict[str, Any]:
     """Answer "is this key good for this package on this machine?" as a signed document.
 
     Codes, checked in this order: ``NOT_FOUND`` (malformed or unknown key, or a key of another
@@ -508,7 +516,9 @@ def verify_license(
     )
 
 
-def _locked_row(key: str, package: str, fingerprint: str) -> tuple[License | None, dict | None]:
+def _locked_row(
+    key: str, package: str, fingerprint: str
+) -> tuple[License | None, dict[str, Any] | None]:
     key_hash = license_keys.hash_key(key)
     if key_hash is None:
         return None, None
@@ -534,7 +544,7 @@ def _locked_row(key: str, package: str, fingerprint: str) -> tuple[License | Non
     }
 
 
-def _info(activation: Activation, license: License) -> dict:
+def _info(activation: Activation, license: License) -> dict[str, Any]:
     return {
         "fingerprint": activation.fingerprint,
         "activated_at": activation.activated_at.isoformat(),
@@ -552,7 +562,7 @@ def activate_license(
     label: str = "",
     ip: str | None = None,
     nonce: str = "",
-) -> dict:
+) -> dict[str, Any]:
     """Activate this machine on the license (idempotent per machine), as a signed answer.
 
     Concurrency-safe: the license row is locked (``SELECT ... FOR UPDATE``) while its active
@@ -612,7 +622,7 @@ def activate_license(
     )
 
 
-def _deactivate(license: License, activation: Activation, actor) -> None:
+def _deactivate(license: License, activation: Activation, actor: User | None) -> None:
     Activation.objects.filter(pk=activation.pk).update(deactivated_at=timezone.now())
     license.activation_count = max(0, license.activation_count - 1)
     license.save(update_fields=["activation_count", "updated_at"])
@@ -625,7 +635,9 @@ def _deactivate(license: License, activation: Activation, actor) -> None:
 
 
 @transaction.atomic
-def deactivate_license(key: str, package: str, fingerprint: str, *, nonce: str = "") -> dict:
+def deactivate_license(
+    key: str, package: str, fingerprint: str, *, nonce: str = ""
+) -> dict[str, Any]:
     """Free this machine's activation slot (key holders may do this on any license state)."""
     license, row = _locked_row(key, package, fingerprint)
     if license is None or row is None:  # both or neither
@@ -643,7 +655,7 @@ def deactivate_license(key: str, package: str, fingerprint: str, *, nonce: str =
 
 
 @transaction.atomic
-def deactivate_activation(license: License, activation_id: int, actor) -> Activation:
+def deactivate_activation(license: License, activation_id: int, actor: User) -> Activation:
     """The owner frees a machine's slot from their account."""
     license = _locked(license)
     activation = license.activations.filter(pk=activation_id, deactivated_at__isnull=True).first()
@@ -654,7 +666,7 @@ def deactivate_activation(license: License, activation_id: int, actor) -> Activa
     return activation
 
 
-def offline_license_file(license: License, fingerprint: str, actor) -> dict:
+def offline_license_file(license: License, fingerprint: str, actor: User) -> dict[str, Any]:
     """A signed license file for machines that cannot reach the API.
 
     Bound to one activated machine; valid until ``OFFLINE_LICENSE_TTL_DAYS`` from now or the

@@ -17,7 +17,7 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import Organisation
+from accounts.models import Organisation, User
 from accounts.services.organisations import clean_email, require_admin
 from fmugateway.core.audit import record
 from fmugateway.core.errors import ConflictError, NotFoundError
@@ -35,7 +35,7 @@ def _require_seat_license(license: License) -> None:
 
 
 @transaction.atomic
-def assign_seat(license: License, email, *, actor) -> SeatAssignment:
+def assign_seat(license: License, email: str | None, *, actor: User) -> SeatAssignment:
     """Give one seat of ``license`` to the user with ``email`` (or invite that address).
 
     Guarantees: the license row is locked while seats are counted and the assignment inserted,
@@ -111,7 +111,7 @@ def _tell(seat: SeatAssignment, license: License, *, pending: bool) -> None:
 
 
 @transaction.atomic
-def remove_seat(license: License, seat_id: int, *, actor) -> SeatAssignment:
+def remove_seat(license: License, seat_id: int, *, actor: User) -> SeatAssignment:
     """Take a seat back: its user loses the license's entitlements with this commit.
 
     404 ``not_found`` for a seat that is not an active seat of this license. Allowed on a
@@ -132,7 +132,7 @@ def remove_seat(license: License, seat_id: int, *, actor) -> SeatAssignment:
 
 
 @transaction.atomic
-def bind_pending_seats(user) -> int:
+def bind_pending_seats(user: User) -> int:
     """Hand the invitations waiting for ``user``'s (now verified) address to that account."""
     if not user.is_active:
         return 0
@@ -156,7 +156,7 @@ def bind_pending_seats(user) -> int:
 
 
 @transaction.atomic
-def attach_license(license: License, organisation: Organisation, *, actor) -> License:
+def attach_license(license: License, organisation: Organisation, *, actor: User) -> License:
     """Give an org license to an organisation its owner administers (once; attaching it to the
     same organisation again changes nothing). 409 ``not_an_org_license``,
     ``license_already_attached``, ``license_<status>``; 403 ``not_org_admin``."""
