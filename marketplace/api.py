@@ -10,6 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.http import AuthenticatedRequest
 from fmugateway.core.idempotency import idempotent
 from fmugateway.core.scopes import public
 from licensing.api import my_license
@@ -112,7 +113,7 @@ class CartView(APIView):
 class CartItemsView(APIView):
     required_scopes = {"POST": "orders"}
 
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         form = AddToCartSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         services.add_to_cart(request.user, form.validated_data["listing"])
@@ -123,7 +124,7 @@ class CartItemsView(APIView):
 class CartItemView(APIView):
     required_scopes = {"DELETE": "orders"}
 
-    def delete(self, request: Request, pk: int) -> Response:
+    def delete(self, request: AuthenticatedRequest, pk: int) -> Response:
         services.remove_from_cart(request.user, pk)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -132,7 +133,7 @@ class CartItemView(APIView):
 class CartCouponView(APIView):
     required_scopes = {"POST": "orders"}
 
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         form = CouponSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         services.apply_coupon(request.user, form.validated_data.get("code") or None)
@@ -154,7 +155,7 @@ class CheckoutView(APIView):
     required_scopes = {"POST": "orders"}
 
     @idempotent
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         result = services.checkout(request.user)
         order = _orders(request.user).get(pk=result.order.pk)
         keys = {issued.license.pk: issued.key for issued in result.keys if issued.key}
@@ -221,7 +222,7 @@ class OrderCancelView(APIView):
 
     required_scopes = {"POST": "orders"}
 
-    def post(self, request: Request, pk: int) -> Response:
+    def post(self, request: AuthenticatedRequest, pk: int) -> Response:
         order = get_object_or_404(Order.objects.owned_by(request.user), pk=pk)
         services.cancel_order(order, actor=request.user, reason="cancelled by the buyer")
         return Response(OrderSerializer(_orders(request.user).get(pk=pk)).data)

@@ -38,7 +38,7 @@ from registry.models import Package
 
 @login_required
 @require_POST
-def cart_add(request: HttpRequest) -> HttpResponse:
+def cart_add(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Add a SKU to the cart. ``buy_now``: if it is the only thing in the cart, check out at once
     (free SKUs are then done: the license and its key are shown on this response)."""
     try:
@@ -61,7 +61,7 @@ def cart_add(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def cart_view(request: HttpRequest) -> HttpResponse:
+def cart_view(request: AuthenticatedHttpRequest) -> HttpResponse:
     cart = services.get_cart(request.user)
     items = list(cart.items.select_related("listing__package"))
     subtotal = sum(item.listing.price_amount for item in items)
@@ -81,7 +81,7 @@ def cart_view(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def cart_remove(request: HttpRequest, item_id: int) -> HttpResponse:
+def cart_remove(request: AuthenticatedHttpRequest, item_id: int) -> HttpResponse:
     try:
         services.remove_from_cart(request.user, item_id)
     except DomainError as exc:
@@ -91,7 +91,7 @@ def cart_remove(request: HttpRequest, item_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def cart_coupon(request: HttpRequest) -> HttpResponse:
+def cart_coupon(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = CouponForm(request.POST)
     if form.is_valid():
         try:
@@ -106,7 +106,7 @@ def cart_coupon(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def checkout(request: HttpRequest) -> HttpResponse:
+def checkout(request: AuthenticatedHttpRequest) -> HttpResponse:
     try:
         return _checkout(request)
     except DomainError as exc:
@@ -114,7 +114,7 @@ def checkout(request: HttpRequest) -> HttpResponse:
         return redirect("cart")
 
 
-def _checkout(request: HttpRequest) -> HttpResponse:
+def _checkout(request: AuthenticatedHttpRequest) -> HttpResponse:
     result = services.checkout(request.user)
     order = result.order
     order_placed.send(sender=Order, request=request, order=order)
@@ -206,7 +206,7 @@ def account_invoice(request: HttpRequest, number: str) -> HttpResponse:
 
 
 @login_required
-def console_listings(request: HttpRequest, slug: str) -> HttpResponse:
+def console_listings(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
     package = get_object_or_404(Package.objects.owned_by(request.user), slug=slug)
     form = ListingForm(request.POST or None, initial={"license_template": package.license_text})
     if request.method == "POST":

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import transaction
 
+from accounts.models import User
 from accounts.services.creators import require_creator
 from fmugateway.core.audit import record
 from fmugateway.core.errors import DomainError, ForbiddenError
@@ -114,8 +117,8 @@ def validate_listing(listing: Listing) -> None:
         )
 
 
-def _require_seller(package: Package, user, listing: Listing) -> None:
-    if package.owner_id != getattr(user, "pk", None):
+def _require_seller(package: Package, user: User, listing: Listing) -> None:
+    if package.owner_id != user.pk:
         raise ForbiddenError(
             "Only the package's owner manages its listings.", code="not_package_owner"
         )
@@ -128,12 +131,12 @@ def _require_seller(package: Package, user, listing: Listing) -> None:
         )
 
 
-def _snapshot(listing: Listing) -> dict:
+def _snapshot(listing: Listing) -> dict[str, Any]:
     return {field: getattr(listing, field) for field in EDITABLE if field != "license_template"}
 
 
 @transaction.atomic
-def create_listing(package: Package, user, **fields) -> Listing:
+def create_listing(package: Package, user: User, **fields: Any) -> Listing:
     listing = Listing(package=package, **{k: v for k, v in fields.items() if k in EDITABLE})
     validate_listing(listing)
     _require_seller(package, user, listing)
@@ -143,7 +146,7 @@ def create_listing(package: Package, user, **fields) -> Listing:
 
 
 @transaction.atomic
-def update_listing(listing: Listing, user, **fields) -> Listing:
+def update_listing(listing: Listing, user: User, **fields: Any) -> Listing:
     """Change a listing; licenses already issued keep the terms they were sold with."""
     listing = Listing.objects.select_for_update().select_related("package").get(pk=listing.pk)
     before = _snapshot(listing)
@@ -164,9 +167,9 @@ def update_listing(listing: Listing, user, **fields) -> Listing:
 
 
 @transaction.atomic
-def deactivate_listing(listing: Listing, user) -> Listing:
+def deactivate_listing(listing: Listing, user: User) -> Listing:
     """Stop selling a listing (it is never deleted: orders and licenses point at it)."""
-    if listing.package.owner_id != getattr(user, "pk", None):
+    if listing.package.owner_id != user.pk:
         raise ForbiddenError(
             "Only the package's owner manages its listings.", code="not_package_owner"
         )

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from accounts.models import User
 from billing.services import earnings
 from fmugateway.core.audit import record
 from fmugateway.core.errors import ConflictError, DomainError, NotFoundError
@@ -39,7 +42,7 @@ class CheckoutResult:
     keys: list[IssuedKey] = field(default_factory=list)
 
 
-def _order_snapshot(order: Order) -> dict:
+def _order_snapshot(order: Order) -> dict[str, Any]:
     return {
         "status": order.status,
         "total_amount": order.total_amount,
@@ -52,12 +55,12 @@ def _order_snapshot(order: Order) -> dict:
 # --- Cart -------------------------------------------------------------------------------------
 
 
-def get_cart(user) -> Cart:
+def get_cart(user: User) -> Cart:
     cart, _ = Cart.objects.get_or_create(user=user)
     return cart
 
 
-def _check_purchasable(user, listing: Listing) -> None:
+def _check_purchasable(user: User, listing: Listing) -> None:
     if listing.package.owner_id == user.pk:
         raise ConflictError("You cannot buy your own package.", code="own_package")
     trial = listing.pricing_model == Listing.PricingModel.TRIAL
@@ -68,7 +71,7 @@ def _check_purchasable(user, listing: Listing) -> None:
         raise ConflictError("You already hold this free license.", code="already_licensed")
 
 
-def add_to_cart(user, listing_id: int) -> CartItem:
+def add_to_cart(user: User, listing_id: int) -> CartItem:
     listing = Listing.objects.purchasable().select_related("package").filter(pk=listing_id).first()
     if listing is None:
         raise NotFoundError("No listing with this id is for sale.", code="listing_not_found")
@@ -78,7 +81,7 @@ def add_to_cart(user, listing_id: int) -> CartItem:
     return item
 
 
-def remove_from_cart(user, item_id: int) -> None:
+def remove_from_cart(user: User, item_id: int) -> None:
     deleted, _ = CartItem.objects.filter(pk=item_id, cart__user=user).delete()
     if not deleted:
         raise NotFoundError("No such item in your cart.")
@@ -91,7 +94,7 @@ def _find_coupon(code: str) -> Coupon:
     return coupon
 
 
-def check_coupon(coupon: Coupon, now=None) -> None:
+def check_coupon(coupon: Coupon, now: datetime | None = None) -> None:
     now = now or timezone.now()
     if not coupon.is_active or (coupon.starts_at and coupon.starts_at > now):
         raise ConflictError("This coupon is not active.", code="coupon_inactive")
@@ -101,7 +104,7 @@ def check_coupon(coupon: Coupon, now=None) -> None:
         raise ConflictError("This coupon has been used up.", code="coupon_exhausted")
 
 
-def apply_coupon(user, code: str | None) -> Cart:
+def apply_coupon(user: User, code: str | None) -> Cart:
     """Put a coupon on the cart (``None`` or empty removes it). Checked again at checkout."""
     cart = get_cart(user)
     coupon = _find_coupon(code) if code else None
@@ -177,7 +180,7 @@ def _release_coupon(order: Order) -> None:
 
 
 @transaction.atomic
-def checkout(user) -> CheckoutResult:
+def checkout(user: User) -> CheckoutResult:
     """Turn the cart into an order.
 
     Guarantees: prices, terms and the platform fee are snapshotted on the lines; one currency
@@ -249,7 +252,9 @@ def checkout(user) -> CheckoutResult:
     return CheckoutResult(order)
 
 
-def _pay(order: Order, *, payment_reference: str, actor, with_keys: bool) -> list[IssuedKey]:
+def _pay(
+    order: Order, *, payment_reference: str, actor: User | None, with_keys: bool
+) -> list[IssuedKey]:
     before = _order_snapshot(order)
     order.status = Order.Status.PAID
     order.paid_at = timezone.now()
@@ -275,7 +280,7 @@ def _pay(order: Order, *, payment_reference: str, actor, with_keys: bool) -> lis
 
 
 @transaction.atomic
-def set_payment_reference(order: Order, payment_reference: str, actor=None) -> Order:
+def set_payment_reference(order: Order, payment_reference: str, actor: User | None = None) -> Order:
     """Remember the provider's payment id (e.g. the PaymentIntent) on a pending order."""
     order = Order.objects.select_for_update().get(pk=order.pk)
     if order.payment_reference == payment_reference:
@@ -302,7 +307,7 @@ def mark_order_paid(
     *,
     amount: int | None = None,
     currency: str | None = None,
-    actor=None,
+    actor: User | None = None,
 ) -> Order:
     """The payment for ``order`` succeeded: mark it paid and issue its licenses.
 
@@ -339,7 +344,9 @@ def mark_order_paid(
     return order
 
 
-def _close_pending(order: Order, status: str, *, actor, reason: str, action: str) -> Order:
+def _close_pending(
+    order: Order, status: str, *, actor: User | None, reason: str, action: str
+) -> Order:
     order = Order.objects.select_for_update().get(pk=order.pk)
     if order.status == status:
         return order
@@ -362,7 +369,7 @@ def _close_pending(order: Order, status: str, *, actor, reason: str, action: str
 
 
 @transaction.atomic
-def cancel_order(order: Order, *, actor=None, reason: str = "") -> Order:
+def cancel_order(order: Order, *, actor: User | None = None, reason: str = "") -> Order:
     """A pending order is abandoned (by its buyer or an admin); its coupon use is given back."""
     return _close_pending(
         order,
@@ -374,7 +381,7 @@ def cancel_order(order: Order, *, actor=None, reason: str = "") -> Order:
 
 
 @transaction.atomic
-def fail_order(order: Order, *, reason: str = "", actor=None) -> Order:
+def fail_order(order: Order, *, reason: str = "", actor: User | None = None) -> Order:
     """The payment failed for good; its coupon use is given back."""
     return _close_pending(
         order, Order.Status.FAILED, actor=actor, reason=reason, action="marketplace.order.failed"
@@ -402,7 +409,7 @@ def refund_order(
     amount: int | None = None,
     *,
     reason: str,
-    actor=None,
+    actor: User | None = None,
     reference: str = "",
     kind: str = Refund.Kind.REFUND,
     lines: Iterable[OrderLine | int] | None = None,
@@ -502,7 +509,7 @@ def refund_order(
 
 
 def _revoke_free_lines(
-    order: Order, lines: list[OrderLine], *, reason: str, actor, reference: str
+    order: Order, lines: list[OrderLine], *, reason: str, actor: User | None, reference: str
 ) -> Refund:
     """A "refund" of free lines: nothing goes back, their licenses are revoked (audited).
 

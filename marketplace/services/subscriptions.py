@@ -20,11 +20,13 @@ The beat task ``expire_licenses`` then marks the license ``expired``; verificati
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.models import User
 from billing.services import earnings
 from fmugateway.core.audit import record
 from licensing.models import License
@@ -35,7 +37,7 @@ ENDED = ("canceled", "unpaid", "incomplete_expired")
 ENDING = "ending"
 
 
-def _snapshot(license: License) -> dict:
+def _snapshot(license: License) -> dict[str, Any]:
     return {
         "status": license.status,
         "expires_at": license.expires_at,
@@ -147,7 +149,9 @@ def renew_license(
 
 
 @transaction.atomic
-def apply_subscription_status(license: License, status: str, *, actor=None) -> License:
+def apply_subscription_status(
+    license: License, status: str, *, actor: User | None = None
+) -> License:
     """Follow the subscription's state (re-read from Stripe); audited when it changes."""
     license = License.objects.select_for_update().get(pk=license.pk)
     paid_until = license.paid_until or license.expires_at
@@ -198,7 +202,7 @@ def extend_after_pause(license: License, period_end: datetime) -> License:
 
 
 @transaction.atomic
-def take_back_renewal(renewal: LicenseRenewal, *, actor=None) -> License:
+def take_back_renewal(renewal: LicenseRenewal, *, actor: User | None = None) -> License:
     """The renewal's order was refunded in full: the license is paid only up to what the other
     renewals (not refunded) and the first order paid, and expires there. Idempotent."""
     license = License.objects.select_for_update().get(pk=renewal.license_id)
