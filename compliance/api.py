@@ -15,6 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.http import AuthenticatedRequest
 from compliance.models import CounterNotice, TakedownComplaint
 from compliance.services import takedowns
 from fmugateway.core.middleware import client_ip
@@ -106,7 +107,7 @@ class ComplaintListView(generics.ListAPIView):
 
     @extend_schema(responses={201: ComplaintSerializer})
     def post(self, request: Request) -> Response:
-        data = request.data if hasattr(request.data, "get") else {}
+        data = request.data if isinstance(request.data, dict) else {}  # a JSON list: no fields
         complaint = takedowns.submit_complaint(data, user=request.user, ip=client_ip(request))
         return Response(ComplaintSerializer(complaint).data, status=status.HTTP_201_CREATED)
 
@@ -128,7 +129,7 @@ class CounterNoticeView(APIView):
 
     required_scopes = {"POST": "publish"}
 
-    def post(self, request: Request, pk: int) -> Response:
-        data = request.data if hasattr(request.data, "get") else {}
+    def post(self, request: AuthenticatedRequest, pk: int) -> Response:
+        data = request.data if isinstance(request.data, dict) else {}  # a JSON list: no fields
         notice = takedowns.file_counter_notice(pk, request.user, data)
         return Response(ComplaintSerializer(notice.complaint).data, status=status.HTTP_201_CREATED)

@@ -11,7 +11,7 @@ from registry.models import Package
 # --- DMCA takedowns ---------------------------------------------------------------------------
 
 
-class TakedownComplaintQuerySet(models.QuerySet):
+class TakedownComplaintQuerySet(models.QuerySet["TakedownComplaint"]):
     def active(self) -> TakedownComplaintQuerySet:
         """Complaints awaiting the end of their takedown."""
         return self.filter(status__in=TakedownComplaint.ACTIVE_STATUSES)

@@ -11,6 +11,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
+from accounts.http import AuthenticatedHttpRequest
 from compliance.models import TakedownComplaint
 from compliance.services import takedowns
 from fmugateway.core.errors import DomainError
@@ -45,7 +46,7 @@ def dmca_complaint(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def console_takedowns(request: HttpRequest) -> HttpResponse:
+def console_takedowns(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Complaints a moderator acted on against your packages; counter-notices are filed here."""
     errors: dict[str, str] = {}
     failed_for = None

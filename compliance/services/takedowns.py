@@ -3,7 +3,7 @@
     complaint = submit_complaint(data, user=None, ip="203.0.113.9")   # public form or API
     take_down(complaint, moderator)        # unlisted, downloads and runs refused, licenses
                                            # suspended, the creator emailed
-    file_counter_notice(complaint, creator_user, data)                 # the creator's answer
+    file_counter_notice(complaint.pk, creator_user, data)              # the creator's answer
     restore_package(complaint, moderator)  # or remove_package(...): the package stays down
 
 Existing buyers while a package is down: their licenses are *suspended* (``licenses/verify``
@@ -13,7 +13,11 @@ removed package keeps them suspended; refunds stay a moderator's decision (Order
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from typing import Any
+
 from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.core.validators import validate_email
@@ -22,7 +26,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import is_moderator
+from accounts.models import User, is_moderator
 from compliance.models import CounterNotice, TakedownComplaint
 from fmugateway.core.audit import record
 from fmugateway.core.errors import ConflictError, DomainError, ForbiddenError, NotFoundError
@@ -45,7 +49,7 @@ def _held_down(package_id: int) -> bool:
     return TakedownComplaint.objects.filter(package_id=package_id, status__in=BLOCKING).exists()
 
 
-def takedown_block(user, version: PackageVersion) -> DomainError | None:
+def takedown_block(user: object, version: PackageVersion) -> DomainError | None:
     """The block rule registered with registry (downloads) and execution (runs); they never ask
     it for the owner or moderators."""
     return PackageTakenDown() if _held_down(version.package_id) else None
@@ -81,14 +85,20 @@ COUNTER_FIELDS = {
 }
 
 
-def _truthy(value) -> bool:
+def _truthy(value: object) -> bool:
     return value is True or str(value).strip().lower() in {"true", "1", "yes", "on"}
 
 
-def _clean(data, fields: dict[str, int], statements: tuple[str, ...], optional=()) -> dict:
+def _clean(
+    data: Mapping[str, object],
+    fields: dict[str, int],
+    statements: tuple[str, ...],
+    optional: tuple[str, ...] = (),
+) -> dict[str, Any]:
     """Strings trimmed and bounded, emails valid, every sworn statement checked; one error with
     every problem in ``fields`` (400 ``invalid``)."""
-    cleaned, problems = {}, {}
+    cleaned: dict[str, Any] = {}
+    problems: dict[str, list[dict[str, str]]] = {}
     for name, limit in fields.items():
         value = data.get(name, "")
         value = value.strip() if isinstance(value, str) else ""
@@ -114,7 +124,12 @@ def _clean(data, fields: dict[str, int], statements: tuple[str, ...], optional=(
 # --- the complaint ----------------------------------------------------------------------------
 
 
-def submit_complaint(data, *, user=None, ip: str | None = None) -> TakedownComplaint:
+def submit_complaint(
+    data: Mapping[str, object],
+    *,
+    user: User | AnonymousUser | None = None,
+    ip: str | None = None,
+) -> TakedownComplaint:
     """Record a DMCA complaint against a package anyone can see (by ``package`` slug).
 
     400 ``invalid`` names every missing field and unaffirmed statement; an unknown (or not
@@ -122,7 +137,8 @@ def submit_complaint(data, *, user=None, ip: str | None = None) -> TakedownCompl
     """
     slug = data.get("package", "")
     slug = slug.strip() if isinstance(slug, str) else ""
-    package = Package.objects.visible_to(user).filter(slug=slug).first() if slug else None
+    viewer = user if user is not None else AnonymousUser()  # no user: what anyone sees
+    package = Package.objects.visible_to(viewer).filter(slug=slug).first() if slug else None
     try:
         cleaned = _clean(
             data,
@@ -140,10 +156,9 @@ def submit_complaint(data, *, user=None, ip: str | None = None) -> TakedownCompl
             code="invalid",
             fields={"package": [{"code": "not_found", "detail": "No such package."}]},
         )
-    authenticated = getattr(user, "is_authenticated", False)
     complaint = TakedownComplaint.objects.create(
         package=package,
-        submitted_by=user if authenticated else None,
+        submitted_by=viewer if viewer.is_authenticated else None,
         submitter_ip=ip,
         **cleaned,
     )
@@ -156,12 +171,14 @@ def submit_complaint(data, *, user=None, ip: str | None = None) -> TakedownCompl
     return complaint
 
 
-def _require_moderator(user) -> None:
+def _require_moderator(user: User) -> None:
     if not is_moderator(user):
         raise ForbiddenError("Only moderators can decide DMCA complaints.")
 
 
-def _claim(complaint: TakedownComplaint, allowed, new: str, **changes) -> TakedownComplaint:
+def _claim(
+    complaint: TakedownComplaint, allowed: Iterable[str], new: str, **changes: Any
+) -> TakedownComplaint:
     """Move the complaint from one of ``allowed`` to ``new`` atomically (409 otherwise)."""
     now = timezone.now()
     claimed = TakedownComplaint.objects.filter(pk=complaint.pk, status__in=allowed).update(
@@ -190,7 +207,7 @@ def _notify(template: str, subject: str, recipient: str, complaint: TakedownComp
 
 
 @transaction.atomic
-def reject_complaint(complaint: TakedownComplaint, moderator, note: str) -> TakedownComplaint:
+def reject_complaint(complaint: TakedownComplaint, moderator: User, note: str) -> TakedownComplaint:
     """Decline a complaint (nothing happens to the package); the note says why."""
     _require_moderator(moderator)
     if not (note or "").strip():
@@ -214,7 +231,7 @@ def reject_complaint(complaint: TakedownComplaint, moderator, note: str) -> Take
 
 
 @transaction.atomic
-def take_down(complaint: TakedownComplaint, moderator, note: str = "") -> TakedownComplaint:
+def take_down(complaint: TakedownComplaint, moderator: User, note: str = "") -> TakedownComplaint:
     """Accept a complaint: the package is unlisted, its downloads and runs answer 451
     ``package_taken_down`` to everyone but its owner and moderators, its active licenses are
     suspended, and the creator is emailed. 409 unless the complaint is awaiting review."""
@@ -266,7 +283,7 @@ def take_down(complaint: TakedownComplaint, moderator, note: str = "") -> Takedo
 
 
 @transaction.atomic
-def file_counter_notice(complaint_id: int, user, data) -> CounterNotice:
+def file_counter_notice(complaint_id: int, user: User, data: Mapping[str, object]) -> CounterNotice:
     """The package owner's counter-notice to a complaint that took their package down.
 
     404 for anyone but the owner, and for the owner while the complaint is hidden from them (no
@@ -279,7 +296,7 @@ def file_counter_notice(complaint_id: int, user, data) -> CounterNotice:
         TakedownComplaint.objects.for_user(user)
         .select_for_update(of=("self",))
         .select_related("package")
-        .filter(pk=complaint_id, package__owner_id=getattr(user, "pk", None))
+        .filter(pk=complaint_id, package__owner_id=user.pk)
         .first()
     )
     if complaint is None:
@@ -311,7 +328,9 @@ def file_counter_notice(complaint_id: int, user, data) -> CounterNotice:
     return notice
 
 
-def _resolve(complaint: TakedownComplaint, moderator, note: str, new: str) -> TakedownComplaint:
+def _resolve(
+    complaint: TakedownComplaint, moderator: User, note: str, new: str
+) -> TakedownComplaint:
     """End an active takedown as ``new`` (409 ``takedown_invalid_status`` otherwise)."""
     return _claim(
         complaint,
@@ -324,7 +343,9 @@ def _resolve(complaint: TakedownComplaint, moderator, note: str, new: str) -> Ta
 
 
 @transaction.atomic
-def restore_package(complaint: TakedownComplaint, moderator, note: str = "") -> TakedownComplaint:
+def restore_package(
+    complaint: TakedownComplaint, moderator: User, note: str = ""
+) -> TakedownComplaint:
     """End a takedown in the creator's favour: unless another complaint keeps it down, the
     package returns to its earlier status and the licenses this takedown suspended are
     reinstated. The creator is emailed."""
@@ -363,7 +384,9 @@ def restore_package(complaint: TakedownComplaint, moderator, note: str = "") -> 
 
 
 @transaction.atomic
-def remove_package(complaint: TakedownComplaint, moderator, note: str = "") -> TakedownComplaint:
+def remove_package(
+    complaint: TakedownComplaint, moderator: User, note: str = ""
+) -> TakedownComplaint:
     """End a takedown for good: the package stays unlisted, downloads and runs stay refused and
     its licenses stay suspended. The creator is emailed."""
     _require_moderator(moderator)
