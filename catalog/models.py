@@ -204,7 +204,7 @@ class PackageSearch(models.Model):
 # --- Reviews ----------------------------------------------------------------------------------
 
 
-class ReviewQuerySet(models.QuerySet):
+class ReviewQuerySet(models.QuerySet["Review"]):
     def visible(self) -> ReviewQuerySet:
         """What the package page shows and the rating summary counts. A reported review stays
         up until a moderator decides (a report alone must not silence a review)."""
@@ -357,7 +357,7 @@ class WishlistItem(models.Model):
 # --- Analytics --------------------------------------------------------------------------------
 
 
-class AnalyticsEventQuerySet(models.QuerySet):
+class AnalyticsEventQuerySet(models.QuerySet["AnalyticsEvent"]):
     def update(self, **kwargs):
         raise PermissionError("Analytics events are append-only.")
 

@@ -19,15 +19,20 @@ import hashlib
 import json
 import logging
 from collections import defaultdict
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
 
 from django.apps import apps
 from django.conf import settings
 from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
-from django.db.models import Count, Sum
+from django.db.models import Count, Model, QuerySet, Sum
+from django.db.models.expressions import Combinable
+from django.http import HttpRequest, HttpResponseBase
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from redis import Redis
 
 from catalog.models import AnalyticsEvent, PackageSearch
 from fmugateway.core.models import AuditEntry
@@ -43,19 +48,19 @@ WEIGHTS = {"download": 1.0, "run": 1.0, "purchase": 3.0, "view": 0.05}
 _BUFFER = "_analytics_events"
 
 
-def _session_hash(request) -> str:
+def _session_hash(request: HttpRequest) -> str:
     key = getattr(getattr(request, "session", None), "session_key", None)
     return hashlib.sha256(key.encode()).hexdigest()[:32] if key else ""
 
 
 def track(
-    request,
+    request: HttpRequest,
     kind: str,
     *,
     package_id: int | None = None,
     query: str = "",
     result_count: int | None = None,
-    **data,
+    **data: Any,
 ) -> AnalyticsEvent:
     """Queue one event for this request; it is written after the response has been sent."""
     user = getattr(request, "user", None)
@@ -81,7 +86,7 @@ BUFFER_KEY = "analytics:events"
 _FIELDS = ("kind", "package_id", "user_id", "session", "query", "result_count", "data", "referrer")
 
 
-def _buffer():
+def _buffer() -> Redis | None:
     """The Redis client events are pushed to, or None to write them at once."""
     cache = caches["default"]
     if settings.ANALYTICS_FLUSH_SECONDS <= 0 or not isinstance(cache, RedisCache):
@@ -126,7 +131,8 @@ def drain(batch: int = 1000, max_batches: int = 100) -> int:
         return 0
     written = 0
     for _ in range(max_batches):
-        rows = client.lpop(BUFFER_KEY, batch) or []
+        popped = client.lpop(BUFFER_KEY, batch)  # with a count: a list, or None when empty
+        rows = popped if isinstance(popped, list) else []
         if not rows:
             break
         events = []
@@ -152,21 +158,22 @@ def drain(batch: int = 1000, max_batches: int = 100) -> int:
 class AnalyticsMiddleware:
     """Writes the events ``track`` queued once the response is closed (after it was sent)."""
 
-    def __init__(self, get_response):
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
         self.get_response = get_response
 
-    def __call__(self, request):
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
         response = self.get_response(request)
         events = getattr(request, _BUFFER, None)
         if events:
-            response._resource_closers.append(lambda: flush(events))
+            # Django's list of what closing the response runs; there is no public hook for it.
+            response._resource_closers.append(lambda: flush(events))  # type: ignore[attr-defined]
         return response
 
 
 # --- activity counters -----------------------------------------------------------------------
 
 
-def refresh_catalog_stats(now=None) -> int:
+def refresh_catalog_stats(now: datetime | None = None) -> int:
     """Recompute every catalog row's activity counters and trending score; returns rows changed.
 
     Totals: downloads (the versions' counters), runs (simulation jobs), purchases (paid order
@@ -179,7 +186,9 @@ def refresh_catalog_stats(now=None) -> int:
     job_model = apps.get_model("execution", "SimulationJob")
     paid = [Order.Status.PAID, Order.Status.PARTIALLY_REFUNDED]
 
-    def grouped(queryset, key: str, value=None) -> dict[int, float]:
+    def grouped(
+        queryset: QuerySet[Model], key: str, value: Combinable | None = None
+    ) -> dict[int, float]:
         value = value or Count("pk")
         return {
             row[key]: row["n"] or 0

@@ -12,13 +12,15 @@ reviews, under a lock of its catalog row, whenever any of that changes.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from django.apps import apps
+from django.contrib.auth.models import AnonymousUser
 from django.db import IntegrityError, transaction
 from django.db.models import Count
 from django.utils import timezone
 
-from accounts.models import is_moderator
+from accounts.models import User, is_moderator
 from catalog.models import PackageSearch, Review, ReviewReport, ReviewVote
 from catalog.services import search
 from fmugateway.core.audit import record
@@ -35,7 +37,7 @@ class Eligibility:
     reason: str = ""
 
 
-def _purchased(user, package: Package) -> bool:
+def _purchased(user: User, package: Package) -> bool:
     # Any license of the package that was not revoked (refunds and chargebacks revoke).
     return (
         License.objects.filter(owner=user, package=package)
@@ -44,7 +46,7 @@ def _purchased(user, package: Package) -> bool:
     )
 
 
-def _ran(user, package: Package) -> bool:
+def _ran(user: User, package: Package) -> bool:
     # Read through the app registry: execution depends on the marketplace, not the reverse.
     job_model = apps.get_model("execution", "SimulationJob")
     return job_model.objects.filter(
@@ -52,9 +54,9 @@ def _ran(user, package: Package) -> bool:
     ).exists()
 
 
-def eligibility(user, package: Package) -> Eligibility:
+def eligibility(user: User | AnonymousUser, package: Package) -> Eligibility:
     """May ``user`` review ``package``, and on what grounds."""
-    if not getattr(user, "is_authenticated", False):
+    if not user.is_authenticated:
         return Eligibility(False, reason="Log in to review this model.")
     if package.owner_id == user.pk:
         return Eligibility(False, reason="You cannot review your own model.")
@@ -65,7 +67,7 @@ def eligibility(user, package: Package) -> Eligibility:
     return Eligibility(True, verified_purchase=purchased, ran_model=ran)
 
 
-def _snapshot(review: Review) -> dict:
+def _snapshot(review: Review) -> dict[str, Any]:
     return {"status": review.status, "rating": review.rating, "title": review.title}
 
 
@@ -75,7 +77,7 @@ def _clean_text(value: str, limit: int) -> str:
 
 @transaction.atomic
 def submit_review(
-    user,
+    user: User,
     package: Package,
     *,
     rating: int,
@@ -160,7 +162,7 @@ def _visible_review(review_id: int) -> Review:
 
 
 @transaction.atomic
-def vote(user, review_id: int, *, helpful: bool) -> Review:
+def vote(user: User, review_id: int, *, helpful: bool) -> Review:
     """Vote a visible review helpful or not, once (409 ``already_voted``); not your own."""
     review = _visible_review(review_id)
     if review.author_id == user.pk:
@@ -186,7 +188,7 @@ def vote(user, review_id: int, *, helpful: bool) -> Review:
 
 
 @transaction.atomic
-def report(user, review_id: int, *, reason: str, details: str = "") -> ReviewReport:
+def report(user: User, review_id: int, *, reason: str, details: str = "") -> ReviewReport:
     """Report a review to the moderators, once per user (409 ``already_reported``).
 
     A published review becomes ``reported`` and stays visible until a moderator decides."""
@@ -213,7 +215,7 @@ def report(user, review_id: int, *, reason: str, details: str = "") -> ReviewRep
 
 
 @transaction.atomic
-def respond(user, review_id: int, text: str) -> Review:
+def respond(user: User, review_id: int, text: str) -> Review:
     """The package's creator answers a review publicly (empty text withdraws the answer)."""
     review = (
         Review.objects.select_for_update().select_related("package").filter(pk=review_id).first()
@@ -233,7 +235,7 @@ def respond(user, review_id: int, text: str) -> Review:
 
 
 @transaction.atomic
-def moderate(review: Review, moderator, status: str, note: str = "") -> Review:
+def moderate(review: Review, moderator: User, status: str, note: str = "") -> Review:
     """A moderator publishes, holds, hides or removes a review. Open reports are resolved
     (hidden/removed) or dismissed (published); the rating summary follows."""
     if not is_moderator(moderator):

@@ -19,9 +19,9 @@ import math
 import re
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from django.conf import settings
 from django.contrib.postgres.search import SearchQuery, SearchVector
@@ -32,7 +32,7 @@ from django.db.models.expressions import CombinedExpression, OrderBy, RawSQL
 from django.utils import timezone
 from django.utils.text import slugify
 
-from accounts.models import Creator
+from accounts.models import Creator, User
 from catalog.models import Category, PackageSearch, PackageTag, Tag, WishlistItem
 from marketplace.models import Listing
 from registry.models import Package, PackageVersion, Variable
@@ -155,7 +155,7 @@ def _latest_validated(package_ids: list[int]) -> dict[int, PackageVersion]:
     return latest
 
 
-def _pricing(listings: list[Mapping[str, Any]], package_is_free: bool) -> dict:
+def _pricing(listings: list[Mapping[str, Any]], package_is_free: bool) -> dict[str, Any]:
     models = {row["pricing_model"] for row in listings}
     paid = [row for row in listings if row["price_amount"] > 0]
     cheapest = min(paid, key=lambda row: row["price_amount"]) if paid else None
@@ -209,7 +209,9 @@ _DOCUMENT_WEIGHTS = (
 _RANK_WEIGHTS = (("title", "A"), ("keywords", "B"), ("summary", "C"))
 
 
-def _weighted_vector(weights, row: PackageSearch | None):
+def _weighted_vector(
+    weights: Iterable[tuple[str, str]], row: PackageSearch | None
+) -> SearchVector | CombinedExpression | None:
     """The text columns' vectors with their weights, read from the table's own columns, or,
     given an unsaved ``row``, from its values (written by the INSERT itself)."""
     vector: SearchVector | CombinedExpression | None = None
@@ -220,13 +222,17 @@ def _weighted_vector(weights, row: PackageSearch | None):
     return vector
 
 
-def document_expression(row: PackageSearch | None = None):
+def document_expression(
+    row: PackageSearch | None = None,
+) -> SearchVector | CombinedExpression | None:
     """The weighted document (A: name, B: tags, creator, category, variable names, C: summary,
     D: description), from the row's columns or, given ``row``, from its values."""
     return _weighted_vector(_DOCUMENT_WEIGHTS, row)
 
 
-def rank_document_expression(row: PackageSearch | None = None):
+def rank_document_expression(
+    row: PackageSearch | None = None,
+) -> SearchVector | CombinedExpression | None:
     """The rank vector: the short fields relevance is about, with the document's weights."""
     return _weighted_vector(_RANK_WEIGHTS, row)
 
@@ -410,7 +416,9 @@ def _index_chunk(ids: list[int], lookup: dict[str, Category]) -> int:
     return len(rows)
 
 
-def rebuild_index(*, chunk_size: int = 500, progress=None) -> int:
+def rebuild_index(
+    *, chunk_size: int = 500, progress: Callable[[int, int], object] | None = None
+) -> int:
     """Re-index every package (``manage.py rebuild_search_index``)."""
     ids = list(Package.objects.order_by("pk").values_list("pk", flat=True))
     done = 0
@@ -595,7 +603,7 @@ class CatalogCard:
     category: CardCategory | None
 
 
-def _card(row) -> CatalogCard:
+def _card(row: Sequence[Any]) -> CatalogCard:
     """A result card from the ranked statement's card columns."""
     creator = CardCreator(row[20], row[21]) if row[19] is not None else None
     category = CardCategory(row[23], row[24]) if row[22] is not None else None
@@ -618,11 +626,11 @@ def _like_prefix(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
-def _filter_conditions(query: CatalogQuery) -> tuple[list[str], list]:
+def _filter_conditions(query: CatalogQuery) -> tuple[list[str], list[Any]]:
     """``query``'s filters (not its text) as SQL conditions on the catalog row alone, and their
     parameters."""
     conditions: list[str] = []
-    params: list = []
+    params: list[Any] = []
     if query.category is not None:
         conditions.append(
             '"marketplace_packagesearch"."category_id" IN (SELECT "id" FROM "marketplace_category"'
@@ -656,7 +664,7 @@ def _filter_conditions(query: CatalogQuery) -> tuple[list[str], list]:
     return conditions, params
 
 
-def _filtered_query(qs: QuerySet[PackageSearch], query: CatalogQuery) -> QuerySet:
+def _filtered_query(qs: QuerySet[PackageSearch], query: CatalogQuery) -> QuerySet[PackageSearch]:
     conditions, params = _filter_conditions(query)
     if not conditions:
         return qs
@@ -665,7 +673,7 @@ def _filtered_query(qs: QuerySet[PackageSearch], query: CatalogQuery) -> QuerySe
     return qs.filter(RawSQL(where, params, output_field=BooleanField()))  # noqa: S611
 
 
-def _text_filter(qs: QuerySet[PackageSearch], text: str) -> QuerySet:
+def _text_filter(qs: QuerySet[PackageSearch], text: str) -> QuerySet[PackageSearch]:
     """Match ``text``: the stored document on PostgreSQL, ``icontains`` on every word
     elsewhere."""
     if is_postgres():
@@ -736,7 +744,7 @@ SELECT counted.total, card.*
 """
 
 
-def ranked_page_sql(query: CatalogQuery, page: int) -> tuple[str, list]:
+def ranked_page_sql(query: CatalogQuery, page: int) -> tuple[str, list[Any]]:
     """The statement of a ranked search (PostgreSQL): rows of (capped count, card columns...),
     one row with the count alone when the page has no card."""
     conditions, filter_params = _filter_conditions(query)
@@ -826,12 +834,17 @@ def _facet_key(name: str) -> str:
     return f"catalog:facets:{cache.get_or_set(FACET_VERSION_KEY, 1)}:{name}"
 
 
-def _facet(name: str, build):
+_Facet = TypeVar("_Facet")
+
+
+def _facet(name: str, build: Callable[[], _Facet]) -> _Facet:
+    """``build()``'s value, cached. Both caches hold only what ``build`` returned: the casts
+    say so to mypy (the cache is untyped)."""
     now = time.monotonic()
     held = _local_facets.get(name)
     if held is not None and held[0] > now:
-        return held[1]
-    value = cache.get_or_set(_facet_key(name), build, FACET_CACHE_SECONDS)
+        return cast(_Facet, held[1])
+    value = cast(_Facet, cache.get_or_set(_facet_key(name), build, FACET_CACHE_SECONDS))
     _local_facets[name] = (now + settings.FACET_LOCAL_SECONDS, value)
     return value
 
@@ -854,7 +867,7 @@ class CategoryNode:
 def category_tree() -> list[CategoryNode]:
     """The category tree with listed-package counts (a node counts its subtree); cached."""
 
-    def build():
+    def build() -> list[CategoryNode]:
         direct = dict(
             PackageSearch.objects.filter(
                 package__status=Package.Status.LISTED, category__isnull=False
@@ -887,7 +900,7 @@ def category_tree() -> list[CategoryNode]:
 def popular_tags(limit: int = 30) -> list[tuple[str, str, int]]:
     """(slug, name, listed packages) of the most used tags; cached."""
 
-    def build():
+    def build() -> list[tuple[str, str, int]]:
         rows = (
             Tag.objects.filter(package_tags__package__status=Package.Status.LISTED)
             .annotate(n=Count("package_tags"))
@@ -917,7 +930,7 @@ def newest(limit: int = 8) -> list[PackageSearch]:
 # --- wishlist --------------------------------------------------------------------------------
 
 
-def toggle_wishlist(user, package: Package) -> bool:
+def toggle_wishlist(user: User, package: Package) -> bool:
     """Add the package to the user's wishlist, or remove it; returns whether it is on it now."""
     deleted, _ = WishlistItem.objects.filter(user=user, package=package).delete()
     if deleted:
