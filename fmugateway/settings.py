@@ -56,7 +56,10 @@ if not KEY_HASH_SECRET:
     raise ImproperlyConfigured("KEY_HASH_SECRET (or KEY_HASH_SECRET_FILE) must be set.")
 
 # --- Hosts and security --------------------------------------------------------------------
-SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+# The port `make run` (rundev) serves on; links, emails and attestations default to it, so a
+# server on RUN_PORT=8123 never hands out :8000 links. Production sets SITE_URL.
+RUN_PORT = env_int("RUN_PORT", 8000, minimum=1)
+SITE_URL = env_str("SITE_URL", f"http://127.0.0.1:{RUN_PORT}").rstrip("/")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 SECURE_PROXY_SSL_HEADER = (

@@ -109,3 +109,40 @@ def test_every_setting_read_from_the_environment_is_documented():
     assert len(names) > 50
     assert sorted(name for name in names if f"`{name}`" not in readme) == []
     assert sorted(name for name in names if name not in example) == []
+
+
+def settings_values(tmp_path: Path, *names: str, **env: str) -> list[str]:
+    """Import the real settings module in a fresh process (embedded defaults) and print names."""
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"SITE_URL", "TOKEN_ISSUER", "RUN_PORT", "RUN_HOST", "DJANGO_SETTINGS_MODULE"}
+    }
+    clean.update({"VAR_DIR": str(tmp_path), "DEBUG": "true"}, **env)
+    code = (
+        "import django, os; os.environ['DJANGO_SETTINGS_MODULE'] = 'fmugateway.settings'; "
+        "django.setup(); from django.conf import settings; "
+        f"print('\\n'.join(str(getattr(settings, n)) for n in {list(names)!r}))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.splitlines()
+
+
+def test_links_and_attestations_default_to_the_port_make_run_serves_on(tmp_path):
+    # The attestation's issuer is SITE_URL, the tokens' issuer defaults to it.
+    assert settings_values(tmp_path, "SITE_URL", "TOKEN_ISSUER", RUN_PORT="8123") == [
+        "http://127.0.0.1:8123",
+        "http://127.0.0.1:8123",
+    ]
+    assert settings_values(tmp_path, "SITE_URL") == ["http://127.0.0.1:8000"]
+    assert settings_values(
+        tmp_path, "SITE_URL", RUN_PORT="8123", SITE_URL="https://fmu.example.com/"
+    ) == ["https://fmu.example.com"]

@@ -17,12 +17,19 @@ COLOURS = {"web": "\033[36m", "worker": "\033[33m", "beat": "\033[35m"}
 RESET = "\033[0m"
 
 
+def child_environment(host: str, port: int) -> dict[str, str]:
+    """The environment of web, worker and beat: this one with the address actually served on, so
+    that without SITE_URL their links and attestations name that port (settings derive SITE_URL
+    from RUN_PORT), also when --port overrides RUN_PORT."""
+    return {**os.environ, "RUN_HOST": host, "RUN_PORT": str(port)}
+
+
 class Command(BaseCommand):
     help = "Start web + Celery worker + Celery beat on the current settings; Ctrl-C stops all."
 
     def add_arguments(self, parser):
         parser.add_argument("--host", default=os.environ.get("RUN_HOST", "127.0.0.1"))
-        parser.add_argument("--port", type=int, default=int(os.environ.get("RUN_PORT", "8000")))
+        parser.add_argument("--port", type=int, default=settings.RUN_PORT)
         parser.add_argument("--concurrency", type=int, default=2, help="worker processes")
 
     def handle(self, *args, host: str, port: int, concurrency: int, **options):
@@ -53,11 +60,13 @@ class Command(BaseCommand):
                 settings.CELERY_BEAT_SCHEDULE_FILENAME,
             ],
         }
+        environment = child_environment(host, port)
         processes: dict[str, subprocess.Popen] = {}
         for name, command in commands.items():
             processes[name] = subprocess.Popen(
                 command,
                 cwd=settings.BASE_DIR,
+                env=environment,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 text=True,
