@@ -19,7 +19,7 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 .PHONY: help venv setup run web worker beat test test-fast lint format bench clean
 
 help: ## list the tasks
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{gsub(/[$$][$$]/, "$$", $$2); printf "  make %-10s %s\n", $$1, $$2}'
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	@test -n "$(PYTHON)" || { echo "Python 3.11 is required (apt-get install python3 python3-venv)"; exit 1; }
@@ -39,7 +39,7 @@ setup: venv ## migrate, build the sample FMUs and seed demo data (idempotent)
 run: setup ## start web + worker + beat with demo data on embedded defaults (or your .env)
 	DEBUG=$${DEBUG:-true} $(MANAGE) rundev
 
-web: venv ## production web server (gunicorn) on $$PORT (default 8000)
+web: venv ## production web server (gunicorn) on PORT (default 8000)
 	$(MANAGE) collectstatic --noinput
 	$(BIN)/gunicorn fmugateway.wsgi:application --bind 0.0.0.0:$${PORT:-8000} --workers $${WEB_CONCURRENCY:-2} --threads $${WEB_THREADS:-8} --access-logfile -
 
@@ -74,5 +74,8 @@ format: venv ## apply ruff's fixes and formatting
 bench: venv ## run the benchmarks under bench/ and print their figures
 	@for script in bench/bench_*.py; do echo "== $$script"; DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python $$script || exit 1; done
 
-clean: ## remove local state (database, files, broker) under var/
-	rm -rf var/
+# Refuses a VAR_DIR that is the checkout or contains it (/, .., $HOME, ...): only state goes.
+clean: ## remove local state (database, files, broker): VAR_DIR, default var/
+	@dir="$${VAR_DIR:-var}"; real="$$(realpath -m -- "$$dir")"; here="$$(realpath -m .)"; \
+	case "$$here/" in "$${real%/}/"*) echo "make clean: refusing to remove $$real (holds this checkout)" >&2; exit 1;; esac; \
+	echo "rm -rf $$real"; rm -rf -- "$$real"
