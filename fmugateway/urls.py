@@ -3,7 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from billing.stripe.endpoint import WebhookView
-from fmugateway.core.views import healthz
+from fmugateway.core.views import favicon, healthz
 
 handler400 = "fmugateway.core.api.handler400"
 handler403 = "fmugateway.core.api.handler403"
@@ -16,6 +16,7 @@ admin.site.site_title = "FMU Gateway admin"
 urlpatterns = [
     path("api/v1/", include("fmugateway.api_urls")),  # first: the busiest prefix
     path("healthz", healthz, name="healthz"),
+    path("favicon.ico", favicon, name="favicon"),
     path("admin/", admin.site.urls),
     path("stripe/webhook/<uuid:uuid>/", WebhookView.as_view()),  # before dj-stripe's own
     path("stripe/", include("djstripe.urls", namespace="djstripe")),

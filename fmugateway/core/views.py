@@ -1,12 +1,13 @@
-"""Core views (``/healthz``) and the helpers every app's page views share."""
+"""Core views (``/healthz``, ``/favicon.ico``) and the helpers every app's page views share."""
 
 from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
+from django.templatetags.static import static
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.cache import cache_control, never_cache
+from django.views.decorators.http import require_GET, require_safe
 
 from fmugateway.core.health import run_checks
 
@@ -16,6 +17,14 @@ from fmugateway.core.health import run_checks
 def healthz(request: HttpRequest) -> JsonResponse:
     report = run_checks()
     return JsonResponse(report, status=200 if report["status"] == "ok" else 503)
+
+
+@cache_control(public=True, max_age=86400)
+@require_safe
+def favicon(request: HttpRequest) -> HttpResponse:
+    """Browsers and feed readers ask for /favicon.ico whatever the page links: send them to our
+    static SVG (a temporary redirect, since its hashed static URL changes with the file)."""
+    return redirect(static("favicon.svg"))
 
 
 def redirect_back(request: HttpRequest, fallback: str) -> HttpResponse:
