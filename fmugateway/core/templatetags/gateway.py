@@ -1,3 +1,5 @@
+import json
+
 from django import template
 
 from fmugateway.core.markdown import render_markdown
@@ -24,3 +26,10 @@ def filesize(size: float | None) -> str:
 @register.filter
 def split_words(text: str) -> list[str]:
     return text.split()
+
+
+@register.filter
+def as_json(value, indent: int | None = 2) -> str:
+    """Readable JSON of stored settings (``true``/``null``, double quotes), not Python's repr;
+    ``|as_json:0`` for one line. Autoescaping still applies where it is shown."""
+    return json.dumps(value, indent=indent or None, ensure_ascii=False, default=str)
