@@ -10,7 +10,7 @@ import pytest
 from django.urls import reverse
 
 from execution.models import JobStatus, SimulationBatch, SimulationJob
-from registry.factories import PackageFactory
+from registry.factories import PackageVersionFactory
 from registry.models import PackageVersion
 
 pytestmark = pytest.mark.django_db
@@ -25,16 +25,7 @@ SETTINGS = {
 
 
 def _version(owner) -> PackageVersion:
-    return PackageVersion.objects.create(
-        package=PackageFactory(owner=owner),
-        version="1.0.0",
-        uploaded_by=owner,
-        artifact_key="artifacts/m-1.0.0.fmu",
-        sha256="d" * 64,
-        size=1,
-        fmi_version="2.0",
-        model_name="M",
-    )
+    return PackageVersionFactory(package__owner=owner)
 
 
 def test_job_page_shows_its_settings_as_readable_json(client, user):

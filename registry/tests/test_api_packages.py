@@ -1,6 +1,5 @@
 """Packages through the API: creation, editing, review, and who sees what."""
 
-import hashlib
 from datetime import timedelta
 
 import pytest
@@ -9,7 +8,7 @@ from rest_framework.test import APIClient
 
 from fmugateway.core.models import AuditEntry
 from registry import services
-from registry.factories import PackageFactory
+from registry.factories import PackageFactory, PackageVersionFactory
 from registry.models import Package, PackageVersion
 from registry.tests.fixtures import upload_sample
 
@@ -181,16 +180,7 @@ def test_the_creator_api_is_the_creators_moderators_moderate_in_the_admin(
 
 
 def _version(package, number, created_at):
-    row = PackageVersion.objects.create(
-        package=package,
-        version=number,
-        uploaded_by=package.owner,
-        artifact_key=f"artifacts/{package.slug}-{number}.fmu",
-        sha256=hashlib.sha256(number.encode()).hexdigest(),
-        size=1,
-        fmi_version="2.0",
-        model_name="M",
-    )
+    row = PackageVersionFactory(package=package, version=number)
     PackageVersion.objects.filter(pk=row.pk).update(created_at=created_at)
 
 

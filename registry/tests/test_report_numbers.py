@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from fmugateway.core.templatetags.gateway import significant
-from registry.factories import PackageFactory
+from registry.factories import PackageFactory, PackageVersionFactory
 from registry.models import Package, PackageVersion, ValidationRun
 
 
@@ -29,16 +29,8 @@ def test_significant_rounds_to_three_digits(value, shown):
 @pytest.mark.django_db
 def test_validation_report_rounds_errors_and_tolerances(client):
     package = PackageFactory(status=Package.Status.LISTED)
-    version = PackageVersion.objects.create(
-        package=package,
-        version="1.0.0",
-        uploaded_by=package.owner,
-        artifact_key="artifacts/m-1.0.0.fmu",
-        sha256="e" * 64,
-        size=1,
-        fmi_version="2.0",
-        model_name="M",
-        validation_status=PackageVersion.ValidationStatus.PASSED,
+    version = PackageVersionFactory(
+        package=package, version="1.0.0", validation_status=PackageVersion.ValidationStatus.PASSED
     )
     columns = [
         {
