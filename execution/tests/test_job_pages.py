@@ -25,7 +25,7 @@ SETTINGS = {
 
 
 def _version(owner) -> PackageVersion:
-    return PackageVersionFactory(package__owner=owner)
+    return PackageVersionFactory.create(package__owner=owner)
 
 
 def test_job_page_shows_its_settings_as_readable_json(client, user):
