@@ -12,6 +12,7 @@ from django.db.models import Count, F, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from accounts.models import Membership
+from licensing import status_reasons
 from registry.models import Package
 
 
@@ -244,6 +245,11 @@ class License(models.Model):
         ):
             return self.Status.EXPIRED
         return self.status
+
+    @property
+    def status_reason_text(self) -> str:
+        """``status_reason`` in words for the holder (``dmca_restored`` → a sentence)."""
+        return status_reasons.describe(self.status_reason)
 
 
 class Activation(models.Model):

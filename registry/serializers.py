@@ -104,8 +104,11 @@ class PackageSerializer(serializers.ModelSerializer):
         extra_kwargs = {"slug": {"required": False}}
 
     def get_latest_version(self, package: Package) -> str | None:
-        latest = getattr(package, "latest_version_number", None)
-        return latest
+        # Lists annotate ``latest_version_number`` (one query for the page); a single package
+        # (detail, edit, submit) is not annotated, so look its newest version up here.
+        if hasattr(package, "latest_version_number"):
+            return package.latest_version_number
+        return package.versions.order_by("-created_at").values_list("version", flat=True).first()
 
     def get_url(self, package: Package) -> str:
         return reverse("api-package-detail", kwargs={"slug": package.slug})

@@ -1,12 +1,15 @@
 """Packages through the API: creation, editing, review, and who sees what."""
 
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from fmugateway.core.models import AuditEntry
 from registry import services
-from registry.factories import PackageFactory
-from registry.models import Package
+from registry.factories import PackageFactory, PackageVersionFactory
+from registry.models import Package, PackageVersion
 from registry.tests.fixtures import upload_sample
 
 pytestmark = pytest.mark.django_db
@@ -174,3 +177,24 @@ def test_the_creator_api_is_the_creators_moderators_moderate_in_the_admin(
     package.refresh_from_db()
     assert package.name == "Bouncing ball" and package.status == Package.Status.DRAFT
     assert mod.get(base).status_code == 200  # moderators still see drafts
+
+
+def _version(package, number, created_at):
+    row = PackageVersionFactory(package=package, version=number)
+    PackageVersion.objects.filter(pk=row.pk).update(created_at=created_at)
+
+
+def test_package_detail_says_its_latest_version_like_the_list(creator_client, package):
+    now = timezone.now()
+    _version(package, "1.0.0", now - timedelta(days=2))
+    _version(package, "1.1.0", now - timedelta(days=1))
+
+    detail = creator_client.get(f"/api/v1/packages/{package.slug}").json()
+    listed = creator_client.get("/api/v1/packages?mine=1").json()["results"]
+
+    assert detail["latest_version"] == "1.1.0"
+    assert [p["latest_version"] for p in listed if p["slug"] == package.slug] == ["1.1.0"]
+
+
+def test_package_without_versions_has_no_latest_version(creator_client, package):
+    assert creator_client.get(f"/api/v1/packages/{package.slug}").json()["latest_version"] is None
