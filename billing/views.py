@@ -11,17 +11,23 @@ from accounts.http import AuthenticatedHttpRequest
 from accounts.models import Creator
 from accounts.services.creators import apply_as_creator
 from billing.forms import ApiKeyForm
-from billing.models import PayoutItem
-from billing.services import earnings, payouts
+from billing.models import ApiKey, CreditEntry, PayoutItem
+from billing.services import (
+    balance_of,
+    create_api_key,
+    earnings,
+    payouts,
+    plan_for,
+    revoke_api_key,
+    tiers,
+)
+from billing.stripe.invoices import invoices_of
 from fmugateway.core.errors import DomainError
 from fmugateway.core.views import unwrapped_user
 
 
 @login_required
 def account_billing(request: AuthenticatedHttpRequest) -> HttpResponse:
-    from billing.models import CreditEntry
-    from billing.services import balance_of, plan_for, tiers
-    from billing.stripe.invoices import invoices_of
 
     entries = CreditEntry.objects.filter(account__user=request.user).order_by("-id")[:50]
     return render(
@@ -39,8 +45,6 @@ def account_billing(request: AuthenticatedHttpRequest) -> HttpResponse:
 
 @login_required
 def account_api_keys(request: AuthenticatedHttpRequest) -> HttpResponse:
-    from billing.models import ApiKey
-    from billing.services import create_api_key, revoke_api_key
 
     form = ApiKeyForm(request.POST or None)
     new_key = None

@@ -11,6 +11,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.http import AuthenticatedHttpRequest
 from accounts.models import Creator
+from billing.services import balance_of, plan_for
 from catalog.forms import CatalogFilterForm, ReportForm, ResponseForm, ReviewForm
 from catalog.models import Category, Review, WishlistItem
 from catalog.services import analytics, reviews, search
@@ -214,7 +215,6 @@ def console_reviews(request: AuthenticatedHttpRequest) -> HttpResponse:
 
 @login_required
 def account_overview(request: AuthenticatedHttpRequest) -> HttpResponse:
-    from billing.services import balance_of, plan_for
 
     user = unwrapped_user(request)
     return render(

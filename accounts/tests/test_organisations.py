@@ -16,26 +16,10 @@ from marketplace.factories import ListingFactory
 from marketplace.models import Listing
 from marketplace.tests.fixtures import *  # noqa: F403  (commerce fixtures)
 from marketplace.tests.fixtures import client_for, issue
-from registry.models import PackageVersion
 
 pytestmark = pytest.mark.django_db
 
 DOWNLOAD = "/api/v1/packages/ball/versions/1.0.0/download-url"
-
-
-@pytest.fixture
-def version(package, seller):
-    return PackageVersion.objects.create(
-        package=package,
-        version="1.0.0",
-        uploaded_by=seller.user,
-        artifact_key="artifacts/ball-1.0.0.fmu",
-        sha256="b" * 64,
-        size=1234,
-        fmi_version="2.0",
-        model_name="BouncingBall",
-        validation_status=PackageVersion.ValidationStatus.PASSED,
-    )
 
 
 @pytest.fixture

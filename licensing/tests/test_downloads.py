@@ -3,24 +3,8 @@
 import pytest
 
 from marketplace.tests.fixtures import buy, client_for
-from registry.models import PackageVersion
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def version(package, seller):
-    return PackageVersion.objects.create(
-        package=package,
-        version="1.0.0",
-        uploaded_by=seller.user,
-        artifact_key="artifacts/ball-1.0.0.fmu",
-        sha256="b" * 64,
-        size=1234,
-        fmi_version="2.0",
-        model_name="BouncingBall",
-        validation_status=PackageVersion.ValidationStatus.PASSED,
-    )
 
 
 URL = "/api/v1/packages/ball/versions/1.0.0/download-url"

@@ -11,24 +11,8 @@ from licensing.entitlements import EntitlementInactive, RunQuotaExhausted
 from licensing.models import License
 from licensing.services.licenses import revoke_license, suspend_license
 from marketplace.tests.fixtures import issue
-from registry.models import PackageVersion
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def version(package, seller):
-    return PackageVersion.objects.create(
-        package=package,
-        version="1.0.0",
-        uploaded_by=seller.user,
-        artifact_key="artifacts/ball-1.0.0.fmu",
-        sha256="a" * 64,
-        size=1234,
-        fmi_version="2.0",
-        model_name="BouncingBall",
-        validation_status=PackageVersion.ValidationStatus.PASSED,
-    )
 
 
 def test_no_license_no_entitlement(user, version):

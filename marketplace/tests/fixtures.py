@@ -11,7 +11,7 @@ from marketplace import services
 from marketplace.factories import CreatorFactory, ListingFactory
 from marketplace.models import Listing
 from registry.factories import PackageFactory
-from registry.models import Package
+from registry.models import Package, PackageVersion
 
 
 @pytest.fixture(autouse=True)
@@ -34,6 +34,7 @@ __all__ = [
     "package",
     "seller",
     "seller_client",
+    "version",
 ]
 
 
@@ -64,6 +65,22 @@ def package(seller):
 def other_package(seller):
     return PackageFactory(
         owner=seller.user, slug="tank", name="Water tank", is_free=False, status="listed"
+    )
+
+
+@pytest.fixture
+def version(package, seller):
+    """A validated version of ``package`` without a stored file (rights, not runs, under test)."""
+    return PackageVersion.objects.create(
+        package=package,
+        version="1.0.0",
+        uploaded_by=seller.user,
+        artifact_key="artifacts/ball-1.0.0.fmu",
+        sha256="b" * 64,
+        size=1234,
+        fmi_version="2.0",
+        model_name="BouncingBall",
+        validation_status=PackageVersion.ValidationStatus.PASSED,
     )
 
 
