@@ -5,11 +5,14 @@ installs it) or ``CHROMIUM_PATH``. Screenshots of the key pages go to ``var/scre
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from django.core.management import call_command
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
@@ -106,3 +109,30 @@ def log_in(page, email: str, password: str) -> None:
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url(lambda url: "/accounts/login/" not in url)
+
+
+@dataclass(frozen=True)
+class DemoAccount:
+    email: str
+    password: str
+
+
+@pytest.fixture
+def demo_accounts(
+    live_server, transactional_db, sample_fmus, settings, tmp_path, monkeypatch
+) -> dict[str, DemoAccount]:
+    """The demo accounts and data exactly as ``make setup`` makes them (``seed_demo`` then
+    ``seed_storefront``; not superusers or factories), by role: ``admin``, ``moderator``,
+    ``creator``, ``buyer``. The samples are the session's built ones (no second build)."""
+    settings.VAR_DIR = tmp_path
+    monkeypatch.setattr(
+        "demo.management.commands.seed_demo.build_sample_fmus",
+        lambda out_dir: list(sample_fmus.values()),
+    )
+    call_command("seed_demo", stdout=io.StringIO())
+    call_command("seed_storefront", stdout=io.StringIO())
+    accounts = {}
+    for line in (tmp_path / "demo-credentials.txt").read_text(encoding="utf-8").splitlines():
+        email, password = line.split()
+        accounts[email.split("@")[0]] = DemoAccount(email, password)
+    return accounts
