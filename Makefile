@@ -16,6 +16,9 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/fmugateway
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
 .DEFAULT_GOAL := help
+
+# `make run` and `make setup` say what they are doing and about how long it takes (quiet machine).
+step = printf '\n==> %s (%s)\n' "$(1)" "$(2)"
 .PHONY: help venv setup run web worker beat test test-fast lint format bench clean
 
 help: ## list the tasks
@@ -23,6 +26,7 @@ help: ## list the tasks
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	@test -n "$(PYTHON)" || { echo "Python 3.11 is required (apt-get install python3 python3-venv)"; exit 1; }
+	@$(call step,Python packages into $(VENV),~1 min; ~3 min with nothing in pip's cache)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements-dev.txt
@@ -31,12 +35,16 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt
 venv: $(BIN)/.installed ## create .venv and install the pinned requirements
 
 setup: venv ## migrate, build the sample FMUs and seed demo data (idempotent)
-	DEBUG=$${DEBUG:-true} $(MANAGE) migrate --noinput
+	@$(call step,Database: create or upgrade,a new one ~30 s)
+	DEBUG=$${DEBUG:-true} $(MANAGE) setup_database
+	@$(call step,Sample models: compile the sample FMUs with gcc,~5 s)
 	DEBUG=$${DEBUG:-true} $(MANAGE) build_sample_fmus
+	@$(call step,Demo data: accounts + published packages + storefront,~10 s)
 	DEBUG=$${DEBUG:-true} $(MANAGE) seed_demo
 	DEBUG=$${DEBUG:-true} $(MANAGE) seed_storefront
 
 run: setup ## start web + worker + beat with demo data on embedded defaults (or your .env)
+	@$(call step,Services: web + Celery worker + beat,~5 s until the first page)
 	DEBUG=$${DEBUG:-true} $(MANAGE) rundev
 
 web: venv ## production web server (gunicorn) on PORT (default 8000)
