@@ -6,14 +6,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 
 from registry.models import Package, PackageVersion
 
 PackagePageExtension = Callable[[HttpRequest, Package, PackageVersion | None], dict]
 ConsoleExtension = Callable[[HttpRequest, Package | None], dict]
+UnavailablePage = Callable[[HttpRequest, Package], HttpResponse | None]
 _package_page: list[PackagePageExtension] = []
 _console: list[ConsoleExtension] = []
+_unavailable: list[UnavailablePage] = []
 
 
 def register_package_page_extension(extension: PackagePageExtension) -> None:
@@ -41,3 +43,19 @@ def console_context(request, package: Package | None = None) -> dict:
     for extension in _console:
         context.update(extension(request, package))
     return context
+
+
+def register_unavailable_page(page: UnavailablePage) -> None:
+    """``page(request, package)`` answers for a package ``request.user`` may not see, or returns
+    ``None``: compliance explains a takedown to the people who hold a license for it."""
+    if page not in _unavailable:
+        _unavailable.append(page)
+
+
+def unavailable_page(request: HttpRequest, package: Package) -> HttpResponse | None:
+    """The first registered answer for a package hidden from ``request.user``; ``None``: 404."""
+    for page in _unavailable:
+        response = page(request, package)
+        if response is not None:
+            return response
+    return None
