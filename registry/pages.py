@@ -13,9 +13,11 @@ from registry.models import Package, PackageVersion
 PackagePageExtension = Callable[[HttpRequest, Package, PackageVersion | None], dict]
 ConsoleExtension = Callable[[HttpRequest, Package | None], dict]
 UnavailablePage = Callable[[HttpRequest, Package], HttpResponse | None]
+CategoryChoices = Callable[[], list[tuple[str, str]]]
 _package_page: list[PackagePageExtension] = []
 _console: list[ConsoleExtension] = []
 _unavailable: list[UnavailablePage] = []
+_category_choices: list[CategoryChoices] = []
 
 
 def register_package_page_extension(extension: PackagePageExtension) -> None:
@@ -59,3 +61,17 @@ def unavailable_page(request: HttpRequest, package: Package) -> HttpResponse | N
         if response is not None:
             return response
     return None
+
+
+def register_category_choices(provider: CategoryChoices) -> None:
+    """``provider()`` returns the categories a package may name, as (value, label) pairs in
+    display order: the catalog's category tree. The package form offers them as a choice."""
+    if provider not in _category_choices:
+        _category_choices.append(provider)
+
+
+def category_choices() -> list[tuple[str, str]] | None:
+    """The registered categories (value, label); ``None`` when no app offers any (free text)."""
+    if not _category_choices:
+        return None
+    return [choice for provider in _category_choices for choice in provider()]
