@@ -65,6 +65,14 @@ def test_a_name_no_package_has_finds_nothing(ball_and_engine):
     assert slugs("der(omega)") == []
 
 
+def test_the_catalog_page_finds_a_variable_name_as_the_home_page_invites(client, ball_and_engine):
+    ball, engine = ball_and_engine
+
+    html = client.get("/catalog/", {"q": "der(h)"}).content.decode()
+
+    assert f"/packages/{ball.slug}/" in html and f"/packages/{engine.slug}/" not in html
+
+
 @pytest.mark.slow
 def test_these_searches_pass_on_sqlite(tmp_path):
     if connection.vendor == "sqlite":

@@ -414,3 +414,13 @@ def test_a_restored_package_shows_its_page_to_the_holder_again(
 
     client.force_login(user)
     assert client.get(f"/packages/{package.slug}/").status_code == 200
+
+
+def test_a_package_page_that_is_not_there_is_a_page_of_the_site(client, moderator, complaint):
+    takedowns.take_down(complaint, moderator)
+
+    response = client.get(f"/packages/{complaint.package.slug}/")
+
+    html = response.content.decode()
+    assert response.status_code == 404
+    assert "Page not found" in html and "site-footer" in html and 'href="/catalog/"' in html
