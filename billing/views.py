@@ -23,7 +23,7 @@ from billing.services import (
 )
 from billing.stripe.invoices import invoices_of
 from fmugateway.core.errors import DomainError
-from fmugateway.core.views import unwrapped_user
+from fmugateway.core.views import keep_shown_once, take_shown_once, unwrapped_user
 
 
 @login_required
@@ -47,7 +47,9 @@ def account_billing(request: AuthenticatedHttpRequest) -> HttpResponse:
 def account_api_keys(request: AuthenticatedHttpRequest) -> HttpResponse:
 
     form = ApiKeyForm(request.POST or None)
-    new_key = None
+    # The new key crosses the redirect once (a refresh neither creates another nor shows it).
+    held = take_shown_once(request, "api-key")
+    new_key = held if isinstance(held, dict) else None
     if request.method == "POST":
         if request.POST.get("action") == "revoke":
             key = get_object_or_404(
@@ -58,13 +60,18 @@ def account_api_keys(request: AuthenticatedHttpRequest) -> HttpResponse:
             return redirect("account-api-keys")
         if form.is_valid():
             try:
-                new_key = create_api_key(
+                created = create_api_key(
                     request.user,
                     name=form.cleaned_data["name"],
                     scopes=form.cleaned_data["scopes"],
                     actor=request.user,
                 )
-                form = ApiKeyForm()
+                keep_shown_once(
+                    request,
+                    "api-key",
+                    {"key": {"name": created.key.name}, "secret": created.secret},
+                )
+                return redirect("account-api-keys")
             except DomainError as exc:
                 messages.error(request, exc.detail)
     keys = ApiKey.objects.owned_by(request.user).order_by("-created_at")[:100]

@@ -12,8 +12,10 @@ from billing.models import CreatorEarning
 from catalog.forms import ReportForm, ResponseForm, ReviewForm
 from catalog.models import PackageSearch, Review, ReviewVote, WishlistItem
 from catalog.services import analytics, reviews
+from catalog.services.search import CategoryNode, category_tree
 from licensing.models import License
 from marketplace.models import CartItem, Listing, OrderLine
+from marketplace.services import seller_currency
 from registry.models import Package, PackageVersion
 
 REVIEWS_PER_PAGE = 10
@@ -150,7 +152,23 @@ def console(request, package: Package | None) -> dict:
         package__owner=user, order__status__in=["paid", "partially_refunded"]
     )
     context["sales_count"] = sales.count()
+    context["seller_currency"] = seller_currency(user)
     context["open_reviews"] = (
         Review.objects.visible().filter(package__owner=user, creator_response="").count()
     )
     return {"store": context}
+
+
+def category_choices() -> list[tuple[str, str]]:
+    """The category tree as the package form's choices: (path, "Parent › Child"), in the order
+    the catalog shows it (cached with the facets)."""
+    choices: list[tuple[str, str]] = []
+
+    def walk(nodes: list[CategoryNode], trail: str) -> None:
+        for node in nodes:
+            label = f"{trail} › {node.category.name}" if trail else node.category.name
+            choices.append((node.category.path, label))
+            walk(node.children, label)
+
+    walk(category_tree(), "")
+    return choices

@@ -93,7 +93,8 @@ class TakedownComplaint(models.Model):
         indexes = [models.Index(fields=["package", "status"], name="mkt_takedown_pkg_idx")]
 
     def __str__(self) -> str:
-        return f"DMCA #{self.pk} on {self.package_id} ({self.status})"
+        # The audit log keeps this as the entry's target: words, not ids.
+        return f"DMCA complaint #{self.pk} against package {self.package.name}"
 
 
 class CounterNotice(models.Model):
@@ -123,4 +124,4 @@ class CounterNotice(models.Model):
         ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
-        return f"counter-notice to DMCA #{self.complaint_id}"
+        return f"Counter-notice to {self.complaint}"

@@ -6,6 +6,7 @@ the pages show its field errors next to the inputs.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
@@ -16,10 +17,28 @@ from compliance.models import TakedownComplaint
 from compliance.services import takedowns
 from fmugateway.core.errors import DomainError
 from fmugateway.core.middleware import client_ip
+from licensing.models import License
+from registry.models import Package
 
 
 def _errors(exc: DomainError) -> dict[str, str]:
     return {name: problems[0]["detail"] for name, problems in (exc.fields or {}).items()}
+
+
+def taken_down_page(request: HttpRequest, package: Package) -> HttpResponse | None:
+    """What a license holder sees at a package taken down: 451 with what happened and what they
+    can do (registered with registry's package page). Everyone else keeps the 404."""
+    if not License.objects.held_by(request.user).filter(package=package).exists():
+        return None
+    complaint = takedowns.takedown_in_force(package)
+    if complaint is None:
+        return None
+    return render(
+        request,
+        "compliance/taken_down.html",
+        {"package": package, "complaint": complaint, "support_email": settings.SUPPORT_EMAIL},
+        status=451,
+    )
 
 
 def dmca_complaint(request: HttpRequest) -> HttpResponse:

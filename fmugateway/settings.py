@@ -629,6 +629,8 @@ EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
 EMAIL_HOST_PASSWORD = env_secret("EMAIL_HOST_PASSWORD") or ""
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "FMU Gateway <noreply@localhost>")
+# Where buyers write about refunds (shown where a purchase stops working: a takedown).
+SUPPORT_EMAIL = env_str("SUPPORT_EMAIL", "support@localhost")
 
 # --- i18n ----------------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"

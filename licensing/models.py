@@ -218,7 +218,9 @@ class License(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.key_hint or 'license'} ({self.package_id}, {self.kind})"
+        # The audit log keeps this as the entry's target: words, not ids.
+        hint = f" {self.key_hint}" if self.key_hint else ""
+        return f"License{hint} ({self.get_kind_display()}) for package {self.package.name}"
 
     @property
     def entitlements(self) -> list[str]:

@@ -11,6 +11,7 @@ from accounts.http import AuthenticatedHttpRequest
 from accounts.models import Membership, Organisation
 from accounts.services import organisations
 from fmugateway.core.errors import DomainError
+from fmugateway.core.views import keep_shown_once, take_shown_once
 from licensing.models import Activation, License, LicenseKind, SeatAssignment
 from licensing.services import seats
 from licensing.services.licenses import claim_key, deactivate_activation, rotate_key
@@ -43,14 +44,17 @@ def account_license(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         License.objects.owned_by(request.user).select_related("package", "listing", "order"),
         pk=pk,
     )
-    new_key = None
+    # The new key crosses the redirect once (a refresh neither rotates again nor shows it).
+    held = take_shown_once(request, f"license-key:{license.pk}")
+    new_key = {"key": held} if isinstance(held, str) else None
     if request.method == "POST":
         action = request.POST.get("action")
         try:
-            if action == "rotate":
-                new_key = rotate_key(license, request.user)
-            elif action == "claim":
-                new_key = claim_key(license, request.user)
+            if action in ("rotate", "claim"):
+                verb = rotate_key if action == "rotate" else claim_key
+                issued = verb(license, request.user)
+                keep_shown_once(request, f"license-key:{license.pk}", issued.key)
+                return redirect("account-license", pk=pk)
             elif action == "deactivate":
                 deactivate_activation(license, int(request.POST.get("activation", 0)), request.user)
                 messages.success(request, "The machine's activation is released.")

@@ -13,6 +13,7 @@ urlpatterns = [
     path("account/orders/", views.account_orders, name="account-orders"),
     path("account/orders/<str:number>/", views.account_invoice, name="account-invoice"),
     path("account/orders/<str:number>/pay/", views.order_pay, name="order-pay"),
+    path("account/orders/<str:number>/complete/", views.order_complete, name="order-complete"),
     path("console/packages/<slug:slug>/listings/", views.console_listings, name="console-listings"),
     path("console/sales/", views.console_sales, name="console-sales"),
 ]

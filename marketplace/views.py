@@ -22,7 +22,12 @@ from accounts.models import Creator
 from billing.services import earnings
 from fmugateway.core.csp import loads_stripe_js
 from fmugateway.core.errors import DomainError
-from fmugateway.core.views import redirect_back, unwrapped_user
+from fmugateway.core.views import (
+    keep_shown_once,
+    redirect_back,
+    take_shown_once,
+    unwrapped_user,
+)
 from licensing.models import License
 from marketplace import payments, services
 from marketplace.forms import CouponForm, ListingForm
@@ -120,17 +125,39 @@ def _checkout(request: AuthenticatedHttpRequest) -> HttpResponse:
     order_placed.send(sender=Order, request=request, order=order)
     if order.awaits_payment:
         return redirect("order-pay", number=order.number)
-    # Rendered, not redirected: a free order's keys are shown this once and never stored.
+    # A free order's keys are never stored: they cross the redirect in the session and the
+    # completed order's page shows them once (a refresh of it neither re-posts nor shows them).
+    keep_shown_once(
+        request,
+        f"order-keys:{order.number}",
+        [{"license": issued.license.pk, "key": issued.key} for issued in result.keys],
+    )
+    return redirect("order-complete", number=order.number)
+
+
+@login_required
+def order_complete(request: AuthenticatedHttpRequest, number: str) -> HttpResponse:
+    """The order just placed; its license keys the first time only (``_checkout``)."""
+    order = get_object_or_404(Order.objects.owned_by(request.user), number=number)
+    licenses = {
+        lic.pk: lic for lic in License.objects.filter(order=order).select_related("package")
+    }
+    held = take_shown_once(request, f"order-keys:{order.number}")
+    keys = [
+        services.IssuedKey(licenses[item["license"]], item["key"])
+        for item in (held if isinstance(held, list) else [])
+        if item["license"] in licenses
+    ]
     return render(
         request,
         "marketplace/order_complete.html",
         {
             "order": order,
             "lines": list(order.lines.select_related("package", "listing")),
-            "keys": result.keys,
-            "licenses": {
-                lic.pk: lic for lic in License.objects.filter(order=order).select_related("package")
-            },
+            "keys": keys,
+            # Free orders show their keys on this page only once; paid ones from the license.
+            "keys_shown_before": not keys and bool(licenses) and order.total_amount == 0,
+            "licenses": licenses,
         },
     )
 
@@ -229,10 +256,17 @@ def console_listings(request: AuthenticatedHttpRequest, slug: str) -> HttpRespon
                     for problem in problems:
                         form.add_error(name, problem.get("detail", ""))
     listings = Listing.objects.filter(package=package).order_by("-is_active", "price_amount", "id")
+    creator = Creator.objects.filter(user=request.user).first()
     return render(
         request,
         "marketplace/console_listings.html",
-        {"package": package, "listings": listings, "form": form},
+        {
+            "package": package,
+            "listings": listings,
+            "form": form,
+            "has_creator": creator is not None,
+            "can_sell": creator is not None and creator.can_sell,
+        },
     )
 
 
@@ -252,5 +286,10 @@ def console_sales(request: AuthenticatedHttpRequest) -> HttpResponse:
     return render(
         request,
         "marketplace/console_sales.html",
-        {"page": page, "creator": creator, "balance": balance},
+        {
+            "page": page,
+            "creator": creator,
+            "balance": balance,
+            "seller_currency": services.seller_currency(request.user),
+        },
     )

@@ -1,6 +1,7 @@
 from django import forms
 
 from registry.models import Package
+from registry.pages import category_choices
 
 
 class PackageForm(forms.ModelForm):
@@ -18,6 +19,17 @@ class PackageForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         if self.instance and self.instance.pk:
             self.initial["tags"] = ", ".join(self.instance.tags)
+        choices = category_choices()
+        if choices is not None:
+            current = self.instance.category if self.instance else ""
+            if current and current not in {value for value, _ in choices}:
+                # Written before the tree offered a choice: kept until the creator picks one.
+                choices = [*choices, (current, f"{current} (not in the catalog's categories)")]
+            self.fields["category"] = forms.ChoiceField(
+                choices=[("", "— none —"), *choices],
+                required=False,
+                help_text="Where buyers browsing the catalog find it.",
+            )
 
     def clean_tags(self) -> list[str]:
         raw = self.cleaned_data.get("tags") or ""

@@ -6,14 +6,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 
 from registry.models import Package, PackageVersion
 
 PackagePageExtension = Callable[[HttpRequest, Package, PackageVersion | None], dict]
 ConsoleExtension = Callable[[HttpRequest, Package | None], dict]
+UnavailablePage = Callable[[HttpRequest, Package], HttpResponse | None]
+CategoryChoices = Callable[[], list[tuple[str, str]]]
 _package_page: list[PackagePageExtension] = []
 _console: list[ConsoleExtension] = []
+_unavailable: list[UnavailablePage] = []
+_category_choices: list[CategoryChoices] = []
 
 
 def register_package_page_extension(extension: PackagePageExtension) -> None:
@@ -41,3 +45,33 @@ def console_context(request, package: Package | None = None) -> dict:
     for extension in _console:
         context.update(extension(request, package))
     return context
+
+
+def register_unavailable_page(page: UnavailablePage) -> None:
+    """``page(request, package)`` answers for a package ``request.user`` may not see, or returns
+    ``None``: compliance explains a takedown to the people who hold a license for it."""
+    if page not in _unavailable:
+        _unavailable.append(page)
+
+
+def unavailable_page(request: HttpRequest, package: Package) -> HttpResponse | None:
+    """The first registered answer for a package hidden from ``request.user``; ``None``: 404."""
+    for page in _unavailable:
+        response = page(request, package)
+        if response is not None:
+            return response
+    return None
+
+
+def register_category_choices(provider: CategoryChoices) -> None:
+    """``provider()`` returns the categories a package may name, as (value, label) pairs in
+    display order: the catalog's category tree. The package form offers them as a choice."""
+    if provider not in _category_choices:
+        _category_choices.append(provider)
+
+
+def category_choices() -> list[tuple[str, str]] | None:
+    """The registered categories (value, label); ``None`` when no app offers any (free text)."""
+    if not _category_choices:
+        return None
+    return [choice for provider in _category_choices for choice in provider()]

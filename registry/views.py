@@ -16,7 +16,7 @@ from registry import downloads, services
 from registry.access import may_download
 from registry.forms import PackageForm, ReasonForm, VersionUploadForm
 from registry.models import Package, PackageVersion, VersionSignature
-from registry.pages import console_context, package_page_context
+from registry.pages import console_context, package_page_context, unavailable_page
 from registry.uploads import install_upload_handler, received_file, test_vectors_from
 from registry.validation import queue_validation
 
@@ -36,9 +36,16 @@ def _version_for_page(request, package: Package, version: str | None) -> Package
 
 
 def package_detail(request: HttpRequest, slug: str, version: str | None = None) -> HttpResponse:
-    package = get_object_or_404(
-        Package.objects.visible_to(request.user).select_related("owner"), slug=slug
+    package = (
+        Package.objects.visible_to(request.user).select_related("owner").filter(slug=slug).first()
     )
+    if package is None:
+        # Hidden from this user: another app may say why (a takedown, to its license holders).
+        hidden = Package.objects.filter(slug=slug).first()
+        response = unavailable_page(request, hidden) if hidden is not None else None
+        if response is None:
+            raise Http404("No package matches the given query.")
+        return response
     current = _version_for_page(request, package, version)
     versions = (
         PackageVersion.objects.visible_to(request.user)

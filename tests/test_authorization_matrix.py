@@ -616,7 +616,7 @@ add(
         "POST",
         "/account/licenses/{license.pk}/",
         "buyer",
-        f"{LOGIN} 200 404 404 404",
+        f"{LOGIN} 302 404 404 404",
         body={"action": "rotate"},
         state=_key_hash,
     )
@@ -700,6 +700,7 @@ add(
 add(row("GET", "/api/v1/orders", "buyer", EVERYONE_THEIR_OWN, secret="{order.number}"))
 add(page("GET", "/account/orders/{order.number}/", "buyer", f"{LOGIN} 200 404 404 404"))
 add(page("GET", "/account/orders/{pending_order.number}/pay/", "buyer", f"{LOGIN} 200 404 404 404"))
+add(page("GET", "/account/orders/{order.number}/complete/", "buyer", f"{LOGIN} 200 404 404 404"))
 add(page("GET", "/account/orders/", "buyer", f"{LOGIN} 200 200 200 200", secret="{order.number}"))
 
 add(

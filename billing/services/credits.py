@@ -58,8 +58,9 @@ def get_account(user: User) -> CreditAccount:
 
 
 def balance_of(user: User) -> int:
-    """The cached balance, without opening an account (0 if there is none)."""
-    return CreditAccount.objects.filter(user=user).values_list("balance", flat=True).first() or 0
+    """The cached balance. Opens the account with this cycle's grant if there is none yet, so
+    a new user sees the credits their plan includes before their first run, not 0."""
+    return get_account(user).balance
 
 
 def _lock(account: CreditAccount | int) -> CreditAccount:

@@ -673,19 +673,39 @@ def _filtered_query(qs: QuerySet[PackageSearch], query: CatalogQuery) -> QuerySe
     return qs.filter(RawSQL(where, params, output_field=BooleanField()))  # noqa: S611
 
 
+# "engine.speed": PostgreSQL's parser reads a dotted word as one host-name token, which the
+# indexed "engine speed" never holds. A dot before a digit ("1.5") stays.
+_NAME_DOT = re.compile(r"(?<=[0-9A-Za-z])\.(?=[A-Za-z])")
+_TEXT_COLUMNS = ("title", "keywords", "variables", "summary", "body")
+
+
+def _websearch_text(text: str) -> str:
+    return _NAME_DOT.sub(" ", text)
+
+
+def _contains_any_column(text: str) -> Q:
+    condition = Q()
+    for column in _TEXT_COLUMNS:
+        condition |= Q(**{f"{column}__icontains": text})
+    return condition
+
+
 def _text_filter(qs: QuerySet[PackageSearch], text: str) -> QuerySet[PackageSearch]:
     """Match ``text``: the stored document on PostgreSQL, ``icontains`` on every word
-    elsewhere."""
+    elsewhere. A word that is a variable name (``der(h)``, ``v_min``, ``engine.speed``) also
+    matches as the phrase it was indexed as (``variable_terms``: "der h")."""
     if is_postgres():
-        return qs.filter(document=SearchQuery(text, search_type="websearch", config=SEARCH_CONFIG))
-    for word in text.split()[:8]:
-        qs = qs.filter(
-            Q(title__icontains=word)
-            | Q(keywords__icontains=word)
-            | Q(variables__icontains=word)
-            | Q(summary__icontains=word)
-            | Q(body__icontains=word)
+        return qs.filter(
+            document=SearchQuery(
+                _websearch_text(text), search_type="websearch", config=SEARCH_CONFIG
+            )
         )
+    for word in text.split()[:8]:
+        condition = _contains_any_column(word)
+        phrase = " ".join(part for part in _NON_ALNUM.split(word) if part)
+        if phrase and phrase != word:
+            condition |= _contains_any_column(phrase)
+        qs = qs.filter(condition)
     return qs
 
 
@@ -751,9 +771,9 @@ def ranked_page_sql(query: CatalogQuery, page: int) -> tuple[str, list[Any]]:
     filters = "".join(f"\n       AND ({condition})" for condition in conditions)
     params = [
         SEARCH_CONFIG,
-        query.q,
+        _websearch_text(query.q),
         SEARCH_CONFIG,
-        query.q,
+        _websearch_text(query.q),
         *filter_params,
         COUNT_CAP + 1,
         RANK_CANDIDATES,

@@ -23,13 +23,22 @@ def money(amount, currency: str = "EUR") -> str:
     """Minor units to a price: ``4900, "EUR"`` → "€49.00"; 0 → "Free"."""
     if amount is None:
         return ""
-    amount = int(amount)
-    if amount == 0:
+    if int(amount) == 0:
         return "Free"
+    return money_total(amount, currency)
+
+
+@register.filter
+def money_total(amount, currency: str = "EUR") -> str:
+    """Minor units to a sum (a balance, earnings): ``0, "USD"`` → "$0.00", never "Free"."""
+    if amount is None:
+        return ""
+    amount = int(amount)
     currency = (currency or "EUR").upper()
-    value = f"{amount / 100:,.2f}"
+    value = f"{abs(amount) / 100:,.2f}"
     symbol = SYMBOLS.get(currency)
-    return f"{symbol}{value}" if symbol else f"{value} {currency}"
+    sign = "−" if amount < 0 else ""
+    return f"{sign}{symbol}{value}" if symbol else f"{sign}{value} {currency}"
 
 
 def _stars_html(rating, count=None) -> str:

@@ -72,9 +72,17 @@ def test_buying_a_free_sku_shows_the_key_once(shop, free_listing, user):
 
     response = client.post("/cart/add/", {"listing": free_listing.pk, "buy_now": "1"})
 
-    html = response.content.decode()
-    assert response.status_code == 200 and "Your license key" in html
-    assert len(KEY.findall(html)) == 1
+    # POST → redirect → GET: the completed order's page shows the key, with a copy button
+    order = Order.objects.get(buyer=user)
+    assert response.status_code == 302
+    assert response["Location"] == f"/account/orders/{order.number}/complete/"
+    html = client.get(response["Location"]).content.decode()
+    assert "Your license key" in html and len(KEY.findall(html)) == 1
+    assert 'data-copy="license-key-1"' in html and 'id="license-key-1"' in html
+    # ...and refreshing that page neither orders again nor shows the key again
+    again = client.get(response["Location"]).content.decode()
+    assert KEY.search(again) is None and "shown once" in again
+    assert Order.objects.filter(buyer=user).count() == 1
     license = License.objects.get(owner=user)
     assert license.listing == free_listing
     listing_page = client.get("/account/licenses/").content.decode()
@@ -242,7 +250,7 @@ def test_cart_and_checkout_without_javascript(shop, free_listing, user):
     client.post("/cart/add/", {"listing": free_listing.pk})
 
     assert "Community" in client.get("/cart/").content.decode()
-    html = client.post("/checkout/").content.decode()
+    html = client.post("/checkout/", follow=True).content.decode()
 
     assert KEY.search(html) and License.objects.filter(owner=user).count() == 1
 
@@ -261,12 +269,18 @@ def test_license_page_rotates_the_key_and_lists_activations(shop, free_listing, 
     license = License.objects.get(owner=user)
     client = logged_in(user)
 
-    html = client.post(f"/account/licenses/{license.pk}/", {"action": "rotate"}).content.decode()
+    rotated = client.post(f"/account/licenses/{license.pk}/", {"action": "rotate"})
 
+    # POST → redirect → GET: the key is shown once with a copy button; a refresh rotates nothing
+    assert rotated.status_code == 302
+    html = client.get(rotated["Location"]).content.decode()
     license.refresh_from_db()
-    assert "Your new license key" in html and license.key_rotated_at is not None
-    assert KEY.search(html)
+    rotated_at = license.key_rotated_at
+    assert "Your new license key" in html and rotated_at is not None
+    assert KEY.search(html) and 'data-copy="new-license-key"' in html
     assert KEY.search(client.get(f"/account/licenses/{license.pk}/").content.decode()) is None
+    license.refresh_from_db()
+    assert license.key_rotated_at == rotated_at
 
 
 def test_account_pages_render(shop, free_listing, user):
@@ -289,7 +303,11 @@ def test_account_pages_render(shop, free_listing, user):
         assert client.get(url).status_code == 200, url
     assert WishlistItem.objects.filter(user=user, package=shop).exists()
     created = client.post("/account/api-keys/", {"name": "ci", "scopes": ["read", "run"]})
-    assert b"fmugw_live_" in created.content and ApiKey.objects.filter(owner=user).count() == 1
+    assert created.status_code == 302  # POST → redirect → GET: a refresh creates no second key
+    shown = client.get(created["Location"]).content.decode()
+    assert "fmugw_live_" in shown and 'data-copy="new-api-key"' in shown
+    assert "fmugw_live_" not in client.get("/account/api-keys/").content.decode()
+    assert ApiKey.objects.filter(owner=user).count() == 1
 
 
 def test_console_pages_for_a_creator(shop, seller):

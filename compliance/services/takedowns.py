@@ -49,6 +49,15 @@ def _held_down(package_id: int) -> bool:
     return TakedownComplaint.objects.filter(package_id=package_id, status__in=BLOCKING).exists()
 
 
+def takedown_in_force(package: Package) -> TakedownComplaint | None:
+    """The complaint that holds ``package`` down (the latest acted on), or ``None``."""
+    return (
+        TakedownComplaint.objects.filter(package=package, status__in=BLOCKING)
+        .order_by("-reviewed_at", "-id")
+        .first()
+    )
+
+
 def takedown_block(user: object, version: PackageVersion) -> DomainError | None:
     """The block rule registered with registry (downloads) and execution (runs); they never ask
     it for the owner or moderators."""

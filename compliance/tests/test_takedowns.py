@@ -345,3 +345,82 @@ def test_complaint_admin_list_has_bounded_queries(
         response = client.get(reverse("admin:compliance_takedowncomplaint_changelist"))
 
     assert response.status_code == 200 and b"Ada Owner" in response.content
+
+
+def test_the_audit_log_names_the_complaint_and_package_in_words(
+    client, django_user_model, moderator, package, complaint
+):
+    # Given a complaint a moderator acted on
+    takedowns.take_down(complaint, moderator)
+    client.force_login(django_user_model.objects.create_superuser("root@example.com", "pw"))
+
+    # when the audit log is read in the admin
+    response = client.get(reverse("admin:core_auditentry_changelist"))
+
+    # then its entries say what they are about, not "DMCA #1 on 4"
+    html = response.content.decode()
+    assert f"DMCA complaint #{complaint.pk} against package {package.name}" in html
+    assert f"DMCA #{complaint.pk} on" not in html
+    assert "compliance.takedowncomplaint" not in html.split('id="changelist-filter"')[0]
+
+
+def test_a_license_holder_is_told_why_a_taken_down_package_is_gone(
+    client, user, other_user, moderator, package, licensed, complaint
+):
+    # Given a package taken down while the user holds a license for it
+    takedowns.take_down(complaint, moderator)
+    complaint.refresh_from_db()
+    url = f"/packages/{package.slug}/"
+
+    # when they open its page
+    client.force_login(user)
+    response = client.get(url)
+
+    # then they read what happened, when, and what they can do: 451, a page of the site
+    html = response.content.decode()
+    assert response.status_code == 451
+    assert f"{package.name} is unavailable" in html
+    assert f"taken down on <strong>{complaint.reviewed_at:%-d %B %Y}</strong>" in html
+    assert "DMCA" in html and "counter-notice" in html
+    assert "support@localhost" in html and reverse("account-orders") in html
+    assert "site-footer" in html  # the site's layout, not a bare error page
+    # ...the same on a version's page
+    assert client.get(f"{url}versions/1.0.0/").status_code == 451
+    # while someone without a license, or signed out, still finds nothing there
+    client.force_login(other_user)
+    assert client.get(url).status_code == 404
+    client.logout()
+    assert client.get(url).status_code == 404
+
+
+def test_after_removal_the_holder_reads_that_it_is_gone_for_good(
+    client, user, moderator, package, licensed, complaint
+):
+    takedowns.take_down(complaint, moderator)
+    takedowns.remove_package(complaint, moderator, "No counter-notice.")
+
+    client.force_login(user)
+    response = client.get(f"/packages/{package.slug}/")
+
+    assert response.status_code == 451
+    assert "removed for good" in response.content.decode()
+
+
+def test_a_restored_package_shows_its_page_to_the_holder_again(
+    client, user, moderator, package, licensed, complaint
+):
+    takedowns.take_down(complaint, moderator)
+    takedowns.restore_package(complaint, moderator, "Mistaken complaint.")
+
+    client.force_login(user)
+    assert client.get(f"/packages/{package.slug}/").status_code == 200
+
+
+def test_a_package_page_that_is_not_there_is_a_page_of_the_site(client, moderator, complaint):
+    takedowns.take_down(complaint, moderator)
+
+    response = client.get(f"/packages/{complaint.package.slug}/")
+
+    html = response.content.decode()
+    assert response.status_code == 404
+    assert "Page not found" in html and "site-footer" in html and 'href="/catalog/"' in html

@@ -41,3 +41,28 @@ def unwrapped_user(request: HttpRequest):
     wrapper the middleware puts on the request)."""
     user = request.user
     return getattr(user, "_wrapped", user) if user.is_authenticated else user
+
+
+# A secret shown once (a license key, an API key) crosses the POST → redirect → GET in the
+# session, and the GET takes it out: a refresh neither re-posts the form nor shows it again.
+_SHOWN_ONCE = "shown_once"
+
+
+def keep_shown_once(request: HttpRequest, name: str, value: object) -> None:
+    """Hold ``value`` (JSON-serialisable) for the next ``take_shown_once(request, name)``."""
+    held = request.session.get(_SHOWN_ONCE, {})
+    held[name] = value
+    request.session[_SHOWN_ONCE] = held
+
+
+def take_shown_once(request: HttpRequest, name: str) -> object | None:
+    """What ``keep_shown_once`` held under ``name``, removed from the session; ``None`` after."""
+    held = request.session.get(_SHOWN_ONCE)
+    if not held or name not in held:
+        return None
+    value = held.pop(name)
+    if held:
+        request.session[_SHOWN_ONCE] = held
+    else:
+        del request.session[_SHOWN_ONCE]
+    return value

@@ -268,12 +268,16 @@ def test_buyer_pages_keep_to_the_policy(world):
 
     problems = audit(client, urls)
     # Pages that answer a form: a new key shown once, a rotated license key, an order complete.
-    new_key = client.post("/account/api-keys/", {"name": "ci", "scopes": ["read"]})
+    new_key = client.post("/account/api-keys/", {"name": "ci", "scopes": ["read"]}, follow=True)
     problems += policy_problems(new_key, "POST /account/api-keys/")
-    rotated = client.post(f"/account/licenses/{world['license'].pk}/", {"action": "rotate"})
+    rotated = client.post(
+        f"/account/licenses/{world['license'].pk}/", {"action": "rotate"}, follow=True
+    )
     problems += policy_problems(rotated, "POST /account/licenses/<pk>/")
     other = UserFactory()
-    complete = logged_in(other).post("/cart/add/", {"listing": world["free"].pk, "buy_now": "1"})
+    complete = logged_in(other).post(
+        "/cart/add/", {"listing": world["free"].pk, "buy_now": "1"}, follow=True
+    )
     problems += policy_problems(complete, "POST /cart/add/ (free)")
 
     assert problems == []

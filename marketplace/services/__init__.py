@@ -37,7 +37,12 @@ from licensing.services.licenses import (
     verify_license,
 )
 from licensing.services.seats import assign_seat, bind_pending_seats, remove_seat
-from marketplace.services.listings import create_listing, deactivate_listing, update_listing
+from marketplace.services.listings import (
+    create_listing,
+    deactivate_listing,
+    seller_currency,
+    update_listing,
+)
 from marketplace.services.orders import (
     CheckoutResult,
     add_to_cart,
@@ -86,6 +91,7 @@ __all__ = [
     "require_creator",
     "revoke_license",
     "rotate_key",
+    "seller_currency",
     "set_payment_reference",
     "suspend_creator",
     "suspend_license",

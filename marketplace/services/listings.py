@@ -178,3 +178,15 @@ def deactivate_listing(listing: Listing, user: User) -> Listing:
         listing.save(update_fields=["is_active", "updated_at"])  # the catalog re-indexes on save
         record("marketplace.listing.deactivated", actor=user, target=listing)
     return listing
+
+
+def seller_currency(user: User) -> str:
+    """The currency ``user`` sells in: their newest paid listing's, else a new listing's default.
+    Their console shows sums they have none of yet (0 earned) in it, not in a fixed currency."""
+    currency = (
+        Listing.objects.filter(package__owner_id=user.pk, price_amount__gt=0)
+        .order_by("-is_active", "-id")
+        .values_list("currency", flat=True)
+        .first()
+    )
+    return currency or str(Listing._meta.get_field("currency").get_default())

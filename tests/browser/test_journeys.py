@@ -132,9 +132,19 @@ def test_buyer_searches_buys_free_and_paid_licenses_runs_the_model_and_sees_the_
     page.get_by_text("Your license key").wait_for()
     key = KEY.search(page.locator(".license-key").first.inner_text())
     assert key, "the license key is shown once after checkout"
+    # One click copies it
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page.locator(".key-once").get_by_role("button", name="Copy").click()
+    page.locator(".key-once").get_by_role("button", name="Copied").wait_for()
+    assert page.evaluate("navigator.clipboard.readText()") == key.group(0)
     shot(page, "04-free-license-key")
     license = License.objects.get(owner=buyer)
     assert license.listing.name == "Community license"
+    # Reloading the page (POST → redirect → GET) orders nothing again and hides the key
+    page.reload()
+    page.get_by_text("shown once, when the order was placed").wait_for()
+    assert KEY.search(page.content()) is None
+    assert Order.objects.filter(buyer=buyer).count() == 1
 
     page.get_by_role("link", name="Go to my licenses").click()
     page.get_by_role("cell", name=license.key_hint).wait_for()
