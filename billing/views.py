@@ -188,7 +188,9 @@ def _plan_context(user) -> dict:
         "subscription": subscription,
         "ending": bool(subscription and subscription.get("cancel_at_period_end")),
         "confirming": confirming,
-        "can_upgrade": is_enabled() and subscription is None and plan.code != pro,
+        # Pro is offered from the default plan only (a plan staff set stays as it is).
+        "on_default": plan.code == tiers().default,
+        "can_upgrade": is_enabled() and subscription is None and plan.code == tiers().default,
     }
 
 

@@ -65,6 +65,7 @@ def test_buy_now_on_the_package_page_is_disabled_with_the_reason(
     page = client.get(version.package.get_absolute_url()).content.decode()
 
     assert '<button type="button" class="block" disabled' in page
+    assert f'disabled aria-describedby="no-payments-{download_listing.pk}">Add to cart' in page
     assert NO_PAYMENTS in page
     assert "Get it free" in page  # the free SKU still offers itself
     assert "TEST MODE" not in page
@@ -129,3 +130,11 @@ def test_order_payment_page_says_test_mode_with_the_test_cards(
     assert response.status_code == 200
     assert "TEST MODE" in page
     assert "4242 4242 4242 4242" in page and "4000 0000 0000 0002" in page
+
+
+def test_a_package_with_only_free_skus_says_no_test_mode(client, user, version, free_listing):
+    client.force_login(user)
+
+    page = client.get(version.package.get_absolute_url()).content.decode()
+
+    assert "Get it free" in page and "TEST MODE" not in page
