@@ -115,3 +115,26 @@ def test_account_pages_link_to_upgrade_and_buy_credits(client, user):
     for url in ("/account/", "/account/billing/"):
         page = client.get(url).content.decode()
         assert f'href="{PLAN}"' in page and f'href="{CREDITS}"' in page
+
+
+@pytest.mark.parametrize(
+    ("key", "live", "test_mode"),
+    [
+        ("sk_test_" + "x" * 24, False, True),
+        ("sk_test_" + "x" * 24, True, True),  # a test key never moves real money
+        ("sk_live_" + "x" * 24, False, True),  # STRIPE_LIVE_MODE false: test mode
+        ("sk_live_" + "x" * 24, True, False),
+        ("", False, False),  # no payments at all: nothing to call test mode
+    ],
+)
+@pytest.mark.django_db
+def test_money_pages_say_test_mode_exactly_when_payments_move_no_real_money(
+    settings, client, user, key, live, test_mode
+):
+    settings.STRIPE_SECRET_KEY, settings.STRIPE_LIVE_MODE = key, live
+    client.force_login(user)
+
+    for url in (PLAN, CREDITS, "/account/billing/", "/console/payouts/"):
+        response = client.get(url)
+        assert response.status_code == 200
+        assert ("TEST MODE" in response.content.decode()) is test_mode, url
