@@ -1,5 +1,6 @@
-"""Demo storefront content for ``make run``: a category tree, the demo creator's seller profile
-and free listings for the published sample packages (idempotent)."""
+"""Demo storefront content for ``make run``: a category tree, the demo creator's seller profile,
+free listings for the published sample packages and one paid listing, so that paying by card
+(in test mode) can be tried on the demo (idempotent)."""
 
 from __future__ import annotations
 
@@ -28,6 +29,9 @@ SAMPLE_CATEGORIES = {
     "pi-controller": "control",
 }
 LICENSE = "Free for evaluation, teaching and testing. No warranty of fitness for any purpose."
+# The one paid demo SKU: a commercial license of this sample.
+PAID_SAMPLE = "bouncing-ball"
+PAID_LICENSE = "Commercial use in products and services. No warranty of fitness for any purpose."
 
 
 @transaction.atomic
@@ -54,7 +58,8 @@ def seed_categories() -> list[Category]:
 
 @transaction.atomic
 def seed_storefront(creator_email: str = "creator@fmugateway.local") -> int:
-    """Categories, an approved seller profile and a free listing per sample package."""
+    """Categories, an approved seller profile, a free listing per sample package and a paid
+    one of ``PAID_SAMPLE``."""
     seed_categories()
     packages = list(Package.objects.filter(owner__email=creator_email))
     if not packages:
@@ -83,6 +88,22 @@ def seed_storefront(creator_email: str = "creator@fmugateway.local") -> int:
                 price_amount=0,
                 max_activations=3,
                 license_template=LICENSE,
+            )
+        if (
+            package.slug == PAID_SAMPLE
+            and not Listing.objects.filter(
+                package=package, pricing_model=Listing.PricingModel.PAID
+            ).exists()
+        ):
+            Listing.objects.create(
+                package=package,
+                name="Commercial license",
+                kind=Listing.Kind.DOWNLOAD,
+                pricing_model=Listing.PricingModel.PAID,
+                price_amount=4900,
+                currency="EUR",
+                max_activations=3,
+                license_template=PAID_LICENSE,
             )
     search.index_packages([package.pk for package in packages])
     analytics.refresh_catalog_stats()

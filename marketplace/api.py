@@ -111,7 +111,11 @@ class CartView(APIView):
 
 @extend_schema(tags=["marketplace"], request=AddToCartSerializer, responses={201: CartSerializer})
 class CartItemsView(APIView):
+    """Add a SKU to your cart; a paid one only where payments are set up (503
+    ``payments_unavailable``)."""
+
     required_scopes = {"POST": "orders"}
+    error_statuses = {503}  # payments_unavailable
 
     def post(self, request: AuthenticatedRequest) -> Response:
         form = AddToCartSerializer(data=request.data)
@@ -150,9 +154,11 @@ def _orders(user):
 class CheckoutView(APIView):
     """Turn the cart into an order. Free orders are paid at once and the answer carries the new
     licenses' keys (shown this once); paid orders stay ``pending`` until the payment succeeds.
-    Honours ``Idempotency-Key``."""
+    Where payments are not set up a cart with anything to pay is refused, and no order made
+    (503 ``payments_unavailable``). Honours ``Idempotency-Key``."""
 
     required_scopes = {"POST": "orders"}
+    error_statuses = {503}  # payments_unavailable
 
     @idempotent
     def post(self, request: AuthenticatedRequest) -> Response:

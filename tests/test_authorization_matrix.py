@@ -40,6 +40,7 @@ from rest_framework.test import APIClient
 from catalog.models import Review
 from fmugateway.core.models import AuditEntry
 from marketplace.models import CartItem
+from marketplace.tests.fixtures import _payments_set_up  # noqa: F401  (paid orders can be made)
 from tests.authz_world import PACKAGE_STATES, SPRING_2, World
 
 pytestmark = [pytest.mark.django_db, pytest.mark.http]

@@ -44,6 +44,13 @@ def is_enabled() -> bool:
     return bool(settings.STRIPE_SECRET_KEY)
 
 
+def is_test_mode() -> bool:
+    """Whether payments work but move no real money: ``STRIPE_LIVE_MODE`` is false, or the
+    key is a test key (pages that take money say TEST MODE then)."""
+    key = settings.STRIPE_SECRET_KEY
+    return is_enabled() and (not settings.STRIPE_LIVE_MODE or "_test_" in key)
+
+
 def configure() -> None:
     """Apply the settings to stripe-python's module state (base URL, retries, telemetry)."""
     stripe.api_base = settings.STRIPE_API_BASE

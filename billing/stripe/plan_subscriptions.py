@@ -33,9 +33,9 @@ from billing.stripe.client import (
     provider_errors,
 )
 from billing.stripe.customers import customer_for, user_for_customer
-from billing.stripe.objects import fresh_subscription
+from billing.stripe.objects import fresh_setup_intent, fresh_subscription
 from fmugateway.core.audit import record
-from fmugateway.core.errors import ConflictError, NotFoundError
+from fmugateway.core.errors import ConflictError, DomainError, NotFoundError
 
 logger = logging.getLogger(__name__)
 
@@ -174,6 +174,39 @@ def subscribe(user, *, payment_method: str | None = None) -> dict:
         "subscription": data["id"],
         "client_secret": _client_secret(invoice, key) if needs_action else None,
     }
+
+
+def start_card_setup(user) -> dict:
+    """A SetupIntent that takes ``user``'s card in the browser (Stripe.js ``confirmCardSetup``)
+    for ``subscribe_with_card``: the account page's way to collect the card for Pro.
+    409 ``already_subscribed`` when a subscription is in force; 503 without Stripe."""
+    key = api_key()
+    if subscription_in_force(user) is not None:
+        raise ConflictError("You already have a subscription.", code="already_subscribed")
+    customer = customer_for(user)
+    with provider_errors():
+        intent = stripe.SetupIntent.create(
+            customer=customer.id,
+            payment_method_types=["card"],
+            usage="off_session",
+            metadata={"kind": "subscription_card", "user_id": str(user.pk)},
+            api_key=key,
+        )
+    return {"setup_intent": intent.id, "client_secret": intent.client_secret}
+
+
+def subscribe_with_card(user, setup_intent_id: str) -> dict:
+    """``subscribe`` with the card the browser confirmed on ``start_card_setup``'s SetupIntent
+    (re-read from Stripe: it must be ``user``'s and have succeeded, else 400
+    ``card_not_confirmed``)."""
+    if not setup_intent_id.startswith("seti_"):
+        raise DomainError("Give your card first.", code="card_not_confirmed")
+    intent = fresh_setup_intent(setup_intent_id)
+    mine = (intent.get("metadata") or {}).get("user_id") == str(user.pk)
+    method = object_id(intent.get("payment_method"))
+    if not mine or intent.get("status") != "succeeded" or not method:
+        raise DomainError("The card was not confirmed; give it again.", code="card_not_confirmed")
+    return subscribe(user, payment_method=method)
 
 
 def cancel(user, *, at_period_end: bool = True, actor=None) -> dict:

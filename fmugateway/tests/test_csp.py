@@ -254,6 +254,8 @@ def test_buyer_pages_keep_to_the_policy(world):
         f"/account/orders/{world['paid_order'].number}/",
         f"/account/orders/{world['paid_order'].number}/pay/",
         "/account/billing/",
+        "/account/billing/plan/",
+        "/account/billing/credits/",
         "/account/api-keys/",
         "/account/wishlist/",
         "/account/organisations/",

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from billing.services import earnings
+from billing.stripe.client import PaymentsUnavailable, is_enabled
 from fmugateway.core.audit import record
 from fmugateway.core.errors import ConflictError, DomainError, NotFoundError
 from licensing.models import License
@@ -71,11 +72,28 @@ def _check_purchasable(user: User, listing: Listing) -> None:
         raise ConflictError("You already hold this free license.", code="already_licensed")
 
 
+# Said on pages and in 503 answers when a paid SKU cannot be bought here.
+NO_PAYMENTS = (
+    "Paid licenses cannot be bought on this server: payments are not set up. Free items still work."
+)
+
+
+def require_payments() -> None:
+    """503 ``payments_unavailable`` unless Stripe is configured: refused before anything is
+    created, so no order that can never be paid exists."""
+    if not is_enabled():
+        raise PaymentsUnavailable(NO_PAYMENTS)
+
+
 def add_to_cart(user: User, listing_id: int) -> CartItem:
+    """Put a SKU in the user's cart; a paid one only where payments work (503
+    ``payments_unavailable``)."""
     listing = Listing.objects.purchasable().select_related("package").filter(pk=listing_id).first()
     if listing is None:
         raise NotFoundError("No listing with this id is for sale.", code="listing_not_found")
     _check_purchasable(user, listing)
+    if listing.price_amount > 0:
+        require_payments()
     cart = get_cart(user)
     item, _ = CartItem.objects.get_or_create(cart=cart, listing=listing)
     return item
@@ -187,7 +205,9 @@ def checkout(user: User) -> CheckoutResult:
     per order (``mixed_currencies``); the coupon's use is counted atomically (``coupon_exhausted``
     when another buyer took the last one); the cart is emptied; a free order is paid at once and
     its licenses' keys are in the result (the only time they are shown), unless a subscription
-    renews at a price: then the buyer still gives the card that pays the renewals.
+    renews at a price: then the buyer still gives the card that pays the renewals. An order
+    with anything to pay is refused (503 ``payments_unavailable``, nothing created) where
+    payments are not configured.
     """
     cart = Cart.objects.select_for_update().filter(user=user).first()
     items = list(cart.items.select_related("listing__package")) if cart else []
@@ -214,6 +234,12 @@ def checkout(user: User) -> CheckoutResult:
     discounts = _discounts(coupon, listings, currency)
     subtotal = sum(listing.price_amount for listing in listings)
     discount = sum(discounts)
+    renews = any(
+        listing.pricing_model == Listing.PricingModel.SUBSCRIPTION and listing.price_amount > 0
+        for listing in listings
+    )
+    if subtotal - discount > 0 or renews:
+        require_payments()
     order = Order.objects.create(
         number=Order.new_number(),
         buyer=user,

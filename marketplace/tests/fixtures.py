@@ -3,9 +3,15 @@ creator with a listed package, listings, buyers; ``buy`` and ``issue`` for order
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import pytest
+from django.conf import settings as django_settings
+from django.test import override_settings
 from rest_framework.test import APIClient
 
+from billing.tests.stripe_fixtures import TEST_SECRET_KEY
 from licensing.services.licenses import IssuedKey, issue_license
 from marketplace import services
 from marketplace.factories import CreatorFactory, ListingFactory
@@ -21,11 +27,36 @@ def _generous_license_rates(settings):
     settings.LICENSE_VERIFY_RATE_PER_KEY = "100000/min"
 
 
+# Stripe out of reach: a call that was not meant to reach it fails at once (connection refused).
+UNREACHABLE_STRIPE = "http://127.0.0.1:9"
+
+
+@contextmanager
+def payments_set_up() -> Iterator[None]:
+    """A server where payments are set up (paid orders can be made: ``require_payments``), with
+    Stripe itself out of reach unless the test started the local one (``stripe_settings``)."""
+    if django_settings.STRIPE_SECRET_KEY:
+        yield
+        return
+    with override_settings(STRIPE_SECRET_KEY=TEST_SECRET_KEY, STRIPE_API_BASE=UNREACHABLE_STRIPE):
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _payments_set_up(settings):
+    """Commerce tests run on a server with payments set up; a test of one without clears
+    ``STRIPE_SECRET_KEY`` itself."""
+    if not settings.STRIPE_SECRET_KEY:
+        settings.STRIPE_SECRET_KEY = TEST_SECRET_KEY
+        settings.STRIPE_API_BASE = UNREACHABLE_STRIPE
+
+
 # What a test directory's conftest (or a test module) takes with ``import *``: the fixtures,
 # which pytest finds by name (the autouse one included), not a plugin, so that ``package`` here
 # does not replace the registry's ``package`` for every other test.
 __all__ = [
     "_generous_license_rates",
+    "_payments_set_up",
     "buyer_client",
     "download_listing",
     "execute_listing",
@@ -116,10 +147,12 @@ def issue(owner, listing, **kwargs) -> IssuedKey:
 
 
 def buy(user, *listings, payment_reference: str = "") -> services.CheckoutResult:
-    """Cart → checkout → (for paid orders) the payment webhook's call."""
-    for listing in listings:
-        services.add_to_cart(user, listing.pk)
-    result = services.checkout(user)
+    """Cart → checkout → (for paid orders) the payment webhook's call, on a server where
+    payments are set up."""
+    with payments_set_up():
+        for listing in listings:
+            services.add_to_cart(user, listing.pk)
+        result = services.checkout(user)
     if result.order.total_amount:
         services.mark_order_paid(result.order, payment_reference or f"pi_{result.order.number}")
         result.order.refresh_from_db()

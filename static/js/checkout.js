@@ -1,4 +1,4 @@
-// The order payment page's card form: Stripe.js takes the card in the browser and confirms the
+// The card form of the order payment page (and of Upgrade to Pro and Buy credits): Stripe.js takes the card in the browser and confirms the
 // order's PaymentIntent (or, with nothing to pay now, the SetupIntent that keeps the card for a
 // subscription's renewals) with its client secret; the card never reaches our server. The order is
 // paid when Stripe's webhook says so: on success the page reloads to follow that. Without
@@ -31,7 +31,14 @@
           button.disabled = false;
           return;
         }
-        window.location.assign(form.dataset.returnUrl);
+        // A card kept for a subscription (Upgrade to Pro) is then sent to our server, which
+        // subscribes with it; a payment is followed on the return page.
+        var then = form.dataset.then && document.getElementById(form.dataset.then);
+        if (then) {
+          then.submit();
+        } else {
+          window.location.assign(form.dataset.returnUrl);
+        }
       });
   });
 })();
