@@ -85,11 +85,19 @@ resources.Store.try_load_from_disk = lambda self: None
 
 
 def load_store(path: Path) -> None:
+    """Read the store kept in ``path``; one that cannot be read (another localstripe version)
+    is set aside as ``<path>.unreadable`` and the server starts empty, saying so in its log."""
     global _store_path
     _store_path = path
-    if path.exists():
+    if not path.exists():
+        return
+    try:
         with path.open("rb") as f:
             resources.store.update(pickle.load(f))  # noqa: S301  # our own file under VAR_DIR
+    except Exception:
+        aside = path.with_name(path.name + ".unreadable")
+        os.replace(path, aside)
+        logging.getLogger(__name__).exception("Could not read %s; set aside as %s", path, aside)
 
 
 def save_store() -> None:

@@ -117,3 +117,50 @@ def test_onboarding_page_enables_the_account_and_returns(api):
         ),
         what="account.updated",
     )
+
+
+def test_checkout_page_subscribes_and_saves_cards_too(api):
+    customer = api("POST", "/v1/customers", email="pro@example.com")["id"]
+    product = api("POST", "/v1/products", name="Pro")["id"]
+    price = api(
+        "POST",
+        "/v1/prices",
+        product=product,
+        unit_amount="1900",
+        currency="usd",
+        lookup_key="pages-test-pro",
+        **{"recurring[interval]": "month"},
+    )["id"]
+    subscribe = api(
+        "POST",
+        "/v1/checkout/sessions",
+        mode="subscription",
+        customer=customer,
+        success_url="http://app.test/account/?subscribed=1",
+        **{"line_items[0][price]": price, "line_items[0][quantity]": "1"},
+    )
+    save_card = api(
+        "POST",
+        "/v1/checkout/sessions",
+        mode="setup",
+        customer=customer,
+        currency="usd",
+        success_url="http://app.test/account/?saved=1",
+    )
+
+    assert "19.00 USD a period" in requests.get(subscribe["url"], timeout=10).text
+    assert _pay(subscribe["url"], "4242424242424242").headers["Location"].endswith("subscribed=1")
+    assert "Save card" in requests.get(save_card["url"], timeout=10).text
+    assert _pay(save_card["url"], "4242424242424242").headers["Location"].endswith("saved=1")
+
+    subscription = api("GET", f"/v1/checkout/sessions/{subscribe['id']}")["subscription"]
+    assert api("GET", f"/v1/subscriptions/{subscription}")["status"] == "active"
+    setup = api("GET", f"/v1/checkout/sessions/{save_card['id']}")["setup_intent"]
+    assert api("GET", f"/v1/setup_intents/{setup}")["status"] == "succeeded"
+
+
+def test_unknown_sessions_and_accounts_are_404_pages(localstripe_url):
+    for path in ("/checkout/pay/cs_test_nope", "/connect/onboarding/acct_nope"):
+        response = requests.get(f"{localstripe_url}{path}", timeout=10)
+        assert response.status_code == 404
+        assert "No such" in response.text

@@ -1,10 +1,12 @@
 """rundev hands the address it serves on to web, worker and beat, and without Stripe keys in
 development runs the local Stripe test server they pay against."""
 
+import io
 import json
 import socket
 import subprocess
 import sys
+import threading
 from unittest import mock
 
 import pytest
@@ -170,3 +172,33 @@ def test_the_local_stripe_store_survives_a_restart(settings, tmp_path):
 
     assert response.status_code == 200, response.text
     assert response.json()["email"] == "b@example.com"
+
+
+def test_an_unreadable_store_is_set_aside_and_the_server_starts_empty(settings, tmp_path):
+    settings.VAR_DIR = tmp_path
+    (tmp_path / "local-stripe.pickle").write_bytes(b"not a pickle")
+    server = rundev.LocalStripe(0)
+    base = server.start()
+    try:
+        response = requests.get(f"{base}/v1/account", auth=("sk_test_x", ""), timeout=10)
+    finally:
+        server.stop()
+
+    assert response.status_code == 200
+    assert (tmp_path / "local-stripe.pickle.unreadable").read_bytes() == b"not a pickle"
+
+
+def test_the_banner_says_payments_are_in_test_mode_with_the_test_cards(settings, tmp_path):
+    settings.VAR_DIR = tmp_path
+    server = rundev.LocalStripe(0)
+    server.base = "http://127.0.0.1:8001"
+    stopped = threading.Event()
+    stopped.set()  # nothing to wait for
+    out = io.StringIO()
+
+    rundev.Command(stdout=out)._announce("http://127.0.0.1:8000", stopped, server)
+
+    banner = out.getvalue()
+    assert "TEST MODE against the local Stripe test server http://127.0.0.1:8001" in banner
+    assert "4242 4242 4242 4242 succeeds" in banner
+    assert "4000 0000 0000 0002 is declined" in banner

@@ -29,7 +29,7 @@ from marketplace.tests.fixtures import buy
 from registry.factories import PackageFactory
 from registry.models import Package, PackageVersion
 from registry.tests.fixtures import upload_sample
-from tests.browser.conftest import log_in, shot
+from tests.browser.conftest import CSP_LISTENER, csp_violations, log_in, shot
 
 pytestmark = [
     pytest.mark.browser,
@@ -317,7 +317,17 @@ def test_demo_creator_onboards_payouts_publishes_a_paid_listing_and_sees_the_sal
     buyer_context = browser.new_context(
         base_url=live_server.url, viewport={"width": 1280, "height": 900}, locale="en-GB"
     )
+    buyer_context.add_init_script(CSP_LISTENER)
     buyer = buyer_context.new_page()
+    buyer.csp_console = []
+    buyer.on(
+        "console",
+        lambda message: (
+            buyer.csp_console.append(message.text)
+            if "Content Security Policy" in message.text
+            else None
+        ),
+    )
     try:
         log_in(buyer, buyer_account.email, buyer_account.password)
         buyer.goto(f"/packages/{package.slug}/")
@@ -341,6 +351,8 @@ def test_demo_creator_onboards_payouts_publishes_a_paid_listing_and_sees_the_sal
         buyer.wait_for_url(re.compile(r"/account/orders/[^/]+/pay/\?checkout=cs_test_"))
         buyer.get_by_role("heading", name="Thank you — your order is paid").wait_for(timeout=30_000)
         shot(buyer, "journey-creator-buyer-paid")
+        # The app's policy let the buyer go to Stripe's page and back (redirects only).
+        assert csp_violations(buyer) == []
     finally:
         buyer_context.close()
     order = Order.objects.get(buyer__email=buyer_account.email, status=Order.Status.PAID)
