@@ -210,9 +210,6 @@ class Command(BaseCommand):
             self.stderr.write(f"Payments unavailable: {exc}")
             return None
         environment.update(local_stripe.environment())
-        site_url = os.environ.get("SITE_URL") or f"http://127.0.0.1:{port}"
-        for problem in local_stripe.prepare(environment, site_url.rstrip("/")):
-            self.stderr.write(f"Local Stripe test server: {problem}")
         return local_stripe
 
     def _run(
@@ -245,6 +242,11 @@ class Command(BaseCommand):
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGTERM, stop)
         base = f"http://{host}:{port}"
+        if local_stripe is not None:
+            # While web, worker and beat boot (it needs none of them, only the database).
+            site_url = os.environ.get("SITE_URL") or f"http://127.0.0.1:{port}"
+            for problem in local_stripe.prepare(environment, site_url.rstrip("/")):
+                self.stderr.write(f"Local Stripe test server: {problem}")
         self._announce(base, stopping, local_stripe)
         exit_code = 0
         while not stopping.is_set():
