@@ -507,6 +507,10 @@ STRIPE_JS_URL = env_str("STRIPE_JS_URL", "https://js.stripe.com/v3/")
 # The Pro tier's monthly price: a price id (price_...) or its lookup key;
 # `manage.py stripe_sync_products` creates it with this lookup key from pricing_tiers.json.
 STRIPE_PRO_PRICE = env_str("STRIPE_PRO_PRICE", "fmugw-pro-monthly")
+# `manage.py rundev` with DEBUG on and no STRIPE_SECRET_KEY starts the local Stripe-compatible
+# test server (billing/stripe/local_server.py, a dev requirement) on this loopback port and points
+# web, worker and beat at it (README "Payments"). 0: a free port.
+LOCAL_STRIPE_PORT = env_int("LOCAL_STRIPE_PORT", RUN_PORT + 1, minimum=0)
 STRIPE_CURRENCY = env_str("STRIPE_CURRENCY", "usd").lower()
 # Credit packs: bought in one payment at the buyer's plan's overage rate per credit.
 CREDIT_PACK_MIN_CREDITS = env_int("CREDIT_PACK_MIN_CREDITS", 1000, minimum=1)

@@ -4,7 +4,7 @@ Loaded by the root ``conftest.py`` (``pytest_plugins``). Nothing here reaches th
 ``stripe_settings`` points stripe-python at the server this session started on 127.0.0.1 and
 refuses anything else.
 
-* ``localstripe_url``: the server (``billing/tests/localstripe_server.py``), one per session.
+* ``localstripe_url``: the server (``billing/stripe/local_server.py``), one per session.
 * ``stripe_settings``: the Stripe settings for a test (keys, base URL, webhook secret, a Pro
   price that exists on that server).
 * ``stripe_live``: the webhook endpoint registered both in the database (dj-stripe's
@@ -63,7 +63,7 @@ def localstripe_url():
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log = log_path.open("w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "billing.tests.localstripe_server", "--port", "0"],
+        [sys.executable, "-m", "billing.stripe.local_server", "--port", "0"],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=log,
@@ -178,6 +178,10 @@ class StripeTestbed:
         """Wait until every event the server has sent so far is delivered and answered."""
         wait_for(lambda: _deliveries_under_way(self.base_url) == 0, what="webhook deliveries")
 
+    def also_deliver(self, *events: str) -> None:
+        """Deliver these events too (``account.updated`` from Connect, for instance)."""
+        _deliver_webhooks_to(self.base_url, self.webhook_url(), [*DELIVERED_EVENTS, *events])
+
     def mute(self) -> None:
         """Stop the server's own deliveries (the test delivers events itself, in its order)."""
         _deliver_webhooks_to(self.base_url, NOWHERE)
@@ -277,12 +281,14 @@ def _deliveries_under_way(localstripe_url: str) -> int:
     return response.json()["under_way"]
 
 
-def _deliver_webhooks_to(localstripe_url: str, url: str) -> None:
+def _deliver_webhooks_to(
+    localstripe_url: str, url: str, events: list[str] = DELIVERED_EVENTS
+) -> None:
     """Point the server's deliveries at ``url`` (deliveries still waiting go there too)."""
     requests.post(
         f"{localstripe_url}/_config/webhooks/{WEBHOOK_ID}",
         data={"url": url, "secret": TEST_WEBHOOK_SECRET}
-        | {f"events[{index}]": name for index, name in enumerate(DELIVERED_EVENTS)},
+        | {f"events[{index}]": name for index, name in enumerate(events)},
         timeout=10,
     ).raise_for_status()
 

@@ -116,7 +116,15 @@ def settings_values(tmp_path: Path, *names: str, **env: str) -> list[str]:
     clean = {
         k: v
         for k, v in os.environ.items()
-        if k not in {"SITE_URL", "TOKEN_ISSUER", "RUN_PORT", "RUN_HOST", "DJANGO_SETTINGS_MODULE"}
+        if k
+        not in {
+            "SITE_URL",
+            "TOKEN_ISSUER",
+            "RUN_PORT",
+            "RUN_HOST",
+            "LOCAL_STRIPE_PORT",
+            "DJANGO_SETTINGS_MODULE",
+        }
     }
     clean.update({"VAR_DIR": str(tmp_path), "DEBUG": "true"}, **env)
     code = (
@@ -146,3 +154,9 @@ def test_links_and_attestations_default_to_the_port_make_run_serves_on(tmp_path)
     assert settings_values(
         tmp_path, "SITE_URL", RUN_PORT="8123", SITE_URL="https://fmu.example.com/"
     ) == ["https://fmu.example.com"]
+
+
+def test_the_local_stripe_server_listens_next_to_make_run(tmp_path):
+    assert settings_values(tmp_path, "LOCAL_STRIPE_PORT") == ["8001"]
+    assert settings_values(tmp_path, "LOCAL_STRIPE_PORT", RUN_PORT="8123") == ["8124"]
+    assert settings_values(tmp_path, "LOCAL_STRIPE_PORT", LOCAL_STRIPE_PORT="9999") == ["9999"]

@@ -5,6 +5,9 @@
   server confirms the order's PaymentIntent; its signed webhook pays the order), finds that
   license in the account, runs the model and sees the result plot;
 - a creator uploads a version in the console (with upload progress) and watches it validate.
+- the demo creator (as ``make setup`` makes it) finishes Connect onboarding on the local Stripe
+  server's hosted page, lists a paid SKU, the demo buyer pays it on the hosted Checkout page,
+  and the creator sees the sale in the console.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import re
 import pytest
 
 from accounts.factories import UserFactory
+from billing.tests.stripe_fixtures import wait_for
 from catalog.models import PackageSearch
 from catalog.services import reviews, search
 from catalog.tests.catalog_helpers import published_version
@@ -25,7 +29,7 @@ from marketplace.tests.fixtures import buy
 from registry.factories import PackageFactory
 from registry.models import Package, PackageVersion
 from registry.tests.fixtures import upload_sample
-from tests.browser.conftest import log_in, shot
+from tests.browser.conftest import CSP_LISTENER, csp_violations, log_in, shot
 
 pytestmark = [
     pytest.mark.browser,
@@ -266,3 +270,107 @@ def test_creator_uploads_a_version_and_sees_it_validate(
     page.get_by_role("link", name="report").click()
     page.get_by_role("heading", name="Validation report").wait_for()
     shot(page, "13-validation-report")
+
+
+def test_demo_creator_onboards_payouts_publishes_a_paid_listing_and_sees_the_sale(
+    stripe_live, demo_accounts, browser, live_server, settings, page
+):
+    """The demo creator (as ``make setup`` makes it) finishes Connect onboarding on the local
+    Stripe server's hosted page, lists a paid SKU, the demo buyer pays it on the hosted Checkout
+    page (a declined card first), and the creator finds the sale in the console."""
+    from accounts.models import Creator
+
+    settings.SITE_URL = live_server.url  # where Stripe's pages send people back
+    stripe_live.also_deliver("account.updated")
+    creator_account, buyer_account = demo_accounts["creator"], demo_accounts["buyer"]
+    creator = Creator.objects.get(user__email=creator_account.email)
+    package = (
+        Package.objects.filter(owner=creator.user, status=Package.Status.LISTED)
+        .order_by("pk")
+        .first()
+    )
+    assert package is not None and not creator.charges_enabled
+
+    # Payouts: the onboarding link (what the console's API gives), then Stripe's hosted page.
+    log_in(page, creator_account.email, creator_account.password)
+    csrf = next(c["value"] for c in page.context.cookies() if c["name"] == "csrftoken")
+    link = page.request.post("/api/v1/creators/me/connect", headers={"X-CSRFToken": csrf})
+    assert link.status == 201, link.text()
+    page.goto(link.json()["url"])
+    page.get_by_text("TEST MODE").wait_for()
+    shot(page, "journey-creator-connect-onboarding")
+    page.get_by_role("button", name="Complete onboarding").click()
+    page.wait_for_url(re.compile(r"\?connect=done"))
+    wait_for(
+        lambda: Creator.objects.filter(pk=creator.pk, charges_enabled=True).exists(),
+        what="account.updated enabling the creator's charges",
+    )
+    page.goto("/console/payouts/")
+    facts = page.locator("dl.facts")
+    for fact in ("Details submitted", "Charges enabled", "Payouts enabled"):
+        assert facts.locator(f"dt:has-text('{fact}') + dd").inner_text() == "yes"
+    shot(page, "journey-creator-payouts-enabled")
+
+    # A paid listing on one of the seeded packages.
+    page.goto(f"/console/packages/{package.slug}/listings/")
+    form = page.locator("form", has=page.get_by_role("button", name="Add listing"))
+    form.get_by_label("Name").fill("Commercial license")
+    form.get_by_label("Kind").select_option("download")
+    form.get_by_label("Pricing model").select_option("paid")
+    form.get_by_label("Price").fill("19.00")
+    form.get_by_label("Currency").fill("EUR")
+    form.get_by_role("button", name="Add listing").click()
+    page.get_by_role("cell", name="Commercial license").wait_for()
+    shot(page, "journey-creator-paid-listing")
+
+    # The buyer pays on Stripe's hosted Checkout page.
+    buyer_context = browser.new_context(
+        base_url=live_server.url, viewport={"width": 1280, "height": 900}, locale="en-GB"
+    )
+    buyer_context.add_init_script(CSP_LISTENER)
+    buyer = buyer_context.new_page()
+    buyer.csp_console = []
+    buyer.on(
+        "console",
+        lambda message: (
+            buyer.csp_console.append(message.text)
+            if "Content Security Policy" in message.text
+            else None
+        ),
+    )
+    try:
+        log_in(buyer, buyer_account.email, buyer_account.password)
+        buyer.goto(f"/packages/{package.slug}/")
+        buyer.locator(".sku", has_text="Commercial license").get_by_role(
+            "button", name="Buy now"
+        ).click()
+        buyer.wait_for_url(re.compile(r"/account/orders/[^/]+/pay/$"))
+        buyer.get_by_role("button", name="Pay on Stripe's payment page").click()
+        buyer.wait_for_url(re.compile(r"/checkout/pay/cs_test_"))
+        buyer.get_by_text("4242 4242 4242 4242").wait_for()
+        buyer.get_by_label("Card number").fill("4000 0000 0000 0002")
+        buyer.get_by_label("Expiry (MM / YY)").fill("12 / 34")
+        buyer.get_by_label("CVC").fill("123")
+        buyer.get_by_role("button", name="Pay").click()
+        buyer.get_by_role("alert").filter(has_text="declined").wait_for()
+        buyer.get_by_label("Card number").fill("4242 4242 4242 4242")
+        buyer.get_by_label("Expiry (MM / YY)").fill("12 / 34")
+        buyer.get_by_label("CVC").fill("123")
+        shot(buyer, "journey-creator-buyer-hosted-checkout")
+        buyer.get_by_role("button", name="Pay").click()
+        buyer.wait_for_url(re.compile(r"/account/orders/[^/]+/pay/\?checkout=cs_test_"))
+        buyer.get_by_role("heading", name="Thank you — your order is paid").wait_for(timeout=30_000)
+        shot(buyer, "journey-creator-buyer-paid")
+        # The app's policy let the buyer go to Stripe's page and back (redirects only).
+        assert csp_violations(buyer) == []
+    finally:
+        buyer_context.close()
+    order = Order.objects.get(buyer__email=buyer_account.email, status=Order.Status.PAID)
+    assert order.total_amount == 1900
+
+    # The creator sees the sale.
+    page.goto("/console/sales/")
+    row = page.get_by_role("row", name=re.compile(re.escape(package.name)))
+    row.first.wait_for()
+    assert "19.00" in row.first.inner_text()
+    shot(page, "journey-creator-sale")

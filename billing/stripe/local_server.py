@@ -1,6 +1,8 @@
-"""A local Stripe-compatible server for the test suite: localstripe plus what it lacks.
+"""A local Stripe-compatible server for development and the test suite: localstripe plus what it
+lacks. A development tool: it needs the dev requirements (localstripe, aiohttp) and no product
+module imports it; ``manage.py rundev`` starts it when no Stripe keys are set.
 
-Run as ``python -m billing.tests.localstripe_server``; it listens on 127.0.0.1 (a free port unless
+Run as ``python -m billing.stripe.local_server``; it listens on 127.0.0.1 (a free port unless
 ``--port``) and prints ``LISTENING <port>`` once it accepts connections. On top of localstripe
 (customers, payment methods, PaymentIntents, charges, refunds, products, legacy plans,
 subscriptions, invoices and signed webhook deliveries) it adds:
@@ -25,18 +27,28 @@ subscriptions, invoices and signed webhook deliveries) it adds:
   a test-only route that bills a subscription's next period, as Stripe's clock would (a void
   invoice and no charge while its collection is paused with ``pause_collection``).
 
-Its store lives in memory only (localstripe's pickle file in /tmp is not written).
+* hosted pages for what a person does at Stripe: ``/checkout/pay/{session}`` (Checkout: pay
+  with a test card, then back to ``success_url``, or ``cancel_url``) and
+  ``/connect/onboarding/{account}`` (Connect onboarding: finish it, ``account.updated``, back to
+  ``return_url``).
+
+Its store lives in memory (the tests), or with ``--store PATH`` in that file too, written after
+each change and read at start (``rundev``: the app's database keeps the Stripe ids it made).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import html
 import logging
+import os
+import pickle
 import re
 import socket
 import sys
 import time
+from pathlib import Path
 
 from aiohttp import web
 from localstripe import resources
@@ -63,9 +75,47 @@ from localstripe.resources import (
 
 PLATFORM_ACCOUNT_ID = "acct_1LocalPlatform0000"
 
-# --- memory only ---------------------------------------------------------------------------
+# --- the store: memory only, or a file of our choosing ----------------------------------------
+# localstripe writes /tmp/localstripe.pickle on every change; here nothing is written unless
+# --store names a file, and then after each request that changed something (objects are often
+# changed after they are stored, which localstripe's own writes miss).
+_store_path: Path | None = None
 resources.Store.dump_to_disk = lambda self: None
 resources.Store.try_load_from_disk = lambda self: None
+
+
+def load_store(path: Path) -> None:
+    """Read the store kept in ``path``; one that cannot be read (another localstripe version)
+    is set aside as ``<path>.unreadable`` and the server starts empty, saying so in its log."""
+    global _store_path
+    _store_path = path
+    if not path.exists():
+        return
+    try:
+        with path.open("rb") as f:
+            resources.store.update(pickle.load(f))  # noqa: S301  # our own file under VAR_DIR
+    except Exception:
+        aside = path.with_name(path.name + ".unreadable")
+        os.replace(path, aside)
+        logging.getLogger(__name__).exception("Could not read %s; set aside as %s", path, aside)
+
+
+def save_store() -> None:
+    if _store_path is None:
+        return
+    temporary = _store_path.with_suffix(".tmp")
+    with temporary.open("wb") as f:
+        pickle.dump(dict(resources.store), f, protocol=pickle.HIGHEST_PROTOCOL)
+    os.replace(temporary, _store_path)  # a crash mid-write leaves the previous store
+
+
+@web.middleware
+async def persist(request, handler):
+    try:
+        return await handler(request)
+    finally:
+        if request.method != "GET":
+            save_store()
 
 
 # --- prices as aliases of legacy plans -----------------------------------------------------
@@ -325,7 +375,9 @@ async def create_account_link(request):
     account = data.get("account")
     if not account or not data.get("refresh_url") or not data.get("return_url"):
         raise UserError(400, "Bad request")
-    Account._api_retrieve(account)
+    # Where the hosted onboarding page sends the creator back (the link's URL has no query, as
+    # at Stripe).
+    Account._api_retrieve(account)._return_url = data["return_url"]
     now = int(time.time())
     return ls.json_response(
         {
@@ -337,12 +389,19 @@ async def create_account_link(request):
     )
 
 
-async def complete_onboarding(request):
-    """Test-only: the creator finished Stripe's hosted onboarding."""
-    account = Account._api_retrieve(request.match_info["id"])
+def _finish_onboarding(account: Account) -> Account:
+    """What finishing Stripe's hosted onboarding does: details submitted, charges and payouts
+    enabled, and ``account.updated`` sent."""
     account.charges_enabled = account.payouts_enabled = account.details_submitted = True
     account.capabilities = {"card_payments": "active", "transfers": "active"}
     account.requirements = {"currently_due": [], "disabled_reason": None}
+    schedule_webhook(Event("account.updated", account))
+    return account
+
+
+async def complete_onboarding(request):
+    """Test-only: the creator finished Stripe's hosted onboarding."""
+    account = _finish_onboarding(Account._api_retrieve(request.match_info["id"]))
     return ls.json_response(account._export())
 
 
@@ -553,7 +612,9 @@ class Session(StripeObject):
 async def create_session(request):
     data = await ls.get_post_data(request) or {}
     data.pop("expand", None)
-    return ls.json_response(Session(**data)._export())
+    session = Session(**data)
+    session.url = f"{request.scheme}://{request.host}/checkout/pay/{session.id}"
+    return ls.json_response(session._export())
 
 
 def retrieve_session(request):
@@ -568,12 +629,12 @@ def _pay_with_new_card(customer: str | None, number: str = "4242424242424242") -
     return method
 
 
-async def complete_session(request):
-    """Test-only: the buyer paid on the hosted Checkout page."""
-    session = Session._api_retrieve(request.match_info["id"])
+def _complete_session(session: Session, number: str = "4242424242424242") -> Session:
+    """The buyer paid (or saved a card) on the hosted Checkout page with the card ``number``;
+    ``checkout.session.completed`` follows, as at Stripe."""
     if session.status != "open":
         raise UserError(400, "This session is not open")
-    method = _pay_with_new_card(session.customer)
+    method = _pay_with_new_card(session.customer, number)
     if session.mode == "payment":
         intent = PaymentIntent(
             amount=session.amount_total,
@@ -605,6 +666,13 @@ async def complete_session(request):
         session.invoice = subscription.latest_invoice
     session.status = "complete"
     session.payment_status = "no_payment_required" if session.mode == "setup" else "paid"
+    schedule_webhook(Event("checkout.session.completed", session))
+    return session
+
+
+async def complete_session(request):
+    """Test-only: the buyer paid on the hosted Checkout page."""
+    session = _complete_session(Session._api_retrieve(request.match_info["id"]))
     return ls.json_response(session._export())
 
 
@@ -866,6 +934,138 @@ async def deliveries_under_way(request):
     return ls.json_response({"under_way": _deliveries_under_way})
 
 
+# --- hosted pages: what a person does at Stripe ---------------------------------------------
+# Stripe Checkout and Connect onboarding are pages on Stripe's site; the app only redirects to
+# them. These stand-ins do the same as the test-only routes above, from a browser, and send the
+# person back where Stripe would.
+TEST_CARDS = (
+    ("4242 4242 4242 4242", "succeeds"),
+    ("4000 0000 0000 0002", "is declined"),
+)
+_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{title} · local Stripe test server</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>
+body {{ font-family: system-ui, sans-serif; max-width: 32rem; margin: 3rem auto; padding: 0 1rem;
+  color: #1a1f36; }}
+.badge {{ display: inline-block; background: #ffde92; color: #5c3b00; font-weight: 700;
+  padding: .15rem .5rem; border-radius: .25rem; font-size: .8rem; }}
+label {{ display: block; margin: .8rem 0 .2rem; }}
+input {{ font: inherit; padding: .4rem; width: 100%; box-sizing: border-box; }}
+button {{ font: inherit; margin-top: 1rem; padding: .5rem 1.2rem; background: #635bff;
+  color: #fff; border: 0; border-radius: .3rem; cursor: pointer; }}
+.error {{ color: #b00020; font-weight: 600; }}
+.amount {{ font-size: 1.6rem; font-weight: 700; }}
+code {{ background: #f0f1f5; padding: 0 .2rem; }}
+</style></head>
+<body><p><span class="badge">TEST MODE</span> Local Stripe test server: no real money moves.</p>
+<h1>{title}</h1>
+{body}
+</body></html>
+"""
+
+
+def _page(title: str, body: str, status: int = 200) -> web.Response:
+    return web.Response(
+        text=_PAGE.format(title=html.escape(title), body=body),
+        status=status,
+        content_type="text/html",
+    )
+
+
+def _money(amount: int, currency: str | None) -> str:
+    return f"{amount / 100:.2f} {(currency or '').upper()}".strip()
+
+
+def _checkout_form(session: Session, error: str = "", number: str = "") -> web.Response:
+    if session.status != "open":
+        return _page("Checkout", "<p>This checkout session is no longer open.</p>", status=400)
+    if session.mode == "setup":
+        what = "<p>Save a card for later payments.</p>"
+    elif session.mode == "subscription":
+        what = f'<p class="amount">{_money(session.amount_total, session.currency)} a period</p>'
+    else:
+        what = f'<p class="amount">{_money(session.amount_total, session.currency)}</p>'
+    cards = "".join(f"<li><code>{card}</code> {outcome}</li>" for card, outcome in TEST_CARDS)
+    cancel = (
+        f'<p><a href="{html.escape(session.cancel_url)}">Cancel and go back</a></p>'
+        if session.cancel_url
+        else ""
+    )
+    body = f"""{what}
+<p>Test cards (any future expiry date, any CVC):</p><ul>{cards}</ul>
+{f'<p class="error" role="alert">{html.escape(error)}</p>' if error else ""}
+<form method="post">
+<label for="number">Card number</label>
+<input id="number" name="number" inputmode="numeric" autocomplete="off" required
+ value="{html.escape(number)}" placeholder="4242 4242 4242 4242">
+<label for="expiry">Expiry (MM / YY)</label>
+<input id="expiry" name="expiry" required placeholder="12 / 34">
+<label for="cvc">CVC</label>
+<input id="cvc" name="cvc" required placeholder="123">
+<button type="submit">{"Save card" if session.mode == "setup" else "Pay"}</button>
+</form>
+{cancel}"""
+    return _page("Checkout", body, status=400 if error else 200)
+
+
+def _return_to(url: str, session_id: str) -> str:
+    return url.replace("{CHECKOUT_SESSION_ID}", session_id)
+
+
+async def checkout_page(request, session_id: str):
+    """The hosted Checkout page: pay with a test card, then back to ``success_url``."""
+    session = resources.store.get(f"checkout.session:{session_id}")
+    if session is None:
+        return _page("Checkout", "<p>No such checkout session.</p>", status=404)
+    if request.method == "GET":
+        return _checkout_form(session)
+    form = await request.post()
+    number = re.sub(r"[\s-]", "", str(form.get("number", "")))
+    if not re.fullmatch(r"\d{12,19}", number):
+        return _checkout_form(session, "Your card number is incomplete.", number)
+    if session.status != "open":
+        return _checkout_form(session)
+    card = {"number": number, "exp_month": "12", "exp_year": "2034", "cvc": "123"}
+    probe = PaymentMethod(type="card", card=card)
+    if probe._attaching_is_declined() or probe._charging_is_declined():
+        return _checkout_form(session, "Your card was declined. Try another card.", number)
+    _complete_session(session, number)
+    raise web.HTTPSeeOther(_return_to(session.success_url, session.id))
+
+
+async def onboarding_page(request, account_id: str):
+    """The hosted Connect onboarding page: finish it, then back to the link's ``return_url``."""
+    account = resources.store.get(f"account:{account_id}")
+    if account is None:
+        return _page("Connect onboarding", "<p>No such account.</p>", status=404)
+    if request.method == "POST":
+        _finish_onboarding(account)
+        return_url = getattr(account, "_return_url", None)
+        if return_url:
+            raise web.HTTPSeeOther(return_url)
+        return _page("Connect onboarding", "<p>Onboarding complete. You can close this page.</p>")
+    state = "complete" if account.details_submitted else "not finished"
+    body = f"""<p>Payout account <code>{html.escape(account.id)}</code>
+({html.escape(account.email or "no email")}): onboarding {state}.</p>
+<p>At Stripe this is where the creator gives identity and bank details. Here one click submits
+test details: charges and payouts are enabled and the platform is told
+(<code>account.updated</code>).</p>
+<form method="post"><button type="submit">Complete onboarding</button></form>"""
+    return _page("Connect onboarding", body)
+
+
+@web.middleware
+async def hosted_pages(request, handler):
+    """The hosted pages need no API key (before localstripe's authentication)."""
+    if request.method in ("GET", "POST"):
+        if request.path.startswith("/checkout/pay/"):
+            return await checkout_page(request, request.path.rsplit("/", 1)[1])
+        if request.path.startswith("/connect/onboarding/"):
+            return await onboarding_page(request, request.path.rsplit("/", 1)[1])
+    return await handler(request)
+
+
 # --- routes --------------------------------------------------------------------------------
 for _method, _url, _view in (
     ("GET", "/v1/account", platform_account),
@@ -890,6 +1090,9 @@ for _method, _url, _view in (
 ):
     ls.app.router.add_route(_method, _url, _view)
 
+ls.app.middlewares.insert(0, hosted_pages)
+ls.app.middlewares.insert(0, persist)
+
 
 async def _serve(port: int) -> None:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -905,8 +1108,11 @@ async def _serve(port: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--store", type=Path, help="keep the store in this file too")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
+    if args.store:
+        load_store(args.store)
     asyncio.run(_serve(args.port))
 
 
