@@ -18,7 +18,7 @@ class AccountsConfig(AppConfig):
         post_migrate.connect(sync_roles_after_migrate, dispatch_uid="accounts.sync_roles")
 
 
-def sync_roles_after_migrate(sender, apps, using="default", **kwargs) -> None:
+def sync_roles_after_migrate(sender, using="default", apps=None, **kwargs) -> None:
     """After every ``migrate`` (and test-database flush), once the last app has its permissions
     (Django creates them per app in this same signal), so groups follow ``accounts.roles``."""
     from django.apps import apps as global_apps
@@ -26,9 +26,9 @@ def sync_roles_after_migrate(sender, apps, using="default", **kwargs) -> None:
     with_models = [config for config in global_apps.get_app_configs() if config.models_module]
     if sender is not with_models[-1]:
         return
-    try:
-        apps.get_model("auth", "Group")
-        apps.get_model("contenttypes", "ContentType")
+    try:  # ``flush`` sends no ``apps``: the tables are all there
+        (apps or global_apps).get_model("auth", "Group")
+        (apps or global_apps).get_model("contenttypes", "ContentType")
     except LookupError:  # migrated to a point before auth exists
         return
     from accounts.roles import sync_roles

@@ -33,7 +33,7 @@ MODERATOR_PERMISSIONS: tuple[Perm, ...] = (
     *_moderate("accounts", "creator"),
     # Users and organisations: read only, to see who is behind a creator, order or report.
     # Never change_user: that would open password changes, staff flags and group membership.
-    *_view("accounts", "user", "organisation"),
+    *_view("accounts", "user", "organisation", "membership", "organisationinvitation"),
     # Packages: approve/reject submissions (with their versions); versions: re-run validation.
     *_moderate("registry", "package", "packageversion"),
     # What a decision rests on: validation runs, test vectors, variables, signatures (read only).
@@ -45,13 +45,14 @@ MODERATOR_PERMISSIONS: tuple[Perm, ...] = (
     *_view("catalog", "category", "tag"),
     # DMCA: take down, reject, restore, remove; the moderator's note is editable.
     *_moderate("compliance", "takedowncomplaint"),
+    *_view("compliance", "counternotice"),  # the creator's answer, shown on the complaint
     # Orders: refund (in full or by line) and cancel pending ones; change_order is the refund
     # right. Refunds, listings and renewals are read to answer a buyer; coupons are the seller's.
     *_moderate("marketplace", "order"),
     *_view("marketplace", "orderline", "refund", "listing", "licenserenewal"),
     # Licenses: read (a refund or takedown changes them through its own service). Revoking,
     # suspending and reinstating by hand stay staff-only.
-    *_view("licensing", "license", "activation", "runconsumption"),
+    *_view("licensing", "license", "activation", "runconsumption", "seatassignment"),
     # Payouts: approve or cancel a batch (change_payoutbatch), read its items and the earnings.
     # Never API keys, plans, credit ledgers or adjustments.
     *_moderate("billing", "payoutbatch"),

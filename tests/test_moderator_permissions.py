@@ -134,6 +134,19 @@ def test_moderators_open_their_changelists_and_nothing_else(mod_client, mod):
         assert mod_client.get(url).status_code == expected, url
 
 
+def test_moderators_see_every_inline_of_the_pages_they_open(mod):
+    request = request_as(mod)
+    hidden = [
+        f"{label(model)}: {inline.model._meta.label}"
+        for model, model_admin in admin.site._registry.items()
+        if model_admin.has_view_permission(request)
+        for inline in (cls(model, admin.site) for cls in model_admin.inlines)
+        if not inline.has_view_permission(request)
+    ]
+    # An inline is rendered only for those who may view its model (a counter-notice, seats).
+    assert hidden == []
+
+
 def test_forbidden_areas_answer_403(mod_client, mod):
     other = UserFactory()
     creator = CreatorFactory(status=Creator.Status.PENDING)
