@@ -2,7 +2,7 @@ from django.contrib import admin, messages
 
 from catalog.models import AnalyticsEvent, Category, PackageSearch, Review, ReviewReport, Tag
 from catalog.services import reviews, search
-from fmugateway.core.admin import ReadOnlyMixin, RecordInline, act_on_each
+from fmugateway.core.admin import NotesOnlyMixin, ReadOnlyMixin, RecordInline, act_on_each
 
 
 @admin.register(Category)
@@ -128,13 +128,14 @@ class ReviewAdmin(admin.ModelAdmin):
 
 
 @admin.register(ReviewReport)
-class ReviewReportAdmin(admin.ModelAdmin):
+class ReviewReportAdmin(NotesOnlyMixin, admin.ModelAdmin):
     list_display = ("review", "reason", "reporter", "status", "created_at")
     list_filter = ("status", "reason")
     list_select_related = ("review", "reporter")
     raw_id_fields = ("review", "reporter", "resolved_by")
     readonly_fields = ("review", "reporter", "reason", "details", "created_at", "resolved_at")
     actions = ["hide_reviews", "dismiss"]
+    note_fields = ()  # a report is resolved by the actions (through the review service)
 
     def has_add_permission(self, request):
         return False

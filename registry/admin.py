@@ -98,7 +98,7 @@ class RiskFilter(admin.SimpleListFilter):
 
 
 @admin.register(PackageVersion)
-class PackageVersionAdmin(admin.ModelAdmin):
+class PackageVersionAdmin(NotesOnlyMixin, admin.ModelAdmin):
     list_display = (
         "package",
         "version",
@@ -114,6 +114,7 @@ class PackageVersionAdmin(admin.ModelAdmin):
     raw_id_fields = ("package", "uploaded_by")
     readonly_fields = [f.name for f in PackageVersion._meta.fields if f.name not in {"changelog"}]
     actions = ["revalidate"]
+    note_fields = ()  # the changelog is the creator's text; moderators only re-validate
 
     @admin.action(description="Re-run validation", permissions=["change"])
     def revalidate(self, request, queryset):

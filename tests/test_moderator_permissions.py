@@ -5,13 +5,14 @@ one fails here."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from django.contrib import admin
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
 from django.core.management import call_command
 from django.test import RequestFactory
 from django.urls import reverse
@@ -88,11 +89,14 @@ def all_actions(superuser) -> set[tuple[str, str]]:
     }
 
 
-def test_migrate_keeps_the_group_as_declared():
+@pytest.mark.parametrize("command", ["migrate", "sync_roles"])
+def test_migrate_keeps_the_group_as_declared(command):
     group = Group.objects.get(name=MODERATORS_GROUP)
     group.permissions.clear()
+    stale = Permission.objects.get(content_type__app_label="billing", codename="view_apikey")
+    group.permissions.add(stale)
 
-    call_command("sync_roles", stdout=None)
+    call_command(command, verbosity=0, stdout=io.StringIO())
 
     held = set(group.permissions.values_list("content_type__app_label", "codename"))
     assert held == set(MODERATOR_PERMISSIONS)  # and no declared permission is a typo
