@@ -1,8 +1,9 @@
 """The demo moderator (as ``make setup`` creates it: staff in the Moderators group, not a
 superuser) works through the admin: approves a creator and a submitted version, takes a package
 down on a DMCA complaint and restores it after the counter-notice, refunds a card-paid order at
-the local Stripe server and approves a payout batch. What they act on is made the way its users
-make it: an application, an upload, a public complaint, a card payment, beat's payout batch."""
+the local Stripe server and approves a payout batch (the worker transfers it). What they act on
+is made the way its users make it: an application, an upload, a public complaint, a card
+payment, beat's payout batch."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ from registry.models import Package
 from registry.tests.fixtures import upload_sample
 from tests.browser.conftest import shot
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 COMPLAINT = {
     "complainant_name": "Ada Owner",
@@ -125,7 +126,7 @@ def moderation_queue(demo_accounts, stripe_live, sample_fmus, settings):
 
 
 def test_moderator_approves_takes_down_restores_refunds_and_pays_out(
-    demo_accounts, moderation_queue, page
+    celery_worker_process, demo_accounts, moderation_queue, page
 ):
     moderator = demo_accounts["moderator"]
     queue = moderation_queue
@@ -207,7 +208,12 @@ def test_moderator_approves_takes_down_restores_refunds_and_pays_out(
         batch.pk,
         "Approve the selected batches and transfer the money",
     )
-    assert PayoutBatch.objects.get(pk=batch.pk).status == PayoutBatch.Status.APPROVED
+    # The worker makes the Connect transfer the approval queued.
+    wait_for(
+        lambda: PayoutBatch.objects.get(pk=batch.pk).status == PayoutBatch.Status.COMPLETED,
+        what="the payout transfer",
+    )
+    assert batch.items.get().status == "paid"
     page.goto(f"/admin/billing/payoutbatch/{batch.pk}/change/")
-    page.get_by_text("Approved (transferring)").wait_for()
+    page.get_by_text("moderator@fmugateway.local").first.wait_for()
     shot(page, "journey-moderator-08-payout-approved")
