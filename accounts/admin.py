@@ -13,7 +13,7 @@ from accounts import lockout
 from accounts.forms import UserChangeAdminForm, UserCreationAdminForm
 from accounts.models import Creator, Membership, Organisation, OrganisationInvitation, User
 from accounts.services.creators import approve_creator, reject_creator
-from fmugateway.core.admin import RecordInline, act_on_each
+from fmugateway.core.admin import NotesOnlyMixin, RecordInline, act_on_each
 from fmugateway.core.errors import DomainError
 
 
@@ -139,7 +139,7 @@ class AccessAttemptAdmin(axes_admin.AccessAttemptAdmin):
 
 
 @admin.register(Creator)
-class CreatorAdmin(admin.ModelAdmin):
+class CreatorAdmin(NotesOnlyMixin, admin.ModelAdmin):
     list_display = (
         "display_name",
         "slug",
@@ -162,15 +162,19 @@ class CreatorAdmin(admin.ModelAdmin):
         "updated_at",
     )
     actions = ["approve", "reject"]
+    note_fields = ("review_note",)
 
     def has_delete_permission(self, request, obj=None):
         return False
 
-    @admin.action(description="Approve the selected creators")
+    @admin.action(description="Approve the selected creators", permissions=["change"])
     def approve(self, request, queryset):
         act_on_each(self, request, queryset, approve_creator, actor=request.user)
 
-    @admin.action(description="Reject the selected creators (reason: the review note field)")
+    @admin.action(
+        description="Reject the selected creators (reason: the review note field)",
+        permissions=["change"],
+    )
     def reject(self, request, queryset):
         for creator in queryset:
             try:

@@ -1,6 +1,7 @@
 from django.apps import AppConfig
 from django.conf import settings
 from django.core import checks
+from django.db.models.signals import post_migrate
 
 
 class AccountsConfig(AppConfig):
@@ -14,6 +15,25 @@ class AccountsConfig(AppConfig):
 
         user_locked_out.connect(lockout.audit_lockout, dispatch_uid="accounts.audit_lockout")
         checks.register(check_settings, checks.Tags.security)
+        post_migrate.connect(sync_roles_after_migrate, dispatch_uid="accounts.sync_roles")
+
+
+def sync_roles_after_migrate(sender, using="default", apps=None, **kwargs) -> None:
+    """After every ``migrate`` (and test-database flush), once the last app has its permissions
+    (Django creates them per app in this same signal), so groups follow ``accounts.roles``."""
+    from django.apps import apps as global_apps
+
+    with_models = [config for config in global_apps.get_app_configs() if config.models_module]
+    if sender is not with_models[-1]:
+        return
+    try:  # ``flush`` sends no ``apps``: the tables are all there
+        (apps or global_apps).get_model("auth", "Group")
+        (apps or global_apps).get_model("contenttypes", "ContentType")
+    except LookupError:  # migrated to a point before auth exists
+        return
+    from accounts.roles import sync_roles
+
+    sync_roles(using=using)
 
 
 def check_settings(app_configs=None, **kwargs) -> list[checks.CheckMessage]:

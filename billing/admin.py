@@ -154,7 +154,10 @@ class CreditAccountAdmin(ReadOnlyMixin, admin.ModelAdmin):
     change_form_template = "admin/billing/creditaccount/change_form.html"
     actions = ["adjust"]
 
-    @admin.action(description="Adjust credits of the selected account")
+    def has_adjust_permission(self, request):
+        return request.user.has_perm("billing.add_creditentry")
+
+    @admin.action(description="Adjust credits of the selected account", permissions=["adjust"])
     def adjust(self, request, queryset):
         selected = list(queryset.values_list("pk", flat=True)[:2])
         if len(selected) != 1:
@@ -338,11 +341,20 @@ class PayoutBatchAdmin(ReadOnlyMixin, admin.ModelAdmin):
     def skipped_count(self, obj):
         return obj._skipped
 
-    @admin.action(description="Approve the selected batches and transfer the money")
+    def has_decide_permission(self, request):
+        # The batch itself is read-only (ReadOnlyMixin); deciding on it is change_payoutbatch.
+        return request.user.has_perm("billing.change_payoutbatch")
+
+    @admin.action(
+        description="Approve the selected batches and transfer the money", permissions=["decide"]
+    )
     def approve(self, request, queryset):
         act_on_each(self, request, queryset, payouts.approve_payout_batch, moderator=request.user)
 
-    @admin.action(description="Cancel the selected batches (the money returns to available)")
+    @admin.action(
+        description="Cancel the selected batches (the money returns to available)",
+        permissions=["decide"],
+    )
     def cancel(self, request, queryset):
         act_on_each(self, request, queryset, payouts.cancel_payout_batch, moderator=request.user)
 

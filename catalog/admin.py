@@ -2,7 +2,7 @@ from django.contrib import admin, messages
 
 from catalog.models import AnalyticsEvent, Category, PackageSearch, Review, ReviewReport, Tag
 from catalog.services import reviews, search
-from fmugateway.core.admin import ReadOnlyMixin, RecordInline, act_on_each
+from fmugateway.core.admin import NotesOnlyMixin, ReadOnlyMixin, RecordInline, act_on_each
 
 
 @admin.register(Category)
@@ -46,7 +46,7 @@ class PackageSearchAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         return ("package",)
 
-    @admin.action(description="Re-index the selected packages")
+    @admin.action(description="Re-index the selected packages", permissions=["change"])
     def reindex(self, request, queryset):
         done = search.index_packages(queryset.values_list("pk", flat=True))
         self.message_user(request, f"{done} re-indexed.", messages.SUCCESS)
@@ -110,36 +110,37 @@ class ReviewAdmin(admin.ModelAdmin):
             self, request, queryset, lambda review: reviews.moderate(review, request.user, status)
         )
 
-    @admin.action(description="Publish (dismiss reports)")
+    @admin.action(description="Publish (dismiss reports)", permissions=["change"])
     def publish(self, request, queryset):
         self._moderate(request, queryset, Review.Status.PUBLISHED)
 
-    @admin.action(description="Hold for moderation (pending)")
+    @admin.action(description="Hold for moderation (pending)", permissions=["change"])
     def hold(self, request, queryset):
         self._moderate(request, queryset, Review.Status.PENDING)
 
-    @admin.action(description="Hide")
+    @admin.action(description="Hide", permissions=["change"])
     def hide(self, request, queryset):
         self._moderate(request, queryset, Review.Status.HIDDEN)
 
-    @admin.action(description="Remove")
+    @admin.action(description="Remove", permissions=["change"])
     def remove(self, request, queryset):
         self._moderate(request, queryset, Review.Status.REMOVED)
 
 
 @admin.register(ReviewReport)
-class ReviewReportAdmin(admin.ModelAdmin):
+class ReviewReportAdmin(NotesOnlyMixin, admin.ModelAdmin):
     list_display = ("review", "reason", "reporter", "status", "created_at")
     list_filter = ("status", "reason")
     list_select_related = ("review", "reporter")
     raw_id_fields = ("review", "reporter", "resolved_by")
     readonly_fields = ("review", "reporter", "reason", "details", "created_at", "resolved_at")
     actions = ["hide_reviews", "dismiss"]
+    note_fields = ()  # a report is resolved by the actions (through the review service)
 
     def has_add_permission(self, request):
         return False
 
-    @admin.action(description="Hide the reported reviews")
+    @admin.action(description="Hide the reported reviews", permissions=["change"])
     def hide_reviews(self, request, queryset):
         act_on_each(
             self,
@@ -148,7 +149,7 @@ class ReviewReportAdmin(admin.ModelAdmin):
             lambda review: reviews.moderate(review, request.user, Review.Status.HIDDEN),
         )
 
-    @admin.action(description="Dismiss: keep the reviews published")
+    @admin.action(description="Dismiss: keep the reviews published", permissions=["change"])
     def dismiss(self, request, queryset):
         act_on_each(
             self,

@@ -67,18 +67,25 @@ class TakedownComplaintAdmin(admin.ModelAdmin):
             lambda complaint: verb(complaint, request.user, complaint.moderator_note),
         )
 
-    @admin.action(description="Take down the packages (unlist, block, suspend licenses)")
+    @admin.action(
+        description="Take down the packages (unlist, block, suspend licenses)",
+        permissions=["change"],
+    )
     def take_down(self, request, queryset):
         self._decide(request, queryset, takedowns.take_down)
 
-    @admin.action(description="Reject the complaints (reason: the moderator's note)")
+    @admin.action(
+        description="Reject the complaints (reason: the moderator's note)", permissions=["change"]
+    )
     def reject(self, request, queryset):
         self._decide(request, queryset, takedowns.reject_complaint)
 
-    @admin.action(description="Resolve: restore the packages and their licenses")
+    @admin.action(
+        description="Resolve: restore the packages and their licenses", permissions=["change"]
+    )
     def restore(self, request, queryset):
         self._decide(request, queryset, takedowns.restore_package)
 
-    @admin.action(description="Resolve: remove the packages for good")
+    @admin.action(description="Resolve: remove the packages for good", permissions=["change"])
     def remove(self, request, queryset):
         self._decide(request, queryset, takedowns.remove_package)

@@ -32,11 +32,11 @@ class SimulationJobAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
-    @admin.action(description="Cancel the selected jobs")
+    @admin.action(description="Cancel the selected jobs", permissions=["change"])
     def cancel(self, request, queryset):
         act_on_each(self, request, queryset, job_services.cancel_job, request.user)
 
-    @admin.action(description="Re-queue the selected queued or stuck jobs")
+    @admin.action(description="Re-queue the selected queued or stuck jobs", permissions=["change"])
     def requeue(self, request, queryset):
         act_on_each(self, request, queryset, job_services.requeue_job, request.user)
 
@@ -65,6 +65,6 @@ class SimulationBatchAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
-    @admin.action(description="Cancel the selected batches")
+    @admin.action(description="Cancel the selected batches", permissions=["change"])
     def cancel(self, request, queryset):
         act_on_each(self, request, queryset, batch_services.cancel_batch, request.user)

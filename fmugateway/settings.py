@@ -74,7 +74,7 @@ SECURE_REFERRER_POLICY = "same-origin"
 
 # --- Applications --------------------------------------------------------------------------
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "fmugateway.core.admin_site.GatewayAdminConfig",  # django.contrib.admin, our site
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

@@ -10,9 +10,6 @@ handler403 = "fmugateway.core.api.handler403"
 handler404 = "fmugateway.core.api.handler404"
 handler500 = "fmugateway.core.api.handler500"
 
-admin.site.site_header = "FMU Gateway administration"
-admin.site.site_title = "FMU Gateway admin"
-
 urlpatterns = [
     path("api/v1/", include("fmugateway.api_urls")),  # first: the busiest prefix
     path("healthz", healthz, name="healthz"),

@@ -49,7 +49,10 @@ class LicenseAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    @admin.action(description="Revoke the selected licenses (and stop their subscriptions)")
+    @admin.action(
+        description="Revoke the selected licenses (and stop their subscriptions)",
+        permissions=["change"],
+    )
     def revoke(self, request, queryset):
         def revoke(license):
             license = revoke_license(
@@ -59,7 +62,7 @@ class LicenseAdmin(admin.ModelAdmin):
 
         act_on_each(self, request, queryset, revoke)
 
-    @admin.action(description="Suspend the selected licenses")
+    @admin.action(description="Suspend the selected licenses", permissions=["change"])
     def suspend(self, request, queryset):
         act_on_each(
             self,
@@ -70,7 +73,7 @@ class LicenseAdmin(admin.ModelAdmin):
             reason="suspended by an administrator",
         )
 
-    @admin.action(description="Reinstate the selected suspended licenses")
+    @admin.action(description="Reinstate the selected suspended licenses", permissions=["change"])
     def reinstate(self, request, queryset):
         act_on_each(
             self,

@@ -123,7 +123,7 @@ class OrderAdmin(admin.ModelAdmin):
             actor=request.user,
         )
 
-    @admin.action(description="Cancel the selected pending orders")
+    @admin.action(description="Cancel the selected pending orders", permissions=["change"])
     def cancel(self, request, queryset):
         act_on_each(
             self,

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.db.models import Count
 from django.utils.html import format_html
 
-from fmugateway.core.admin import act_on_each
+from fmugateway.core.admin import NotesOnlyMixin, act_on_each
 from registry import services
 from registry.models import (
     Package,
@@ -34,7 +34,7 @@ class VersionInline(admin.TabularInline):
 
 
 @admin.register(Package)
-class PackageAdmin(admin.ModelAdmin):
+class PackageAdmin(NotesOnlyMixin, admin.ModelAdmin):
     list_display = (
         "name",
         "slug",
@@ -52,6 +52,7 @@ class PackageAdmin(admin.ModelAdmin):
     readonly_fields = ("status", "submitted_at", "listed_at", "created_at", "updated_at")
     inlines = [VersionInline]
     actions = ["approve", "reject"]
+    note_fields = ("review_note",)
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(_version_count=Count("versions"))
@@ -60,11 +61,14 @@ class PackageAdmin(admin.ModelAdmin):
     def version_count(self, obj):
         return obj._version_count
 
-    @admin.action(description="Approve and list the selected packages")
+    @admin.action(description="Approve and list the selected packages", permissions=["change"])
     def approve(self, request, queryset):
         act_on_each(self, request, queryset, services.approve_package, request.user)
 
-    @admin.action(description="Reject the selected packages (reason: the review note field)")
+    @admin.action(
+        description="Reject the selected packages (reason: the review note field)",
+        permissions=["change"],
+    )
     def reject(self, request, queryset):
         for package in queryset:
             reason = package.review_note or "Rejected by a moderator; see the review guidelines."
@@ -94,7 +98,7 @@ class RiskFilter(admin.SimpleListFilter):
 
 
 @admin.register(PackageVersion)
-class PackageVersionAdmin(admin.ModelAdmin):
+class PackageVersionAdmin(NotesOnlyMixin, admin.ModelAdmin):
     list_display = (
         "package",
         "version",
@@ -110,8 +114,9 @@ class PackageVersionAdmin(admin.ModelAdmin):
     raw_id_fields = ("package", "uploaded_by")
     readonly_fields = [f.name for f in PackageVersion._meta.fields if f.name not in {"changelog"}]
     actions = ["revalidate"]
+    note_fields = ()  # the changelog is the creator's text; moderators only re-validate
 
-    @admin.action(description="Re-run validation")
+    @admin.action(description="Re-run validation", permissions=["change"])
     def revalidate(self, request, queryset):
         for version in queryset:
             queue_validation(version, requested_by=request.user)

@@ -26,6 +26,22 @@ class ReadOnlyMixin:
         return False
 
 
+class NotesOnlyMixin:
+    """Superusers edit the whole row; anyone else (a moderator) only ``note_fields``, the reason
+    a decision carries: the rest (e.g. a creator's Stripe account) is not theirs to change."""
+
+    note_fields: tuple[str, ...] = ()
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = tuple(super().get_readonly_fields(request, obj))
+        if request.user.is_superuser:
+            return readonly
+        model_fields = [f.name for f in self.model._meta.fields]
+        return readonly + tuple(
+            name for name in model_fields if name not in self.note_fields and name not in readonly
+        )
+
+
 def act_on_each(
     modeladmin: admin.ModelAdmin,
     request,

@@ -10,11 +10,12 @@ import os
 import secrets
 
 from django.conf import settings
-from django.contrib.auth.models import Group, Permission
+from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from accounts.models import MODERATORS_GROUP, User
+from accounts.roles import sync_roles
 from registry import services
 from registry.models import Package
 from registry.samples import build_sample_fmus
@@ -24,14 +25,6 @@ DEMO_USERS = [
     ("moderator@fmugateway.local", "Mo Derator", {"is_staff": True}),
     ("creator@fmugateway.local", "Cleo Creator", {}),
     ("buyer@fmugateway.local", "Bo Buyer", {}),
-]
-MODERATOR_PERMISSIONS = [
-    ("registry", "view_package"),
-    ("registry", "change_package"),
-    ("registry", "view_packageversion"),
-    ("registry", "view_validationrun"),
-    ("core", "view_auditentry"),
-    ("accounts", "view_user"),
 ]
 DEMO_LICENSE = (
     "Demo model by FMU Gateway. Free to use for evaluation, teaching and testing; "
@@ -65,13 +58,9 @@ class Command(BaseCommand):
     @transaction.atomic
     def _users(self) -> dict[str, str]:
         known = self._known_passwords()
-        moderators, _ = Group.objects.get_or_create(name=MODERATORS_GROUP)
-        for app_label, codename in MODERATOR_PERMISSIONS:
-            permission = Permission.objects.filter(
-                content_type__app_label=app_label, codename=codename
-            ).first()
-            if permission:
-                moderators.permissions.add(permission)
+        # The group's permissions come from accounts.roles (also synced by every migrate).
+        sync_roles()
+        moderators = Group.objects.get(name=MODERATORS_GROUP)
         credentials = {}
         for email, name, flags in DEMO_USERS:
             user = User.objects.filter(email=email).first()
