@@ -24,6 +24,7 @@ from billing.services import (
 )
 from billing.stripe import credit_packs, plan_subscriptions, products
 from billing.stripe.client import is_enabled
+from billing.stripe.connect import start_connect_onboarding
 from billing.stripe.invoices import invoices_of
 from fmugateway.core.csp import loads_stripe_js
 from fmugateway.core.errors import DomainError
@@ -99,6 +100,12 @@ def console_payouts(request: AuthenticatedHttpRequest) -> HttpResponse:
             return redirect("console-payouts")
         except DomainError as exc:
             messages.error(request, exc.detail)
+    if request.method == "POST" and creator is not None and "connect" in request.POST:
+        try:
+            return redirect(start_connect_onboarding(request.user)["url"])
+        except DomainError as exc:
+            messages.error(request, exc.detail)
+            return redirect("console-payouts")
     balances: list[earnings.Balance] = []
     items: list[PayoutItem] = []
     if creator is not None:
@@ -116,6 +123,8 @@ def console_payouts(request: AuthenticatedHttpRequest) -> HttpResponse:
             "balances": balances,
             "items": items,
             "skip_reason": payouts.skip_reason(creator) if creator else "",
+            "payments_enabled": is_enabled(),
+            "connect_outcome": request.GET.get("connect", ""),
             "hold_days": settings.CREATOR_EARNINGS_HOLD_DAYS,
             "interval_days": settings.PAYOUT_INTERVAL_DAYS,
         },

@@ -9,6 +9,7 @@ from __future__ import annotations
 import stripe
 from django.conf import settings
 from django.db import transaction
+from django.urls import reverse
 from djstripe.models import Event
 
 from accounts.models import Creator
@@ -71,8 +72,9 @@ def start_connect_onboarding(user) -> dict:
     with provider_errors():
         link = stripe.AccountLink.create(
             account=creator.stripe_account_id,
-            refresh_url=f"{settings.SITE_URL}/?connect=refresh",
-            return_url=f"{settings.SITE_URL}/?connect=done",
+            # Back to the console's payouts page, which offers a new link when this one expired.
+            refresh_url=f"{settings.SITE_URL}{reverse('console-payouts')}?connect=refresh",
+            return_url=f"{settings.SITE_URL}{reverse('console-payouts')}?connect=done",
             type="account_onboarding",
             api_key=key,
         )

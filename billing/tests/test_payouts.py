@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+import requests
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
@@ -390,3 +391,38 @@ def test_payout_admin_pages_load_with_bounded_queries(
 
     assert listing.status_code == 200 and detail.status_code == 200
     assert batch.reference.encode() in listing.content
+
+
+def test_the_console_button_leads_to_stripe_onboarding_and_back_to_the_payouts_page(
+    stripe_testbed, client
+):
+    creator = CreatorFactory(stripe_account_id="", payouts_enabled=False, charges_enabled=False)
+    client.force_login(creator.user)
+
+    page = client.get(reverse("console-payouts")).content.decode()
+    assert "Set up payouts with Stripe" in page
+
+    response = client.post(reverse("console-payouts"), {"connect": "1"})
+
+    creator.refresh_from_db()
+    assert creator.stripe_account_id.startswith("acct_")
+    assert response.status_code == 302
+    assert response["Location"].startswith(f"{stripe_testbed.base_url}/connect/onboarding/")
+    assert requests.get(response["Location"], timeout=10).status_code == 200
+    finished = requests.post(response["Location"], allow_redirects=False, timeout=10)
+    assert finished.headers["Location"].endswith("/console/payouts/?connect=done")
+    assert "Continue payout onboarding at Stripe" in (
+        client.get(reverse("console-payouts")).content.decode()
+    )
+
+
+@pytest.mark.django_db
+def test_without_payments_the_console_says_why_payouts_cannot_be_set_up(client, settings):
+    settings.STRIPE_SECRET_KEY = ""
+    creator = CreatorFactory(stripe_account_id="", payouts_enabled=False)
+    client.force_login(creator.user)
+
+    page = client.get(reverse("console-payouts")).content.decode()
+
+    assert "Set up payouts with Stripe" not in page
+    assert "this server has none set up (no Stripe keys)" in page
