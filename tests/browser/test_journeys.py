@@ -312,13 +312,13 @@ def test_demo_creator_onboards_payouts_publishes_a_paid_listing_and_sees_the_sal
     # A paid listing on one of the seeded packages.
     page.goto(f"/console/packages/{package.slug}/listings/")
     form = page.locator("form", has=page.get_by_role("button", name="Add listing"))
-    form.get_by_label("Name").fill("Commercial license")
+    form.get_by_label("Name").fill("Studio license")
     form.get_by_label("Kind").select_option("download")
     form.get_by_label("Pricing model").select_option("paid")
     form.get_by_label("Price").fill("19.00")
     form.get_by_label("Currency").fill("EUR")
     form.get_by_role("button", name="Add listing").click()
-    page.get_by_role("cell", name="Commercial license").wait_for()
+    page.get_by_role("cell", name="Studio license").wait_for()
     shot(page, "journey-creator-paid-listing")
 
     # The buyer pays on Stripe's hosted Checkout page.
@@ -339,7 +339,7 @@ def test_demo_creator_onboards_payouts_publishes_a_paid_listing_and_sees_the_sal
     try:
         log_in(buyer, buyer_account.email, buyer_account.password)
         buyer.goto(f"/packages/{package.slug}/")
-        buyer.locator(".sku", has_text="Commercial license").get_by_role(
+        buyer.locator(".sku", has_text="Studio license").get_by_role(
             "button", name="Buy now"
         ).click()
         buyer.wait_for_url(re.compile(r"/account/orders/[^/]+/pay/$"))
