@@ -26,7 +26,7 @@ help: ## list the tasks
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	@test -n "$(PYTHON)" || { echo "Python 3.11 is required (apt-get install python3 python3-venv)"; exit 1; }
-	@$(call step,Python packages into $(VENV),~1 min; ~3 min with nothing in pip's cache)
+	@$(call step,Python packages into $(VENV),~45 s; longer on a slow network)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements-dev.txt
@@ -35,7 +35,7 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt
 venv: $(BIN)/.installed ## create .venv and install the pinned requirements
 
 setup: venv ## migrate, build the sample FMUs and seed demo data (idempotent)
-	@$(call step,Database: create or upgrade,a new one ~30 s)
+	@$(call step,Database: create or upgrade,~20 s when new; ~2 s after)
 	DEBUG=$${DEBUG:-true} $(MANAGE) setup_database
 	@$(call step,Sample models: compile the sample FMUs with gcc,~5 s)
 	DEBUG=$${DEBUG:-true} $(MANAGE) build_sample_fmus
