@@ -62,8 +62,9 @@ def stored_job(rows: int):
     from registry.factories import PackageVersionFactory
     from registry.models import Variable
 
-    user = User.objects.create_user(email=f"bench-{uuid.uuid4().hex[:8]}@example.com")
-    version = PackageVersionFactory.create(package__owner=user)
+    mark = uuid.uuid4().hex[:8]  # the bench database keeps earlier runs' rows
+    user = User.objects.create_user(email=f"bench-{mark}@example.com")
+    version = PackageVersionFactory.create(package__owner=user, package__slug=f"bench-{mark}")
     for reference, (name, unit) in enumerate((("h", "m"), ("v", "m/s"))):
         Variable.objects.create(
             version=version, name=name, value_reference=reference, type="Real", unit=unit
