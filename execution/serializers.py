@@ -471,7 +471,7 @@ class SimulationJobDetailSerializer(SimulationJobSerializer):
 
 class JobResultsSerializer(serializers.Serializer):
     job = serializers.UUIDField()
-    rows = serializers.IntegerField()
+    rows = serializers.IntegerField(help_text="Rows in the result.")
     columns = PassThroughDictField(
         child=PassThroughListField(child=ResultValueField()),
         help_text="Variable name -> samples, time first.",
