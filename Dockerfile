@@ -9,6 +9,12 @@ RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev \
 COPY requirements.txt /tmp/requirements.txt
 RUN python -m venv /opt/venv && /opt/venv/bin/pip install -r /tmp/requirements.txt
 
+# Front-end libraries from the npm registry, pinned by package-lock.json (see `make assets`).
+FROM node:20-bookworm-slim AS assets
+WORKDIR /src
+COPY package.json package-lock.json ./
+RUN npm ci --ignore-scripts --no-audit --no-fund && npm run --silent build
+
 FROM python:3.11-slim-bookworm
 # gcc builds the sample FMUs; util-linux gives the sandbox its namespaces tooling;
 # python3-seccomp (libseccomp's binding, built for Debian's Python 3.11 like ours) its filter.
@@ -22,6 +28,7 @@ ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 \
     DJANGO_SETTINGS_MODULE=fmugateway.settings
 WORKDIR /app
 COPY --chown=fmugw:fmugw . /app
+COPY --from=assets --chown=fmugw:fmugw /src/static/vendor /app/static/vendor
 RUN mkdir -p /var/lib/fmugateway && chown fmugw:fmugw /var/lib/fmugateway \
     && DEBUG=false SECRET_KEY=build-only-secret-key-for-collectstatic-7f3c9a1e5b \
        KEY_HASH_SECRET=build-only python manage.py collectstatic --noinput \

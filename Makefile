@@ -19,7 +19,7 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
 # `make run` and `make setup` say what they are doing and about how long it takes (quiet machine).
 step = printf '\n==> %s (%s)\n' "$(1)" "$(2)"
-.PHONY: help venv setup run web worker beat test test-fast lint format bench clean
+.PHONY: help venv assets setup run web worker beat test test-fast lint format bench clean
 
 help: ## list the tasks
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{gsub(/[$$][$$]/, "$$", $$2); printf "  make %-10s %s\n", $$1, $$2}'
@@ -32,7 +32,22 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	@touch $@
 
-venv: $(BIN)/.installed ## create .venv and install the pinned requirements
+# Front-end libraries (uPlot) from the npm registry, pinned by package-lock.json: `npm ci`, then
+# package.json's build script copies them into static/vendor/ (gitignored), which our own static
+# files serve. No CDN: pages load nothing from another site.
+NPM ?= $(shell command -v npm)
+ASSETS := static/vendor/uplot/uPlot.iife.min.js
+
+$(ASSETS): package.json package-lock.json
+	@test -n "$(NPM)" || { echo "Node.js 18+ with npm is required for the front-end assets (apt-get install nodejs npm)"; exit 1; }
+	@$(call step,Front-end assets: npm ci + copy into static/vendor,~5 s)
+	$(NPM) ci --ignore-scripts --no-audit --no-fund
+	$(NPM) run --silent build
+	@touch $@
+
+assets: $(ASSETS) ## install the pinned front-end libraries (npm ci) into static/vendor/
+
+venv: $(BIN)/.installed $(ASSETS) ## create .venv, install the pinned requirements and front-end assets
 
 setup: venv ## migrate, build the sample FMUs and seed demo data (idempotent)
 	@$(call step,Database: create or upgrade,~20 s when new; ~2 s after)

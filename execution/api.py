@@ -30,6 +30,7 @@ from execution.serializers import (
     JobCreateFormSerializer,
     JobCreateSerializer,
     JobListQuerySerializer,
+    JobResultsQuerySerializer,
     JobResultsSerializer,
     SimulationBatchDetailSerializer,
     SimulationBatchSerializer,
@@ -48,6 +49,7 @@ JSON_FIELDS = ("start_values", "inputs", "outputs", "grid", "runs")
 VERSION_FIELDS = ("package", "version", "version_id")
 MAX_INPUT_CSV_BYTES = 10 * 1024 * 1024
 MAX_WAIT_SECONDS = 3600  # larger ?wait= is refused; JOB_WAIT_MAX_SECONDS then cuts the wait
+PLOT_POINTS = 10_000  # rows drawn in a server-rendered plot (800 px wide): min/max per bucket
 RUN_ERRORS = {402, 451}  # insufficient_credits / run_quota_exhausted, package_taken_down
 FILE = "A job's result (CSV) or a batch's summary (summary.csv or summary.json)."
 REDIRECT = OpenApiResponse(description="Found: a short-lived signed link, bound to you.")
@@ -229,30 +231,35 @@ def _units(job_or_batch) -> dict[str, str]:
 
 
 @extend_schema(
-    tags=["execution"],
-    responses=JobResultsSerializer,
-    parameters=[OpenApiParameter("columns", str, description="Comma-separated subset.")],
+    tags=["execution"], responses=JobResultsSerializer, parameters=[JobResultsQuerySerializer]
 )
 class JobResultsView(APIView):
     """The result as JSON columns (``time`` first), with units and a signed CSV link. 409
-    ``job_not_finished`` or ``no_results`` before it has succeeded."""
+    ``job_not_finished`` or ``no_results`` before it has succeeded. ``?max_points=`` decimates
+    it for display (the job page's plot); the CSV is always every row."""
 
     required_scopes = {"GET": "read"}
     error_statuses = {409}
 
     def get(self, request: Request, pk) -> Response:
         job = _finished_job(request, pk)
+        query = validated_query(request, JobResultsQuerySerializer)
         array = results.load_array(job.result_npy_key)
         names = list(array.dtype.names or ())
-        wanted = request.query_params.get("columns")
+        wanted = query.get("columns")
         if wanted:
             chosen = plots.choose_variables(names, wanted)
             names = ["time", *[name for name in chosen if name != "time"]]
+        total = len(array)
+        if query.get("max_points", total) < total:
+            array = array[results.display_rows(array, names[1:], query["max_points"])]
         units = _units(job)
         link = results.issue_link(request, kind="job", object_id=str(job.pk), name="csv")
         body = {
             "job": job.pk,
-            "rows": len(array),
+            "rows": total,
+            "points": len(array),
+            "decimated": len(array) < total,
             "columns": results.json_columns(array, names),
             "units": {name: units.get(name, "s" if name == "time" else "") for name in names},
             "csv_url": link["url"],
@@ -348,6 +355,8 @@ class JobPlotView(APIView):
         array = results.load_array(job.result_npy_key)
         names = list(array.dtype.names or ())[1:]
         chosen = plots.choose_variables(names, request.query_params.get("variables"))
+        if len(array) > PLOT_POINTS:  # min and max per bucket: the same picture at this size
+            array = array[results.display_rows(array, chosen, PLOT_POINTS)]
         image = plots.render_time_series(
             array["time"],
             {name: array[name] for name in chosen},

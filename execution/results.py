@@ -227,3 +227,43 @@ def redirect_url(key: str) -> str | None:
     """For remote storages, a presigned URL (expires as quickly); None for local files."""
     storage = results_storage()
     return None if isinstance(storage, FileSystemStorage) else storage.url(key)
+
+
+# --- display decimation ------------------------------------------------------------------------
+
+#: Rows a page asks for to draw a result: a few per pixel of a wide plot.
+DISPLAY_POINTS = 2000
+
+
+def display_rows(array: np.ndarray, names: list[str], max_points: int) -> np.ndarray:
+    """Sorted indices of the rows to draw ``names`` of ``array`` with about ``max_points`` rows.
+
+    Every row when there are no more than ``max_points`` (the display is then exact). Otherwise
+    the first and the last row and, in each of equal buckets of the rows between them, the rows
+    where each column (each element of an array variable) has its minimum and its maximum: the
+    envelope survives, so a peak one sample wide still shows. At most ``max_points`` rows, or
+    ``2 + 2 * columns`` where the columns alone need more. For display only: never for downloads.
+    """
+    rows = len(array)
+    if rows <= max_points:
+        return np.arange(rows)
+    columns: list[np.ndarray] = []
+    for name in names:
+        column = np.asarray(array[name], dtype=np.float64)
+        columns.extend(column.reshape(rows, -1).T)
+    interior = rows - 2
+    per_bucket = 2 * max(len(columns), 1)
+    size = -(-interior // max((max_points - 2) // per_bucket, 1))  # rows per bucket (ceil)
+    buckets = -(-interior // size)  # the last bucket is partly filled, never empty
+    starts = 1 + np.arange(buckets) * size
+    chosen = [np.array([0, rows - 1]), *([] if columns else [starts])]
+    pad = buckets * size - interior
+    for column in columns:
+        body = column[1:-1]
+        missing = np.isnan(body)
+        # NaN never wins; padding never wins over a real row (ties go to the first).
+        low = np.concatenate([np.where(missing, np.inf, body), np.full(pad, np.inf)])
+        high = np.concatenate([np.where(missing, -np.inf, body), np.full(pad, -np.inf)])
+        chosen.append(starts + low.reshape(buckets, size).argmin(axis=1))
+        chosen.append(starts + high.reshape(buckets, size).argmax(axis=1))
+    return np.unique(np.concatenate(chosen))

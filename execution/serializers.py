@@ -302,6 +302,10 @@ class BatchCreateFormSerializer(JobCreateFormSerializer):
     runs = serializers.CharField(required=False, help_text="A JSON list, as above.")
 
 
+MIN_DISPLAY_POINTS = 100
+MAX_DISPLAY_POINTS = 100_000
+
+
 class JobListQuerySerializer(serializers.Serializer):
     """Filters of ``GET /jobs``."""
 
@@ -311,6 +315,20 @@ class JobListQuerySerializer(serializers.Serializer):
     batch = serializers.UUIDField(
         required=False,
         help_text="The runs of this batch, by run number (default: jobs run on their own).",
+    )
+
+
+class JobResultsQuerySerializer(serializers.Serializer):
+    """Options of ``GET /jobs/{id}/results``."""
+
+    columns = serializers.CharField(required=False, help_text="Comma-separated subset.")
+    max_points = serializers.IntegerField(
+        required=False,
+        min_value=MIN_DISPLAY_POINTS,
+        max_value=MAX_DISPLAY_POINTS,
+        help_text="For display only: at most about this many rows, the minimum and maximum of "
+        "each returned column in each of equal buckets of rows (peaks survive), with the first "
+        "and last row; every row when the result has no more. Downloads are never decimated.",
     )
 
 
@@ -453,13 +471,17 @@ class SimulationJobDetailSerializer(SimulationJobSerializer):
 
 class JobResultsSerializer(serializers.Serializer):
     job = serializers.UUIDField()
-    rows = serializers.IntegerField()
+    rows = serializers.IntegerField(help_text="Rows in the result.")
     columns = PassThroughDictField(
         child=PassThroughListField(child=ResultValueField()),
         help_text="Variable name -> samples, time first.",
     )
     units = serializers.DictField(
         child=serializers.CharField(allow_blank=True), help_text='Variable name -> unit (or "").'
+    )
+    points = serializers.IntegerField(help_text="Rows in ``columns`` (``rows`` unless decimated).")
+    decimated = serializers.BooleanField(
+        help_text="True when ``max_points`` left rows out (min/max per bucket, for display)."
     )
     csv_url = serializers.URLField(help_text="A signed link to the CSV, for you only.")
     csv_expires_at = serializers.DateTimeField()

@@ -8,11 +8,14 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from accounts.http import AuthenticatedHttpRequest
-from execution import services
-from execution.models import SimulationBatch, SimulationJob
+from execution import plots, results, services
+from execution.models import JobStatus, SimulationBatch, SimulationJob
+from execution.services.job_settings import _Catalog
 from fmugateway.core.errors import DomainError
 
 REFRESH_SECONDS = 2
@@ -34,16 +37,65 @@ def job_list(request: AuthenticatedHttpRequest) -> HttpResponse:
 def job_detail(request: HttpRequest, pk) -> HttpResponse:
     job = get_object_or_404(SimulationJob.objects.visible_to(request.user).with_version(), pk=pk)
     variables = (job.result_columns or [])[1:]
-    return render(
-        request,
-        "execution/job_detail.html",
-        {
-            "job": job,
-            "refresh": REFRESH_SECONDS if not job.finished else None,
-            "variables": variables,
-            "chosen": request.GET.get("variables", ""),
-        },
+    chosen = request.GET.get("variables", "")
+    context = {
+        "job": job,
+        "refresh": REFRESH_SECONDS if not job.finished else None,
+        "variables": variables,
+        "chosen": chosen,
+    }
+    if job.status == JobStatus.SUCCEEDED and job.result_npy_key:
+        context.update(_plot_context(request, job, variables, chosen))
+    return render(request, "execution/job_detail.html", context)
+
+
+PREVIOUS_RUNS = 10
+
+
+def _plot_context(request: HttpRequest, job: SimulationJob, variables: list[str], chosen: str):
+    """The interactive plot's choices and its configuration (read by static/js/plot.js): the
+    variables (those asked for, else the first few, as the server-rendered plot), and the
+    owner's earlier successful runs of the same version the viewer may see, to overlay."""
+    wanted = [name for name in (part.strip() for part in chosen.split(",")) if name in variables]
+    shown = set(wanted[: plots.MAX_VARIABLES] or variables[: plots.DEFAULT_VARIABLES])
+    catalog = _Catalog(job.version)  # cached per version, as the results API's units
+    units = {name: info.unit for name, info in catalog.by_name.items() if info.unit}
+    previous = list(
+        SimulationJob.objects.visible_to(request.user)
+        .filter(
+            owner_id=job.owner_id,
+            version_id=job.version_id,
+            batch__isnull=True,
+            status=JobStatus.SUCCEEDED,
+            created_at__lt=job.created_at,
+        )
+        .exclude(result_npy_key="")
+        .order_by("-created_at")
+        .only("pk", "created_at", "settings")[:PREVIOUS_RUNS]
     )
+
+    def run(other: SimulationJob, label: str) -> dict:
+        url = reverse("api-job-results", kwargs={"pk": other.pk})
+        return {"id": str(other.pk), "label": label, "url": url}
+
+    def when(other: SimulationJob) -> str:
+        return f"{timezone.localtime(other.created_at):%Y-%m-%d %H:%M:%S}"
+
+    return {
+        "plot_variables": [
+            {"name": name, "unit": units.get(name, ""), "shown": name in shown}
+            for name in variables
+        ],
+        "previous_runs": [{"job": other, "label": f"Run of {when(other)}"} for other in previous],
+        "plot_config": {
+            "max_points": results.DISPLAY_POINTS,
+            "max_variables": plots.MAX_VARIABLES,
+            "runs": [
+                run(job, "this run"),
+                *(run(other, f"run of {when(other)}") for other in previous),
+            ],
+        },
+    }
 
 
 @login_required

@@ -109,3 +109,25 @@ def artifact_data_keys_have_their_master_keys(app_configs, databases=None, **kwa
             id="fmugateway.E021",
         )
     ]
+
+
+#: Front-end libraries `make assets` installs from the npm registry (package-lock.json) into
+#: static/vendor/; pages load them from our own static files.
+VENDORED_ASSETS = ("vendor/uplot/uPlot.iife.min.js", "vendor/uplot/uPlot.min.css")
+
+
+@register(Tags.staticfiles)
+def front_end_assets_installed(app_configs, **kwargs):
+    from django.contrib.staticfiles import finders
+
+    missing = [path for path in VENDORED_ASSETS if not finders.find(path)]
+    if not missing:
+        return []
+    return [
+        Warning(
+            f"Front-end assets are not installed: {', '.join(missing)}. Job pages fall back to "
+            "the server-rendered plot (and collectstatic leaves them out).",
+            hint="Run `make assets` (needs Node.js 18+ and npm: apt-get install nodejs npm).",
+            id="fmugateway.W030",
+        )
+    ]

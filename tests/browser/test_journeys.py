@@ -185,11 +185,8 @@ def test_buyer_searches_buys_free_and_paid_licenses_runs_the_model_and_sees_the_
     page.get_by_role("button", name="Run simulation").click()
     page.wait_for_url(re.compile(r"/jobs/[0-9a-f-]{36}/"))
     page.locator("#job-status", has_text="Succeeded").wait_for(timeout=90_000)
-    plot = page.get_by_alt_text("Plot of the simulation result")
-    plot.wait_for()
-    page.wait_for_function(
-        "img => img.complete && img.naturalWidth > 0", arg=plot.element_handle(), timeout=30_000
-    )
+    # The interactive plot replaces the server-rendered one once it has drawn.
+    page.locator("#result-plot[data-state=ready] canvas").first.wait_for(timeout=30_000)
     shot(page, "09-job-result-plot")
 
     page.goto("/account/")
