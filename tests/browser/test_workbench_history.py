@@ -124,3 +124,32 @@ def test_engineer_filters_history_compares_two_runs_and_downloads_three_formats(
     assert _csv_columns(csv_file, expected) == expected
     assert _as_json({k: v.tolist() for k, v in matreader.columns(mat_file).items()}) == expected
     assert csp_violations(page) == []
+
+
+def test_history_and_compare_work_with_javascript_off(browser, live_server, storage_dirs):
+    engineer = UserFactory(email="nojs@example.com")
+    version = version_with_units(engineer, package__name="Spring mass")
+    a = finished_job(engineer, version, damped(300, k=1.0), {"start_values": {"k": 1.0}})
+    b = finished_job(engineer, version, damped(300, k=9.0), {"start_values": {"k": 9.0}})
+    context = browser.new_context(base_url=live_server.url, java_script_enabled=False)
+    page = context.new_page()
+    try:
+        log_in(page, engineer.email, PASSWORD)
+        page.goto("/jobs/")
+        page.get_by_label("Status", exact=True).select_option("succeeded")
+        page.get_by_role("button", name="Filter").click()
+        page.wait_for_url(re.compile(r"status=succeeded"))
+        page.get_by_label(f"Compare job {str(a.pk)[:8]} as A").check()
+        page.get_by_label(f"Compare job {str(b.pk)[:8]} as B").check()
+        page.get_by_role("button", name="Compare A with B").click()
+        page.wait_for_url(re.compile(r"/jobs/compare/\?"))
+        assert page.locator("#settings-diff tr.changed").count() == 1
+        plot = page.get_by_alt_text("Results of runs A and B overlaid")
+        assert plot.evaluate("img => img.complete && img.naturalWidth > 0") is True
+        page.get_by_label("Variables").fill("v")
+        page.get_by_role("button", name="Plot").click()
+        page.wait_for_url(re.compile(r"variables=v"))
+        assert "variables=v" in (plot.get_attribute("src") or "")
+        shot(page, "workbench-history-05-compare-no-js")
+    finally:
+        context.close()
