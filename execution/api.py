@@ -51,7 +51,8 @@ MAX_INPUT_CSV_BYTES = 10 * 1024 * 1024
 MAX_WAIT_SECONDS = 3600  # larger ?wait= is refused; JOB_WAIT_MAX_SECONDS then cuts the wait
 PLOT_POINTS = 10_000  # rows drawn in a server-rendered plot (800 px wide): min/max per bucket
 RUN_ERRORS = {402, 451}  # insufficient_credits / run_quota_exhausted, package_taken_down
-FILE = "A job's result (CSV) or a batch's summary (summary.csv or summary.json)."
+FILE = "A job's result (CSV or MAT-file) or a batch's summary (summary.csv or summary.json)."
+MAT_TYPE = "application/x-matlab-data"
 REDIRECT = OpenApiResponse(description="Found: a short-lived signed link, bound to you.")
 LOCATION = OpenApiParameter(
     "Location",
@@ -281,10 +282,26 @@ class JobResultsCsvView(APIView):
         return HttpResponseRedirect(link["url"])
 
 
+@extend_schema(tags=["execution"], responses={302: REDIRECT}, parameters=[LOCATION])
+class JobResultsMatView(APIView):
+    """Redirects to a short-lived signed URL of the result as a MATLAB MAT-file (level 5, what
+    ``load`` reads): every column at full resolution with its own type, named for MATLAB, with
+    ``names``/``matlab_names`` mapping them to the model's names."""
+
+    required_scopes = {"GET": "read"}
+    error_statuses = {409}
+
+    def get(self, request: Request, pk) -> HttpResponse:
+        job = _finished_job(request, pk)
+        link = results.issue_link(request, kind="job", object_id=str(job.pk), name="mat")
+        return HttpResponseRedirect(link["url"])
+
+
 @extend_schema(
     tags=["execution"],
     responses={
         (200, "text/csv"): OpenApiResponse(OpenApiTypes.BINARY, description=FILE),
+        (200, MAT_TYPE): OpenApiResponse(OpenApiTypes.BINARY, description=FILE),
         (200, "application/json"): OpenApiResponse(BatchSummarySerializer, description=FILE),
         302: OpenApiResponse(description="Found: the file in remote storage (a presigned URL)."),
     },
@@ -302,6 +319,16 @@ class ResultFileView(APIView):
         claims = results.unsign_link(token)
         if claims["u"] != request.user.pk:
             raise results.LinkNotYours()
+        if claims["k"] == "job" and claims["n"] == "mat":
+            job = visible_jobs(request).defer("inputs", "log").filter(pk=claims["o"]).first()
+            if job is None or not job.result_npy_key:
+                raise results.LinkInvalid()
+            # Written on request: it is a copy of the .npy's bytes, as quick as reading a file.
+            mat = HttpResponse(
+                results.mat_bytes(results.load_array(job.result_npy_key)), content_type=MAT_TYPE
+            )
+            mat["Content-Disposition"] = f'attachment; filename="job-{job.pk}.mat"'
+            return mat
         if claims["k"] == "job" and claims["n"] == "csv":
             job = visible_jobs(request).filter(pk=claims["o"]).first()
             if job is None or not job.result_npy_key:

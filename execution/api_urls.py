@@ -7,6 +7,7 @@ urlpatterns = [
     path("jobs/<uuid:pk>", api.JobDetailView.as_view(), name="api-job-detail"),
     path("jobs/<uuid:pk>/results", api.JobResultsView.as_view(), name="api-job-results"),
     path("jobs/<uuid:pk>/results.csv", api.JobResultsCsvView.as_view(), name="api-job-results-csv"),
+    path("jobs/<uuid:pk>/results.mat", api.JobResultsMatView.as_view(), name="api-job-results-mat"),
     path("jobs/<uuid:pk>/plot", api.JobPlotView.as_view(), name="api-job-plot"),
     path("jobs/<uuid:pk>/cancel", api.JobCancelView.as_view(), name="api-job-cancel"),
     path("jobs/<uuid:pk>/rerun", api.JobRerunView.as_view(), name="api-job-rerun"),

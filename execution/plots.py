@@ -141,3 +141,57 @@ def render_points(
         finally:
             plt.close(fig)
     return buffer.getvalue()
+
+
+LINE_STYLES = ("-", "--", ":", "-.")
+
+
+def render_runs(
+    runs: Sequence[tuple[str, np.ndarray, Mapping[str, np.ndarray]]],
+    units: Mapping[str, str],
+    *,
+    fmt: str = "png",
+    title: str = "",
+    x_label: str = "time [s]",
+) -> bytes:
+    """Several runs overlaid, each (label, time, variable -> values): one panel per unit, a
+    colour per variable and a line style per run, so "B: x" lies on top of "A: x"."""
+    names = list(dict.fromkeys(name for _, _, series in runs for name in series))
+    groups: dict[str, list[str]] = {}
+    for name in names:
+        groups.setdefault(units.get(name, "") or "", []).append(name)
+    with _lock:
+        plt = _pyplot()
+        fig, axes = plt.subplots(
+            len(groups) or 1,
+            1,
+            sharex=True,
+            figsize=(8, 2.6 * max(1, len(groups)) + 0.6),
+            squeeze=False,
+        )
+        try:
+            for axis, (unit, members) in zip(axes[:, 0], groups.items(), strict=False):
+                for name in members:
+                    colour = f"C{names.index(name) % 10}"
+                    for index, (label, x, series) in enumerate(runs):
+                        if name not in series:
+                            continue
+                        axis.plot(
+                            x,
+                            np.asarray(series[name], dtype=np.float64),
+                            color=colour,
+                            linestyle=LINE_STYLES[index % len(LINE_STYLES)],
+                            label=f"{label}: {name}",
+                        )
+                axis.set_ylabel(unit if unit else "value")
+                axis.grid(True, alpha=0.3)
+                axis.legend(loc="best", fontsize="small")
+            axes[-1, 0].set_xlabel(x_label)
+            if title:
+                fig.suptitle(title)
+            fig.tight_layout()
+            buffer = io.BytesIO()
+            fig.savefig(buffer, format=fmt, dpi=100)
+        finally:
+            plt.close(fig)
+    return buffer.getvalue()

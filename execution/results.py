@@ -25,6 +25,7 @@ from django.core.files.storage import FileSystemStorage, storages
 from django.urls import reverse
 from django.utils import timezone
 
+from execution import matfile
 from fmugateway.core.errors import DomainError
 
 SALT = "execution.result"
@@ -93,6 +94,11 @@ def csv_bytes(array: np.ndarray) -> bytes:
     for row in zip(*(column.tolist() for _, column in columns), strict=True):
         writer.writerow([_cell(value) for value in row])
     return buffer.getvalue().encode()
+
+
+def mat_bytes(array: np.ndarray) -> bytes:
+    """The result as a MATLAB MAT-file (level 5): the CSV's columns, each with its own type."""
+    return matfile.write_mat(_flat_columns(array))
 
 
 def table_csv_bytes(header: list[str], rows: list[list[Any]]) -> bytes:

@@ -369,6 +369,7 @@ class ResultSummarySerializer(serializers.Serializer):
 class JobLinksSerializer(serializers.Serializer):
     results = AbsoluteUrlField("api-job-results")
     results_csv = AbsoluteUrlField("api-job-results-csv")
+    results_mat = AbsoluteUrlField("api-job-results-mat")
     plot = AbsoluteUrlField("api-job-plot")
 
 

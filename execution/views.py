@@ -3,34 +3,51 @@ the plot, rendered by the API's plot endpoints."""
 
 from __future__ import annotations
 
+import uuid
+from urllib.parse import urlencode
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from accounts.http import AuthenticatedHttpRequest
-from execution import plots, results, services
+from execution import history, plots, results, results_table, services
 from execution.models import JobStatus, SimulationBatch, SimulationJob
 from execution.services.job_settings import _Catalog
 from fmugateway.core.errors import DomainError
 
 REFRESH_SECONDS = 2
+JOBS_PER_PAGE = 50
 
 
 @login_required
 def job_list(request: AuthenticatedHttpRequest) -> HttpResponse:
-    jobs = (
-        SimulationJob.objects.filter(owner=request.user, batch__isnull=True)
-        .with_version()
-        .defer("log", "inputs", "settings", "result_stats")
-    )
-    page = Paginator(jobs, 50).get_page(request.GET.get("page"))
+    """Your jobs, newest first, filtered by model, status and dates (GET, works without
+    JavaScript); each with a "re-run with edits" link, and two picked for comparison."""
+    mine = SimulationJob.objects.filter(owner=request.user, batch__isnull=True)
+    filters = history.JobHistoryFilter(request.GET, models=history.model_choices(mine))
+    jobs = filters.apply(mine.with_version().defer("log", "inputs", "result_stats"))
+    page = Paginator(jobs, JOBS_PER_PAGE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
     batches = SimulationBatch.objects.filter(owner=request.user).with_version()[:20]
-    return render(request, "execution/job_list.html", {"page": page, "batches": batches})
+    return render(
+        request,
+        "execution/job_list.html",
+        {
+            "page": page,
+            "rows": [(job, history.rerun_url(job)) for job in page.object_list],
+            "filters": filters,
+            "filtered": any(request.GET.get(name) for name in filters.fields),
+            "filter_query": query.urlencode(),
+            "batches": batches,
+        },
+    )
 
 
 @login_required
@@ -43,6 +60,7 @@ def job_detail(request: HttpRequest, pk) -> HttpResponse:
         "refresh": REFRESH_SECONDS if not job.finished else None,
         "variables": variables,
         "chosen": chosen,
+        "results_table": results_table.for_job(request, job),
     }
     if job.status == JobStatus.SUCCEEDED and job.result_npy_key:
         context.update(_plot_context(request, job, variables, chosen))
@@ -116,6 +134,97 @@ def batch_detail(request: HttpRequest, pk) -> HttpResponse:
             "refresh": REFRESH_SECONDS if not batch.finished else None,
         },
     )
+
+
+def _compared_ids(request: HttpRequest) -> tuple[uuid.UUID, uuid.UUID] | None:
+    try:
+        return uuid.UUID(request.GET.get("a", "")), uuid.UUID(request.GET.get("b", ""))
+    except ValueError:
+        return None
+
+
+def _compared_jobs(
+    request: HttpRequest, ids: tuple[uuid.UUID, uuid.UUID]
+) -> tuple[SimulationJob, SimulationJob]:
+    """Both jobs, each a 404 unless the user may see it (their own; any for moderators)."""
+    visible = SimulationJob.objects.visible_to(request.user).with_version().defer("log")
+    return get_object_or_404(visible, pk=ids[0]), get_object_or_404(visible, pk=ids[1])
+
+
+def _common_variables(a: SimulationJob, b: SimulationJob) -> list[str]:
+    theirs = set((b.result_columns or [])[1:])
+    return [name for name in (a.result_columns or [])[1:] if name in theirs]
+
+
+def _has_results(job: SimulationJob) -> bool:
+    return job.status == JobStatus.SUCCEEDED and bool(job.result_npy_key)
+
+
+@login_required
+def job_compare(request: HttpRequest) -> HttpResponse:
+    """Two runs side by side (``?a=<job id>&b=<job id>``): their settings with the differences
+    marked, and both results overlaid in one server-rendered plot."""
+    ids = _compared_ids(request)
+    if ids is None:
+        return render(request, "execution/job_compare.html", {"missing": True}, status=400)
+    a, b = _compared_jobs(request, ids)
+    units = results_table.variable_units(a.version)
+    diff = history.settings_diff(a, b, units)
+    common = _common_variables(a, b)
+    chosen_text = request.GET.get("variables", "")
+    variables_error = ""
+    try:
+        chosen = plots.choose_variables(common, chosen_text)
+    except DomainError as exc:
+        chosen, variables_error = plots.choose_variables(common, None), exc.detail
+    plot_url = None
+    if _has_results(a) and _has_results(b) and chosen:
+        query = urlencode({"a": a.pk, "b": b.pk, "variables": ",".join(chosen), "fmt": "svg"})
+        plot_url = f"{reverse('job-compare-plot')}?{query}"
+    return render(
+        request,
+        "execution/job_compare.html",
+        {
+            "a": a,
+            "b": b,
+            "diff": diff,
+            "changed": sum(row.changed for row in diff),
+            "rerun_a": history.rerun_url(a),
+            "rerun_b": history.rerun_url(b),
+            "common": common,
+            "chosen": chosen_text,
+            "variables_error": variables_error,
+            "plot_url": plot_url,
+        },
+    )
+
+
+@login_required
+def job_compare_plot(request: HttpRequest) -> HttpResponse:
+    """The compare page's image: the chosen variables of both runs, A solid, B dashed."""
+    ids = _compared_ids(request)
+    if ids is None:
+        raise Http404("Pick two jobs.")
+    a, b = _compared_jobs(request, ids)
+    if not (_has_results(a) and _has_results(b)):
+        return HttpResponse("Both runs need results.", status=409, content_type="text/plain")
+    try:
+        fmt = plots.check_format(request.GET.get("fmt"))
+        chosen = plots.choose_variables(_common_variables(a, b), request.GET.get("variables"))
+    except DomainError as exc:
+        return HttpResponse(exc.detail, status=exc.status_code, content_type="text/plain")
+    runs = []
+    for label, job in (("A", a), ("B", b)):
+        array = results.load_array(job.result_npy_key)
+        runs.append((label, array["time"], {name: array[name] for name in chosen}))
+    image = plots.render_runs(
+        runs,
+        results_table.variable_units(a.version),
+        fmt=fmt,
+        title=f"A: {a.version.package.name} {a.version.version} · "
+        f"B: {b.version.package.name} {b.version.version}",
+    )
+    return HttpResponse(image, content_type=plots.FORMATS[fmt])
 
 
 def _run_settings(post) -> dict:

@@ -413,6 +413,13 @@ class World:
             results.issue_link(request, kind="job", object_id=str(self.job.pk), name="csv")["url"]
         )
 
+    @cached_property
+    def job_mat_link(self) -> str:
+        request = _request_as(self.buyer)
+        return _path(
+            results.issue_link(request, kind="job", object_id=str(self.job.pk), name="mat")["url"]
+        )
+
     def _batch(self):
         self.license  # noqa: B018
         return batch_services.submit_batch(

@@ -484,6 +484,7 @@ add(row("GET", _job, "buyer", f"{N401} 200 404 404 200"))
 add(row("GET", f"{_job}?wait=0", "buyer", f"{N401} 200 404 404 200"))
 add(row("GET", f"{_job}/results", "buyer", f"{N401} 200 404 404 200"))
 add(row("GET", f"{_job}/results.csv", "buyer", f"{N401} 302 404 404 302"))
+add(row("GET", f"{_job}/results.mat", "buyer", f"{N401} 302 404 404 302"))
 add(row("GET", f"{_job}/plot", "buyer", f"{N401} 200 404 404 200"))
 add(
     row(
@@ -513,9 +514,26 @@ add(
         f"{N401} 200 {NOT_YOURS} {NOT_YOURS} {NOT_YOURS}",
     )
 )
+add(
+    row(
+        "GET",
+        "{job_mat_link}",
+        "buyer",
+        f"{N401} 200 {NOT_YOURS} {NOT_YOURS} {NOT_YOURS}",
+    )
+)
 add(row("GET", "/api/v1/jobs", "buyer", EVERYONE_THEIR_OWN, secret="{job.pk}"))
 add(page("GET", "/jobs/{job.pk}/", "buyer", f"{LOGIN} 200 404 404 200"))
 add(page("GET", "/jobs/", "buyer", f"{LOGIN} 200 200 200 200", secret="{job.pk}"))
+add(page("GET", "/jobs/compare/?a={job.pk}&b={job.pk}", "buyer", f"{LOGIN} 200 404 404 200"))
+add(
+    page(
+        "GET",
+        "/jobs/compare/plot/?a={job.pk}&b={job.pk}",
+        "buyer",
+        f"{LOGIN} 200 404 404 200",
+    )
+)
 
 _batch = "/api/v1/batches/{batch.pk}"
 add(row("GET", _batch, "buyer", f"{N401} 200 404 404 200"))

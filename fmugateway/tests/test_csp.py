@@ -265,6 +265,7 @@ def test_buyer_pages_keep_to_the_policy(world):
         "/accounts/password/change/done/",
         "/jobs/",
         f"/jobs/{world['job'].pk}/",
+        f"/jobs/compare/?a={world['job'].pk}&b={world['job'].pk}",
         f"/batches/{world['batch'].pk}/",
     ]
 

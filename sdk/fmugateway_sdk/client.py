@@ -282,6 +282,15 @@ class Job:
         )
         return destination
 
+    def save_mat(self, destination: str | Path) -> Path:
+        """The full result as a MATLAB MAT-file (level 5: ``load`` in MATLAB/Octave,
+        ``scipy.io.loadmat``)."""
+        destination = Path(destination)
+        destination.write_bytes(
+            self.client.request("GET", f"/api/v1/jobs/{self.id}/results.mat", raw=True)
+        )
+        return destination
+
     def save_plot(self, destination: str | Path, variables: list[str] | None = None) -> Path:
         params = {"variables": ",".join(variables)} if variables else None
         destination = Path(destination)

@@ -98,6 +98,7 @@ def test_run_wait_results_csv_and_plot(
     assert columns["time"][0] == 0.0
     assert columns["h"][0] == pytest.approx(1.0)
     assert job.save_csv(tmp_path / "r.csv").read_text(encoding="utf-8").startswith("time,")
+    assert job.save_mat(tmp_path / "r.mat").read_bytes()[:19] == b"MATLAB 5.0 MAT-file"
     assert job.save_plot(tmp_path / "r.png").read_bytes()[:4] == b"\x89PNG"
 
 
