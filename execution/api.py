@@ -49,7 +49,6 @@ JSON_FIELDS = ("start_values", "inputs", "outputs", "grid", "runs")
 VERSION_FIELDS = ("package", "version", "version_id")
 MAX_INPUT_CSV_BYTES = 10 * 1024 * 1024
 MAX_WAIT_SECONDS = 3600  # larger ?wait= is refused; JOB_WAIT_MAX_SECONDS then cuts the wait
-PLOT_POINTS = 10_000  # rows drawn in a server-rendered plot (800 px wide): min/max per bucket
 RUN_ERRORS = {402, 451}  # insufficient_credits / run_quota_exhausted, package_taken_down
 FILE = "A job's result (CSV or MAT-file) or a batch's summary (summary.csv or summary.json)."
 MAT_TYPE = "application/x-matlab-data"
@@ -382,8 +381,8 @@ class JobPlotView(APIView):
         array = results.load_array(job.result_npy_key)
         names = list(array.dtype.names or ())[1:]
         chosen = plots.choose_variables(names, request.query_params.get("variables"))
-        if len(array) > PLOT_POINTS:  # min and max per bucket: the same picture at this size
-            array = array[results.display_rows(array, chosen, PLOT_POINTS)]
+        if len(array) > plots.PLOT_POINTS:  # min and max per bucket: the same picture
+            array = array[results.display_rows(array, chosen, plots.PLOT_POINTS)]
         image = plots.render_time_series(
             array["time"],
             {name: array[name] for name in chosen},

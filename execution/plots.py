@@ -13,6 +13,9 @@ from fmugateway.core.errors import DomainError
 FORMATS = {"png": "image/png", "svg": "image/svg+xml"}
 MAX_VARIABLES = 12
 DEFAULT_VARIABLES = 6
+# Rows drawn in a server-rendered plot (800 px wide): more are reduced to the minimum and maximum
+# per bucket (results.display_rows), the same picture at this size.
+PLOT_POINTS = 10_000
 _lock = threading.Lock()  # pyplot's state is global; web servers may use threads
 
 

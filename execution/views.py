@@ -216,6 +216,8 @@ def job_compare_plot(request: HttpRequest) -> HttpResponse:
     runs = []
     for label, job in (("A", a), ("B", b)):
         array = results.load_array(job.result_npy_key)
+        if len(array) > plots.PLOT_POINTS:
+            array = array[results.display_rows(array, chosen, plots.PLOT_POINTS)]
         runs.append((label, array["time"], {name: array[name] for name in chosen}))
     image = plots.render_runs(
         runs,

@@ -14,7 +14,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from execution import api, results
+from execution import plots, results
 from execution.models import JobStatus, SimulationBatch, SimulationJob
 from execution.tests.fixtures import storage_dirs
 from fmugateway.core import checks
@@ -144,7 +144,7 @@ def test_the_server_rendered_plot_of_a_long_result_draws_fewer_rows_and_its_peak
 
     assert response.status_code == 200
     assert drawn == {"rows": drawn["rows"], "peak": 42.0, "end": 3.0}
-    assert drawn["rows"] <= api.PLOT_POINTS
+    assert drawn["rows"] <= plots.PLOT_POINTS
 
 
 # --- the job page --------------------------------------------------------------------------------
