@@ -11,6 +11,7 @@ import pytest
 
 from accounts.factories import UserFactory
 from execution.models import SimulationJob
+from execution.tests.fixtures import wait_for
 from registry.factories import PackageFactory
 from registry.models import Package, PackageVersion
 from registry.tests.fixtures import upload_sample
@@ -67,7 +68,10 @@ def test_fill_the_generated_form_fix_a_refused_value_share_and_run(
     page.wait_for_url(re.compile(r"/jobs/[0-9a-f-]{36}/"))
     job = SimulationJob.objects.get(owner=user)
     assert job.settings["stop_time"] == 3 and job.settings["start_values"] == {"e": 0.8, "h": 2}
-    page.locator("#job-status", has_text="Succeeded").wait_for(timeout=90_000)
+    job = wait_for(lambda: SimulationJob.objects.get(pk=job.pk), lambda j: j.finished, timeout=90)
+    assert job.status == "succeeded", (job.error_code, job.error_message)
+    page.reload()
+    page.locator("#job-status", has_text="Succeeded").wait_for(timeout=30_000)
     shot(page, "workbench-form-03-job-page")
 
     # The shared link opens the same form, filled in, in another session.
