@@ -86,6 +86,7 @@ class RunField:
     default: str = ""  # a value equal to it is left out of share links
     rules: dict[str, str] = field(default_factory=dict)  # data-* checks runform.js applies
     errors: list[str] = field(default_factory=list)
+    autofocus: bool = False  # the first refused field: the page opens scrolled to it
 
     @property
     def name(self) -> str:
@@ -374,6 +375,9 @@ class RunForm:
             else:
                 self._attach(key, problems, label=key)
         self.errors.insert(0, exc.detail)
+        refused = [f for f in self.fields if f.errors]
+        if refused:
+            refused[0].autofocus = True
 
     def _attach(self, key: str, entries: Any, *, label: str) -> None:
         details = [

@@ -145,7 +145,9 @@ def test_an_out_of_range_value_is_refused_next_to_its_field_and_the_values_are_k
     e = _field(page, "run.e")
     assert 'value="1.5"' in e and 'aria-invalid="true"' in e
     assert re.search(r'class="field-error"[^>]*>e must be at most 1\.0\.</p>', e)
-    assert "stop_time must be after start_time" in _field(page, "run.stop_time")
+    stop = _field(page, "run.stop_time")
+    assert "stop_time must be after start_time" in stop
+    assert page.count(" autofocus") == 1 and " autofocus" in stop  # the first refused field
     assert 'value="2"' in _field(page, "run.h") and "field-error" in _field(page, "run.h")
     assert re.search(r'class="field-error"[^>]*></p>', _field(page, "run.h"))  # no error there
     assert "Some simulation settings are invalid" in page
