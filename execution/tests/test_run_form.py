@@ -279,3 +279,31 @@ def test_a_refusal_not_about_a_field_is_said_above_the_page_and_keeps_the_values
     page = client.get(response["Location"]).content.decode()
     assert "You may not run this model." in page
     assert not SimulationJob.objects.exists()
+
+
+def test_many_variables_start_collapsed_with_a_filter_box_and_filled_groups_open(creator, client):
+    version = PackageVersionFactory(
+        package__owner=creator, supports_co_simulation=True, validation_status="passed"
+    )
+    Variable.objects.bulk_create(
+        Variable(
+            version=version,
+            name=f"{kind}{index}",
+            value_reference=index if kind == "p" else 100 + index,
+            causality="parameter" if kind == "p" else "input",
+            variability="fixed" if kind == "p" else "continuous",
+            initial="exact" if kind == "p" else "",
+            type="Real",
+            start="1",
+        )
+        for kind in ("p", "u")
+        for index in range(12)
+    )
+    client.force_login(creator)
+
+    page = client.get(version.package.get_absolute_url() + "?run.u3=2").content.decode()
+
+    assert re.search(r'<details class="run-group" id="run-group-parameters">', page)  # closed
+    assert re.search(r'<details class="run-group" id="run-group-inputs" open>', page)
+    assert 'id="run-filter"' in page  # runform.js shows it (hidden without JavaScript)
+    assert "Parameters <span" in page and "(12)" in page
