@@ -307,3 +307,31 @@ def test_many_variables_start_collapsed_with_a_filter_box_and_filled_groups_open
     assert re.search(r'<details class="run-group" id="run-group-inputs" open>', page)
     assert 'id="run-filter"' in page  # runform.js shows it (hidden without JavaScript)
     assert "Parameters <span" in page and "(12)" in page
+
+
+def test_a_huge_model_shows_the_first_fields_and_a_link_still_reaches_any_variable(creator):
+    from execution.forms import MAX_VARIABLE_FIELDS
+
+    version = PackageVersionFactory(package__owner=creator, supports_co_simulation=True)
+    total = MAX_VARIABLE_FIELDS + 5
+    Variable.objects.bulk_create(
+        Variable(
+            version=version,
+            name=f"p{index}",
+            value_reference=index,
+            causality="parameter",
+            variability="fixed",
+            initial="exact",
+            type="Real",
+            start="0",
+        )
+        for index in range(total)
+    )
+    last = f"p{total - 1}"
+
+    form = RunForm(version, QueryDict(f"run.{last}=4"))
+
+    assert form.truncated
+    assert form.variable_count == MAX_VARIABLE_FIELDS + 1
+    assert form.by_key[last].value == "4"
+    assert form.to_settings() == {"fmi_type": "CS", "start_values": {last: "4"}}
