@@ -1,6 +1,7 @@
 """The run form in a real browser: generated from the bouncing ball's variables, an out-of-range
 value refused inline before anything is sent, fixed, shared as a link, run (real worker), and
-the job page reached. Without JavaScript the share button still gives the link."""
+the job page reached. Without JavaScript the share button still gives the link. The filter box
+finds a variable among many."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ import pytest
 from accounts.factories import UserFactory
 from execution.models import SimulationJob
 from execution.tests.fixtures import wait_for
-from registry.factories import PackageFactory
-from registry.models import Package, PackageVersion
+from registry.factories import PackageFactory, PackageVersionFactory
+from registry.models import Package, PackageVersion, Variable
 from registry.tests.fixtures import upload_sample
 from tests.browser.conftest import csp_violations, log_in, shot
 
@@ -106,3 +107,35 @@ def test_without_javascript_the_server_refuses_and_the_share_button_gives_the_li
         shot(page, "workbench-form-04-server-refusal-without-js")
     finally:
         context.close()
+
+
+def test_the_filter_box_finds_a_variable_among_many(page):
+    owner = UserFactory(email="owner@example.com")
+    version = PackageVersionFactory(
+        package__owner=owner, supports_co_simulation=True, validation_status="passed"
+    )
+    Variable.objects.bulk_create(
+        Variable(
+            version=version,
+            name=f"gain{index}",
+            value_reference=index,
+            causality="parameter",
+            variability="fixed",
+            initial="exact",
+            type="Real",
+            start="1",
+            description="damping of the pump" if index == 7 else "a gain",
+        )
+        for index in range(20)
+    )
+    log_in(page, owner.email, PASSWORD)
+    page.goto(version.package.get_absolute_url() + "#run")
+    group = page.locator("#run-group-parameters")
+    assert group.get_attribute("open") is None  # 20 fields: collapsed
+
+    page.get_by_label("Filter variables").fill("pump")
+
+    assert group.get_attribute("open") is not None
+    assert page.locator('[name="run.gain7"]').is_visible()
+    assert not page.locator('[name="run.gain8"]').is_visible()
+    shot(page, "workbench-form-05-filter")
