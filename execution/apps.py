@@ -25,6 +25,12 @@ class ExecutionConfig(AppConfig):
 
         register_run_rule(grants_run)
 
+        # The package page (a registry page) shows the run form built from the version.
+        from execution.forms import run_form_context
+        from registry.pages import register_package_page_extension
+
+        register_package_page_extension(run_form_context)
+
 
 def report_sandbox(sender, **kwargs) -> dict:
     """The worker's heartbeat says which isolation its FMU sandbox has (probe is cached)."""

@@ -7,12 +7,11 @@ import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any, cast
-from urllib.parse import urlencode
 
 from django import forms
 from django.db.models import QuerySet
-from django.urls import reverse
 
+from execution.forms import configuration_url
 from execution.models import JobStatus, SimulationJob
 
 # --- filters -----------------------------------------------------------------------------------
@@ -70,49 +69,12 @@ def model_choices(jobs: QuerySet[SimulationJob]) -> list[tuple[str, str]]:
 
 # --- re-run with edits -------------------------------------------------------------------------
 
-#: Job setting -> query parameter of the run form's prefill (``run.<name>``).
-PREFILL_SETTINGS = (
-    ("start_time", "start_time"),
-    ("stop_time", "stop_time"),
-    ("output_interval", "output_interval"),
-    ("solver", "solver"),
-    ("relative_tolerance", "tolerance"),
-    ("fmi_type", "interface"),
-)
-INTERFACE_CODES = {"CoSimulation": "CS", "ModelExchange": "ME"}
-
-
-def _query_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return repr(value)  # reads back as the same double
-    if isinstance(value, (list, dict)):
-        return json.dumps(value)
-    return str(value)
-
 
 def rerun_url(job: SimulationJob) -> str:
-    """The run form of the job's version, pre-filled with its settings and start values:
-    ``<version page>?run.stop_time=10.0&run.k=2.5#run``. Input series and outputs are not
-    carried (they do not fit a URL); the form shows its defaults for them."""
-    settings = job.settings or {}
-    pairs: list[tuple[str, str]] = []
-    for name, param in PREFILL_SETTINGS:
-        value = settings.get(name)
-        if value is None:
-            continue
-        if name == "fmi_type":
-            value = INTERFACE_CODES.get(value, value)
-        pairs.append((f"run.{param}", _query_value(value)))
-    # By name: the stored JSON does not keep the order they were given in.
-    for variable, value in sorted((settings.get("start_values") or {}).items()):
-        pairs.append((f"run.{variable}", _query_value(value)))
-    page = reverse(
-        "package-version",
-        kwargs={"slug": job.version.package.slug, "version": job.version.version},
-    )
-    return f"{page}?{urlencode(pairs)}#run"
+    """The run form of the job's version, filled with its settings and start values (the
+    form's configuration link). Input series and outputs are not carried (they do not fit a
+    URL); the form shows its defaults for them."""
+    return configuration_url(job.version, job.settings or {})
 
 
 # --- settings diff -----------------------------------------------------------------------------
@@ -143,11 +105,18 @@ SETTING_LABELS = (
 
 
 def _shown(value: Any) -> str:
+    """A setting as the diff shows it: floats exactly (what ran), so a change never hides."""
     if value is None:
         return MISSING
     if isinstance(value, list):
         return ", ".join(_shown(item) for item in value) or "(none)"
-    return _query_value(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)  # reads back as the same double
+    if isinstance(value, dict):
+        return json.dumps(value)
+    return str(value)
 
 
 def settings_diff(a: SimulationJob, b: SimulationJob, units: dict[str, str]) -> list[DiffRow]:

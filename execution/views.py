@@ -17,9 +17,11 @@ from django.views.decorators.http import require_POST
 
 from accounts.http import AuthenticatedHttpRequest
 from execution import history, plots, results, results_table, services
+from execution.forms import REQUEST_ATTR, RunForm
 from execution.models import JobStatus, SimulationBatch, SimulationJob
 from execution.services.job_settings import _Catalog
 from fmugateway.core.errors import DomainError
+from registry.models import PackageVersion
 
 REFRESH_SECONDS = 2
 JOBS_PER_PAGE = 50
@@ -229,43 +231,12 @@ def job_compare_plot(request: HttpRequest) -> HttpResponse:
     return HttpResponse(image, content_type=plots.FORMATS[fmt])
 
 
-def _run_settings(post) -> dict:
-    """The run form's fields as job settings (the service validates them)."""
-    data: dict = {}
-    for name in ("start_time", "stop_time", "output_interval"):
-        raw = (post.get(name) or "").strip()
-        if raw:
-            try:
-                data[name] = float(raw)
-            except ValueError:
-                data[name] = raw  # reported by the service as invalid
-    starts: dict[str, float | str] = {}
-    for line in (post.get("start_values") or "").splitlines():
-        name, sep, value = line.partition("=")
-        if sep and name.strip():
-            value = value.strip()
-            try:
-                starts[name.strip()] = float(value)
-            except ValueError:
-                starts[name.strip()] = value
-    if starts:
-        data["start_values"] = starts
-    return data
-
-
-def _error_text(exc: DomainError) -> str:
-    problems = []
-    for field, errors in (exc.fields or {}).items():
-        for error in errors if isinstance(errors, list) else [errors]:
-            detail = error.get("detail") if isinstance(error, dict) else str(error)
-            problems.append(f"{field}: {detail}")
-    return exc.detail + (" " + "; ".join(problems[:5]) if problems else "")
-
-
 @login_required
 @require_POST
 def job_create(request: AuthenticatedHttpRequest) -> HttpResponse:
-    """The package page's run form: submit one job, then show its page."""
+    """The package page's run form: submit one job and show its page; a refused form comes back
+    on the package page with each problem next to its field and the entered values kept.
+    ``action=share`` instead opens the page with the form's values in its URL (no JS needed)."""
     # The user itself, not the request's lazy wrapper (billing inspects the model class).
     user = getattr(request.user, "_wrapped", request.user)
     try:
@@ -273,9 +244,27 @@ def job_create(request: AuthenticatedHttpRequest) -> HttpResponse:
     except DomainError as exc:
         messages.error(request, exc.detail)
         return redirect("job-list")
+    form = RunForm(version, request.POST)
+    if request.POST.get("action") == "share":
+        return redirect(form.share_url)
     try:
-        job = services.submit_job(user, version, _run_settings(request.POST))
+        job = services.submit_job(user, version, form.to_settings())
     except DomainError as exc:
-        messages.error(request, _error_text(exc))
-        return redirect(version.package.get_absolute_url() + "#run")
+        if not exc.fields:
+            # Not about a field (credits, rights): said above the page, the values kept in the
+            # page's address (the form may not even be shown to this user).
+            messages.error(request, exc.detail)
+            return redirect(form.share_url)
+        form.add_errors(exc)
+        return _refused(request, version, form)
     return redirect("job-detail", pk=job.pk)
+
+
+def _refused(request: HttpRequest, version: PackageVersion, form: RunForm) -> HttpResponse:
+    """The package page of ``version`` with the refused form (see ``run_form_context``)."""
+    from registry.views import package_detail
+
+    setattr(request, REQUEST_ATTR, form)
+    response = package_detail(request, version.package.slug, version.version)
+    response.status_code = form.status_code
+    return response

@@ -350,7 +350,7 @@ def test_run_form_submits_a_job(sample_fmus, artifacts_dir, user):
 
     page = client.get(package.get_absolute_url()).content.decode()
     response = client.post(
-        "/jobs/new/", {"version_id": version.pk, "stop_time": "2", "start_values": "h = 3"}
+        "/jobs/new/", {"version_id": version.pk, "run.stop_time": "2", "run.h": "3"}
     )
 
     assert "Run a demo" in page

@@ -228,6 +228,11 @@ def _settable(variable: VariableInfo, fmi_version: str) -> bool:
     return bool(variable.start) and variable.initial != "calculated"
 
 
+def is_settable(variable: VariableInfo, fmi_version: str) -> bool:
+    """Whether ``start_values`` may name ``variable`` (the run form offers exactly these)."""
+    return _settable(variable, fmi_version)
+
+
 def coerce_value(variable: VariableInfo, value: Any) -> tuple[Any, tuple[str, str] | None]:
     """``value`` converted to the variable's type, or an error (code, detail)."""
     if isinstance(value, list):

@@ -156,13 +156,13 @@ def test_rerun_link_prefills_the_run_form_with_the_jobs_settings(client, user, t
         "package-version", kwargs={"slug": version.package.slug, "version": version.version}
     )
     assert parts.fragment == "run"
-    assert parse_qsl(parts.query) == [
-        ("run.start_time", "0.0"),
+    assert parse_qsl(parts.query) == [  # the run form's configuration link
+        ("run.fmi_type", "ME"),
+        ("run.solver", "Euler"),
+        ("run.start_time", "0"),
         ("run.stop_time", "12.5"),
         ("run.output_interval", "0.01"),
-        ("run.solver", "Euler"),
-        ("run.tolerance", "1e-06"),
-        ("run.interface", "ME"),
+        ("run.relative_tolerance", "1e-06"),
         ("run.k", "0.30000000000000004"),  # exactly the value that ran
         ("run.label", "Über & co"),
         ("run.n", "3"),

@@ -181,7 +181,7 @@ def test_buyer_searches_buys_free_and_paid_licenses_runs_the_model_and_sees_the_
 
     page.goto("/packages/bouncing-ball/#run")
     page.get_by_label("Stop time (s)").fill("3")
-    page.get_by_label("Start values").fill("h = 2")
+    page.locator('[name="run.h"]').fill("2")  # the form has a field per settable variable
     page.get_by_role("button", name="Run simulation").click()
     page.wait_for_url(re.compile(r"/jobs/[0-9a-f-]{36}/"))
     page.locator("#job-status", has_text="Succeeded").wait_for(timeout=90_000)
