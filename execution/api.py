@@ -454,14 +454,37 @@ class BatchListView(APIView):
         )
 
 
-@extend_schema(tags=["execution"], responses=SimulationBatchDetailSerializer)
+@extend_schema(
+    tags=["execution"],
+    responses=SimulationBatchDetailSerializer,
+    parameters=[
+        OpenApiParameter(
+            "wait",
+            {"type": "number", "format": "double", "minimum": 0, "maximum": MAX_WAIT_SECONDS},
+            description="Long-poll: answer as soon as the batch ends or more of its runs have "
+            "finished than when the request arrived, or after this many seconds, whichever comes "
+            "first. Cut to JOB_WAIT_MAX_SECONDS (30 by default); without Redis the answer comes "
+            "at once.",
+        )
+    ],
+)
 class BatchDetailView(APIView):
-    """Progress; once finished, the summary table inline (``summary``) and links."""
+    """Progress; once finished, the summary table inline (``summary``) and links. With
+    ``?wait=N`` an unfinished batch's answer is held until a run finishes or it ends."""
 
     required_scopes = {"GET": "read"}
 
     def get(self, request: Request, pk) -> Response:
-        batch = visible_batch(request, pk)
+        seen: list[int] = []  # runs finished at the first read (a 404 comes before any waiting)
+
+        def progressed(row: SimulationBatch) -> bool:
+            if not seen:
+                seen.append(row.runs_finished)
+            return row.finished or row.runs_finished != seen[0]
+
+        batch = notify.wait_for_end(
+            pk, lambda: visible_batch(request, pk), _wait_seconds(request), progressed
+        )
         if batch.summary_json_key:
             # Read by the detail serializer; set on this instance only, never saved.
             with results.results_storage().open(batch.summary_json_key, "rb") as handle:

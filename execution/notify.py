@@ -82,13 +82,22 @@ def jobs_ended(job_ids: Iterable) -> None:
         transaction.on_commit(lambda: _publish(ids))
 
 
-def wait_for_end(job_id, fetch: Callable[[], T], timeout: float) -> T:
-    """``fetch()`` (the job as the database has it) once it has ended, or as it is after
-    ``timeout`` seconds.
+def batch_progressed(batch_id) -> None:
+    """Wake whoever waits on this batch (runs finished, or it ended) after the commit. Batch
+    and job ids are both UUIDs, so they share the channel naming without clashing."""
+    jobs_ended([batch_id])
+
+
+def wait_for_end(
+    job_id, fetch: Callable[[], T], timeout: float, done: Callable[[T], bool] | None = None
+) -> T:
+    """``fetch()`` (the job as the database has it) once it has ended (or ``done(row)`` says
+    it changed enough), or as it is after ``timeout`` seconds.
 
     ``fetch`` is called once after subscribing (an end before that is not missed) and again
     after each wake-up, so the answer never depends on the message itself.
     """
+    ready = done or (lambda row: row.finished)
     client = _redis()
     if client is None or timeout <= 0:
         return fetch()
@@ -99,7 +108,7 @@ def wait_for_end(job_id, fetch: Callable[[], T], timeout: float) -> T:
     try:
         pubsub.subscribe(_channel(job_id))
         job = fetch()
-        while not job.finished:
+        while not ready(job):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break

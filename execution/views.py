@@ -1,5 +1,5 @@
-"""Storefront pages of jobs and batches: live status (the page refreshes while running) and
-the plot, rendered by the API's plot endpoints."""
+"""Storefront pages of jobs and batches: live status while running (static/js/livestatus.js
+long-polls the API; without JavaScript a <noscript> meta refresh) and the plot."""
 
 from __future__ import annotations
 
@@ -60,6 +60,7 @@ def job_detail(request: HttpRequest, pk) -> HttpResponse:
     context = {
         "job": job,
         "refresh": REFRESH_SECONDS if not job.finished else None,
+        "status_labels": dict(JobStatus.choices),
         "variables": variables,
         "chosen": chosen,
         "results_table": results_table.for_job(request, job),
@@ -134,6 +135,7 @@ def batch_detail(request: HttpRequest, pk) -> HttpResponse:
             "batch": batch,
             "runs": runs,
             "refresh": REFRESH_SECONDS if not batch.finished else None,
+            "status_labels": dict(JobStatus.choices),
         },
     )
 

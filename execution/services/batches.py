@@ -379,6 +379,7 @@ def count_finished_runs(batch_id: uuid.UUID | str, *, succeeded: int, failed: in
             runs_succeeded=batch.runs_succeeded, runs_failed=batch.runs_failed
         )
         completes = before < batch.runs_total <= batch.runs_finished
+        notify.batch_progressed(batch.pk)
     if completes:
         finalize_batch(batch.pk)
 
@@ -450,6 +451,7 @@ def finalize_batch(batch_id: uuid.UUID | str) -> SimulationBatch:
             cost_credits=cost,
             finished_at=timezone.now(),
         )
+        notify.batch_progressed(batch.pk)
     batch.refresh_from_db()
     return batch
 
