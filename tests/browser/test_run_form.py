@@ -74,7 +74,7 @@ def test_fill_the_generated_form_fix_a_refused_value_share_and_run(
     assert job.settings["stop_time"] == 3 and job.settings["start_values"] == {"e": 0.8, "h": 2}
     job = wait_for(lambda: SimulationJob.objects.get(pk=job.pk), lambda j: j.finished, timeout=90)
     assert job.status == "succeeded", (job.error_code, job.error_message)
-    page.locator("#job-status", has_text="Succeeded").wait_for(timeout=30_000)  # it refreshes
+    page.locator("#job-status", has_text="Succeeded").wait_for(timeout=30_000)  # it updates live
     shot(page, "workbench-form-03-job-page")
 
     # The shared link opens the same form, filled in, in another session.
