@@ -20,10 +20,17 @@ def test_a_queued_job_page_turns_succeeded_without_a_reload_and_shows_the_plot(
     request,
     ball,  # noqa: F811
     page,
+    monkeypatch,
 ):
+    from execution.tasks import run_job_task
+
     user = UserFactory(email="live@example.com")
     version = PackageVersion.objects.select_related("package").get(package=ball)
-    job = job_services.submit_job(user, version, {"stop_time": 3.0})  # queued: no worker yet
+    # Queued and not yet sent: a worker an earlier test started must not run it before the
+    # page is open; the test sends it below.
+    with monkeypatch.context() as unsent:
+        unsent.setattr(run_job_task, "apply_async", lambda *args, **kwargs: None)
+        job = job_services.submit_job(user, version, {"stop_time": 3.0})
     log_in(page, user.email, PASSWORD)
     page.goto(job.get_absolute_url())
     assert page.locator("#job-status").inner_text() == "Queued"
@@ -42,10 +49,9 @@ def test_a_queued_job_page_turns_succeeded_without_a_reload_and_shows_the_plot(
       }"""
     )
 
-    # The worker starts now (it purges the queue), so the page was open before the job ran.
+    # The job is sent only now (to the worker, started here unless an earlier test did), so
+    # the page was open before it ran.
     request.getfixturevalue("celery_worker_process")
-    from execution.tasks import run_job_task
-
     run_job_task.apply_async((str(job.pk),), **job_services.task_options(60))
 
     for _ in range(450):
