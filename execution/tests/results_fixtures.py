@@ -5,6 +5,9 @@ fixture (execution/tests/fixtures.py) or a live server's own results storage."""
 
 from __future__ import annotations
 
+import csv
+import io
+import math
 import uuid
 from typing import Any
 
@@ -87,3 +90,20 @@ def finished_job(
         cpu_s=0.2,
         **fields,
     )
+
+
+def csv_as_json(data: bytes, like: dict[str, list]) -> dict[str, list]:
+    """The CSV's columns parsed back with the JSON's types (booleans are written 1/0)."""
+    rows = list(csv.reader(io.StringIO(data.decode())))
+    out: dict[str, list] = {name: [] for name in rows[0]}
+    for row in rows[1:]:
+        for name, text in zip(rows[0], row, strict=True):
+            sample = next((v for v in like[name] if v is not None), 0.0)
+            if isinstance(sample, bool):
+                out[name].append(bool(int(text)))
+            elif isinstance(sample, int):
+                out[name].append(int(text))
+            else:
+                number = float(text)
+                out[name].append(number if math.isfinite(number) else None)
+    return out

@@ -3,8 +3,6 @@ the API's JSON value for value; and the job page's paged results table."""
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import re
 
@@ -21,7 +19,7 @@ from execution.tests.fixtures import (
     sample_fmus,
     storage_dirs,
 )
-from execution.tests.results_fixtures import damped, finished_job, version_with_units
+from execution.tests.results_fixtures import csv_as_json, damped, finished_job, version_with_units
 
 JOBS = "/api/v1/jobs"
 FIXTURES = (eager_jobs, sample_fmus, storage_dirs)  # shared fixtures (execution/tests/fixtures.py)
@@ -50,23 +48,6 @@ def _mat_as_json(data: bytes) -> dict[str, list]:
     return out
 
 
-def _csv_as_json(data: bytes, like: dict[str, list]) -> dict[str, list]:
-    """The CSV's columns parsed back with the JSON's types (booleans are written 1/0)."""
-    rows = list(csv.reader(io.StringIO(data.decode())))
-    out: dict[str, list] = {name: [] for name in rows[0]}
-    for row in rows[1:]:
-        for name, text in zip(rows[0], row, strict=True):
-            sample = next((v for v in like[name] if v is not None), 0.0)
-            if isinstance(sample, bool):
-                out[name].append(bool(int(text)))
-            elif isinstance(sample, int):
-                out[name].append(int(text))
-            else:
-                number = float(text)
-                out[name].append(number if math.isfinite(number) else None)
-    return out
-
-
 def test_mat_and_csv_downloads_hold_exactly_the_json_results(user, user_client, storage_dirs):
     version = version_with_units(user)
     job = finished_job(user, version, damped(1234, nan_at=5))
@@ -80,7 +61,7 @@ def test_mat_and_csv_downloads_hold_exactly_the_json_results(user, user_client, 
     assert mat["Content-Disposition"].startswith("attachment")
     assert body["rows"] == 1234 and body["columns"]["x"][5] is None
     assert _mat_as_json(_body(mat)) == body["columns"]
-    assert _csv_as_json(_body(csv_file), body["columns"]) == body["columns"]
+    assert csv_as_json(_body(csv_file), body["columns"]) == body["columns"]
 
 
 def test_a_real_runs_mat_file_equals_its_json(

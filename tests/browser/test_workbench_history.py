@@ -7,8 +7,6 @@ tested here is reading them back)."""
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 import re
@@ -20,7 +18,12 @@ import pytest
 from accounts.factories import UserFactory
 from execution.tests import matreader
 from execution.tests.fixtures import storage_dirs
-from execution.tests.results_fixtures import damped, finished_job, version_with_units
+from execution.tests.results_fixtures import (
+    csv_as_json,
+    damped,
+    finished_job,
+    version_with_units,
+)
 from tests.browser.conftest import csp_violations, log_in, shot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -33,21 +36,6 @@ def _as_json(columns: dict[str, list]) -> dict[str, list]:
         name: [None if isinstance(v, float) and not math.isfinite(v) else v for v in values]
         for name, values in columns.items()
     }
-
-
-def _csv_columns(data: bytes, like: dict[str, list]) -> dict[str, list]:
-    rows = list(csv.reader(io.StringIO(data.decode())))
-    out: dict[str, list] = {name: [] for name in rows[0]}
-    for row in rows[1:]:
-        for name, text in zip(rows[0], row, strict=True):
-            sample = next((v for v in like[name] if v is not None), 0.0)
-            if isinstance(sample, bool):
-                out[name].append(bool(int(text)))
-            elif isinstance(sample, int):
-                out[name].append(int(text))
-            else:
-                out[name].append(float(text))
-    return _as_json(out)
 
 
 def _download(page, link_name: str) -> bytes:
@@ -121,7 +109,7 @@ def test_engineer_filters_history_compares_two_runs_and_downloads_three_formats(
     csv_file = _download(page, "CSV")
     mat_file = _download(page, "MATLAB (.mat)")
     assert _as_json(json.loads(json_file)["columns"]) == expected
-    assert _csv_columns(csv_file, expected) == expected
+    assert csv_as_json(csv_file, expected) == expected
     assert _as_json({k: v.tolist() for k, v in matreader.columns(mat_file).items()}) == expected
     assert csp_violations(page) == []
 
